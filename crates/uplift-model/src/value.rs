@@ -1,0 +1,112 @@
+//! Stored values: what one physical column holds, independent of the engine.
+
+use time::{Date, OffsetDateTime};
+
+/// The storage class of a column. Engines map each to a native type (`bigint`,
+/// `timestamptz`, ...) and read values back by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ColType {
+    Text,
+    Int,
+    Float,
+    Bool,
+    Date,
+    DateTime,
+    Bytes,
+}
+
+/// One column's value. Dates and instants are typed so that engines store them natively
+/// and compare them correctly; instants are always UTC.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Text(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Date(Date),
+    DateTime(OffsetDateTime),
+    Bytes(Vec<u8>),
+}
+
+impl Value {
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Value::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+}
+
+/// The canonical text form of an instant: UTC, fixed width, millisecond precision.
+/// Fixed width makes lexical order equal time order, which SQLite relies on.
+pub fn format_instant(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let ms = t.millisecond();
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        ms
+    )
+}
+
+/// Parses an RFC 3339 instant and normalises it to UTC with millisecond precision, the
+/// precision every engine keeps, so a value reads back exactly as it was stored.
+pub fn parse_instant(s: &str) -> Option<OffsetDateTime> {
+    let t = OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let ms = t.millisecond();
+    t.replace_nanosecond(u32::from(ms) * 1_000_000).ok()
+}
+
+pub fn format_date(d: Date) -> String {
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+pub fn parse_date(s: &str) -> Option<Date> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let year: i32 = s.get(0..4)?.parse().ok()?;
+    let month: u8 = s.get(5..7)?.parse().ok()?;
+    let day: u8 = s.get(8..10)?.parse().ok()?;
+    Date::from_calendar_date(year, time::Month::try_from(month).ok()?, day).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instants_normalise_to_utc_milliseconds() {
+        let t = parse_instant("2024-03-01T10:00:00.123456+02:00").unwrap();
+        assert_eq!(format_instant(t), "2024-03-01T08:00:00.123Z");
+        let old = parse_instant("1700-01-01T00:00:00Z").unwrap();
+        assert_eq!(format_instant(old), "1700-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn dates_parse_strictly() {
+        assert_eq!(format_date(parse_date("1699-12-31").unwrap()), "1699-12-31");
+        for bad in ["2024-13-01", "2024-02-30", "24-01-01", "2024/01/01", ""] {
+            assert!(parse_date(bad).is_none(), "{bad}");
+        }
+    }
+}

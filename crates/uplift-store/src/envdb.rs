@@ -1,0 +1,188 @@
+//! One environment database (production, later test copies): where its tables live,
+//! its catalog, and catalog changes applied together with their DDL.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use uplift_model::input::{CatalogChange, EntityDef, apply};
+use uplift_model::layout::table_name;
+use uplift_model::{Catalog, ColType, Entity, Value};
+
+use crate::ddl::{self, CATALOG_TABLE};
+use crate::engine::{Dialect, Pool};
+use crate::sql::{ident, placeholders};
+use crate::{Result, StoreError};
+
+/// A database holding one environment's records, with its catalog cached in memory.
+pub struct EnvDb {
+    pool: Pool,
+    /// The PostgreSQL schema holding the tables; `None` on SQLite, where the database
+    /// is a file of its own.
+    schema: Option<String>,
+    catalog: RwLock<Arc<Catalog>>,
+    /// Serialises catalog changes, so two concurrent applies cannot both validate
+    /// against the same old catalog.
+    ddl_lock: tokio::sync::Mutex<()>,
+}
+
+impl EnvDb {
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.pool.dialect()
+    }
+
+    pub fn schema(&self) -> Option<&str> {
+        self.schema.as_deref()
+    }
+
+    /// The qualified, quoted name of a physical table.
+    pub fn qualify(&self, table: &str) -> String {
+        match &self.schema {
+            Some(s) => format!("{}.{}", ident(s), ident(table)),
+            None => ident(table),
+        }
+    }
+
+    /// The qualified table of an entity.
+    pub fn table(&self, entity: &Entity) -> String {
+        self.qualify(&table_name(entity))
+    }
+
+    /// The current catalog. Cheap: readers share one snapshot until the next change.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog
+            .read()
+            .map(|c| c.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Creates the database's tables for `catalog` and records the catalog, in one
+    /// transaction: a failure leaves no half-made database.
+    pub async fn create(pool: Pool, schema: Option<String>, catalog: Catalog) -> Result<EnvDb> {
+        let db = EnvDb {
+            pool,
+            schema,
+            catalog: RwLock::new(Arc::new(catalog.clone())),
+            ddl_lock: tokio::sync::Mutex::new(()),
+        };
+        let mut tx = db.pool.begin().await?;
+        if let Some(s) = &db.schema {
+            tx.batch(&format!("CREATE SCHEMA {}", ident(s))).await?;
+        }
+        tx.batch(&format!(
+            "CREATE TABLE {} (id INTEGER NOT NULL PRIMARY KEY, catalog TEXT NOT NULL)",
+            db.qualify(CATALOG_TABLE)
+        ))
+        .await?;
+        let qualify = |t: &str| db.qualify(t);
+        for e in &catalog.entities {
+            for stmt in ddl::create_entity(db.dialect(), &qualify, e, catalog.version) {
+                tx.batch(&stmt).await?;
+            }
+        }
+        let sql = placeholders(
+            db.dialect(),
+            &format!(
+                "INSERT INTO {} (id, catalog) VALUES (1, ?)",
+                db.qualify(CATALOG_TABLE)
+            ),
+        );
+        tx.execute(&sql, &[Value::Text(to_json(&catalog)?)]).await?;
+        tx.commit().await?;
+        Ok(db)
+    }
+
+    /// Opens an existing database and loads its catalog.
+    pub async fn open(pool: Pool, schema: Option<String>) -> Result<EnvDb> {
+        let db = EnvDb {
+            pool,
+            schema,
+            catalog: RwLock::new(Arc::new(Catalog::empty(
+                uplift_model::SchemaVersion::Classic,
+            ))),
+            ddl_lock: tokio::sync::Mutex::new(()),
+        };
+        let mut conn = db.pool.conn().await?;
+        let row = conn
+            .query_opt(
+                &format!(
+                    "SELECT catalog FROM {} WHERE id = 1",
+                    db.qualify(CATALOG_TABLE)
+                ),
+                &[],
+                &[ColType::Text],
+            )
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("the database has no catalog".into()))?;
+        let text = row[0]
+            .as_text()
+            .ok_or_else(|| StoreError::Corrupt("catalog is not text".into()))?;
+        let catalog: Catalog = serde_json::from_str(text)
+            .map_err(|e| StoreError::Corrupt(format!("catalog does not parse: {e}")))?;
+        db.set_catalog(catalog);
+        Ok(db)
+    }
+
+    fn set_catalog(&self, c: Catalog) {
+        match self.catalog.write() {
+            Ok(mut g) => *g = Arc::new(c),
+            Err(p) => *p.into_inner() = Arc::new(c),
+        }
+    }
+
+    /// Validates entity definitions against the catalog and applies them: new tables,
+    /// new columns and the new catalog commit in one transaction, or nothing changes.
+    pub async fn apply(&self, defs: &BTreeMap<String, EntityDef>) -> Result<Vec<CatalogChange>> {
+        let _guard = self.ddl_lock.lock().await;
+        let current = self.catalog();
+        let (next, changes) =
+            apply(&current, defs).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        if next == *current {
+            return Ok(changes);
+        }
+        let mut tx = self.pool.begin().await?;
+        let qualify = |t: &str| self.qualify(t);
+        for change in &changes {
+            let stmts = match change {
+                CatalogChange::CreateEntity { entity } => {
+                    let e = next
+                        .entity(entity)
+                        .ok_or_else(|| StoreError::Corrupt(format!("{entity} vanished")))?;
+                    ddl::create_entity(self.dialect(), &qualify, e, next.version)
+                }
+                CatalogChange::AddField { entity, field } => {
+                    let e = next
+                        .entity(entity)
+                        .ok_or_else(|| StoreError::Corrupt(format!("{entity} vanished")))?;
+                    let f = e
+                        .fields
+                        .iter()
+                        .find(|f| f.name == *field)
+                        .ok_or_else(|| StoreError::Corrupt(format!("{field} vanished")))?;
+                    ddl::add_field(self.dialect(), &qualify, e, f)
+                }
+            };
+            for stmt in stmts {
+                tx.batch(&stmt).await?;
+            }
+        }
+        let sql = placeholders(
+            self.dialect(),
+            &format!(
+                "UPDATE {} SET catalog = ? WHERE id = 1",
+                self.qualify(CATALOG_TABLE)
+            ),
+        );
+        tx.execute(&sql, &[Value::Text(to_json(&next)?)]).await?;
+        tx.commit().await?;
+        self.set_catalog(next);
+        Ok(changes)
+    }
+}
+
+fn to_json(c: &Catalog) -> Result<String> {
+    serde_json::to_string(c).map_err(|e| StoreError::Corrupt(e.to_string()))
+}

@@ -1,0 +1,49 @@
+//! Typed storage errors. The HTTP edge maps each kind to a status code.
+
+/// What went wrong in storage. Domain outcomes (not found, conflict, invalid input) are
+/// distinct variants so the edge can answer 404/409/400 without parsing messages.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    /// The record changed since the caller read it (stale `If-Match`).
+    #[error("{0}")]
+    PreconditionFailed(String),
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("postgres: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("connection pool: {0}")]
+    Pool(String),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("stored data is not as expected: {0}")]
+    Corrupt(String),
+    #[error("background task failed: {0}")]
+    Task(String),
+}
+
+impl StoreError {
+    /// Whether a retry could succeed (a lock or serialisation failure), as opposed to a
+    /// fault in the request or the data.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                )
+            }
+            StoreError::Postgres(e) => e.code().is_some_and(|c| {
+                *c == tokio_postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
+                    || *c == tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED
+            }),
+            StoreError::Pool(_) => true,
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! Storage for the platform: the two database engines behind one interface, the SQL
+//! that the catalog turns into (tables, record queries, `$filter`), and the control
+//! plane (environments, users, tokens, roles).
+//!
+//! Engines know SQL, not upgrades or HTTP: everything here takes catalogs and values
+//! from `uplift-model` and returns rows and typed errors.
+
+pub mod control;
+pub mod ddl;
+pub mod engine;
+pub mod envdb;
+pub mod error;
+pub mod filter_sql;
+pub mod records;
+pub mod sql;
+pub mod store;
+
+pub use engine::{Conn, Dialect, Pool, Tx};
+pub use envdb::EnvDb;
+pub use error::StoreError;
+pub use store::{Backend, Store};
+
+/// Result alias for this crate.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -1,0 +1,604 @@
+//! Reading and writing records: the one write path every writer (the data API, and
+//! later flows and the upgrade) goes through, so validation, system fields and row
+//! versions are maintained the same way everywhere.
+
+use serde_json::{Map, Value as Json};
+use time::OffsetDateTime;
+use uplift_model::codec::{decode, parse_guid};
+use uplift_model::entity::{KEY, audit_field_names};
+use uplift_model::filter::{Expr, OrderItem};
+use uplift_model::layout::{
+    Column, PathTarget, VERSION_COLUMN, entity_columns, field_columns, resolve_path, table_name,
+};
+use uplift_model::{ColType, Entity, FieldType, SchemaVersion, Value};
+
+use crate::engine::{Conn, Dialect};
+use crate::envdb::EnvDb;
+use crate::filter_sql::{compile, order_sql};
+use crate::sql::{SqlBuf, ident};
+use crate::{Result, StoreError};
+
+/// Who is writing; recorded in the created-by and modified-by system fields.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub email: String,
+}
+
+/// A full row: one value per column of [`entity_columns`].
+pub type Record = Vec<Value>;
+
+/// What a list request asks for.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub filter: Option<Expr>,
+    pub orderby: Vec<OrderItem>,
+    /// Rows to skip before the first page (OData `$skip`).
+    pub skip: u64,
+    /// At most this many rows in this page.
+    pub limit: u64,
+    /// Keyset position: the order-key values (then `id`) of the last row already seen.
+    pub after: Option<Vec<Value>>,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// Rows aligned with the requested columns.
+    pub rows: Vec<Vec<Value>>,
+    /// The keyset position after the last row, when more rows follow.
+    pub next: Option<Vec<Value>>,
+}
+
+fn now() -> OffsetDateTime {
+    let t = OffsetDateTime::now_utc();
+    let ms = u32::from(t.millisecond());
+    t.replace_nanosecond(ms * 1_000_000).unwrap_or(t)
+}
+
+fn select_list(cols: &[Column]) -> String {
+    cols.iter()
+        .map(|c| ident(&c.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn types(cols: &[Column]) -> Vec<ColType> {
+    cols.iter().map(|c| c.ty).collect()
+}
+
+fn param_list(buf: &mut SqlBuf, values: Vec<(Column, Value)>) -> Vec<Column> {
+    let mut cols = Vec::new();
+    for (i, (c, v)) in values.into_iter().enumerate() {
+        if i > 0 {
+            buf.push(", ");
+        }
+        buf.param(v, c.ty);
+        cols.push(c);
+    }
+    cols
+}
+
+/// Decodes the client's JSON fields into column values, refusing unknown, read-only
+/// and invalid fields. `creating` decides whether a missing required field is an error.
+fn decode_input(
+    entity: &Entity,
+    version: SchemaVersion,
+    input: &Map<String, Json>,
+    creating: bool,
+) -> Result<Vec<(Column, Value)>> {
+    let mut out = Vec::new();
+    for (name, json) in input {
+        if name == KEY {
+            continue;
+        }
+        let field = entity.field(version, name).ok_or_else(|| {
+            StoreError::Invalid(format!(
+                "'{name}' is not a field of entity '{}'",
+                entity.name
+            ))
+        })?;
+        if !field.is_writable() {
+            return Err(StoreError::Invalid(format!(
+                "field '{name}' is set by the platform and cannot be written"
+            )));
+        }
+        if field.required && json.is_null() {
+            return Err(StoreError::Invalid(format!("field '{name}' is required")));
+        }
+        let values = decode(&field, json).map_err(StoreError::Invalid)?;
+        out.extend(field_columns(&field).into_iter().zip(values));
+    }
+    if creating {
+        for f in &entity.fields {
+            if f.required && !input.contains_key(&f.name) && !f.ty.is_server_assigned() {
+                return Err(StoreError::Invalid(format!(
+                    "field '{}' is required",
+                    f.name
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Refuses lookups to records that do not exist, inside the writing transaction.
+async fn check_lookups(
+    db: &EnvDb,
+    conn: &mut Conn,
+    entity: &Entity,
+    version: SchemaVersion,
+    values: &[(Column, Value)],
+) -> Result<()> {
+    let catalog = db.catalog();
+    for (c, v) in values {
+        let Value::Text(id) = v else { continue };
+        let Some(field) = entity.field(version, &c.field) else {
+            continue;
+        };
+        let FieldType::Lookup { target } = &field.ty else {
+            continue;
+        };
+        let t = catalog
+            .entity(target)
+            .ok_or_else(|| StoreError::Corrupt(format!("lookup target {target} missing")))?;
+        let mut buf = SqlBuf::new(db.dialect());
+        buf.push("SELECT 1 FROM ")
+            .push(&db.table(t))
+            .push(" WHERE id = ");
+        buf.param(Value::Text(id.clone()), ColType::Text);
+        if conn
+            .query_opt(&buf.sql, &buf.params, &[ColType::Int])
+            .await?
+            .is_none()
+        {
+            return Err(StoreError::Invalid(format!(
+                "field '{}': there is no {target} with id {id}",
+                c.field
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn system_values(version: SchemaVersion, actor: &Actor, creating: bool) -> Vec<(Column, Value)> {
+    let [con, cby, mon, mby] = audit_field_names(version);
+    let t = now();
+    let col = |name: &str, ty| Column {
+        name: uplift_model::names::physical(name, None),
+        field: name.into(),
+        part: None,
+        ty,
+    };
+    let mut v = vec![
+        (col(mon, ColType::DateTime), Value::DateTime(t)),
+        (col(mby, ColType::Text), Value::Text(actor.email.clone())),
+    ];
+    if creating {
+        v.push((col(con, ColType::DateTime), Value::DateTime(t)));
+        v.push((col(cby, ColType::Text), Value::Text(actor.email.clone())));
+    }
+    v
+}
+
+/// Creates a record from the client's JSON and returns it as stored.
+pub async fn insert(
+    db: &EnvDb,
+    entity: &Entity,
+    input: &Map<String, Json>,
+    actor: &Actor,
+) -> Result<Record> {
+    let version = db.catalog().version;
+    let id = match input.get(KEY) {
+        None | Some(Json::Null) => uuid::Uuid::now_v7().hyphenated().to_string(),
+        Some(Json::String(s)) => {
+            parse_guid(s).ok_or_else(|| StoreError::Invalid(format!("id '{s}' is not a GUID")))?
+        }
+        Some(other) => {
+            return Err(StoreError::Invalid(format!(
+                "id must be a GUID string, got {other}"
+            )));
+        }
+    };
+    let mut values = decode_input(entity, version, input, true)?;
+    let mut tx = db.pool().begin().await?;
+    check_lookups(db, &mut tx, entity, version, &values).await?;
+    values.push((
+        Column {
+            name: KEY.into(),
+            field: KEY.into(),
+            part: None,
+            ty: ColType::Text,
+        },
+        Value::Text(id.clone()),
+    ));
+    values.extend(system_values(version, actor, true));
+    let table = db.table(entity);
+    let all = entity_columns(entity, version);
+    let autonumbers: Vec<Column> = entity
+        .fields
+        .iter()
+        .filter(|f| f.ty == FieldType::AutoNumber)
+        .flat_map(field_columns)
+        .collect();
+
+    let mut buf = SqlBuf::new(db.dialect());
+    buf.push("INSERT INTO ").push(&table).push(" (");
+    let names: Vec<String> = values.iter().map(|(c, _)| ident(&c.name)).collect();
+    buf.push(&names.join(", "));
+    if db.dialect() == Dialect::Sqlite {
+        for c in &autonumbers {
+            buf.push(", ").ident(&c.name);
+        }
+    }
+    buf.push(") VALUES (");
+    param_list(&mut buf, values);
+    if db.dialect() == Dialect::Sqlite {
+        // SQLite has no identity columns; the write lock taken by BEGIN IMMEDIATE
+        // makes MAX()+1 safe.
+        for c in &autonumbers {
+            buf.push(", (SELECT COALESCE(MAX(")
+                .ident(&c.name)
+                .push("), 0) + 1 FROM ")
+                .push(&table)
+                .push(")");
+        }
+    }
+    buf.push(") RETURNING ").push(&select_list(&all));
+    let row = match tx.query_opt(&buf.sql, &buf.params, &types(&all)).await {
+        Ok(row) => row.ok_or_else(|| StoreError::Corrupt("insert returned nothing".into()))?,
+        Err(e) if is_unique_violation(&e) => {
+            return Err(StoreError::Conflict(format!(
+                "a {} with id {id} already exists",
+                entity.name
+            )));
+        }
+        Err(e) => return Err(e),
+    };
+    tx.commit().await?;
+    Ok(row)
+}
+
+fn is_unique_violation(e: &StoreError) -> bool {
+    match e {
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => {
+            f.code == rusqlite::ErrorCode::ConstraintViolation
+        }
+        StoreError::Postgres(p) => {
+            p.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+        }
+        _ => false,
+    }
+}
+
+async fn current_version(
+    db: &EnvDb,
+    conn: &mut Conn,
+    entity: &Entity,
+    id: &str,
+    if_match: Option<i64>,
+) -> Result<i64> {
+    let mut buf = SqlBuf::new(db.dialect());
+    buf.push("SELECT ")
+        .ident(VERSION_COLUMN)
+        .push(" FROM ")
+        .push(&db.table(entity))
+        .push(" WHERE id = ");
+    buf.param(Value::Text(id.to_string()), ColType::Text);
+    let row = conn
+        .query_opt(&buf.sql, &buf.params, &[ColType::Int])
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("no {} with id {id}", entity.name)))?;
+    let current = row[0].as_int().unwrap_or(0);
+    if let Some(expected) = if_match
+        && expected != current
+    {
+        return Err(StoreError::PreconditionFailed(format!(
+            "the {} changed since it was read (ETag {expected}, now {current})",
+            entity.name
+        )));
+    }
+    Ok(current)
+}
+
+/// Changes the given fields of a record. With `if_match`, refuses (412) when the
+/// record's version differs, so concurrent editors do not overwrite each other.
+pub async fn update(
+    db: &EnvDb,
+    entity: &Entity,
+    id: &str,
+    input: &Map<String, Json>,
+    if_match: Option<i64>,
+    actor: &Actor,
+) -> Result<Record> {
+    let version = db.catalog().version;
+    if let Some(Json::String(given)) = input.get(KEY)
+        && parse_guid(given).as_deref() != Some(id)
+    {
+        return Err(StoreError::Invalid(
+            "the id of a record cannot be changed".into(),
+        ));
+    }
+    let mut values = decode_input(entity, version, input, false)?;
+    let mut tx = db.pool().begin().await?;
+    let current = current_version(db, &mut tx, entity, id, if_match).await?;
+    check_lookups(db, &mut tx, entity, version, &values).await?;
+    values.extend(system_values(version, actor, false));
+    let all = entity_columns(entity, version);
+    let mut buf = SqlBuf::new(db.dialect());
+    buf.push("UPDATE ").push(&db.table(entity)).push(" SET ");
+    for (c, v) in values {
+        buf.ident(&c.name).push(" = ");
+        buf.param(v, c.ty).push(", ");
+    }
+    buf.ident(VERSION_COLUMN)
+        .push(" = ")
+        .ident(VERSION_COLUMN)
+        .push(" + 1 WHERE id = ");
+    buf.param(Value::Text(id.to_string()), ColType::Text);
+    buf.push(" AND ").ident(VERSION_COLUMN).push(" = ");
+    buf.param(Value::Int(current), ColType::Int);
+    buf.push(" RETURNING ").push(&select_list(&all));
+    let row = tx
+        .query_opt(&buf.sql, &buf.params, &types(&all))
+        .await?
+        .ok_or_else(|| {
+            StoreError::PreconditionFailed(format!(
+                "the {} changed while it was being updated",
+                entity.name
+            ))
+        })?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// Deletes a record, and clears lookups that pointed at it (in the same transaction),
+/// so no record is left referring to something that is gone.
+pub async fn delete(db: &EnvDb, entity: &Entity, id: &str, if_match: Option<i64>) -> Result<()> {
+    let catalog = db.catalog();
+    let mut tx = db.pool().begin().await?;
+    current_version(db, &mut tx, entity, id, if_match).await?;
+    for other in &catalog.entities {
+        for f in &other.fields {
+            if f.ty.lookup_target() == Some(entity.name.as_str()) {
+                let col = &field_columns(f)[0];
+                let mut buf = SqlBuf::new(db.dialect());
+                buf.push("UPDATE ")
+                    .push(&db.table(other))
+                    .push(" SET ")
+                    .ident(&col.name)
+                    .push(" = NULL, ");
+                buf.ident(VERSION_COLUMN)
+                    .push(" = ")
+                    .ident(VERSION_COLUMN)
+                    .push(" + 1 WHERE ")
+                    .ident(&col.name)
+                    .push(" = ");
+                buf.param(Value::Text(id.to_string()), ColType::Text);
+                tx.execute(&buf.sql, &buf.params).await?;
+            }
+        }
+    }
+    let mut buf = SqlBuf::new(db.dialect());
+    buf.push("DELETE FROM ")
+        .push(&db.table(entity))
+        .push(" WHERE id = ");
+    buf.param(Value::Text(id.to_string()), ColType::Text);
+    tx.execute(&buf.sql, &buf.params).await?;
+    tx.commit().await
+}
+
+/// One record by id, all columns.
+pub async fn get(db: &EnvDb, entity: &Entity, id: &str) -> Result<Option<Record>> {
+    let all = entity_columns(entity, db.catalog().version);
+    let mut buf = SqlBuf::new(db.dialect());
+    buf.push("SELECT ")
+        .push(&select_list(&all))
+        .push(" FROM ")
+        .push(&db.table(entity))
+        .push(" WHERE id = ");
+    buf.param(Value::Text(id.to_string()), ColType::Text);
+    let mut conn = db.pool().conn().await?;
+    conn.query_opt(&buf.sql, &buf.params, &types(&all)).await
+}
+
+/// Several records by id (for `$expand`), all columns, in no particular order.
+pub async fn get_many(db: &EnvDb, entity: &Entity, ids: &[String]) -> Result<Vec<Record>> {
+    let all = entity_columns(entity, db.catalog().version);
+    let mut out = Vec::new();
+    let mut conn = db.pool().conn().await?;
+    // Bounded IN lists keep statements small and their plans cacheable.
+    for chunk in ids.chunks(100) {
+        let mut buf = SqlBuf::new(db.dialect());
+        buf.push("SELECT ")
+            .push(&select_list(&all))
+            .push(" FROM ")
+            .push(&db.table(entity))
+            .push(" WHERE id IN (");
+        for (i, id) in chunk.iter().enumerate() {
+            if i > 0 {
+                buf.push(", ");
+            }
+            buf.param(Value::Text(id.clone()), ColType::Text);
+        }
+        buf.push(")");
+        out.extend(conn.query(&buf.sql, &buf.params, &types(&all)).await?);
+    }
+    Ok(out)
+}
+
+fn where_filter(
+    buf: &mut SqlBuf,
+    entity: &Entity,
+    version: SchemaVersion,
+    filter: Option<&Expr>,
+) -> Result<bool> {
+    match filter {
+        Some(f) => {
+            buf.push(" WHERE ");
+            compile(buf, entity, version, f)?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+/// How many records match a filter.
+pub async fn count(db: &EnvDb, entity: &Entity, filter: Option<&Expr>) -> Result<u64> {
+    let version = db.catalog().version;
+    let mut buf = SqlBuf::new(db.dialect());
+    buf.push("SELECT COUNT(*) FROM ").push(&db.table(entity));
+    where_filter(&mut buf, entity, version, filter)?;
+    let mut conn = db.pool().conn().await?;
+    let row = conn
+        .query_opt(&buf.sql, &buf.params, &[ColType::Int])
+        .await?;
+    Ok(row.and_then(|r| r[0].as_int()).unwrap_or(0) as u64)
+}
+
+/// The keys a list is ordered by: the requested ones, then `id` so the order is total
+/// and a keyset position identifies exactly one place.
+pub fn order_keys(
+    entity: &Entity,
+    version: SchemaVersion,
+    orderby: &[OrderItem],
+) -> Result<Vec<(PathTarget, bool)>> {
+    let mut keys = Vec::new();
+    for o in orderby {
+        let t = resolve_path(entity, version, &o.path).ok_or_else(|| {
+            StoreError::Invalid(format!(
+                "cannot order by '{}': not a property with a single value",
+                o.path.join("/")
+            ))
+        })?;
+        if t.column.ty == ColType::Bytes {
+            return Err(StoreError::Invalid(format!(
+                "cannot order by '{}': images have no order",
+                o.path.join("/")
+            )));
+        }
+        if t.column.name != KEY {
+            keys.push((t, o.descending));
+        }
+    }
+    let id = resolve_path(entity, version, &[KEY.to_string()])
+        .ok_or_else(|| StoreError::Corrupt("no id".into()))?;
+    let id_desc = orderby
+        .iter()
+        .find(|o| o.path == [KEY])
+        .is_some_and(|o| o.descending);
+    keys.push((id, id_desc));
+    Ok(keys)
+}
+
+/// Rows strictly after `after` in the order of `keys`. Nulls sort first ascending and
+/// last descending on both engines.
+fn keyset(buf: &mut SqlBuf, keys: &[(PathTarget, bool)], after: &[Value]) {
+    buf.push("(");
+    for i in 0..keys.len() {
+        if i > 0 {
+            buf.push(" OR ");
+        }
+        buf.push("(");
+        for j in 0..i {
+            let (t, _) = &keys[j];
+            match &after[j] {
+                Value::Null => buf.push("").ident(&t.column.name).push(" IS NULL AND "),
+                v => {
+                    buf.push(&order_sql(buf.dialect, t)).push(" = ");
+                    fold_param(buf, t, v.clone());
+                    buf.push(" AND ")
+                }
+            };
+        }
+        let (t, desc) = &keys[i];
+        let col = order_sql(buf.dialect, t);
+        match (&after[i], desc) {
+            (Value::Null, false) => {
+                buf.ident(&t.column.name).push(" IS NOT NULL");
+            }
+            (Value::Null, true) => {
+                buf.push("1 = 0");
+            }
+            (v, false) => {
+                buf.push(&col).push(" > ");
+                fold_param(buf, t, v.clone());
+            }
+            (v, true) => {
+                buf.push("(").push(&col).push(" < ");
+                fold_param(buf, t, v.clone());
+                buf.push(" OR ").ident(&t.column.name).push(" IS NULL)");
+            }
+        }
+        buf.push(")");
+    }
+    buf.push(")");
+}
+
+fn fold_param(buf: &mut SqlBuf, t: &PathTarget, v: Value) {
+    if buf.dialect == Dialect::Postgres && t.scalar == uplift_model::filter::ScalarType::String {
+        buf.push("lower(").param(v, t.column.ty).push(")");
+    } else {
+        buf.param(v, t.column.ty);
+    }
+}
+
+/// One page of records: `cols` of each, filtered, ordered, after a keyset position.
+pub async fn list(db: &EnvDb, entity: &Entity, cols: &[Column], q: &ListQuery) -> Result<Page> {
+    let version = db.catalog().version;
+    let keys = order_keys(entity, version, &q.orderby)?;
+    let mut buf = SqlBuf::new(db.dialect());
+    buf.push("SELECT ").push(&select_list(cols));
+    for (t, _) in &keys {
+        buf.push(", ").ident(&t.column.name);
+    }
+    buf.push(" FROM ").push(&db.table(entity));
+    let mut has_where = where_filter(&mut buf, entity, version, q.filter.as_ref())?;
+    if let Some(after) = &q.after {
+        if after.len() != keys.len() {
+            return Err(StoreError::Invalid(
+                "the $skiptoken does not belong to this query".into(),
+            ));
+        }
+        buf.push(if has_where { " AND " } else { " WHERE " });
+        has_where = true;
+        keyset(&mut buf, &keys, after);
+    }
+    let _ = has_where;
+    buf.push(" ORDER BY ");
+    for (i, (t, desc)) in keys.iter().enumerate() {
+        if i > 0 {
+            buf.push(", ");
+        }
+        buf.push(&order_sql(db.dialect(), t));
+        buf.push(if *desc {
+            " DESC NULLS LAST"
+        } else {
+            " ASC NULLS FIRST"
+        });
+    }
+    buf.push(" LIMIT ");
+    buf.param(Value::Int(q.limit as i64 + 1), ColType::Int);
+    buf.push(" OFFSET ");
+    buf.param(Value::Int(q.skip as i64), ColType::Int);
+
+    let mut tys = types(cols);
+    tys.extend(keys.iter().map(|(t, _)| t.column.ty));
+    let mut conn = db.pool().conn().await?;
+    let mut rows = conn.query(&buf.sql, &buf.params, &tys).await?;
+    let more = rows.len() as u64 > q.limit;
+    rows.truncate(q.limit as usize);
+    let next = if more {
+        rows.last().map(|r| r[cols.len()..].to_vec())
+    } else {
+        None
+    };
+    for r in &mut rows {
+        r.truncate(cols.len());
+    }
+    Ok(Page { rows, next })
+}
+
+/// The physical table name of an entity, for callers that build their own statements.
+pub fn physical_table(entity: &Entity) -> String {
+    table_name(entity)
+}

@@ -1,0 +1,221 @@
+//! The storage facade the server holds: the control plane plus a registry of open
+//! environment databases, on whichever backend the platform was started with.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::RwLock;
+use uplift_model::SchemaVersion;
+use uplift_model::security::SecurityMode;
+use uplift_model::standard::initial_catalog;
+
+use crate::control::{Control, EnvRecord};
+use crate::engine::sqlite::SqlitePool;
+use crate::engine::{Pool, postgres};
+use crate::envdb::EnvDb;
+use crate::sql::ident;
+use crate::{Result, StoreError};
+
+/// Where the platform keeps its data.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// Embedded: `DATA_DIR/control.db` and `DATA_DIR/envs/<env>/<database>.db`.
+    Sqlite { data_dir: PathBuf },
+    /// A PostgreSQL server: control plane in schema `uplift`, each environment
+    /// database in a schema `env_<name>`.
+    Postgres { url: String },
+}
+
+enum Engines {
+    Sqlite { data_dir: PathBuf },
+    Postgres { pool: Pool },
+}
+
+/// The name of a production database (the first; upgrades add others later).
+pub const PROD_DATABASE: &str = "prod";
+/// The control plane's PostgreSQL schema.
+pub const CONTROL_SCHEMA: &str = "uplift";
+
+/// Control plane and environment databases.
+pub struct Store {
+    engines: Engines,
+    control: Control,
+    envs: RwLock<HashMap<String, Arc<EnvDb>>>,
+}
+
+/// Environment names become file names and schema names, so they are kept plain.
+pub fn valid_env_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 40
+        && b[0].is_ascii_lowercase()
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
+}
+
+impl Store {
+    pub async fn open(backend: Backend) -> Result<Store> {
+        let (engines, control) = match backend {
+            Backend::Sqlite { data_dir } => {
+                std::fs::create_dir_all(&data_dir)?;
+                let pool = Pool::Sqlite(SqlitePool::open(&data_dir.join("control.db"))?);
+                (
+                    Engines::Sqlite { data_dir },
+                    Control::open(pool, None).await?,
+                )
+            }
+            Backend::Postgres { url } => {
+                let pool = Pool::Postgres(postgres::connect(&url)?);
+                let control = Control::open(pool.clone(), Some(CONTROL_SCHEMA)).await?;
+                (Engines::Postgres { pool }, control)
+            }
+        };
+        Ok(Store {
+            engines,
+            control,
+            envs: RwLock::new(HashMap::new()),
+        })
+    }
+
+    pub fn control(&self) -> &Control {
+        &self.control
+    }
+
+    /// Which engine serves environment databases ("sqlite" or "postgres").
+    pub fn engine_name(&self) -> &'static str {
+        match self.engines {
+            Engines::Sqlite { .. } => "sqlite",
+            Engines::Postgres { .. } => "postgres",
+        }
+    }
+
+    fn sqlite_path(data_dir: &std::path::Path, env: &str, database: &str) -> PathBuf {
+        data_dir
+            .join("envs")
+            .join(env)
+            .join(format!("{database}.db"))
+    }
+
+    fn pg_schema(env: &str, database: &str) -> String {
+        if database == PROD_DATABASE {
+            format!("env_{env}")
+        } else {
+            format!("env_{env}__{database}")
+        }
+    }
+
+    fn location(&self, env: &str, database: &str) -> Result<(Pool, Option<String>)> {
+        Ok(match &self.engines {
+            Engines::Sqlite { data_dir } => {
+                let path = Self::sqlite_path(data_dir, env, database);
+                (Pool::Sqlite(SqlitePool::open(&path)?), None)
+            }
+            Engines::Postgres { pool } => (pool.clone(), Some(Self::pg_schema(env, database))),
+        })
+    }
+
+    /// Creates an environment: its production database with the version's initial
+    /// catalog, then its control-plane record.
+    pub async fn create_environment(
+        &self,
+        name: &str,
+        version: SchemaVersion,
+        mode: SecurityMode,
+    ) -> Result<EnvRecord> {
+        if !valid_env_name(name) {
+            return Err(StoreError::Invalid(format!(
+                "'{name}' is not a valid environment name: use 1 to 40 lower-case letters, digits or underscores, starting with a letter"
+            )));
+        }
+        if self.control.get_env(name).await?.is_some() {
+            return Err(StoreError::Conflict(format!(
+                "environment '{name}' already exists"
+            )));
+        }
+        // A database left behind by an interrupted create or delete is removed first.
+        self.drop_database(name, PROD_DATABASE).await?;
+        let (pool, schema) = self.location(name, PROD_DATABASE)?;
+        let db = EnvDb::create(pool, schema, initial_catalog(version)).await?;
+        let record = EnvRecord {
+            name: name.into(),
+            schema_version: version,
+            security_mode: mode,
+            created_at: uplift_model::value::format_instant(time::OffsetDateTime::now_utc()),
+            database: PROD_DATABASE.into(),
+        };
+        if let Err(e) = self.control.insert_env(&record).await {
+            drop(db);
+            self.drop_database(name, PROD_DATABASE).await?;
+            return Err(e);
+        }
+        self.envs.write().await.insert(name.into(), Arc::new(db));
+        Ok(record)
+    }
+
+    /// The production database of an environment, opened on first use.
+    pub async fn env_db(&self, name: &str) -> Result<Arc<EnvDb>> {
+        if let Some(db) = self.envs.read().await.get(name) {
+            return Ok(db.clone());
+        }
+        let record = self
+            .control
+            .get_env(name)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no environment '{name}'")))?;
+        let mut envs = self.envs.write().await;
+        if let Some(db) = envs.get(name) {
+            return Ok(db.clone());
+        }
+        let (pool, schema) = self.location(name, &record.database)?;
+        let db = Arc::new(EnvDb::open(pool, schema).await?);
+        envs.insert(name.into(), db.clone());
+        Ok(db)
+    }
+
+    /// Deletes an environment and its databases.
+    pub async fn delete_environment(&self, name: &str) -> Result<()> {
+        let record = self
+            .control
+            .get_env(name)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no environment '{name}'")))?;
+        self.control.delete_env(name).await?;
+        if let Some(db) = self.envs.write().await.remove(name)
+            && let Pool::Sqlite(p) = db.pool()
+        {
+            p.close_idle();
+        }
+        self.drop_database(name, &record.database).await?;
+        if let Engines::Sqlite { data_dir } = &self.engines {
+            let dir = data_dir.join("envs").join(name);
+            if dir.exists() {
+                std::fs::remove_dir_all(dir)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn drop_database(&self, env: &str, database: &str) -> Result<()> {
+        match &self.engines {
+            Engines::Sqlite { data_dir } => {
+                let path = Self::sqlite_path(data_dir, env, database);
+                for suffix in ["", "-wal", "-shm"] {
+                    let p = PathBuf::from(format!("{}{suffix}", path.display()));
+                    if p.exists() {
+                        std::fs::remove_file(p)?;
+                    }
+                }
+            }
+            Engines::Postgres { pool } => {
+                let mut conn = pool.conn().await?;
+                conn.batch(&format!(
+                    "DROP SCHEMA IF EXISTS {} CASCADE",
+                    ident(&Self::pg_schema(env, database))
+                ))
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
