@@ -1,1 +1,350 @@
-fn main() {}
+//! `uplift`: runs the server (`serve`, `demo`) and talks to one (client commands).
+
+mod client;
+mod demo;
+mod output;
+mod server;
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+use client::{Client, read_document, seg};
+
+#[derive(Parser)]
+#[command(
+    name = "uplift",
+    version,
+    about = "Self-hosted data platform with online environment upgrades"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the server keeps its data, shared by `serve` and `demo`.
+#[derive(Args, Clone)]
+pub struct ServerArgs {
+    /// Data directory (SQLite files, admin.token, outbox).
+    #[arg(long, env = "UPLIFT_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "UPLIFT_LISTEN")]
+    pub listen: String,
+    /// PostgreSQL URL; without it environments live in SQLite files under the data dir.
+    #[arg(long, env = "UPLIFT_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Args, Clone)]
+struct Conn {
+    /// Server URL.
+    #[arg(
+        long,
+        global = true,
+        env = "UPLIFT_SERVER",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    server: String,
+    /// API token.
+    #[arg(long, global = true, env = "UPLIFT_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServerArgs),
+    /// Create (once) and serve the demo environment `contoso`.
+    Demo {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Rows of generated data, over all entities.
+        #[arg(long, default_value_t = 100_000)]
+        rows: u64,
+    },
+    /// Environments and their catalogs.
+    Env {
+        #[command(subcommand)]
+        cmd: EnvCmd,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Users.
+    User {
+        #[command(subcommand)]
+        cmd: UserCmd,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// API tokens.
+    Token {
+        #[command(subcommand)]
+        cmd: TokenCmd,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Security roles of an environment.
+    Role {
+        #[command(subcommand)]
+        cmd: RoleCmd,
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
+#[derive(Subcommand)]
+enum EnvCmd {
+    /// List environments.
+    List,
+    /// Create an environment.
+    Create {
+        name: String,
+        #[arg(long, default_value = "classic")]
+        schema_version: String,
+        #[arg(long, default_value = "restricted")]
+        security_mode: String,
+    },
+    /// Show an environment.
+    Show { name: String },
+    /// Delete an environment and its data.
+    Delete { name: String },
+    /// Apply entity definitions from a TOML or JSON file (`entities.<Name>` tables).
+    Apply { name: String, file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Create a user.
+    Create {
+        email: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// admin, maker or user.
+        #[arg(long, default_value = "user")]
+        role: String,
+    },
+    /// List users.
+    List,
+    /// Disable a user.
+    Disable { email: String },
+}
+
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Create a token (for yourself, or as an admin for USER). Shown once.
+    Create {
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        label: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RoleCmd {
+    /// Create or replace roles from a TOML or JSON file: `roles.<Role>.<Entity> = [privileges]`.
+    Apply { env: String, file: PathBuf },
+    /// Assign a role to a user.
+    Assign {
+        env: String,
+        role: String,
+        user: String,
+    },
+    /// List roles with their members.
+    List { env: String },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = rt.block_on(run(cli)) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve(args) => server::serve(args, None).await,
+        Command::Demo { server: args, rows } => server::serve(args, Some(rows)).await,
+        Command::Env { cmd, conn } => env_cmd(cmd, &conn).await,
+        Command::User { cmd, conn } => user_cmd(cmd, &conn).await,
+        Command::Token { cmd, conn } => token_cmd(cmd, &conn).await,
+        Command::Role { cmd, conn } => role_cmd(cmd, &conn).await,
+    }
+}
+
+fn client(conn: &Conn) -> Result<Client> {
+    if conn.token.is_none() {
+        bail!(
+            "no token: pass --token or set UPLIFT_TOKEN (the admin token is in DATA_DIR/admin.token)"
+        );
+    }
+    Client::new(&conn.server, conn.token.clone())
+}
+
+async fn env_cmd(cmd: EnvCmd, conn: &Conn) -> Result<()> {
+    let c = client(conn)?;
+    match cmd {
+        EnvCmd::List => {
+            let v = c.get("/api/environments").await?;
+            output::rows(
+                conn.json,
+                &v,
+                &["name", "schema_version", "security_mode", "created_at"],
+            );
+        }
+        EnvCmd::Create {
+            name,
+            schema_version,
+            security_mode,
+        } => {
+            let v = c
+                .post("/api/environments", &json!({"name": name, "schema_version": schema_version, "security_mode": security_mode}))
+                .await?;
+            output::object(conn.json, &v);
+        }
+        EnvCmd::Show { name } => output::object(
+            conn.json,
+            &c.get(&format!("/api/environments/{}", seg(&name))).await?,
+        ),
+        EnvCmd::Delete { name } => {
+            c.delete(&format!("/api/environments/{}", seg(&name)))
+                .await?;
+            if !conn.json {
+                println!("deleted environment {name}");
+            }
+        }
+        EnvCmd::Apply { name, file } => {
+            let doc = read_document(&file)?;
+            let v = c
+                .put(&format!("/api/environments/{}/entities", seg(&name)), &doc)
+                .await?;
+            if conn.json {
+                output::object(true, &v);
+            } else {
+                let changes = v["changes"].as_array().cloned().unwrap_or_default();
+                if changes.is_empty() {
+                    println!("{name}: already up to date");
+                }
+                for ch in changes {
+                    match (ch["created_entity"].as_str(), ch["added_field"].as_str()) {
+                        (Some(e), _) => println!("created entity {e}"),
+                        (_, Some(f)) => println!("added field {f}"),
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn user_cmd(cmd: UserCmd, conn: &Conn) -> Result<()> {
+    let c = client(conn)?;
+    match cmd {
+        UserCmd::Create {
+            email,
+            display_name,
+            role,
+        } => {
+            let name = display_name
+                .unwrap_or_else(|| email.split('@').next().unwrap_or(&email).to_string());
+            let v = c
+                .post(
+                    "/api/users",
+                    &json!({"email": email, "display_name": name, "role": role}),
+                )
+                .await?;
+            output::object(conn.json, &v);
+        }
+        UserCmd::List => {
+            let v = c.get("/api/users").await?;
+            output::rows(conn.json, &v, &["email", "display_name", "role", "status"]);
+        }
+        UserCmd::Disable { email } => {
+            let v = c
+                .patch(
+                    &format!("/api/users/{}", seg(&email)),
+                    &json!({"status": "disabled"}),
+                )
+                .await?;
+            output::object(conn.json, &v);
+        }
+    }
+    Ok(())
+}
+
+async fn token_cmd(cmd: TokenCmd, conn: &Conn) -> Result<()> {
+    let c = client(conn)?;
+    match cmd {
+        TokenCmd::Create { user, label } => {
+            let v = c
+                .post("/api/tokens", &json!({"user": user, "label": label}))
+                .await?;
+            if conn.json {
+                output::object(true, &v);
+            } else {
+                println!("{}", v["token"].as_str().unwrap_or_default());
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn role_cmd(cmd: RoleCmd, conn: &Conn) -> Result<()> {
+    let c = client(conn)?;
+    match cmd {
+        RoleCmd::Apply { env, file } => {
+            let doc = read_document(&file)?;
+            let roles = doc["roles"].as_object().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{}: expected a 'roles' table of role name -> entity -> privileges",
+                    file.display()
+                )
+            })?;
+            for (name, privileges) in roles {
+                c.put(
+                    &format!("/api/environments/{}/roles/{}", seg(&env), seg(name)),
+                    &json!({"privileges": privileges}),
+                )
+                .await?;
+                if !conn.json {
+                    println!("applied role {name}");
+                }
+            }
+        }
+        RoleCmd::Assign { env, role, user } => {
+            let v = c
+                .post(
+                    &format!(
+                        "/api/environments/{}/roles/{}/members",
+                        seg(&env),
+                        seg(&role)
+                    ),
+                    &json!({"user": user}),
+                )
+                .await?;
+            output::object(conn.json, &v);
+        }
+        RoleCmd::List { env } => {
+            let v = c
+                .get(&format!("/api/environments/{}/roles", seg(&env)))
+                .await?;
+            output::rows(conn.json, &v, &["name", "members"]);
+        }
+    }
+    Ok(())
+}

@@ -1,1 +1,39 @@
+//! The HTTP edge: the OData data API, the admin API and authentication. Only this
+//! crate knows HTTP; it turns requests into calls on the store and typed errors into
+//! OData error JSON.
 
+pub mod admin;
+pub mod auth;
+pub mod error;
+pub mod odata;
+pub mod state;
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+
+pub use auth::{Bootstrap, bootstrap};
+pub use state::AppState;
+
+/// The largest request body accepted. Images travel base64-encoded inside records, so
+/// this is generous, but bounded.
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(admin::routes())
+        .merge(odata::routes())
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until the process is stopped.
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
+}

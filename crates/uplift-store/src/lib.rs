@@ -5,6 +5,7 @@
 //! Engines know SQL, not upgrades or HTTP: everything here takes catalogs and values
 //! from `uplift-model` and returns rows and typed errors.
 
+pub mod bulk;
 pub mod control;
 pub mod ddl;
 pub mod engine;

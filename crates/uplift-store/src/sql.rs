@@ -42,10 +42,13 @@ impl SqlBuf {
     /// Adds a placeholder for `v`, stored as `ty`. On PostgreSQL the placeholder is cast
     /// to the column type, which fixes the parameter's wire type (and lets NULL bind
     /// anywhere). Integers bound to real columns are widened here.
+    /// A real compared with an integer column keeps its fraction: the placeholder is
+    /// then typed as real, and the engine widens the column.
     pub fn param(&mut self, v: Value, ty: ColType) -> &mut Self {
-        let v = match (v, ty) {
-            (Value::Int(i), ColType::Float) => Value::Float(i as f64),
-            (v, _) => v,
+        let (v, ty) = match (v, ty) {
+            (Value::Int(i), ColType::Float) => (Value::Float(i as f64), ty),
+            (v @ Value::Float(_), ColType::Int) => (v, ColType::Float),
+            (v, _) => (v, ty),
         };
         self.params.push(v);
         match self.dialect {

@@ -1,0 +1,78 @@
+//! `uplift serve` and `uplift demo`: open the store, bootstrap the admin, serve.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use uplift_server::{AppState, bootstrap};
+use uplift_store::{Backend, Store};
+
+use crate::ServerArgs;
+
+/// Opens the store named by the arguments, creates the demo when asked, and serves
+/// until the process is stopped.
+pub async fn serve(args: ServerArgs, demo_rows: Option<u64>) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let default_dir = if demo_rows.is_some() {
+        "uplift-demo"
+    } else {
+        "uplift-data"
+    };
+    let data_dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(default_dir));
+    let backend = match &args.database_url {
+        Some(url) => Backend::Postgres { url: url.clone() },
+        None => Backend::Sqlite {
+            data_dir: data_dir.clone(),
+        },
+    };
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let store = Store::open(backend).await.context("opening the store")?;
+    let preset = std::env::var("UPLIFT_BOOTSTRAP_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    let boot = bootstrap(&store, &data_dir, preset.as_deref())
+        .await
+        .context("bootstrapping the admin")?;
+
+    if let Some(rows) = demo_rows {
+        crate::demo::ensure(&store, &data_dir, rows)
+            .await
+            .context("creating the demo")?;
+    }
+
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let token = boot.new_token.clone().or(preset).or_else(|| {
+        std::fs::read_to_string(data_dir.join("admin.token"))
+            .ok()
+            .map(|t| t.trim().to_string())
+    });
+    println!(
+        "Uplift is serving on http://{addr} (engine: {})",
+        store.engine_name()
+    );
+    if demo_rows.is_some() {
+        println!("Demo environment: http://{addr}/api/environments/contoso/data/");
+    }
+    match &token {
+        Some(t) => println!("Admin token ({}): {t}", boot.admin_email),
+        None => println!(
+            "Admin token: see {}",
+            data_dir.join("admin.token").display()
+        ),
+    }
+    println!("Token file: {}", data_dir.join("admin.token").display());
+    uplift_server::serve(listener, AppState::new(store))
+        .await
+        .context("serving")
+}

@@ -1,0 +1,7 @@
+//! Integration tests of the HTTP API, each run on SQLite and on PostgreSQL.
+
+mod catalog;
+mod query;
+mod records;
+mod security;
+mod support;

@@ -1,0 +1,424 @@
+//! `$filter`, `$select`, `$orderby`, `$top`, `$skip`, `$count`, `$expand` and paging.
+
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::support::{ADMIN_TOKEN, Platform, platforms};
+
+const SET: &str = "/api/environments/contoso/data/items";
+
+async fn seed(p: &Platform) {
+    p.create_env("contoso", "classic", "open").await;
+    let def = json!({"fields":[
+        {"name":"Name","type":"Text"},{"name":"Qty","type":"Integer"},{"name":"Price","type":"Quantity"},
+        {"name":"Active","type":"Boolean"},{"name":"Day","type":"Date"},{"name":"At","type":"DateTime"},
+        {"name":"Ref","type":"Guid"},{"name":"Site","type":"Address"},{"name":"Maker","type":"Lookup","target":"Account"}]});
+    let a = p
+        .put("/api/environments/contoso/entities/Item", ADMIN_TOKEN, def)
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let acc = p
+        .post(
+            "/api/environments/contoso/data/accounts",
+            ADMIN_TOKEN,
+            json!({"Name":"Fabrikam"}),
+        )
+        .await;
+    let acc = acc.body["id"].as_str().unwrap().to_string();
+    let rows = [
+        (
+            "apple",
+            1,
+            0.5,
+            true,
+            "1700-01-01",
+            "2024-01-01T00:00:00Z",
+            "Paris",
+        ),
+        (
+            "Banana",
+            2,
+            1.25,
+            false,
+            "2020-05-05",
+            "2024-01-02T12:00:00Z",
+            "paris",
+        ),
+        (
+            "cherry",
+            3,
+            2.0,
+            true,
+            "2021-06-06",
+            "2024-01-03T00:00:00Z",
+            "London",
+        ),
+        (
+            "Date 50%_off",
+            4,
+            10.0,
+            false,
+            "2022-07-07",
+            "2024-01-04T00:00:00Z",
+            "Berlin",
+        ),
+        (
+            "elderberry",
+            5,
+            99.99,
+            true,
+            "2023-08-08",
+            "2025-06-01T08:30:00+02:00",
+            "Rome",
+        ),
+    ];
+    for (i, (name, qty, price, active, day, at, city)) in rows.iter().enumerate() {
+        let mut body = json!({"Name":name,"Qty":qty,"Price":price,"Active":active,"Day":day,"At":at,
+            "Ref":format!("00000000-0000-0000-0000-00000000000{i}"),"Site":{"city":city}});
+        if i % 2 == 0 {
+            body["Maker"] = json!(acc);
+        }
+        let c = p.post(SET, ADMIN_TOKEN, body).await;
+        assert_eq!(c.status, StatusCode::CREATED, "{}", c.body);
+    }
+    // One record with nothing but a name: nulls must behave as OData says.
+    p.post(SET, ADMIN_TOKEN, json!({"Name":"fig"})).await;
+}
+
+fn names(v: &Value) -> Vec<String> {
+    v["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["Name"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn every_filter_operator_and_function() {
+    let cases: &[(&str, &[&str])] = &[
+        ("Name eq 'APPLE'", &["apple"]),
+        (
+            "Name ne 'apple'",
+            &["Banana", "cherry", "Date 50%_off", "elderberry", "fig"],
+        ),
+        ("Qty gt 3", &["Date 50%_off", "elderberry"]),
+        ("Qty ge 3", &["cherry", "Date 50%_off", "elderberry"]),
+        ("Qty lt 2", &["apple"]),
+        ("Qty le 2", &["apple", "Banana"]),
+        (
+            "Qty ne 1",
+            &["Banana", "cherry", "Date 50%_off", "elderberry", "fig"],
+        ),
+        ("Price gt 1.5 and Active eq true", &["cherry", "elderberry"]),
+        ("Qty eq 1 or Qty eq 5", &["apple", "elderberry"]),
+        ("not (Qty gt 1)", &["apple", "fig"]),
+        ("not Active", &["Banana", "Date 50%_off", "fig"]),
+        ("Active", &["apple", "cherry", "elderberry"]),
+        ("(Qty eq 1 or Qty eq 2) and Active eq false", &["Banana"]),
+        ("Qty eq null", &["fig"]),
+        ("Qty ne null and Qty lt 3", &["apple", "Banana"]),
+        ("contains(Name, 'ERR')", &["cherry", "elderberry"]),
+        ("startswith(Name, 'b')", &["Banana"]),
+        ("endswith(Name, 'RY')", &["cherry", "elderberry"]),
+        ("contains(Name, '50%_')", &["Date 50%_off"]),
+        ("contains(Name, '%')", &["Date 50%_off"]),
+        ("Day lt 1753-01-01", &["apple"]),
+        ("Day ge 2022-01-01", &["Date 50%_off", "elderberry"]),
+        (
+            "At gt 2024-01-02T00:00:00Z",
+            &["Banana", "cherry", "Date 50%_off", "elderberry"],
+        ),
+        ("At eq 2025-06-01T06:30:00Z", &["elderberry"]),
+        ("At lt 2024-01-02", &["apple"]),
+        ("Ref eq 00000000-0000-0000-0000-000000000002", &["cherry"]),
+        (
+            "Ref eq '00000000-0000-0000-0000-000000000003'",
+            &["Date 50%_off"],
+        ),
+        ("Site/city eq 'Paris'", &["apple", "Banana"]),
+        ("startswith(Site/city, 'l')", &["cherry"]),
+        (
+            "Qty gt 0 and not (Site/city eq 'paris')",
+            &["cherry", "Date 50%_off", "elderberry"],
+        ),
+        ("Price eq 0.5", &["apple"]),
+        ("Qty eq 2.0", &["Banana"]),
+        ("Maker ne null", &["apple", "cherry", "elderberry"]),
+        (
+            "1 eq 1",
+            &[
+                "apple",
+                "Banana",
+                "cherry",
+                "Date 50%_off",
+                "elderberry",
+                "fig",
+            ],
+        ),
+    ];
+    for p in platforms().await {
+        seed(&p).await;
+        for (filter, expected) in cases {
+            let a = p
+                .get(
+                    &format!("{SET}?$orderby=Name&$filter={}", enc(filter)),
+                    ADMIN_TOKEN,
+                )
+                .await;
+            assert_eq!(
+                a.status,
+                StatusCode::OK,
+                "{}: {filter}: {}",
+                p.engine,
+                a.body
+            );
+            assert_eq!(names(&a.body), *expected, "{}: $filter={filter}", p.engine);
+        }
+    }
+}
+
+#[tokio::test]
+async fn bad_query_options_are_400_with_a_position() {
+    let cases: &[(&str, &str)] = &[
+        ("$filter=Name eq", "$filter"),
+        ("$filter=Nam eq 'x'", "unknown property 'Nam' at position 1"),
+        ("$filter=Name eq 5", "position"),
+        ("$filter=Qty eq 'x' and", "position"),
+        ("$filter=Site eq 'x'", "Site/city"),
+        ("$filter=substringof('a', Name)", "substringof"),
+        ("$orderby=Nope desc", "unknown property 'Nope'"),
+        ("$orderby=Site", "complex value"),
+        ("$select=Name,Nope", "unknown property 'Nope'"),
+        ("$top=-1", "$top"),
+        ("$skip=x", "$skip"),
+        ("$count=maybe", "$count"),
+        (
+            "$fitler=Name eq 'x'",
+            "unknown or unsupported query option '$fitler'",
+        ),
+        ("$expand=Name", "not a lookup"),
+        ("$skiptoken=garbage", "$skiptoken"),
+    ];
+    for p in platforms().await {
+        seed(&p).await;
+        for (q, expected) in cases {
+            let path = format!("{SET}?{}", q.replace(' ', "%20").replace('\'', "%27"));
+            let a = p.get(&path, ADMIN_TOKEN).await;
+            assert_eq!(
+                a.status,
+                StatusCode::BAD_REQUEST,
+                "{}: {q}: {}",
+                p.engine,
+                a.body
+            );
+            assert!(
+                a.message().contains(expected),
+                "{}: {q}: expected '{expected}' in '{}'",
+                p.engine,
+                a.message()
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn select_orderby_top_skip_count_and_expand() {
+    for p in platforms().await {
+        seed(&p).await;
+        let a = p
+            .get(
+                &format!("{SET}?$select=Name,Qty&$orderby=Qty%20desc&$top=2&$skip=1&$count=true"),
+                ADMIN_TOKEN,
+            )
+            .await;
+        assert_eq!(a.body["@odata.count"], 6, "{}", a.body);
+        assert_eq!(names(&a.body), ["Date 50%_off", "cherry"]);
+        let first = a.body["value"][0].as_object().unwrap();
+        let keys: Vec<&str> = first.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            ["@odata.etag", "id", "Name", "Qty"],
+            "{}: only selected fields",
+            p.engine
+        );
+        // Nulls sort first ascending, last descending; text ignores case.
+        let asc = p
+            .get(&format!("{SET}?$orderby=Qty,Name"), ADMIN_TOKEN)
+            .await;
+        assert_eq!(
+            names(&asc.body),
+            [
+                "fig",
+                "apple",
+                "Banana",
+                "cherry",
+                "Date 50%_off",
+                "elderberry"
+            ]
+        );
+        let multi = p
+            .get(
+                &format!("{SET}?$orderby=Active%20desc,Name%20desc"),
+                ADMIN_TOKEN,
+            )
+            .await;
+        assert_eq!(
+            names(&multi.body),
+            [
+                "elderberry",
+                "cherry",
+                "apple",
+                "Date 50%_off",
+                "Banana",
+                "fig"
+            ],
+            "{}",
+            p.engine
+        );
+        let by_city = p
+            .get(
+                &format!("{SET}?$orderby=Site/city%20desc&$filter=Qty%20ne%20null"),
+                ADMIN_TOKEN,
+            )
+            .await;
+        assert_eq!(
+            names(&by_city.body),
+            ["elderberry", "apple", "Banana", "cherry", "Date 50%_off"]
+        );
+        let count = p
+            .get(
+                &format!("{SET}/$count?$filter=Active%20eq%20true"),
+                ADMIN_TOKEN,
+            )
+            .await;
+        assert_eq!(count.body, json!(3));
+        let exp = p
+            .get(
+                &format!("{SET}?$filter=Qty%20eq%201&$expand=Maker_ref&$select=Name"),
+                ADMIN_TOKEN,
+            )
+            .await;
+        assert_eq!(
+            exp.body["value"][0]["Maker_ref"]["Name"], "Fabrikam",
+            "{}",
+            exp.body
+        );
+        let top0 = p
+            .get(&format!("{SET}?$top=0&$count=true"), ADMIN_TOKEN)
+            .await;
+        assert_eq!(top0.body["value"], json!([]));
+        assert!(top0.body.get("@odata.nextLink").is_none());
+    }
+}
+
+/// Follows `@odata.nextLink` until the end; returns every name seen and the pages.
+async fn follow(p: &Platform, first: &str, page: u64) -> (Vec<String>, usize) {
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    let mut next = Some(first.to_string());
+    let pref = format!("odata.maxpagesize={page}");
+    while let Some(path) = next {
+        let a = p
+            .call(
+                Method::GET,
+                &path,
+                Some(ADMIN_TOKEN),
+                None,
+                &[("prefer", &pref)],
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{}: {path}: {}", p.engine, a.body);
+        assert_eq!(a.headers["preference-applied"], pref.as_str());
+        seen.extend(names(&a.body));
+        pages += 1;
+        next = a.body["@odata.nextLink"]
+            .as_str()
+            .map(|l| l.trim_start_matches("http://test.local").to_string());
+        assert!(pages < 1000, "paging does not end");
+    }
+    (seen, pages)
+}
+
+#[tokio::test]
+async fn paging_through_next_links_reaches_the_last_row_exactly_once() {
+    for p in platforms().await {
+        seed(&p).await;
+        // Many rows sharing order keys: the keyset must still be exact.
+        for i in 0..37 {
+            let c = p
+                .post(
+                    SET,
+                    ADMIN_TOKEN,
+                    json!({"Name":format!("bulk{:02}", i % 7),"Qty":i % 3}),
+                )
+                .await;
+            assert_eq!(c.status, StatusCode::CREATED);
+        }
+        let all = p
+            .get(
+                &format!("{SET}?$orderby=Qty%20desc,Name&$top=1000"),
+                ADMIN_TOKEN,
+            )
+            .await;
+        let expected = names(&all.body);
+        assert_eq!(expected.len(), 43);
+        let (seen, pages) = follow(&p, &format!("{SET}?$orderby=Qty%20desc,Name"), 5).await;
+        assert_eq!(seen, expected, "{}: keyset paging in order", p.engine);
+        assert_eq!(pages, 9);
+        // $top across pages, with a filter carried along.
+        let (seen, _) = follow(
+            &p,
+            &format!("{SET}?$filter=startswith(Name,'bulk')&$orderby=Name&$top=12"),
+            5,
+        )
+        .await;
+        assert_eq!(seen.len(), 12);
+        assert!(seen.iter().all(|n| n.starts_with("bulk")));
+        // Default ordering (by id) pages through everything too.
+        let (seen, _) = follow(&p, SET, 10).await;
+        assert_eq!(seen.len(), 43);
+    }
+}
+
+#[tokio::test]
+async fn metadata_and_service_document() {
+    for p in platforms().await {
+        seed(&p).await;
+        let m = p
+            .get("/api/environments/contoso/data/$metadata", ADMIN_TOKEN)
+            .await;
+        assert_eq!(m.status, StatusCode::OK);
+        assert_eq!(m.headers["odata-version"], "4.0");
+        let xml = m.body.as_str().unwrap();
+        for needle in [
+            r#"<EntitySet Name="items" EntityType="Uplift.Item">"#,
+            r#"<Property Name="id" Type="Edm.Guid" Nullable="false"/>"#,
+            r#"<Property Name="Site" Type="Uplift.Values.Address"/>"#,
+            r#"<Property Name="Day" Type="Edm.Date"/>"#,
+            r#"<Property Name="At" Type="Edm.DateTimeOffset"/>"#,
+            r#"<NavigationProperty Name="Maker_ref" Type="Uplift.Account">"#,
+            r#"<Property Name="CreatedDateTime" Type="Edm.DateTimeOffset"><Annotation Term="Org.OData.Core.V1.Computed" Bool="true"/>"#,
+            r#"<Property Name="Name" Type="Edm.String" Nullable="false" MaxLength="160"/>"#,
+        ] {
+            assert!(
+                xml.contains(needle),
+                "{}: $metadata lacks {needle}",
+                p.engine
+            );
+        }
+        let doc = p.get("/api/environments/contoso/data/", ADMIN_TOKEN).await;
+        assert!(
+            doc.body["value"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["name"] == "items")
+        );
+        assert_eq!(doc.headers["odata-version"], "4.0");
+    }
+}

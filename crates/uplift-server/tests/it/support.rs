@@ -1,0 +1,257 @@
+//! Test harness: a server router on a real engine (a SQLite directory, or a fresh
+//! PostgreSQL database), requests through the router, and the PostgreSQL policy:
+//! skip with a notice when no server is reachable, fail when one is required.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use uplift_server::{AppState, bootstrap, router};
+use uplift_store::{Backend, Store};
+
+pub const ADMIN_TOKEN: &str = "upl_test_admin_token";
+
+/// One running platform under test.
+pub struct Platform {
+    pub engine: &'static str,
+    pub router: Router,
+    _dir: tempfile::TempDir,
+    _pg: Option<PgDatabase>,
+}
+
+/// An answer: status, headers, and the body as JSON (or a JSON string for text).
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    /// The error message of an OData error body.
+    pub fn message(&self) -> String {
+        self.body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+impl Platform {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "test.local");
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = match body {
+            Some(b) => req
+                .header("content-type", "application/json")
+                .body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        }
+        .expect("request");
+        let resp = self
+            .router
+            .clone()
+            .oneshot(req)
+            .await
+            .expect("router answers");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Answer {
+        self.call(Method::GET, path, Some(token), None, &[]).await
+    }
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Answer {
+        self.call(Method::POST, path, Some(token), Some(body), &[])
+            .await
+    }
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> Answer {
+        self.call(Method::PUT, path, Some(token), Some(body), &[])
+            .await
+    }
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Answer {
+        self.call(Method::PATCH, path, Some(token), Some(body), &[])
+            .await
+    }
+    pub async fn delete(&self, path: &str, token: &str) -> Answer {
+        self.call(Method::DELETE, path, Some(token), None, &[])
+            .await
+    }
+
+    /// Creates an environment as the admin; panics with the server's message if refused.
+    pub async fn create_env(&self, name: &str, version: &str, mode: &str) {
+        let a = self
+            .post(
+                "/api/environments",
+                ADMIN_TOKEN,
+                json!({"name": name, "schema_version": version, "security_mode": mode}),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    }
+
+    /// Creates a user with a token and returns the token.
+    pub async fn user(&self, email: &str, role: &str) -> String {
+        let a = self
+            .post(
+                "/api/users",
+                ADMIN_TOKEN,
+                json!({"email": email, "display_name": email, "role": role}),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+        let t = self
+            .post("/api/tokens", ADMIN_TOKEN, json!({"user": email}))
+            .await;
+        assert_eq!(t.status, StatusCode::CREATED, "{}", t.body);
+        t.body["token"].as_str().expect("token").to_string()
+    }
+}
+
+async fn platform(
+    engine: &'static str,
+    backend: Backend,
+    dir: tempfile::TempDir,
+    pg: Option<PgDatabase>,
+) -> Platform {
+    let store = Store::open(backend).await.expect("store opens");
+    bootstrap(&store, dir.path(), Some(ADMIN_TOKEN))
+        .await
+        .expect("bootstrap");
+    Platform {
+        engine,
+        router: router(AppState::new(store)),
+        _dir: dir,
+        _pg: pg,
+    }
+}
+
+/// The platforms a test runs on: SQLite always, PostgreSQL when reachable (or
+/// required by `UPLIFT_REQUIRE_POSTGRES=1`).
+pub async fn platforms() -> Vec<Platform> {
+    let mut out = Vec::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().to_path_buf();
+    out.push(platform("sqlite", Backend::Sqlite { data_dir }, dir, None).await);
+    if let Some(pg) = PgDatabase::create().await {
+        let dir = tempfile::tempdir().expect("tempdir");
+        out.push(
+            platform(
+                "postgres",
+                Backend::Postgres {
+                    url: pg.url.clone(),
+                },
+                dir,
+                Some(pg),
+            )
+            .await,
+        );
+    }
+    out
+}
+
+/// A uniquely named database on the test PostgreSQL server, dropped afterwards.
+pub struct PgDatabase {
+    pub url: String,
+    name: String,
+    admin_url: String,
+}
+
+pub fn admin_url() -> String {
+    std::env::var("UPLIFT_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn required() -> bool {
+    std::env::var("UPLIFT_REQUIRE_POSTGRES").is_ok_and(|v| v == "1")
+}
+
+impl PgDatabase {
+    pub async fn create() -> Option<PgDatabase> {
+        let admin_url = admin_url();
+        let client = match tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await {
+            Ok((client, conn)) => {
+                tokio::spawn(conn);
+                client
+            }
+            Err(e) => {
+                assert!(
+                    !required(),
+                    "UPLIFT_REQUIRE_POSTGRES=1 but PostgreSQL at {admin_url} is unreachable: {e}"
+                );
+                eprintln!(
+                    "NOTICE: PostgreSQL at {admin_url} unreachable ({e}); skipping the PostgreSQL half of this test"
+                );
+                return None;
+            }
+        };
+        let name = format!("uplift_test_{}", uuid::Uuid::new_v4().simple());
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create test database");
+        let base = admin_url
+            .rsplit_once('/')
+            .map_or(admin_url.as_str(), |(b, _)| b)
+            .to_string();
+        Some(PgDatabase {
+            url: format!("{base}/{name}"),
+            name,
+            admin_url,
+        })
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs inside the test's runtime; use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Ok((client, conn)) =
+                    tokio_postgres::connect(&url, tokio_postgres::NoTls).await
+                {
+                    tokio::spawn(conn);
+                    let _ = client
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
