@@ -388,7 +388,10 @@ fn row(entity: &Entity, i: u64, counts: &BTreeMap<&str, u64>, rng: &mut Rng) -> 
             Some(p) => p.iter().map(|s| Some(*s)).collect(),
             None => vec![None],
         };
-        let null = !f.required && f.origin != uplift_model::Origin::System && rng.chance(8);
+        let null = !f.required
+            && f.origin != uplift_model::Origin::System
+            && !f.ty.is_server_assigned()
+            && rng.chance(8);
         for part in parts {
             out.push(match f.name.as_str() {
                 _ if null => Value::Null,

@@ -1,0 +1,408 @@
+//! The `uplift` binary as a user runs it: the demo, the README's curl session, and the
+//! client commands against a live server, on SQLite and on PostgreSQL.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_uplift");
+
+/// A running `uplift serve`/`uplift demo` process, killed when dropped.
+struct Server {
+    child: Child,
+    url: String,
+    token: String,
+    banner: Vec<String>,
+}
+
+impl Server {
+    fn start(args: &[&str], cwd: &Path, data_dir: &Path) -> Server {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .current_dir(cwd)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("uplift starts");
+        let out = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut banner = Vec::new();
+        let mut url = None;
+        for line in out.lines() {
+            let line = line.expect("stdout line");
+            if let Some(rest) = line.strip_prefix("Uplift is serving on ") {
+                url = rest.split_whitespace().next().map(str::to_string);
+            }
+            let done = line.starts_with("Token file:");
+            banner.push(line);
+            if done {
+                break;
+            }
+        }
+        let url = url.unwrap_or_else(|| panic!("no serving line in {banner:?}"));
+        let token = std::fs::read_to_string(data_dir.join("admin.token"))
+            .expect("admin.token")
+            .trim()
+            .to_string();
+        Server {
+            child,
+            url,
+            token,
+            banner,
+        }
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let out = Command::new("curl")
+            .args([
+                "-sf",
+                "-H",
+                &format!("Authorization: Bearer {}", self.token),
+                &format!("{}{path}", self.url),
+            ])
+            .output()
+            .expect("curl runs");
+        assert!(out.status.success(), "GET {path} failed");
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&out.stdout).into()))
+    }
+
+    /// Runs the `uplift` client against this server.
+    fn cli(&self, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(BIN)
+            .args(args)
+            .env("UPLIFT_SERVER", &self.url)
+            .env("UPLIFT_TOKEN", &self.token)
+            .output()
+            .expect("uplift runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into(),
+            String::from_utf8_lossy(&out.stderr).into(),
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn pg_url() -> Option<(String, String)> {
+    let admin = std::env::var("UPLIFT_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("uplift_cli_{}", uuid::Uuid::new_v4().simple());
+    let ok = Command::new("psql")
+        .args([&admin, "-qc", &format!("CREATE DATABASE {name}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var("UPLIFT_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+            "UPLIFT_REQUIRE_POSTGRES=1 but no PostgreSQL at {admin}"
+        );
+        eprintln!(
+            "NOTICE: PostgreSQL at {admin} unreachable; skipping the PostgreSQL half of this test"
+        );
+        return None;
+    }
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(b, _)| b)
+        .to_string();
+    Some((format!("{base}/{name}"), name))
+}
+
+fn drop_pg(name: &str) {
+    let admin = std::env::var("UPLIFT_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let _ = Command::new("psql")
+        .args([
+            &admin,
+            "-qc",
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        ])
+        .output();
+}
+
+/// The backends to run on: `None` for SQLite, `Some(url)` for PostgreSQL.
+fn backends() -> Vec<Option<(String, String)>> {
+    let mut v = vec![None];
+    if let Some(pg) = pg_url() {
+        v.push(Some(pg));
+    }
+    v
+}
+
+fn readme_session() -> String {
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .expect("README");
+    let after = readme
+        .split("<!-- readme-session")
+        .nth(1)
+        .expect("README has the session marker");
+    let block = after.split("```sh\n").nth(1).expect("session block");
+    block.split("\n```").next().expect("block end").to_string()
+}
+
+#[test]
+fn the_readme_session_works_as_printed_against_the_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        &["demo", "--rows", "3000"],
+        dir.path(),
+        &dir.path().join("uplift-demo"),
+    );
+    assert!(
+        server.banner.iter().any(|l| l.contains("Admin token")),
+        "{:?}",
+        server.banner
+    );
+    let script = readme_session().replace("http://127.0.0.1:8080", &server.url);
+    let out = Command::new("bash")
+        .args(["-c", &format!("set -euo pipefail\n{script}")])
+        .current_dir(dir.path())
+        .output()
+        .expect("bash runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the README session failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "\"name\":\"accounts\"",
+        "<edmx:Edmx",
+        "\"@odata.count\":",
+        "\"Phone\":\"+44 20 7946 0000\"",
+        "412 (stale ETag)",
+        "204 (deleted)",
+        "unknown property 'Nmae' at position 1",
+        "200 (accounts as dave)",
+        "403 (workers as dave)",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "the README session output lacks {expected}:\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn the_demo_is_complete_deterministic_and_reused_on_restart() {
+    for backend in backends() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let mut args = vec!["demo", "--rows", "4000"];
+        if let Some((url, _)) = &backend {
+            args.extend(["--database-url", url.as_str()]);
+        }
+        let counts = |s: &Server| -> Vec<(String, u64)> {
+            let entities = s.get("/api/environments/contoso/entities");
+            entities["entities"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| {
+                    let set = e["set_name"].as_str().unwrap();
+                    let n = s.get(&format!("/api/environments/contoso/data/{set}/$count"));
+                    (
+                        set.to_string(),
+                        n.as_u64()
+                            .unwrap_or_else(|| n.as_str().unwrap().parse().unwrap()),
+                    )
+                })
+                .collect()
+        };
+        let first = {
+            let s = Server::start(&args, dir.path(), &data);
+            let c = counts(&s);
+            assert_eq!(c.len(), 12, "9 standard + 3 custom entities: {c:?}");
+            assert!(
+                c.iter().all(|(_, n)| *n > 0),
+                "every entity has data: {c:?}"
+            );
+            assert!(c.iter().map(|(_, n)| n).sum::<u64>() >= 3900);
+
+            let env = s.get("/api/environments/contoso");
+            assert_eq!(env["security_mode"], "restricted");
+            let long = s.get("/api/environments/contoso/entities/CustomerSatisfactionSurveyResponseForEnterpriseAccountsProgram");
+            let long_fields: Vec<&str> = long["fields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["name"].as_str().unwrap())
+                .filter(|n| n.len() > 50)
+                .collect();
+            assert_eq!(long_fields.len(), 2);
+            assert_eq!(
+                long_fields[0][..50],
+                long_fields[1][..50],
+                "they collide when truncated to 50"
+            );
+
+            let old = s.get("/api/environments/contoso/data/archiveitems/$count?$filter=RecordedOn%20lt%201753-01-01");
+            assert!(
+                old.as_u64().unwrap_or(0) > 0 || old.as_str().is_some_and(|t| t != "0"),
+                "pre-1753 dates"
+            );
+            for code in ["USD", "EUR", "GBP"] {
+                let n = s.get(&format!("/api/environments/contoso/data/accounts/$count?$filter=Revenue/code%20eq%20'{code}'"));
+                assert_ne!(n, Value::from(0), "currency {code}");
+            }
+            let imgs =
+                s.get("/api/environments/contoso/data/products/$count?$filter=Picture%20ne%20null");
+            assert_ne!(imgs, Value::from(0), "images");
+            let users = s.get("/api/users");
+            let users = users.as_array().unwrap();
+            assert_eq!(users.iter().filter(|u| u["role"] == "maker").count(), 3);
+            assert!(users.iter().any(|u| u["status"] == "disabled"));
+            let roles = s.get("/api/environments/contoso/roles");
+            let disabled_holds_role = roles.as_array().unwrap().iter().any(|r| {
+                r["members"]
+                    .as_array()
+                    .is_some_and(|m| m.iter().any(|u| u == "mallory@contoso.com"))
+            });
+            assert!(disabled_holds_role, "a disabled user holds a role");
+            // Fields of every classic type exist across the entities with data.
+            let all = s.get("/api/environments/contoso/entities");
+            let mut types: Vec<String> = all["entities"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|e| {
+                    e["fields"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|f| f["type"].as_str().unwrap().to_string())
+                })
+                .collect();
+            types.sort();
+            types.dedup();
+            assert_eq!(types.len(), 21, "every classic type: {types:?}");
+            c
+        };
+        let s = Server::start(&args, dir.path(), &data);
+        assert!(
+            s.banner.iter().any(|l| l.contains("Reusing the demo")),
+            "{:?}",
+            s.banner
+        );
+        assert_eq!(counts(&s), first, "a restart serves the same demo");
+        drop(s);
+        if let Some((_, name)) = backend {
+            drop_pg(&name);
+        }
+    }
+}
+
+#[test]
+fn client_commands_print_tables_or_json_and_fail_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(&["serve"], dir.path(), &dir.path().join("data"));
+    let (ok, out, err) = s.cli(&["env", "create", "acme", "--security-mode", "restricted"]);
+    assert!(ok, "{out}{err}");
+    let (ok, out, _) = s.cli(&["env", "list"]);
+    assert!(
+        ok && out.contains("acme") && out.contains("restricted"),
+        "{out}"
+    );
+    let (ok, out, _) = s.cli(&["env", "list", "--json"]);
+    assert!(ok);
+    let v: Value = serde_json::from_str(&out).expect("--json prints JSON");
+    assert_eq!(v[0]["name"], "acme");
+
+    let defs = dir.path().join("entities.toml");
+    std::fs::write(
+        &defs,
+        r#"
+[entities.Project]
+business_key = "Title"
+display_name = { en = "Project" }
+[[entities.Project.fields]]
+name = "Title"
+type = "Text"
+required = true
+[[entities.Project.fields]]
+name = "Customer"
+type = "Lookup"
+target = "Account"
+"#,
+    )
+    .unwrap();
+    let (ok, out, err) = s.cli(&["env", "apply", "acme", defs.to_str().unwrap()]);
+    assert!(ok && out.contains("created entity Project"), "{out}{err}");
+    let (ok, out, _) = s.cli(&["env", "apply", "acme", defs.to_str().unwrap()]);
+    assert!(ok && out.contains("already up to date"), "{out}");
+
+    let (ok, out, err) = s.cli(&["user", "create", "ann@acme.test", "--role", "maker"]);
+    assert!(ok, "{out}{err}");
+    let (ok, out, _) = s.cli(&["user", "list"]);
+    assert!(ok && out.contains("ann@acme.test") && out.contains("maker"));
+    let (ok, token, _) = s.cli(&["token", "create", "--user", "ann@acme.test"]);
+    assert!(ok && token.trim().starts_with("upl_"), "{token}");
+
+    let roles = dir.path().join("roles.toml");
+    std::fs::write(
+        &roles,
+        "[roles.Sales]\nAccount = [\"Create\", \"Read\"]\nProject = [\"Read\"]\n",
+    )
+    .unwrap();
+    let (ok, out, err) = s.cli(&["role", "apply", "acme", roles.to_str().unwrap()]);
+    assert!(ok && out.contains("applied role Sales"), "{out}{err}");
+    let (ok, _, err) = s.cli(&["role", "assign", "acme", "Sales", "ann@acme.test"]);
+    assert!(ok, "{err}");
+    let (ok, out, _) = s.cli(&["role", "list", "acme"]);
+    assert!(ok && out.contains("ann@acme.test"), "{out}");
+    let (ok, out, _) = s.cli(&["env", "show", "acme", "--json"]);
+    assert!(ok && out.contains("\"Project\""));
+
+    let (ok, _, _) = s.cli(&["user", "disable", "ann@acme.test"]);
+    assert!(ok);
+
+    // Failures exit non-zero with one line naming the problem.
+    for (args, expected) in [
+        (vec!["env", "create", "acme"], "already exists"),
+        (vec!["env", "show", "nowhere"], "no environment 'nowhere'"),
+        (
+            vec!["env", "apply", "acme", "/nonexistent.toml"],
+            "nonexistent.toml",
+        ),
+        (
+            vec!["user", "create", "not-an-email"],
+            "not an e-mail address",
+        ),
+    ] {
+        let (ok, out, err) = s.cli(&args);
+        assert!(!ok, "{args:?} should fail: {out}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: one line: {err}");
+        assert!(
+            err.starts_with("error: ") && err.contains(expected),
+            "{args:?}: {err}"
+        );
+    }
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[entities.X\nname=").unwrap();
+    let (ok, _, err) = s.cli(&["env", "apply", "acme", bad.to_str().unwrap()]);
+    assert!(
+        !ok && err.contains("bad.toml") && err.contains("line 1"),
+        "{err}"
+    );
+    let out = Command::new(BIN)
+        .args(["env", "list"])
+        .env("UPLIFT_SERVER", &s.url)
+        .env_remove("UPLIFT_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no token"));
+    let (ok, _, _) = s.cli(&["env", "delete", "acme"]);
+    assert!(ok);
+}
