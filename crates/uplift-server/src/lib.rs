@@ -25,8 +25,13 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(admin::routes())
         .merge(odata::routes())
+        .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+async fn not_found(uri: axum::http::Uri) -> error::ApiError {
+    error::ApiError::not_found(format!("no such resource: {}", uri.path()))
 }
 
 /// Serves the API on `listener` until the process is stopped.

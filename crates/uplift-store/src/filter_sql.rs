@@ -5,7 +5,7 @@
 use time::{OffsetDateTime, PrimitiveDateTime, Time};
 use uplift_model::codec::parse_guid;
 use uplift_model::filter::{CompareOp, Expr, ExprKind, Func, Literal, ScalarType};
-use uplift_model::layout::{PathTarget, resolve_path};
+use uplift_model::layout::{PathTarget, field_columns, resolve_path};
 use uplift_model::{ColType, Entity, SchemaVersion, Value};
 
 use crate::engine::Dialect;
@@ -108,7 +108,41 @@ impl Compiler<'_> {
         }
     }
 
+    /// `Site eq null`: every part of a complex value is null.
+    fn complex_null(&self, buf: &mut SqlBuf, op: CompareOp, path: &[String]) -> Result<bool> {
+        let [name] = path else { return Ok(false) };
+        let Some(field) = self.entity.field(self.version, name) else {
+            return Ok(false);
+        };
+        if field.ty.parts().is_none() {
+            return Ok(false);
+        }
+        let parts: Vec<String> = field_columns(&field)
+            .iter()
+            .map(|c| format!("{} IS NULL", ident(&c.name)))
+            .collect();
+        match op {
+            CompareOp::Eq => buf.push("(").push(&parts.join(" AND ")).push(")"),
+            CompareOp::Ne => buf.push("NOT (").push(&parts.join(" AND ")).push(")"),
+            _ => {
+                return Err(invalid(format!(
+                    "'{name}' is a complex value: only eq null and ne null apply to it"
+                )));
+            }
+        };
+        Ok(true)
+    }
+
     fn compare(&self, buf: &mut SqlBuf, op: CompareOp, left: &Expr, right: &Expr) -> Result<()> {
+        match (&left.kind, &right.kind) {
+            (ExprKind::Property(p), ExprKind::Literal(Literal::Null))
+            | (ExprKind::Literal(Literal::Null), ExprKind::Property(p))
+                if self.complex_null(buf, op, p)? =>
+            {
+                return Ok(());
+            }
+            _ => {}
+        }
         let (l, r) = (self.operand(left)?, self.operand(right)?);
         let sym = |op: CompareOp| match op {
             CompareOp::Eq => "=",

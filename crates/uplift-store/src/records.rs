@@ -387,18 +387,37 @@ pub async fn delete(db: &EnvDb, entity: &Entity, id: &str, if_match: Option<i64>
     tx.commit().await
 }
 
-/// One record by id, all columns.
-pub async fn get(db: &EnvDb, entity: &Entity, id: &str) -> Result<Option<Record>> {
-    let all = entity_columns(entity, db.catalog().version);
-    let mut buf = SqlBuf::new(db.dialect());
+/// The statement [`get`] runs, exposed so benchmarks can time the engine alone on
+/// exactly the same SQL.
+pub fn get_sql(
+    dialect: Dialect,
+    table: &str,
+    entity: &Entity,
+    version: SchemaVersion,
+    id: &str,
+) -> (SqlBuf, Vec<ColType>) {
+    let all = entity_columns(entity, version);
+    let mut buf = SqlBuf::new(dialect);
     buf.push("SELECT ")
         .push(&select_list(&all))
         .push(" FROM ")
-        .push(&db.table(entity))
+        .push(table)
         .push(" WHERE id = ");
     buf.param(Value::Text(id.to_string()), ColType::Text);
+    (buf, types(&all))
+}
+
+/// One record by id, all columns.
+pub async fn get(db: &EnvDb, entity: &Entity, id: &str) -> Result<Option<Record>> {
+    let (buf, tys) = get_sql(
+        db.dialect(),
+        &db.table(entity),
+        entity,
+        db.catalog().version,
+        id,
+    );
     let mut conn = db.pool().conn().await?;
-    conn.query_opt(&buf.sql, &buf.params, &types(&all)).await
+    conn.query_opt(&buf.sql, &buf.params, &tys).await
 }
 
 /// Several records by id (for `$expand`), all columns, in no particular order.
@@ -542,17 +561,24 @@ fn fold_param(buf: &mut SqlBuf, t: &PathTarget, v: Value) {
     }
 }
 
-/// One page of records: `cols` of each, filtered, ordered, after a keyset position.
-pub async fn list(db: &EnvDb, entity: &Entity, cols: &[Column], q: &ListQuery) -> Result<Page> {
-    let version = db.catalog().version;
+/// The statement [`list`] runs and the types of its result columns (the requested
+/// columns, then the order keys), exposed for benchmarks.
+pub fn list_sql(
+    dialect: Dialect,
+    table: &str,
+    entity: &Entity,
+    version: SchemaVersion,
+    cols: &[Column],
+    q: &ListQuery,
+) -> Result<(SqlBuf, Vec<ColType>)> {
     let keys = order_keys(entity, version, &q.orderby)?;
-    let mut buf = SqlBuf::new(db.dialect());
+    let mut buf = SqlBuf::new(dialect);
     buf.push("SELECT ").push(&select_list(cols));
     for (t, _) in &keys {
         buf.push(", ").ident(&t.column.name);
     }
-    buf.push(" FROM ").push(&db.table(entity));
-    let mut has_where = where_filter(&mut buf, entity, version, q.filter.as_ref())?;
+    buf.push(" FROM ").push(table);
+    let has_where = where_filter(&mut buf, entity, version, q.filter.as_ref())?;
     if let Some(after) = &q.after {
         if after.len() != keys.len() {
             return Err(StoreError::Invalid(
@@ -560,16 +586,14 @@ pub async fn list(db: &EnvDb, entity: &Entity, cols: &[Column], q: &ListQuery) -
             ));
         }
         buf.push(if has_where { " AND " } else { " WHERE " });
-        has_where = true;
         keyset(&mut buf, &keys, after);
     }
-    let _ = has_where;
     buf.push(" ORDER BY ");
     for (i, (t, desc)) in keys.iter().enumerate() {
         if i > 0 {
             buf.push(", ");
         }
-        buf.push(&order_sql(db.dialect(), t));
+        buf.push(&order_sql(dialect, t));
         buf.push(if *desc {
             " DESC NULLS LAST"
         } else {
@@ -580,9 +604,15 @@ pub async fn list(db: &EnvDb, entity: &Entity, cols: &[Column], q: &ListQuery) -
     buf.param(Value::Int(q.limit as i64 + 1), ColType::Int);
     buf.push(" OFFSET ");
     buf.param(Value::Int(q.skip as i64), ColType::Int);
-
     let mut tys = types(cols);
     tys.extend(keys.iter().map(|(t, _)| t.column.ty));
+    Ok((buf, tys))
+}
+
+/// One page of records: `cols` of each, filtered, ordered, after a keyset position.
+pub async fn list(db: &EnvDb, entity: &Entity, cols: &[Column], q: &ListQuery) -> Result<Page> {
+    let version = db.catalog().version;
+    let (buf, tys) = list_sql(db.dialect(), &db.table(entity), entity, version, cols, q)?;
     let mut conn = db.pool().conn().await?;
     let mut rows = conn.query(&buf.sql, &buf.params, &tys).await?;
     let more = rows.len() as u64 > q.limit;

@@ -203,6 +203,15 @@ impl Checker<'_> {
     }
 
     fn check_compare(&self, op: CompareOp, left: &Expr, right: &Expr) -> Result<(), FilterError> {
+        // A complex value as a whole can be tested for null (all of its parts null).
+        let complex_vs_null = |a: &Expr, b: &Expr| {
+            matches!(&b.kind, ExprKind::Literal(Literal::Null))
+                && matches!(&a.kind, ExprKind::Property(p)
+                    if matches!(self.resolver.resolve(p), Some(PropertyType::Complex { .. })))
+        };
+        if op.is_equality() && (complex_vs_null(left, right) || complex_vs_null(right, left)) {
+            return Ok(());
+        }
         let lt = self.operand_type(left)?;
         let rt = self.operand_type(right)?;
         let (a, b) = match (lt, rt) {

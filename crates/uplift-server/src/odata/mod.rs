@@ -257,6 +257,39 @@ async fn get_sub(
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
             Ok(r)
         }
+        (Resource::Entity(set, id), nav) => {
+            // `contacts(<id>)/Account_ref` (or `/Account`): the record a lookup points at.
+            let entity = ctx.entity_by_set(&set)?;
+            let field = nav.strip_suffix(metadata::NAV_SUFFIX).unwrap_or(nav);
+            let Some(FieldType::Lookup { target }) =
+                entity.field(ctx.version(), field).map(|f| f.ty)
+            else {
+                return Err(ApiError::not_found(format!(
+                    "{} has no navigation property '{nav}'",
+                    entity.name
+                )));
+            };
+            ctx.authorize(&entity.name, "Read").await?;
+            let row = records::get(&ctx.db, entity, &id)
+                .await?
+                .ok_or_else(|| ApiError::not_found(format!("no {} with id {id}", entity.name)))?;
+            let shape = RowShape::new(
+                entity,
+                ctx.version(),
+                &entity_columns(entity, ctx.version()),
+            );
+            let target_set = ctx
+                .catalog
+                .entity(&target)
+                .map(|t| t.set_name.clone())
+                .ok_or_else(|| {
+                    ApiError::not_found(format!("lookup target '{target}' is missing"))
+                })?;
+            match shape.lookup(&row, field) {
+                Some(target_id) => get_one(&ctx, &target_set, target_id, raw.as_deref()).await,
+                None => Ok(StatusCode::NO_CONTENT.into_response()),
+            }
+        }
         _ => Err(ApiError::not_found(format!(
             "no resource '{resource}/{sub}'"
         ))),

@@ -149,6 +149,8 @@ async fn every_filter_operator_and_function() {
         ("Price eq 0.5", &["apple"]),
         ("Qty eq 2.0", &["Banana"]),
         ("Maker ne null", &["apple", "cherry", "elderberry"]),
+        ("Site eq null", &["fig"]),
+        ("Site ne null and Qty lt 3", &["apple", "Banana"]),
         (
             "1 eq 1",
             &[

@@ -321,3 +321,75 @@ async fn modern_lookups_need_append_and_append_to() {
         assert_eq!(linked.status, StatusCode::CREATED, "{}", linked.body);
     }
 }
+
+#[tokio::test]
+async fn first_start_writes_a_private_admin_token_stored_only_as_a_hash() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let store = uplift_store::Store::open(uplift_store::Backend::Sqlite {
+        data_dir: dir.path().to_path_buf(),
+    })
+    .await
+    .unwrap();
+    let boot = uplift_server::bootstrap(&store, dir.path(), None)
+        .await
+        .unwrap();
+    let token = boot.new_token.expect("a new token on first start");
+    let file = dir.path().join("admin.token");
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), token);
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // A restart makes no new token; the old one still works.
+    let again = uplift_server::bootstrap(&store, dir.path(), None)
+        .await
+        .unwrap();
+    assert!(again.new_token.is_none());
+    let user = store
+        .control()
+        .user_by_token_hash(&uplift_server::auth::hash_token(&token))
+        .await
+        .unwrap();
+    assert_eq!(
+        user.unwrap().role,
+        uplift_model::security::PlatformRole::Admin
+    );
+    drop(store);
+    let mut raw = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let p = entry.unwrap().path();
+        if p.to_string_lossy().contains("control.db") {
+            raw.extend(std::fs::read(p).unwrap());
+        }
+    }
+    let text = String::from_utf8_lossy(&raw);
+    assert!(!text.contains(&token), "the token itself is never stored");
+    assert!(
+        text.contains(&uplift_server::auth::hash_token(&token)),
+        "its hash is"
+    );
+}
+
+#[tokio::test]
+async fn oversized_bodies_and_unknown_paths_get_json_errors() {
+    for p in platforms().await {
+        p.create_env("commons", "classic", "open").await;
+        let big = json!({"Name": "x".repeat(uplift_server::MAX_BODY_BYTES + 10)});
+        let a = p
+            .post("/api/environments/commons/data/accounts", ADMIN_TOKEN, big)
+            .await;
+        assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", a.body);
+        assert!(a.body["error"]["message"].is_string());
+        let n = p.get("/api/nothing/here", ADMIN_TOKEN).await;
+        assert_eq!(n.status, StatusCode::NOT_FOUND);
+        assert!(n.message().contains("/api/nothing/here"));
+        let count = p
+            .get(
+                "/api/environments/commons/data/accounts/$count",
+                ADMIN_TOKEN,
+            )
+            .await;
+        assert_eq!(count.body, json!(0));
+    }
+}
