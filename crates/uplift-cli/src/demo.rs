@@ -348,6 +348,7 @@ pub async fn ensure(store: &Store, data_dir: &Path, rows: u64) -> Result<()> {
             start = end;
         }
         bulk::sync_autonumbers(&db, entity).await?;
+        bulk::analyze(&db, entity).await?;
     }
     bar.finish_with_message("done");
     std::fs::write(&marker, format!("{rows}\n"))?;

@@ -1,5 +1,7 @@
 //! Entities and fields as the catalog records them.
 
+use std::sync::LazyLock;
+
 use serde::{Deserialize, Serialize};
 
 use crate::Labels;
@@ -74,30 +76,25 @@ impl Entity {
     }
 
     /// A field by exact logical name, including the version's system fields.
-    pub fn field(&self, version: SchemaVersion, name: &str) -> Option<Field> {
+    pub fn field(&self, version: SchemaVersion, name: &str) -> Option<&Field> {
         self.fields
             .iter()
             .find(|f| f.name == name)
-            .cloned()
-            .or_else(|| system_fields(version).into_iter().find(|f| f.name == name))
+            .or_else(|| system_fields(version).iter().find(|f| f.name == name))
     }
 
     /// Every field in the order clients see them: defined fields, then system fields.
-    pub fn all_fields(&self, version: SchemaVersion) -> Vec<Field> {
-        let mut all = self.fields.clone();
-        all.extend(system_fields(version));
-        all
+    pub fn all_fields(&self, version: SchemaVersion) -> impl Iterator<Item = &Field> {
+        self.fields.iter().chain(system_fields(version).iter())
     }
 
     /// A field of this entity found ignoring case, to refuse names that differ from an
     /// existing one only by case (SQLite column names are case-insensitive).
-    pub fn field_ignore_case(&self, version: SchemaVersion, name: &str) -> Option<Field> {
+    pub fn field_ignore_case(&self, version: SchemaVersion, name: &str) -> Option<&Field> {
         if name.eq_ignore_ascii_case(KEY) {
             return None;
         }
-        self.all_fields(version)
-            .into_iter()
-            .find(|f| f.name.eq_ignore_ascii_case(name))
+        self.all_fields(version).find(|f| f.name.eq_ignore_ascii_case(name))
     }
 }
 
@@ -111,8 +108,18 @@ fn system(name: &str, en: &str, ty: FieldType) -> Field {
     }
 }
 
-/// The system fields every entity of a version has, maintained by the platform.
-pub fn system_fields(version: SchemaVersion) -> Vec<Field> {
+/// The system fields every entity of a version has, maintained by the platform. Built
+/// once: they are consulted for every field lookup on hot paths.
+pub fn system_fields(version: SchemaVersion) -> &'static [Field] {
+    static CLASSIC: LazyLock<Vec<Field>> = LazyLock::new(|| build_system_fields(SchemaVersion::Classic));
+    static MODERN: LazyLock<Vec<Field>> = LazyLock::new(|| build_system_fields(SchemaVersion::Modern));
+    match version {
+        SchemaVersion::Classic => &CLASSIC,
+        SchemaVersion::Modern => &MODERN,
+    }
+}
+
+fn build_system_fields(version: SchemaVersion) -> Vec<Field> {
     let user = |v: SchemaVersion| match v {
         SchemaVersion::Classic => FieldType::UserOrGroup,
         SchemaVersion::Modern => FieldType::SingleLineText {

@@ -107,3 +107,10 @@ pub async fn sync_autonumbers(db: &EnvDb, entity: &Entity) -> Result<()> {
     }
     Ok(())
 }
+
+/// Refreshes the planner's statistics for an entity's table. After a bulk load the
+/// planner otherwise guesses, and picks sorts over index walks for ordered lists.
+pub async fn analyze(db: &EnvDb, entity: &Entity) -> Result<()> {
+    let mut conn = db.pool().conn().await?;
+    conn.batch(&format!("ANALYZE {}", db.table(entity))).await
+}

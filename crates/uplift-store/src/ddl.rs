@@ -67,11 +67,10 @@ pub fn create_entity(
 ) -> Vec<String> {
     let table = table_name(entity);
     let qualified = qualify(&table);
-    let fields = entity.all_fields(version);
     let defs: Vec<String> = entity_columns(entity, version)
         .iter()
         .map(|c| {
-            let ty = fields.iter().find(|f| f.name == c.field).map(|f| &f.ty);
+            let ty = entity.field(version, &c.field).map(|f| &f.ty);
             column_def(dialect, c, ty)
         })
         .collect();

@@ -1,17 +1,29 @@
 //! One environment database (production, later test copies): where its tables live,
 //! its catalog, and catalog changes applied together with their DDL.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use uplift_model::input::{CatalogChange, EntityDef, apply};
-use uplift_model::layout::table_name;
+use uplift_model::layout::{entity_columns, table_name, Column};
 use uplift_model::{Catalog, ColType, Entity, Value};
 
 use crate::ddl::{self, CATALOG_TABLE};
 use crate::engine::{Dialect, Pool};
 use crate::sql::{ident, placeholders};
 use crate::{Result, StoreError};
+
+/// What every request on an entity needs, computed once per catalog version: its
+/// columns, their types, the qualified table and the statement that reads one record.
+#[derive(Debug)]
+pub struct Layout {
+    pub columns: Vec<Column>,
+    pub types: Vec<ColType>,
+    pub table: String,
+    pub select_list: String,
+    /// `SELECT <all columns> FROM <table> WHERE id = <placeholder>`.
+    pub by_id_sql: String,
+}
 
 /// A database holding one environment's records, with its catalog cached in memory.
 pub struct EnvDb {
@@ -20,6 +32,7 @@ pub struct EnvDb {
     /// is a file of its own.
     schema: Option<String>,
     catalog: RwLock<Arc<Catalog>>,
+    layouts: RwLock<HashMap<String, Arc<Layout>>>,
     /// Serialises catalog changes, so two concurrent applies cannot both validate
     /// against the same old catalog.
     ddl_lock: tokio::sync::Mutex<()>,
@@ -66,6 +79,7 @@ impl EnvDb {
             pool,
             schema,
             catalog: RwLock::new(Arc::new(catalog.clone())),
+            layouts: RwLock::new(HashMap::new()),
             ddl_lock: tokio::sync::Mutex::new(()),
         };
         let mut tx = db.pool.begin().await?;
@@ -103,6 +117,7 @@ impl EnvDb {
             catalog: RwLock::new(Arc::new(Catalog::empty(
                 uplift_model::SchemaVersion::Classic,
             ))),
+            layouts: RwLock::new(HashMap::new()),
             ddl_lock: tokio::sync::Mutex::new(()),
         };
         let mut conn = db.pool.conn().await?;
@@ -131,6 +146,31 @@ impl EnvDb {
             Ok(mut g) => *g = Arc::new(c),
             Err(p) => *p.into_inner() = Arc::new(c),
         }
+        match self.layouts.write() {
+            Ok(mut g) => g.clear(),
+            Err(p) => p.into_inner().clear(),
+        }
+    }
+
+    /// The layout of an entity of the current catalog, built on first use.
+    pub fn layout(&self, entity: &Entity) -> Arc<Layout> {
+        if let Some(l) = self.layouts.read().ok().and_then(|m| m.get(&entity.name).cloned()) {
+            return l;
+        }
+        let columns = entity_columns(entity, self.catalog().version);
+        let types = columns.iter().map(|c| c.ty).collect();
+        let select_list = columns.iter().map(|c| ident(&c.name)).collect::<Vec<_>>().join(", ");
+        let table = self.table(entity);
+        let placeholder = match self.dialect() {
+            Dialect::Sqlite => "?",
+            Dialect::Postgres => "$1::text",
+        };
+        let by_id_sql = format!("SELECT {select_list} FROM {table} WHERE id = {placeholder}");
+        let layout = Arc::new(Layout { columns, types, table, select_list, by_id_sql });
+        if let Ok(mut m) = self.layouts.write() {
+            m.insert(entity.name.clone(), layout.clone());
+        }
+        layout
     }
 
     /// Validates entity definitions against the catalog and applies them: new tables,

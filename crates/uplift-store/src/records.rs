@@ -409,15 +409,9 @@ pub fn get_sql(
 
 /// One record by id, all columns.
 pub async fn get(db: &EnvDb, entity: &Entity, id: &str) -> Result<Option<Record>> {
-    let (buf, tys) = get_sql(
-        db.dialect(),
-        &db.table(entity),
-        entity,
-        db.catalog().version,
-        id,
-    );
+    let layout = db.layout(entity);
     let mut conn = db.pool().conn().await?;
-    conn.query_opt(&buf.sql, &buf.params, &tys).await
+    conn.query_opt(&layout.by_id_sql, &[Value::Text(id.to_string())], &layout.types).await
 }
 
 /// Several records by id (for `$expand`), all columns, in no particular order.

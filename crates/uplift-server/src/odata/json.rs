@@ -9,14 +9,14 @@ use uplift_model::layout::{Column, VERSION_COLUMN};
 use uplift_model::{Entity, Field, SchemaVersion, Value};
 
 /// How a row's columns group into fields; built once per request, used for every row.
-pub struct RowShape {
+pub struct RowShape<'e> {
     id: Option<usize>,
     version: Option<usize>,
-    fields: Vec<(Field, Range<usize>)>,
+    fields: Vec<(&'e Field, Range<usize>)>,
 }
 
-impl RowShape {
-    pub fn new(entity: &Entity, version: SchemaVersion, cols: &[Column]) -> RowShape {
+impl<'e> RowShape<'e> {
+    pub fn new(entity: &'e Entity, version: SchemaVersion, cols: &[Column]) -> RowShape<'e> {
         let mut shape = RowShape {
             id: None,
             version: None,

@@ -18,7 +18,7 @@ use axum::routing::get;
 use serde_json::{Map, Value as Json, json};
 use uplift_model::codec::parse_guid;
 use uplift_model::entity::KEY;
-use uplift_model::layout::{VERSION_COLUMN, entity_columns};
+use uplift_model::layout::VERSION_COLUMN;
 use uplift_model::security::allowed;
 use uplift_model::{Catalog, Entity, FieldType, SchemaVersion};
 use uplift_store::EnvDb;
@@ -262,7 +262,7 @@ async fn get_sub(
             let entity = ctx.entity_by_set(&set)?;
             let field = nav.strip_suffix(metadata::NAV_SUFFIX).unwrap_or(nav);
             let Some(FieldType::Lookup { target }) =
-                entity.field(ctx.version(), field).map(|f| f.ty)
+                entity.field(ctx.version(), field).map(|f| &f.ty)
             else {
                 return Err(ApiError::not_found(format!(
                     "{} has no navigation property '{nav}'",
@@ -276,7 +276,7 @@ async fn get_sub(
             let shape = RowShape::new(
                 entity,
                 ctx.version(),
-                &entity_columns(entity, ctx.version()),
+                &ctx.db.layout(entity).columns,
             );
             let target_set = ctx
                 .catalog
@@ -329,8 +329,10 @@ async fn list(
     let opts = query::parse(raw, entity, version)?;
 
     let expand_fields: BTreeSet<&str> = opts.expand.iter().map(|(_, f)| f.as_str()).collect();
-    let cols: Vec<_> = entity_columns(entity, version)
-        .into_iter()
+    let cols: Vec<_> = ctx.db.layout(entity)
+        .columns
+        .iter()
+        .cloned()
         .filter(|c| match &opts.select {
             None => true,
             Some(names) => {
@@ -429,14 +431,14 @@ async fn list(
 async fn expand(
     ctx: &DataCtx,
     entity: &Entity,
-    shape: &RowShape,
+    shape: &RowShape<'_>,
     rows: &[Vec<uplift_model::Value>],
     values: &mut [Map<String, Json>],
     expand: &[(String, String)],
 ) -> Result<(), ApiError> {
     let version = ctx.version();
     for (name, field) in expand {
-        let Some(FieldType::Lookup { target }) = entity.field(version, field).map(|f| f.ty) else {
+        let Some(FieldType::Lookup { target }) = entity.field(version, field).map(|f| &f.ty) else {
             continue;
         };
         let target = ctx.catalog.entity(&target).ok_or_else(|| {
@@ -450,7 +452,7 @@ async fn expand(
             .collect();
         let ids: Vec<String> = ids.into_iter().collect();
         let found = records::get_many(&ctx.db, target, &ids).await?;
-        let tshape = RowShape::new(target, version, &entity_columns(target, version));
+        let tshape = RowShape::new(target, version, &ctx.db.layout(target).columns);
         let by_id: HashMap<String, Map<String, Json>> = found
             .iter()
             .filter_map(|r| {
@@ -484,7 +486,8 @@ async fn get_one(
     let row = records::get(&ctx.db, entity, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no {} with id {id}", entity.name)))?;
-    let cols = entity_columns(entity, version);
+    let layout = ctx.db.layout(entity);
+    let cols = &layout.columns;
     let shape = RowShape::new(entity, version, &cols);
     let selected: Option<BTreeSet<String>> =
         opts.select.as_ref().map(|s| s.iter().cloned().collect());
@@ -529,7 +532,7 @@ fn normalise_payload(
         let field_name = field_name
             .strip_suffix(metadata::NAV_SUFFIX)
             .unwrap_or(field_name);
-        let Some(FieldType::Lookup { target }) = entity.field(version, field_name).map(|f| f.ty)
+        let Some(FieldType::Lookup { target }) = entity.field(version, field_name).map(|f| &f.ty)
         else {
             return Err(ApiError::bad_request(format!(
                 "'{k}': '{field_name}' is not a lookup of {}",
@@ -543,7 +546,7 @@ fn normalise_payload(
                 match parse_resource(path)? {
                     Resource::Entity(set, id) => {
                         let t = ctx.entity_by_set(&set)?;
-                        if t.name != target {
+                        if t.name != *target {
                             return Err(ApiError::bad_request(format!(
                                 "'{k}': {field_name} looks up {target}, not {}",
                                 t.name
@@ -592,7 +595,7 @@ async fn authorize_lookups(
     }
     ctx.authorize(&entity.name, "Append").await?;
     for l in lookups {
-        if let Some(FieldType::Lookup { target }) = entity.field(ctx.version(), l).map(|f| f.ty) {
+        if let Some(FieldType::Lookup { target }) = entity.field(ctx.version(), l).map(|f| &f.ty) {
             ctx.authorize(&target, "AppendTo").await?;
         }
     }
@@ -607,7 +610,8 @@ fn record_response(
     minimal: bool,
 ) -> Response {
     let version = ctx.version();
-    let shape = RowShape::new(entity, version, &entity_columns(entity, version));
+    let layout = ctx.db.layout(entity);
+    let shape = RowShape::new(entity, version, &layout.columns);
     let mut obj = shape.to_json(row, None);
     obj.insert(
         "@odata.context".into(),

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags};
+use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uplift_model::value::{format_date, format_instant, parse_date, parse_instant};
 use uplift_model::{ColType, Value};
@@ -100,13 +101,23 @@ pub struct SqliteConn {
 }
 
 impl SqliteConn {
-    /// Runs `f` on a blocking thread with the connection, then takes it back. If the
-    /// caller is cancelled meanwhile, the connection is dropped with the thread's work,
-    /// never reused half-way through.
+    /// Runs `f` with the connection off the async executor's hot path. Elsewhere (a
+    /// current-thread runtime) it moves to a blocking thread and back; if the caller is
+    /// cancelled meanwhile, the connection is dropped with the thread's work, never
+    /// reused half-way through.
     pub(crate) async fn run<T: Send + 'static>(
         &mut self,
         f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
+        // On a multi-threaded runtime a statement runs in place: most take
+        // microseconds, less than handing the connection to another thread and back.
+        if Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread) {
+            let conn = self
+                .conn
+                .as_mut()
+                .ok_or_else(|| StoreError::Pool("connection lost by a cancelled statement".into()))?;
+            return tokio::task::block_in_place(|| f(conn));
+        }
         let mut conn = self
             .conn
             .take()
