@@ -94,7 +94,8 @@ impl Entity {
         if name.eq_ignore_ascii_case(KEY) {
             return None;
         }
-        self.all_fields(version).find(|f| f.name.eq_ignore_ascii_case(name))
+        self.all_fields(version)
+            .find(|f| f.name.eq_ignore_ascii_case(name))
     }
 }
 
@@ -111,8 +112,10 @@ fn system(name: &str, en: &str, ty: FieldType) -> Field {
 /// The system fields every entity of a version has, maintained by the platform. Built
 /// once: they are consulted for every field lookup on hot paths.
 pub fn system_fields(version: SchemaVersion) -> &'static [Field] {
-    static CLASSIC: LazyLock<Vec<Field>> = LazyLock::new(|| build_system_fields(SchemaVersion::Classic));
-    static MODERN: LazyLock<Vec<Field>> = LazyLock::new(|| build_system_fields(SchemaVersion::Modern));
+    static CLASSIC: LazyLock<Vec<Field>> =
+        LazyLock::new(|| build_system_fields(SchemaVersion::Classic));
+    static MODERN: LazyLock<Vec<Field>> =
+        LazyLock::new(|| build_system_fields(SchemaVersion::Modern));
     match version {
         SchemaVersion::Classic => &CLASSIC,
         SchemaVersion::Modern => &MODERN,

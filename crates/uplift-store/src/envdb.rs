@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use uplift_model::input::{CatalogChange, EntityDef, apply};
-use uplift_model::layout::{entity_columns, table_name, Column};
+use uplift_model::layout::{Column, entity_columns, table_name};
 use uplift_model::{Catalog, ColType, Entity, Value};
 
 use crate::ddl::{self, CATALOG_TABLE};
@@ -154,19 +154,34 @@ impl EnvDb {
 
     /// The layout of an entity of the current catalog, built on first use.
     pub fn layout(&self, entity: &Entity) -> Arc<Layout> {
-        if let Some(l) = self.layouts.read().ok().and_then(|m| m.get(&entity.name).cloned()) {
+        if let Some(l) = self
+            .layouts
+            .read()
+            .ok()
+            .and_then(|m| m.get(&entity.name).cloned())
+        {
             return l;
         }
         let columns = entity_columns(entity, self.catalog().version);
         let types = columns.iter().map(|c| c.ty).collect();
-        let select_list = columns.iter().map(|c| ident(&c.name)).collect::<Vec<_>>().join(", ");
+        let select_list = columns
+            .iter()
+            .map(|c| ident(&c.name))
+            .collect::<Vec<_>>()
+            .join(", ");
         let table = self.table(entity);
         let placeholder = match self.dialect() {
             Dialect::Sqlite => "?",
             Dialect::Postgres => "$1::text",
         };
         let by_id_sql = format!("SELECT {select_list} FROM {table} WHERE id = {placeholder}");
-        let layout = Arc::new(Layout { columns, types, table, select_list, by_id_sql });
+        let layout = Arc::new(Layout {
+            columns,
+            types,
+            table,
+            select_list,
+            by_id_sql,
+        });
         if let Ok(mut m) = self.layouts.write() {
             m.insert(entity.name.clone(), layout.clone());
         }

@@ -411,7 +411,12 @@ pub fn get_sql(
 pub async fn get(db: &EnvDb, entity: &Entity, id: &str) -> Result<Option<Record>> {
     let layout = db.layout(entity);
     let mut conn = db.pool().conn().await?;
-    conn.query_opt(&layout.by_id_sql, &[Value::Text(id.to_string())], &layout.types).await
+    conn.query_opt(
+        &layout.by_id_sql,
+        &[Value::Text(id.to_string())],
+        &layout.types,
+    )
+    .await
 }
 
 /// Several records by id (for `$expand`), all columns, in no particular order.

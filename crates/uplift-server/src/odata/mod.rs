@@ -273,11 +273,7 @@ async fn get_sub(
             let row = records::get(&ctx.db, entity, &id)
                 .await?
                 .ok_or_else(|| ApiError::not_found(format!("no {} with id {id}", entity.name)))?;
-            let shape = RowShape::new(
-                entity,
-                ctx.version(),
-                &ctx.db.layout(entity).columns,
-            );
+            let shape = RowShape::new(entity, ctx.version(), &ctx.db.layout(entity).columns);
             let target_set = ctx
                 .catalog
                 .entity(&target)
@@ -329,7 +325,9 @@ async fn list(
     let opts = query::parse(raw, entity, version)?;
 
     let expand_fields: BTreeSet<&str> = opts.expand.iter().map(|(_, f)| f.as_str()).collect();
-    let cols: Vec<_> = ctx.db.layout(entity)
+    let cols: Vec<_> = ctx
+        .db
+        .layout(entity)
         .columns
         .iter()
         .cloned()

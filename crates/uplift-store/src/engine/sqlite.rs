@@ -112,10 +112,9 @@ impl SqliteConn {
         // On a multi-threaded runtime a statement runs in place: most take
         // microseconds, less than handing the connection to another thread and back.
         if Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread) {
-            let conn = self
-                .conn
-                .as_mut()
-                .ok_or_else(|| StoreError::Pool("connection lost by a cancelled statement".into()))?;
+            let conn = self.conn.as_mut().ok_or_else(|| {
+                StoreError::Pool("connection lost by a cancelled statement".into())
+            })?;
             return tokio::task::block_in_place(|| f(conn));
         }
         let mut conn = self
