@@ -97,7 +97,7 @@ pub fn entity_columns(entity: &Entity, version: SchemaVersion) -> Vec<Column> {
         ty: ColType::Text,
     }];
     for f in entity.all_fields(version) {
-        cols.extend(field_columns(&f));
+        cols.extend(field_columns(f));
     }
     cols.push(Column {
         name: VERSION_COLUMN.to_string(),
@@ -137,7 +137,7 @@ pub fn resolve_path(
             if f.ty.parts().is_some() {
                 return None;
             }
-            let column = field_columns(&f).pop()?;
+            let column = field_columns(f).pop()?;
             Some(PathTarget {
                 scalar: scalar_type(&f.ty, None),
                 column,
@@ -145,7 +145,7 @@ pub fn resolve_path(
         }
         [name, part] => {
             let f = entity.field(version, name)?;
-            let column = field_columns(&f)
+            let column = field_columns(f)
                 .into_iter()
                 .find(|c| c.part == Some(part.as_str()))?;
             Some(PathTarget {

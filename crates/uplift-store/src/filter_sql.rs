@@ -117,7 +117,7 @@ impl Compiler<'_> {
         if field.ty.parts().is_none() {
             return Ok(false);
         }
-        let parts: Vec<String> = field_columns(&field)
+        let parts: Vec<String> = field_columns(field)
             .iter()
             .map(|c| format!("{} IS NULL", ident(&c.name)))
             .collect();

@@ -105,8 +105,8 @@ fn decode_input(
         if field.required && json.is_null() {
             return Err(StoreError::Invalid(format!("field '{name}' is required")));
         }
-        let values = decode(&field, json).map_err(StoreError::Invalid)?;
-        out.extend(field_columns(&field).into_iter().zip(values));
+        let values = decode(field, json).map_err(StoreError::Invalid)?;
+        out.extend(field_columns(field).into_iter().zip(values));
     }
     if creating {
         for f in &entity.fields {

@@ -91,7 +91,7 @@ fn entity_type(out: &mut String, e: &Entity, version: SchemaVersion) {
     );
     out.push_str(r#"<Property Name="id" Type="Edm.Guid" Nullable="false"/>"#);
     for f in e.all_fields(version) {
-        property(out, &f);
+        property(out, f);
     }
     for f in &e.fields {
         if let FieldType::Lookup { target } = &f.ty {

@@ -276,7 +276,7 @@ async fn get_sub(
             let shape = RowShape::new(entity, ctx.version(), &ctx.db.layout(entity).columns);
             let target_set = ctx
                 .catalog
-                .entity(&target)
+                .entity(target)
                 .map(|t| t.set_name.clone())
                 .ok_or_else(|| {
                     ApiError::not_found(format!("lookup target '{target}' is missing"))
@@ -330,8 +330,7 @@ async fn list(
         .layout(entity)
         .columns
         .iter()
-        .cloned()
-        .filter(|c| match &opts.select {
+        .filter(|&c| match &opts.select {
             None => true,
             Some(names) => {
                 c.field == KEY
@@ -340,6 +339,7 @@ async fn list(
                     || expand_fields.contains(c.field.as_str())
             }
         })
+        .cloned()
         .collect();
     let preferred = max_page_size(headers);
     let page_size = preferred
@@ -439,7 +439,7 @@ async fn expand(
         let Some(FieldType::Lookup { target }) = entity.field(version, field).map(|f| &f.ty) else {
             continue;
         };
-        let target = ctx.catalog.entity(&target).ok_or_else(|| {
+        let target = ctx.catalog.entity(target).ok_or_else(|| {
             ApiError::bad_request(format!("$expand: lookup target '{target}' is missing"))
         })?;
         ctx.authorize(&target.name, "Read").await?;
@@ -486,7 +486,7 @@ async fn get_one(
         .ok_or_else(|| ApiError::not_found(format!("no {} with id {id}", entity.name)))?;
     let layout = ctx.db.layout(entity);
     let cols = &layout.columns;
-    let shape = RowShape::new(entity, version, &cols);
+    let shape = RowShape::new(entity, version, cols);
     let selected: Option<BTreeSet<String>> =
         opts.select.as_ref().map(|s| s.iter().cloned().collect());
     let keep = |name: &str| selected.as_ref().is_none_or(|s| s.contains(name));
@@ -594,7 +594,7 @@ async fn authorize_lookups(
     ctx.authorize(&entity.name, "Append").await?;
     for l in lookups {
         if let Some(FieldType::Lookup { target }) = entity.field(ctx.version(), l).map(|f| &f.ty) {
-            ctx.authorize(&target, "AppendTo").await?;
+            ctx.authorize(target, "AppendTo").await?;
         }
     }
     Ok(())
