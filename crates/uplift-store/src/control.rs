@@ -50,6 +50,8 @@ const MIGRATION: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS {s}users (email TEXT NOT NULL PRIMARY KEY, display_name TEXT NOT NULL, role TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS {s}tokens (hash TEXT NOT NULL PRIMARY KEY, user_email TEXT NOT NULL REFERENCES {s}users(email), label TEXT NOT NULL, created_at TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS {s}roles (env TEXT NOT NULL REFERENCES {s}environments(name) ON DELETE CASCADE, name TEXT NOT NULL, privileges TEXT NOT NULL, PRIMARY KEY (env, name))",
+    "CREATE TABLE IF NOT EXISTS {s}upgrades (id TEXT NOT NULL PRIMARY KEY, env TEXT NOT NULL, created_at TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS {s}upgrade_events (upgrade_id TEXT NOT NULL REFERENCES {s}upgrades(id), seq INTEGER NOT NULL, at TEXT NOT NULL, event TEXT NOT NULL, PRIMARY KEY (upgrade_id, seq))",
     "CREATE TABLE IF NOT EXISTS {s}role_members (env TEXT NOT NULL, role TEXT NOT NULL, user_email TEXT NOT NULL REFERENCES {s}users(email), PRIMARY KEY (env, role, user_email), FOREIGN KEY (env, role) REFERENCES {s}roles(env, name) ON DELETE CASCADE)",
 ];
 
@@ -428,5 +430,80 @@ impl Control {
             out.entry(m.role).or_default().push(m.user);
         }
         Ok(out)
+    }
+
+    // ---- upgrades: an append-only event log per upgrade
+
+    /// Registers a new upgrade of `env`.
+    pub async fn insert_upgrade(&self, id: &str, env: &str) -> Result<()> {
+        self.execute(
+            "INSERT INTO {s}upgrades (id, env, created_at) VALUES (?, ?, ?)",
+            &[
+                Value::Text(id.into()),
+                Value::Text(env.into()),
+                Value::Text(now_text()),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The upgrades of an environment, oldest first.
+    pub async fn upgrades(&self, env: &str) -> Result<Vec<String>> {
+        Ok(self
+            .query(
+                "SELECT id FROM {s}upgrades WHERE env = ? ORDER BY created_at, id",
+                &[Value::Text(env.into())],
+                1,
+            )
+            .await?
+            .iter()
+            .map(|r| text(&r[0]))
+            .collect())
+    }
+
+    /// Appends an event (JSON) to an upgrade's log and returns its sequence number.
+    /// The number is taken inside the writing transaction, so concurrent appends
+    /// cannot share one.
+    pub async fn append_event(&self, upgrade: &str, at: &str, event: &str) -> Result<i64> {
+        let mut tx = self.pool.begin().await?;
+        let row = tx
+            .query_opt(
+                &self.sql(
+                    "SELECT COALESCE(MAX(seq), 0) + 1 FROM {s}upgrade_events WHERE upgrade_id = ?",
+                ),
+                &[Value::Text(upgrade.into())],
+                &[ColType::Int],
+            )
+            .await?;
+        let seq = row.and_then(|r| r[0].as_int()).unwrap_or(1);
+        tx.execute(
+            &self.sql(
+                "INSERT INTO {s}upgrade_events (upgrade_id, seq, at, event) VALUES (?, ?, ?, ?)",
+            ),
+            &[
+                Value::Text(upgrade.into()),
+                Value::Int(seq),
+                Value::Text(at.into()),
+                Value::Text(event.into()),
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(seq)
+    }
+
+    /// An upgrade's events (JSON), in order.
+    pub async fn events(&self, upgrade: &str) -> Result<Vec<String>> {
+        Ok(self
+            .query(
+                "SELECT event FROM {s}upgrade_events WHERE upgrade_id = ? ORDER BY seq",
+                &[Value::Text(upgrade.into())],
+                1,
+            )
+            .await?
+            .iter()
+            .map(|r| text(&r[0]))
+            .collect())
     }
 }

@@ -42,6 +42,8 @@ pub struct Store {
     engines: Engines,
     control: Control,
     envs: RwLock<HashMap<String, Arc<EnvDb>>>,
+    /// Databases besides production (upgrade test databases), by (env, database).
+    others: RwLock<HashMap<(String, String), Arc<EnvDb>>>,
 }
 
 /// Environment names become file names and schema names, so they are kept plain.
@@ -75,6 +77,7 @@ impl Store {
             engines,
             control,
             envs: RwLock::new(HashMap::new()),
+            others: RwLock::new(HashMap::new()),
         })
     }
 
@@ -101,7 +104,7 @@ impl Store {
         if database == PROD_DATABASE {
             format!("env_{env}")
         } else {
-            format!("env_{env}__{database}")
+            format!("env_{env}__{}", database.replace('-', ""))
         }
     }
 
@@ -173,6 +176,107 @@ impl Store {
         Ok(db)
     }
 
+    /// Whether a database name can be used for a non-production database: plain, so
+    /// it maps onto a file name and a schema name.
+    fn valid_database_name(name: &str) -> bool {
+        !name.is_empty()
+            && name != PROD_DATABASE
+            && name.len() <= 20
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    }
+
+    /// Creates another database of an environment (an upgrade's test database) with
+    /// the given catalog, replacing any leftover of the same name.
+    pub async fn create_database(
+        &self,
+        env: &str,
+        database: &str,
+        catalog: uplift_model::Catalog,
+    ) -> Result<Arc<EnvDb>> {
+        if !Self::valid_database_name(database) {
+            return Err(StoreError::Invalid(format!(
+                "'{database}' is not a valid database name"
+            )));
+        }
+        self.remove_database(env, database).await?;
+        let (pool, schema) = self.location(env, database)?;
+        let db = Arc::new(EnvDb::create(pool, schema, catalog).await?);
+        self.others
+            .write()
+            .await
+            .insert((env.into(), database.into()), db.clone());
+        Ok(db)
+    }
+
+    /// Another database of an environment, opened on first use.
+    pub async fn database(&self, env: &str, database: &str) -> Result<Arc<EnvDb>> {
+        let key = (env.to_string(), database.to_string());
+        if let Some(db) = self.others.read().await.get(&key) {
+            return Ok(db.clone());
+        }
+        if !Self::valid_database_name(database) {
+            return Err(StoreError::Invalid(format!(
+                "'{database}' is not a valid database name"
+            )));
+        }
+        if !self.database_exists(env, database).await? {
+            return Err(StoreError::NotFound(format!(
+                "environment '{env}' has no database '{database}'"
+            )));
+        }
+        let mut others = self.others.write().await;
+        if let Some(db) = others.get(&key) {
+            return Ok(db.clone());
+        }
+        let (pool, schema) = self.location(env, database)?;
+        let db = Arc::new(EnvDb::open(pool, schema).await?);
+        others.insert(key, db.clone());
+        Ok(db)
+    }
+
+    /// Whether a database exists (without creating it).
+    pub async fn database_exists(&self, env: &str, database: &str) -> Result<bool> {
+        match &self.engines {
+            Engines::Sqlite { data_dir } => Ok(Self::sqlite_path(data_dir, env, database).exists()),
+            Engines::Postgres { pool } => {
+                let mut conn = pool.conn().await?;
+                let sql = crate::sql::placeholders(
+                    pool.dialect(),
+                    "SELECT 1 FROM information_schema.schemata WHERE schema_name = ?",
+                );
+                let row = conn
+                    .query_opt(
+                        &sql,
+                        &[uplift_model::Value::Text(Self::pg_schema(env, database))],
+                        &[uplift_model::ColType::Int],
+                    )
+                    .await?;
+                Ok(row.is_some())
+            }
+        }
+    }
+
+    /// Removes a non-production database; a no-op when it does not exist.
+    pub async fn remove_database(&self, env: &str, database: &str) -> Result<()> {
+        if !Self::valid_database_name(database) {
+            return Err(StoreError::Invalid(format!(
+                "'{database}' is not a valid database name"
+            )));
+        }
+        if let Some(db) = self
+            .others
+            .write()
+            .await
+            .remove(&(env.to_string(), database.to_string()))
+            && let Pool::Sqlite(p) = db.pool()
+        {
+            p.close_idle();
+        }
+        self.drop_database(env, database).await
+    }
+
     /// Deletes an environment and its databases.
     pub async fn delete_environment(&self, name: &str) -> Result<()> {
         let record = self
@@ -187,10 +291,45 @@ impl Store {
             p.close_idle();
         }
         self.drop_database(name, &record.database).await?;
-        if let Engines::Sqlite { data_dir } = &self.engines {
-            let dir = data_dir.join("envs").join(name);
-            if dir.exists() {
-                std::fs::remove_dir_all(dir)?;
+        let others: Vec<(String, String)> = self
+            .others
+            .read()
+            .await
+            .keys()
+            .filter(|(e, _)| e == name)
+            .cloned()
+            .collect();
+        for (env, database) in others {
+            self.remove_database(&env, &database).await?;
+        }
+        match &self.engines {
+            Engines::Sqlite { data_dir } => {
+                let dir = data_dir.join("envs").join(name);
+                if dir.exists() {
+                    std::fs::remove_dir_all(dir)?;
+                }
+            }
+            Engines::Postgres { pool } => {
+                // Test databases not opened by this process are schemas too.
+                let mut conn = pool.conn().await?;
+                let sql = crate::sql::placeholders(
+                    pool.dialect(),
+                    "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE ?",
+                );
+                let pattern = format!("env\\_{}\\_\\_%", name.replace('_', "\\_"));
+                let rows = conn
+                    .query(
+                        &sql,
+                        &[uplift_model::Value::Text(pattern)],
+                        &[uplift_model::ColType::Text],
+                    )
+                    .await?;
+                for r in rows {
+                    if let Some(schema) = r[0].as_text() {
+                        conn.batch(&format!("DROP SCHEMA IF EXISTS {} CASCADE", ident(schema)))
+                            .await?;
+                    }
+                }
             }
         }
         Ok(())

@@ -1,6 +1,7 @@
 //! Integration tests of the HTTP API, each run on SQLite and on PostgreSQL.
 
 mod catalog;
+mod databases;
 mod query;
 mod records;
 mod security;

@@ -17,6 +17,7 @@ pub const ADMIN_TOKEN: &str = "upl_test_admin_token";
 pub struct Platform {
     pub engine: &'static str,
     pub router: Router,
+    pub store: std::sync::Arc<Store>,
     _dir: tempfile::TempDir,
     _pg: Option<PgDatabase>,
 }
@@ -146,9 +147,11 @@ async fn platform(
     bootstrap(&store, dir.path(), Some(ADMIN_TOKEN))
         .await
         .expect("bootstrap");
+    let state = AppState::new(store);
     Platform {
         engine,
-        router: router(AppState::new(store)),
+        store: state.store.clone(),
+        router: router(state),
         _dir: dir,
         _pg: pg,
     }

@@ -106,6 +106,8 @@ impl ToSql for Param<'_> {
             Value::Null => Ok(IsNull::Yes),
             Value::Text(s) => s.to_sql_checked(ty, out),
             Value::Int(i) if *ty == Type::FLOAT8 => (*i as f64).to_sql_checked(ty, out),
+            Value::Int(i) if *ty == Type::INT4 => i32::try_from(*i)?.to_sql_checked(ty, out),
+            Value::Int(i) if *ty == Type::INT2 => i16::try_from(*i)?.to_sql_checked(ty, out),
             Value::Int(i) => i.to_sql_checked(ty, out),
             Value::Float(f) => f.to_sql_checked(ty, out),
             Value::Bool(b) => b.to_sql_checked(ty, out),

@@ -1,0 +1,144 @@
+//! What happens during an upgrade, as recorded in the control plane's event log.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The options an admin starts step 1 with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StartOptions {
+    pub plan: String,
+    pub language: String,
+    pub currency: String,
+    #[serde(default)]
+    pub exchange_rates: BTreeMap<String, f64>,
+}
+
+/// The phases of step 1, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    LockSchema,
+    Plan,
+    CreateTestDatabase,
+    Copy,
+    Check,
+    Done,
+}
+
+impl Phase {
+    pub const STEP1: [Phase; 6] = [
+        Phase::LockSchema,
+        Phase::Plan,
+        Phase::CreateTestDatabase,
+        Phase::Copy,
+        Phase::Check,
+        Phase::Done,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::LockSchema => "lock_schema",
+            Phase::Plan => "plan",
+            Phase::CreateTestDatabase => "create_test_database",
+            Phase::Copy => "copy",
+            Phase::Check => "check",
+            Phase::Done => "done",
+        }
+    }
+}
+
+/// One sampled row that a rule could not convert, or converted with a warning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    pub id: String,
+    pub reason: String,
+}
+
+/// Step 1's outcome for one entity.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct EntityReport {
+    pub source: String,
+    pub target: Option<String>,
+    pub exported: u64,
+    pub imported: u64,
+    pub errors: u64,
+    pub warnings: u64,
+    /// Whether the check found the transformed source and the target identical;
+    /// `None` until the check ran (and for dropped entities).
+    pub checksum_match: Option<bool>,
+    pub error_samples: Vec<Sample>,
+    pub warning_samples: Vec<Sample>,
+}
+
+impl EntityReport {
+    /// The reference product's line for an entity whose copy lost rows.
+    pub fn summary(&self) -> Option<String> {
+        (self.imported != self.exported).then(|| {
+            format!(
+                "exported record count {} but imported record count {}, error count {}",
+                self.exported, self.imported, self.errors
+            )
+        })
+    }
+}
+
+/// One entry of the log. Every event carries its time (RFC 3339, UTC).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Started {
+        at: String,
+        options: StartOptions,
+        test_database: String,
+    },
+    PhaseStarted {
+        at: String,
+        phase: Phase,
+        total: u64,
+    },
+    PhaseFinished {
+        at: String,
+        phase: Phase,
+    },
+    EntityCopied {
+        at: String,
+        report: EntityReport,
+    },
+    EntityChecked {
+        at: String,
+        source: String,
+        checksum_match: bool,
+    },
+    Step1Finished {
+        at: String,
+        duration_ms: u64,
+    },
+    Failed {
+        at: String,
+        phase: Phase,
+        message: String,
+    },
+    Retried {
+        at: String,
+    },
+    Cancelled {
+        at: String,
+    },
+}
+
+impl Event {
+    pub fn at(&self) -> &str {
+        match self {
+            Event::Started { at, .. }
+            | Event::PhaseStarted { at, .. }
+            | Event::PhaseFinished { at, .. }
+            | Event::EntityCopied { at, .. }
+            | Event::EntityChecked { at, .. }
+            | Event::Step1Finished { at, .. }
+            | Event::Failed { at, .. }
+            | Event::Retried { at }
+            | Event::Cancelled { at } => at,
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! An upgrade's state as a fold over its events.
+
+use serde::Serialize;
+
+use crate::events::{EntityReport, Event, Phase, StartOptions};
+
+/// Where an upgrade stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Step1Running,
+    Step1Failed,
+    Step2Verifying,
+    Cancelled,
+}
+
+impl Status {
+    /// Whether the upgrade still holds the environment (only one at a time may).
+    pub fn is_active(self) -> bool {
+        !matches!(self, Status::Cancelled)
+    }
+}
+
+/// One phase's recorded timing and size.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PhaseState {
+    pub phase: Phase,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub total: u64,
+}
+
+/// Everything the log says about an upgrade.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UpgradeState {
+    pub status: Status,
+    pub options: StartOptions,
+    pub test_database: String,
+    pub started_at: String,
+    pub phases: Vec<PhaseState>,
+    /// Per source entity, in the order they were copied.
+    pub entities: Vec<EntityReport>,
+    pub failure: Option<Failure>,
+    /// Step 1's duration: the estimate of step 3's downtime in the reference product.
+    pub step1_duration_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Failure {
+    pub phase: Phase,
+    pub message: String,
+}
+
+/// A log that breaks the state machine: a bug in whoever wrote it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("upgrade log event {index} ({event}) is not allowed when the upgrade is {status}")]
+pub struct FoldError {
+    pub index: usize,
+    pub event: String,
+    pub status: String,
+}
+
+fn name(e: &Event) -> String {
+    serde_json::to_value(e)
+        .ok()
+        .and_then(|v| v["event"].as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+impl UpgradeState {
+    fn phase_mut(&mut self, phase: Phase) -> &mut PhaseState {
+        let i = self
+            .phases
+            .iter()
+            .position(|p| p.phase == phase)
+            .unwrap_or(0);
+        &mut self.phases[i]
+    }
+
+    /// Whether `source`'s copy is recorded (a resumed step skips it).
+    pub fn copied(&self, source: &str) -> bool {
+        self.entities.iter().any(|e| e.source == source)
+    }
+}
+
+/// Folds a log into the upgrade's state. The first event must be `Started`.
+pub fn fold(events: &[Event]) -> Result<Option<UpgradeState>, FoldError> {
+    let mut state: Option<UpgradeState> = None;
+    for (index, e) in events.iter().enumerate() {
+        let bad = |status: &str| FoldError {
+            index,
+            event: name(e),
+            status: status.to_string(),
+        };
+        match (&mut state, e) {
+            (
+                None,
+                Event::Started {
+                    at,
+                    options,
+                    test_database,
+                },
+            ) => {
+                state = Some(UpgradeState {
+                    status: Status::Step1Running,
+                    options: options.clone(),
+                    test_database: test_database.clone(),
+                    started_at: at.clone(),
+                    phases: Phase::STEP1
+                        .iter()
+                        .map(|p| PhaseState {
+                            phase: *p,
+                            started_at: None,
+                            finished_at: None,
+                            total: 0,
+                        })
+                        .collect(),
+                    entities: Vec::new(),
+                    failure: None,
+                    step1_duration_ms: None,
+                });
+            }
+            (None, _) => return Err(bad("not started")),
+            (Some(s), _) if s.status == Status::Cancelled => return Err(bad("cancelled")),
+            (Some(_), Event::Started { .. }) => return Err(bad("started")),
+            (Some(s), Event::Cancelled { .. }) => s.status = Status::Cancelled,
+            (Some(s), Event::Retried { .. }) if s.status == Status::Step1Failed => {
+                s.status = Status::Step1Running;
+                s.failure = None;
+            }
+            (Some(s), _) if s.status != Status::Step1Running => {
+                let status = format!("{:?}", s.status);
+                return Err(bad(&status));
+            }
+            (Some(s), Event::PhaseStarted { at, phase, total }) => {
+                let p = s.phase_mut(*phase);
+                p.started_at = Some(at.clone());
+                p.finished_at = None;
+                p.total = *total;
+            }
+            (Some(s), Event::PhaseFinished { at, phase }) => {
+                s.phase_mut(*phase).finished_at = Some(at.clone())
+            }
+            (Some(s), Event::EntityCopied { report, .. }) => {
+                s.entities.retain(|r| r.source != report.source);
+                s.entities.push(report.clone());
+            }
+            (
+                Some(s),
+                Event::EntityChecked {
+                    source,
+                    checksum_match,
+                    ..
+                },
+            ) => {
+                if let Some(r) = s.entities.iter_mut().find(|r| r.source == *source) {
+                    r.checksum_match = Some(*checksum_match);
+                }
+            }
+            (Some(s), Event::Step1Finished { duration_ms, .. }) => {
+                s.status = Status::Step2Verifying;
+                s.step1_duration_ms = Some(*duration_ms);
+            }
+            (Some(s), Event::Failed { phase, message, .. }) => {
+                s.status = Status::Step1Failed;
+                s.failure = Some(Failure {
+                    phase: *phase,
+                    message: message.clone(),
+                });
+            }
+            (Some(_), Event::Retried { .. }) => return Err(bad("running")),
+        }
+    }
+    Ok(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn started() -> Event {
+        Event::Started {
+            at: "t0".into(),
+            options: StartOptions {
+                plan: "classic-to-modern".into(),
+                language: "en".into(),
+                currency: "USD".into(),
+                exchange_rates: Default::default(),
+            },
+            test_database: "test-1".into(),
+        }
+    }
+
+    fn copied(source: &str) -> Event {
+        Event::EntityCopied {
+            at: "t".into(),
+            report: EntityReport {
+                source: source.into(),
+                exported: 3,
+                imported: 3,
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn a_full_step_one() {
+        let log = vec![
+            started(),
+            Event::PhaseStarted {
+                at: "t1".into(),
+                phase: Phase::Copy,
+                total: 2,
+            },
+            copied("Account"),
+            copied("Contact"),
+            Event::PhaseFinished {
+                at: "t2".into(),
+                phase: Phase::Copy,
+            },
+            Event::EntityChecked {
+                at: "t3".into(),
+                source: "Account".into(),
+                checksum_match: true,
+            },
+            Event::Step1Finished {
+                at: "t4".into(),
+                duration_ms: 1234,
+            },
+        ];
+        let s = fold(&log).unwrap().unwrap();
+        assert_eq!(s.status, Status::Step2Verifying);
+        assert_eq!(s.step1_duration_ms, Some(1234));
+        assert!(s.copied("Contact") && !s.copied("Product"));
+        assert_eq!(s.entities[0].checksum_match, Some(true));
+        let copy = s.phases.iter().find(|p| p.phase == Phase::Copy).unwrap();
+        assert_eq!((copy.total, copy.finished_at.as_deref()), (2, Some("t2")));
+    }
+
+    #[test]
+    fn failure_retry_and_cancel() {
+        let mut log = vec![
+            started(),
+            Event::Failed {
+                at: "t".into(),
+                phase: Phase::Copy,
+                message: "disk full".into(),
+            },
+        ];
+        assert_eq!(fold(&log).unwrap().unwrap().status, Status::Step1Failed);
+        log.push(Event::Retried { at: "t".into() });
+        let s = fold(&log).unwrap().unwrap();
+        assert_eq!((s.status, s.failure), (Status::Step1Running, None));
+        log.push(Event::Cancelled { at: "t".into() });
+        assert_eq!(fold(&log).unwrap().unwrap().status, Status::Cancelled);
+        log.push(copied("Account"));
+        assert!(fold(&log).is_err(), "nothing follows a cancel");
+    }
+
+    #[test]
+    fn the_log_must_start_with_started_and_not_restart() {
+        assert!(fold(&[copied("Account")]).is_err());
+        assert!(fold(&[started(), started()]).is_err());
+        assert_eq!(fold(&[]).unwrap(), None);
+        assert!(
+            fold(&[started(), Event::Retried { at: "t".into() }]).is_err(),
+            "retry needs a failure"
+        );
+    }
+
+    #[test]
+    fn the_reference_summary_line() {
+        let r = EntityReport {
+            source: "X".into(),
+            exported: 17,
+            imported: 0,
+            errors: 17,
+            ..Default::default()
+        };
+        assert_eq!(
+            r.summary().unwrap(),
+            "exported record count 17 but imported record count 0, error count 17"
+        );
+        let ok = EntityReport {
+            exported: 3,
+            imported: 3,
+            ..Default::default()
+        };
+        assert_eq!(ok.summary(), None);
+    }
+}
