@@ -4,6 +4,7 @@ mod client;
 mod demo;
 mod output;
 mod server;
+mod upgrade_cmd;
 
 use std::path::PathBuf;
 
@@ -89,6 +90,18 @@ enum Command {
         #[command(flatten)]
         conn: Conn,
     },
+    /// Upgrade plans (shipped ones, or checking your own).
+    Plan {
+        #[command(subcommand)]
+        cmd: PlanCmd,
+    },
+    /// Environment upgrades.
+    Upgrade {
+        #[command(subcommand)]
+        cmd: UpgradeCmd,
+        #[command(flatten)]
+        conn: Conn,
+    },
     /// Security roles of an environment.
     Role {
         #[command(subcommand)]
@@ -116,6 +129,52 @@ enum EnvCmd {
     Delete { name: String },
     /// Apply entity definitions from a TOML or JSON file (`entities.<Name>` tables).
     Apply { name: String, file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum PlanCmd {
+    /// List the shipped plans.
+    List,
+    /// Print a shipped plan.
+    Show { name: String },
+    /// Validate a plan file.
+    Check { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum UpgradeCmd {
+    /// Show the target catalog's change list for a plan, touching nothing.
+    Preview {
+        env: String,
+        #[arg(long, default_value = "classic-to-modern")]
+        plan: String,
+    },
+    /// Start step 1: build the test database.
+    Start {
+        env: String,
+        #[arg(long, default_value = "classic-to-modern")]
+        plan: String,
+        /// Base language: its display names are kept.
+        #[arg(long)]
+        language: String,
+        /// Base currency.
+        #[arg(long)]
+        currency: String,
+        /// Exchange rate to the base currency, CODE=RATE (repeat per currency).
+        #[arg(long = "rate", value_parser = upgrade_cmd::parse_rate)]
+        rates: Vec<(String, f64)>,
+        /// Draw progress bars until step 1 ends; exit non-zero if it failed.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Where the upgrade stands.
+    Status { env: String },
+    /// Step 1's report.
+    Report { env: String },
+    /// Cancel the upgrade (production stays as it was).
+    Cancel { env: String },
+    /// Run a failed step again.
+    Retry { env: String },
 }
 
 #[derive(Subcommand)]
@@ -183,6 +242,52 @@ async fn run(cli: Cli) -> Result<()> {
         Command::User { cmd, conn } => user_cmd(cmd, &conn).await,
         Command::Token { cmd, conn } => token_cmd(cmd, &conn).await,
         Command::Role { cmd, conn } => role_cmd(cmd, &conn).await,
+        Command::Plan { cmd } => match cmd {
+            PlanCmd::List => {
+                upgrade_cmd::plan_list();
+                Ok(())
+            }
+            PlanCmd::Show { name } => upgrade_cmd::plan_show(&name),
+            PlanCmd::Check { file } => upgrade_cmd::plan_check(&file),
+        },
+        Command::Upgrade { cmd, conn } => {
+            let c = client(&conn)?;
+            match cmd {
+                UpgradeCmd::Preview { env, plan } => {
+                    upgrade_cmd::preview(&c, &env, &plan, conn.json).await
+                }
+                UpgradeCmd::Start {
+                    env,
+                    plan,
+                    language,
+                    currency,
+                    rates,
+                    wait,
+                } => {
+                    upgrade_cmd::start(
+                        &c,
+                        upgrade_cmd::StartArgs {
+                            env: &env,
+                            plan: &plan,
+                            language: &language,
+                            currency: &currency,
+                            rates: &rates,
+                            wait,
+                        },
+                        conn.json,
+                    )
+                    .await
+                }
+                UpgradeCmd::Status { env } => upgrade_cmd::status(&c, &env, conn.json).await,
+                UpgradeCmd::Report { env } => upgrade_cmd::report(&c, &env, conn.json).await,
+                UpgradeCmd::Cancel { env } => {
+                    upgrade_cmd::simple(&c, &env, "cancel", conn.json).await
+                }
+                UpgradeCmd::Retry { env } => {
+                    upgrade_cmd::simple(&c, &env, "retry", conn.json).await
+                }
+            }
+        }
     }
 }
 

@@ -72,7 +72,12 @@ pub async fn serve(args: ServerArgs, demo_rows: Option<u64>) -> Result<()> {
         ),
     }
     println!("Token file: {}", data_dir.join("admin.token").display());
-    uplift_server::serve(listener, AppState::new(store))
+    let state = AppState::new(store);
+    let resumed = state.upgrades.resume().await.context("resuming upgrades")?;
+    if resumed > 0 {
+        println!("Resumed {resumed} upgrade step(s) interrupted by the last stop.");
+    }
+    uplift_server::serve(listener, state)
         .await
         .context("serving")
 }

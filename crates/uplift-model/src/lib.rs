@@ -13,6 +13,7 @@ pub mod layout;
 pub mod names;
 pub mod security;
 pub mod standard;
+pub mod transform;
 pub mod types;
 pub mod value;
 

@@ -207,9 +207,24 @@ async fn put_entity(
 ) -> Result<Json<Json_>, ApiError> {
     caller.require_maker()?;
     let def: EntityDef = parse_body(body)?;
+    refuse_when_locked(&s, &env).await?;
     let db = s.store.env_db(&env).await?;
     let changes = db.apply(&BTreeMap::from([(name, def)])).await?;
     Ok(Json(changes_view(&changes)))
+}
+
+/// Schema edits wait while an upgrade copies the catalog (423 Locked).
+async fn refuse_when_locked(s: &AppState, env: &str) -> Result<(), ApiError> {
+    if s.upgrades.schema_locked(env).await? {
+        return Err(ApiError::new(
+            StatusCode::LOCKED,
+            "Locked",
+            format!(
+                "the schema of '{env}' is locked: an upgrade's step 1 is running; entity definitions can change again when it ends or is cancelled"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -226,6 +241,7 @@ async fn apply_entities(
 ) -> Result<Json<Json_>, ApiError> {
     caller.require_maker()?;
     let doc: EntitiesDoc = parse_body(body)?;
+    refuse_when_locked(&s, &env).await?;
     let db = s.store.env_db(&env).await?;
     let changes = db.apply(&doc.entities).await?;
     Ok(Json(changes_view(&changes)))

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod error;
 pub mod odata;
 pub mod state;
+pub mod upgrade;
 
 use std::net::SocketAddr;
 
@@ -25,6 +26,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(admin::routes())
         .merge(odata::routes())
+        .merge(upgrade::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 use uplift_model::security::Privileges;
 use uplift_store::Store;
 use uplift_store::control::{EnvRecord, User};
+use uplift_upgrade::runner::Upgrades;
 
 use crate::error::ApiError;
 
@@ -15,12 +16,15 @@ use crate::error::ApiError;
 pub struct AppState {
     pub store: Arc<Store>,
     pub cache: Arc<SecurityCache>,
+    pub upgrades: Arc<Upgrades>,
 }
 
 impl AppState {
     pub fn new(store: Store) -> Self {
+        let store = Arc::new(store);
         AppState {
-            store: Arc::new(store),
+            upgrades: Upgrades::new(store.clone()),
+            store,
             cache: Arc::new(SecurityCache::default()),
         }
     }

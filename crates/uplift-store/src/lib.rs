@@ -6,7 +6,9 @@
 //! from `uplift-model` and returns rows and typed errors.
 
 pub mod bulk;
+pub mod checksum;
 pub mod control;
+pub mod copy;
 pub mod ddl;
 pub mod engine;
 pub mod envdb;
@@ -15,6 +17,7 @@ pub mod filter_sql;
 pub mod records;
 pub mod sql;
 pub mod store;
+pub mod transform_sql;
 
 pub use engine::{Conn, Dialect, Pool, Tx};
 pub use envdb::EnvDb;

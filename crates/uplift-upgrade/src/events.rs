@@ -91,6 +91,9 @@ pub enum Event {
         at: String,
         options: StartOptions,
         test_database: String,
+        /// Who started it: the account the test database's records are created by.
+        #[serde(default)]
+        actor: String,
     },
     PhaseStarted {
         at: String,

@@ -4,4 +4,5 @@
 
 pub mod events;
 pub mod progress;
+pub mod runner;
 pub mod state;

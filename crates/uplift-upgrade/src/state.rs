@@ -36,6 +36,7 @@ pub struct UpgradeState {
     pub status: Status,
     pub options: StartOptions,
     pub test_database: String,
+    pub actor: String,
     pub started_at: String,
     pub phases: Vec<PhaseState>,
     /// Per source entity, in the order they were copied.
@@ -99,12 +100,14 @@ pub fn fold(events: &[Event]) -> Result<Option<UpgradeState>, FoldError> {
                     at,
                     options,
                     test_database,
+                    actor,
                 },
             ) => {
                 state = Some(UpgradeState {
                     status: Status::Step1Running,
                     options: options.clone(),
                     test_database: test_database.clone(),
+                    actor: actor.clone(),
                     started_at: at.clone(),
                     phases: Phase::STEP1
                         .iter()
@@ -188,6 +191,7 @@ mod tests {
                 exchange_rates: Default::default(),
             },
             test_database: "test-1".into(),
+            actor: "admin@x".into(),
         }
     }
 

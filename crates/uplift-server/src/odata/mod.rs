@@ -33,21 +33,39 @@ use query::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, decode_skiptoken, encode_skiptoken
 
 const JSON_CONTENT_TYPE: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
 
-pub fn routes() -> Router<AppState> {
+/// Which database of the environment a data request addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Production,
+    /// The test database of the environment's upgrade, open to admins and makers.
+    Test,
+}
+
+fn data_routes(prefix: &str, target: Target) -> Router<AppState> {
     Router::new()
-        .route("/api/environments/{env}/data", get(service_document))
-        .route("/api/environments/{env}/data/", get(service_document))
+        .route(prefix, get(service_document))
+        .route(&format!("{prefix}/"), get(service_document))
         .route(
-            "/api/environments/{env}/data/{resource}",
+            &format!("{prefix}/{{resource}}"),
             get(get_resource)
                 .post(post_resource)
                 .patch(patch_resource)
                 .delete(delete_resource),
         )
-        .route(
-            "/api/environments/{env}/data/{resource}/{sub}",
-            get(get_sub),
-        )
+        .route(&format!("{prefix}/{{resource}}/{{sub}}"), get(get_sub))
+        .layer(axum::Extension(target))
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .merge(data_routes(
+            "/api/environments/{env}/data",
+            Target::Production,
+        ))
+        .merge(data_routes(
+            "/api/environments/{env}/upgrade/test/data",
+            Target::Test,
+        ))
         .layer(axum::middleware::map_response(odata_version))
 }
 
@@ -59,6 +77,7 @@ async fn odata_version(mut resp: Response) -> Response {
 
 /// Everything a data request needs, resolved once.
 struct DataCtx {
+    target: Target,
     state: AppState,
     caller: Caller,
     env: EnvRecord,
@@ -69,13 +88,35 @@ struct DataCtx {
 
 impl DataCtx {
     async fn new(
+        target: Target,
         state: AppState,
         caller: Caller,
         env: &str,
         headers: &HeaderMap,
     ) -> Result<DataCtx, ApiError> {
         let rec = state.env(env).await?;
-        let db = state.store.env_db(env).await?;
+        let (db, path) = match target {
+            Target::Production => (state.store.env_db(env).await?, "data"),
+            Target::Test => {
+                if caller.require_maker().is_err() {
+                    return Err(ApiError::forbidden(format!(
+                        "the test database of '{env}' is open to administrators and makers only"
+                    )));
+                }
+                let view = state.upgrades.view(env).await?;
+                let ready = view
+                    .filter(|v| v.state.status == uplift_upgrade::state::Status::Step2Verifying);
+                let Some(v) = ready else {
+                    return Err(ApiError::not_found(format!(
+                        "'{env}' has no test database ready (step 1 has not completed)"
+                    )));
+                };
+                (
+                    state.store.database(env, &v.state.test_database).await?,
+                    "upgrade/test/data",
+                )
+            }
+        };
         let catalog = db.catalog();
         let host = headers
             .get(header::HOST)
@@ -85,8 +126,9 @@ impl DataCtx {
             .get("x-forwarded-proto")
             .and_then(|h| h.to_str().ok())
             .unwrap_or("http");
-        let base = format!("{proto}://{host}/api/environments/{env}/data");
+        let base = format!("{proto}://{host}/api/environments/{env}/{path}");
         Ok(DataCtx {
+            target,
             state,
             caller,
             env: rec,
@@ -101,6 +143,9 @@ impl DataCtx {
     }
 
     async fn can(&self, entity: &str, privilege: &str) -> Result<bool, ApiError> {
+        if self.target == Target::Test {
+            return Ok(true); // only admins and makers reach a test context at all
+        }
         let u = &self.caller.0;
         let grants = self.state.grants(&self.env.name, &u.email).await?;
         let refs: Vec<_> = grants.iter().collect();
@@ -128,7 +173,8 @@ impl DataCtx {
     /// Whether the caller may use the environment at all (see its metadata).
     async fn authorize_env(&self) -> Result<(), ApiError> {
         let u = &self.caller.0;
-        if self.caller.is_admin()
+        if self.target == Target::Test
+            || self.caller.is_admin()
             || self.env.security_mode == uplift_model::security::SecurityMode::Open
         {
             return Ok(());
@@ -196,12 +242,13 @@ fn json_response(status: StatusCode, body: Json) -> Response {
 }
 
 async fn service_document(
+    axum::Extension(target): axum::Extension<Target>,
     State(s): State<AppState>,
     caller: Caller,
     Path(env): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let ctx = DataCtx::new(s, caller, &env, &headers).await?;
+    let ctx = DataCtx::new(target, s, caller, &env, &headers).await?;
     ctx.authorize_env().await?;
     let sets: Vec<Json> = ctx
         .catalog
@@ -216,13 +263,14 @@ async fn service_document(
 }
 
 async fn get_resource(
+    axum::Extension(target): axum::Extension<Target>,
     State(s): State<AppState>,
     caller: Caller,
     Path((env, resource)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let ctx = DataCtx::new(s, caller, &env, &headers).await?;
+    let ctx = DataCtx::new(target, s, caller, &env, &headers).await?;
     match parse_resource(&resource)? {
         Resource::Metadata => {
             ctx.authorize_env().await?;
@@ -239,13 +287,14 @@ async fn get_resource(
 }
 
 async fn get_sub(
+    axum::Extension(target): axum::Extension<Target>,
     State(s): State<AppState>,
     caller: Caller,
     Path((env, resource, sub)): Path<(String, String, String)>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let ctx = DataCtx::new(s, caller, &env, &headers).await?;
+    let ctx = DataCtx::new(target, s, caller, &env, &headers).await?;
     match (parse_resource(&resource)?, sub.as_str()) {
         (Resource::Set(set), "$count") => {
             let entity = ctx.entity_by_set(&set)?;
@@ -643,13 +692,14 @@ fn record_response(
 }
 
 async fn post_resource(
+    axum::Extension(target): axum::Extension<Target>,
     State(s): State<AppState>,
     caller: Caller,
     Path((env, resource)): Path<(String, String)>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let ctx = DataCtx::new(s, caller, &env, &headers).await?;
+    let ctx = DataCtx::new(target, s, caller, &env, &headers).await?;
     let Resource::Set(set) = parse_resource(&resource)? else {
         return Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -687,13 +737,14 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
 }
 
 async fn patch_resource(
+    axum::Extension(target): axum::Extension<Target>,
     State(s): State<AppState>,
     caller: Caller,
     Path((env, resource)): Path<(String, String)>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let ctx = DataCtx::new(s, caller, &env, &headers).await?;
+    let ctx = DataCtx::new(target, s, caller, &env, &headers).await?;
     let Resource::Entity(set, id) = parse_resource(&resource)? else {
         return Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -722,12 +773,13 @@ async fn patch_resource(
 }
 
 async fn delete_resource(
+    axum::Extension(target): axum::Extension<Target>,
     State(s): State<AppState>,
     caller: Caller,
     Path((env, resource)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let ctx = DataCtx::new(s, caller, &env, &headers).await?;
+    let ctx = DataCtx::new(target, s, caller, &env, &headers).await?;
     let Resource::Entity(set, id) = parse_resource(&resource)? else {
         return Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,

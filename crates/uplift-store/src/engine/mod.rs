@@ -57,6 +57,19 @@ impl Pool {
         Ok(Tx { conn, done: false })
     }
 
+    /// Starts a transaction that reads one snapshot and may write: SQLite's deferred
+    /// transaction (write lock only at the first write, on the written database) and
+    /// PostgreSQL's repeatable read. A long copy reads production without blocking it.
+    pub async fn begin_snapshot(&self) -> Result<Tx> {
+        let mut conn = self.conn().await?;
+        let sql = match self.dialect() {
+            Dialect::Sqlite => "BEGIN DEFERRED",
+            Dialect::Postgres => "BEGIN ISOLATION LEVEL REPEATABLE READ",
+        };
+        conn.batch(sql).await?;
+        Ok(Tx { conn, done: false })
+    }
+
     /// Starts a read-only transaction: one consistent snapshot for several queries.
     pub async fn begin_read(&self) -> Result<Tx> {
         let mut conn = self.conn().await?;

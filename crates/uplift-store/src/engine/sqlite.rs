@@ -25,6 +25,8 @@ const STATEMENT_CACHE_CAPACITY: usize = 256;
 /// Connections to one SQLite file.
 pub struct SqlitePool {
     path: PathBuf,
+    /// Other database files attached to every connection, by schema alias.
+    attached: Vec<(String, PathBuf)>,
     idle: Mutex<Vec<Connection>>,
     permits: Arc<Semaphore>,
 }
@@ -32,13 +34,20 @@ pub struct SqlitePool {
 impl SqlitePool {
     /// Opens (creating if needed) a database file in WAL mode.
     pub fn open(path: &Path) -> Result<Arc<Self>> {
+        Self::open_with(path, Vec::new())
+    }
+
+    /// Opens a pool whose connections also see other files under aliases
+    /// (`ATTACH`), so one statement can read one database and write another.
+    pub fn open_with(path: &Path, attached: Vec<(String, PathBuf)>) -> Result<Arc<Self>> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let first = open_conn(path)?;
+        let first = open_conn(path, &attached)?;
         first.pragma_update(None, "journal_mode", "WAL")?;
         Ok(Arc::new(SqlitePool {
             path: path.to_path_buf(),
+            attached,
             idle: Mutex::new(vec![first]),
             permits: Arc::new(Semaphore::new(POOL_MAX_CONNECTIONS)),
         }))
@@ -62,7 +71,7 @@ impl SqlitePool {
             .pop();
         let conn = match idle {
             Some(c) => c,
-            None => open_conn(&self.path)?,
+            None => open_conn(&self.path, &self.attached)?,
         };
         Ok(SqliteConn {
             conn: Some(conn),
@@ -79,7 +88,7 @@ impl SqlitePool {
     }
 }
 
-fn open_conn(path: &Path) -> Result<Connection> {
+fn open_conn(path: &Path, attached: &[(String, PathBuf)]) -> Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -90,6 +99,11 @@ fn open_conn(path: &Path) -> Result<Connection> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+    for (alias, file) in attached {
+        let sql = format!("ATTACH DATABASE ?1 AS {}", crate::sql::ident(alias));
+        conn.execute(&sql, [file.to_string_lossy()])?;
+    }
+    crate::checksum::register(&conn)?;
     Ok(conn)
 }
 

@@ -1,0 +1,596 @@
+//! Step 1 as a background task: lock the schema, apply the plan, create the test
+//! database, copy, check. Every phase boundary is an event in the log; live progress
+//! is kept in memory. A server that dies mid-step resumes from the log on its next
+//! start ([`Upgrades::resume`]): the copy is one transaction, so a half copy never
+//! survives, and the step simply runs again from the test database's creation.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use uplift_model::value::format_instant;
+use uplift_model::{ColType, FieldType, Value};
+use uplift_plan::{Options, Plan, apply, builtin, parse_plan};
+use uplift_store::copy::{self, CopyObserver};
+use uplift_store::sql::ident;
+use uplift_store::{Store, StoreError};
+
+use crate::events::{EntityReport, Event, Phase, Sample, StartOptions};
+use crate::progress::Progress;
+use crate::state::{Status, UpgradeState, fold};
+
+/// Why an upgrade request was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UpgradeError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the upgrade log is inconsistent: {0}")]
+    Log(String),
+}
+
+/// Resolves `--plan`: a shipped plan's name, or a path to a plan file.
+pub fn load_plan(name_or_path: &str) -> Result<(String, Plan), UpgradeError> {
+    let text = match builtin(name_or_path) {
+        Some(t) => t.to_string(),
+        None => std::fs::read_to_string(name_or_path).map_err(|e| {
+            UpgradeError::Invalid(format!(
+                "plan '{name_or_path}' is neither a shipped plan ({}) nor a readable file: {e}",
+                uplift_plan::builtin_names().join(", ")
+            ))
+        })?,
+    };
+    let plan = parse_plan(&text)
+        .map_err(|e| UpgradeError::Invalid(format!("plan '{name_or_path}': {e}")))?;
+    Ok((text, plan))
+}
+
+/// Live figures of a running step, merged into the state the API shows.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Live {
+    pub phase: Option<Phase>,
+    /// Per source entity: rows done and total.
+    pub entities: BTreeMap<String, (u64, u64)>,
+    pub elapsed_seconds: f64,
+}
+
+struct Running {
+    cancel: AtomicBool,
+    started: Instant,
+    live: Mutex<Live>,
+}
+
+impl CopyObserver for Running {
+    fn progress(&self, entity: &str, done: u64, total: u64) {
+        if let Ok(mut l) = self.live.lock() {
+            l.entities.insert(entity.to_string(), (done, total));
+        }
+    }
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+}
+
+/// What the API answers for an upgrade: the folded log plus live progress.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpgradeView {
+    pub id: String,
+    pub env: String,
+    #[serde(flatten)]
+    pub state: UpgradeState,
+    /// Rows done/total over the whole copy, with an ETA, while step 1 runs.
+    pub progress: Option<Progress>,
+    pub live_entities: BTreeMap<String, Progress>,
+}
+
+/// The upgrades of every environment.
+pub struct Upgrades {
+    store: Arc<Store>,
+    running: Mutex<HashMap<String, Arc<Running>>>,
+}
+
+/// How long a cancel waits for a running copy to stop: polls × interval.
+const CANCEL_WAIT_POLLS: u32 = 600;
+const CANCEL_POLL_MS: u64 = 50;
+
+fn now() -> String {
+    format_instant(OffsetDateTime::now_utc())
+}
+
+impl Upgrades {
+    pub fn new(store: Arc<Store>) -> Arc<Upgrades> {
+        Arc::new(Upgrades {
+            store,
+            running: Mutex::new(HashMap::new()),
+        })
+    }
+
+    async fn log(&self, id: &str, e: &Event) -> Result<(), UpgradeError> {
+        let json = serde_json::to_string(e).map_err(|e| UpgradeError::Log(e.to_string()))?;
+        self.store.control().append_event(id, e.at(), &json).await?;
+        Ok(())
+    }
+
+    /// The latest upgrade of an environment and its state.
+    pub async fn latest(&self, env: &str) -> Result<Option<(String, UpgradeState)>, UpgradeError> {
+        let Some(id) = self.store.control().upgrades(env).await?.pop() else {
+            return Ok(None);
+        };
+        let events: Vec<Event> = self
+            .store
+            .control()
+            .events(&id)
+            .await?
+            .iter()
+            .map(|j| serde_json::from_str(j).map_err(|e| UpgradeError::Log(e.to_string())))
+            .collect::<Result<_, _>>()?;
+        let state = fold(&events).map_err(|e| UpgradeError::Log(e.to_string()))?;
+        Ok(state.map(|s| (id, s)))
+    }
+
+    /// The latest upgrade with live progress, for the API.
+    pub async fn view(&self, env: &str) -> Result<Option<UpgradeView>, UpgradeError> {
+        let Some((id, state)) = self.latest(env).await? else {
+            return Ok(None);
+        };
+        let running = self.running.lock().ok().and_then(|m| m.get(env).cloned());
+        let (mut progress, mut live_entities) = (None, BTreeMap::new());
+        if let Some(r) = running
+            && state.status == Status::Step1Running
+            && let Ok(l) = r.live.lock()
+        {
+            let elapsed = r.started.elapsed().as_secs_f64();
+            let (mut done, mut total) = (0, 0);
+            for (e, (d, t)) in &l.entities {
+                live_entities.insert(e.clone(), Progress::at(*d, *t, elapsed));
+                done += d;
+                total += t;
+            }
+            progress = Some(Progress::at(done, total, elapsed));
+        }
+        Ok(Some(UpgradeView {
+            id,
+            env: env.to_string(),
+            state,
+            progress,
+            live_entities,
+        }))
+    }
+
+    /// Whether schema changes to `env` are locked (step 1 or 3 under way).
+    pub async fn schema_locked(&self, env: &str) -> Result<bool, UpgradeError> {
+        Ok(self
+            .latest(env)
+            .await?
+            .is_some_and(|(_, s)| s.status == Status::Step1Running))
+    }
+
+    /// Validates the request and starts step 1 in the background.
+    pub async fn start(
+        self: &Arc<Self>,
+        env: &str,
+        options: StartOptions,
+        actor: &str,
+    ) -> Result<UpgradeView, UpgradeError> {
+        let record = self
+            .store
+            .control()
+            .get_env(env)
+            .await?
+            .ok_or_else(|| UpgradeError::NotFound(format!("no environment '{env}'")))?;
+        if let Some((_, s)) = self.latest(env).await?
+            && s.status.is_active()
+        {
+            return Err(UpgradeError::Conflict(format!(
+                "an upgrade of '{env}' is already under way ({:?}); cancel it first",
+                s.status
+            )));
+        }
+        let (_, plan) = load_plan(&options.plan)?;
+        let prod = self.store.env_db(env).await?;
+        let catalog = prod.catalog();
+        if catalog.version != plan.from() {
+            return Err(UpgradeError::Invalid(format!(
+                "plan '{}' upgrades {} environments; '{env}' is {}",
+                options.plan,
+                plan.from(),
+                record.schema_version
+            )));
+        }
+        let languages = languages(&catalog);
+        if !languages.contains(&options.language) {
+            return Err(UpgradeError::Invalid(format!(
+                "language '{}' is not used by environment '{env}' (its display names use {})",
+                options.language,
+                languages.iter().cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let found = currencies_found(&self.store, env).await?;
+        let missing: Vec<&String> = found
+            .iter()
+            .filter(|c| **c != options.currency && !options.exchange_rates.contains_key(*c))
+            .collect();
+        if !missing.is_empty() {
+            return Err(UpgradeError::Invalid(format!(
+                "no exchange rate for {} (found in the data; base currency {}): pass --rate CODE=RATE for each",
+                missing
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                options.currency
+            )));
+        }
+        apply(&plan, &catalog, &plan_options(&options))
+            .map_err(|e| UpgradeError::Invalid(e.to_string()))?;
+
+        let id = uuid::Uuid::now_v7().to_string();
+        let n = self.store.control().upgrades(env).await?.len() + 1;
+        self.store.control().insert_upgrade(&id, env).await?;
+        self.log(
+            &id,
+            &Event::Started {
+                at: now(),
+                options,
+                test_database: format!("test-{n}"),
+                actor: actor.to_string(),
+            },
+        )
+        .await?;
+        self.spawn(env, &id, actor);
+        self.view(env)
+            .await?
+            .ok_or_else(|| UpgradeError::Log("the upgrade vanished".into()))
+    }
+
+    fn spawn(self: &Arc<Self>, env: &str, id: &str, actor: &str) {
+        let run = Arc::new(Running {
+            cancel: AtomicBool::new(false),
+            started: Instant::now(),
+            live: Mutex::new(Live::default()),
+        });
+        if let Ok(mut m) = self.running.lock() {
+            m.insert(env.to_string(), run.clone());
+        }
+        let (me, env, id, actor) = (
+            self.clone(),
+            env.to_string(),
+            id.to_string(),
+            actor.to_string(),
+        );
+        tokio::spawn(async move {
+            let result = me.step1(&env, &id, &actor, &run).await;
+            if let Err(e) = result {
+                if run.cancel.load(Ordering::Relaxed) {
+                    tracing::info!(env, "step 1 stopped by cancel");
+                } else {
+                    tracing::error!(env, error = %e, "step 1 failed");
+                    let phase = run
+                        .live
+                        .lock()
+                        .ok()
+                        .and_then(|l| l.phase)
+                        .unwrap_or(Phase::Copy);
+                    let _ = me
+                        .log(
+                            &id,
+                            &Event::Failed {
+                                at: now(),
+                                phase,
+                                message: e.to_string(),
+                            },
+                        )
+                        .await;
+                }
+            }
+            if let Ok(mut m) = me.running.lock()
+                && m.get(&env).is_some_and(|r| Arc::ptr_eq(r, &run))
+            {
+                m.remove(&env);
+            }
+        });
+    }
+
+    /// Cancels the environment's upgrade (before step 3's switch-over): stops a
+    /// running step, drops the test database and records the cancel. Production is
+    /// never written by step 1, so it is exactly as it was.
+    pub async fn cancel(&self, env: &str) -> Result<UpgradeView, UpgradeError> {
+        let (id, state) = self
+            .latest(env)
+            .await?
+            .filter(|(_, s)| s.status.is_active())
+            .ok_or_else(|| {
+                UpgradeError::Conflict(format!("'{env}' has no upgrade under way to cancel"))
+            })?;
+        let running = self.running.lock().ok().and_then(|m| m.get(env).cloned());
+        if let Some(r) = running {
+            r.cancel.store(true, Ordering::Relaxed);
+            // The copy checks the flag between chunks; wait for the task to let go.
+            for _ in 0..CANCEL_WAIT_POLLS {
+                let still = self
+                    .running
+                    .lock()
+                    .ok()
+                    .is_some_and(|m| m.get(env).is_some_and(|x| Arc::ptr_eq(x, &r)));
+                if !still {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(CANCEL_POLL_MS)).await;
+            }
+        }
+        self.store
+            .remove_database(env, &state.test_database)
+            .await?;
+        self.log(&id, &Event::Cancelled { at: now() }).await?;
+        self.view(env)
+            .await?
+            .ok_or_else(|| UpgradeError::Log("the upgrade vanished".into()))
+    }
+
+    /// Runs a failed step 1 again.
+    pub async fn retry(self: &Arc<Self>, env: &str) -> Result<UpgradeView, UpgradeError> {
+        let (id, state) = self
+            .latest(env)
+            .await?
+            .ok_or_else(|| UpgradeError::NotFound(format!("'{env}' has no upgrade")))?;
+        if state.status != Status::Step1Failed {
+            return Err(UpgradeError::Conflict(format!(
+                "the upgrade of '{env}' has not failed ({:?})",
+                state.status
+            )));
+        }
+        self.log(&id, &Event::Retried { at: now() }).await?;
+        self.spawn(env, &id, &state.actor);
+        self.view(env)
+            .await?
+            .ok_or_else(|| UpgradeError::Log("the upgrade vanished".into()))
+    }
+
+    /// Restarts every step 1 that was running when the server stopped.
+    pub async fn resume(self: &Arc<Self>) -> Result<usize, UpgradeError> {
+        let mut n = 0;
+        for e in self.store.control().list_envs().await? {
+            if let Some((id, state)) = self.latest(&e.name).await?
+                && state.status == Status::Step1Running
+                && !self
+                    .running
+                    .lock()
+                    .ok()
+                    .is_some_and(|m| m.contains_key(&e.name))
+            {
+                tracing::info!(env = e.name, "resuming step 1");
+                self.spawn(&e.name, &id, &state.actor);
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    async fn phase<T>(
+        &self,
+        id: &str,
+        run: &Running,
+        phase: Phase,
+        total: u64,
+        work: impl std::future::Future<Output = Result<T, UpgradeError>>,
+    ) -> Result<T, UpgradeError> {
+        if let Ok(mut l) = run.live.lock() {
+            l.phase = Some(phase);
+        }
+        self.log(
+            id,
+            &Event::PhaseStarted {
+                at: now(),
+                phase,
+                total,
+            },
+        )
+        .await?;
+        let out = work.await?;
+        self.log(id, &Event::PhaseFinished { at: now(), phase })
+            .await?;
+        Ok(out)
+    }
+
+    async fn step1(
+        &self,
+        env: &str,
+        id: &str,
+        actor: &str,
+        run: &Arc<Running>,
+    ) -> Result<(), UpgradeError> {
+        let started = Instant::now();
+        let (_, state) = self
+            .latest(env)
+            .await?
+            .ok_or_else(|| UpgradeError::Log("no upgrade".into()))?;
+        let options = state.options.clone();
+        self.phase(id, run, Phase::LockSchema, 1, async { Ok(()) })
+            .await?;
+        let prod = self.store.env_db(env).await?;
+        let upgrade = self
+            .phase(id, run, Phase::Plan, 1, async {
+                let (_, plan) = load_plan(&options.plan)?;
+                apply(&plan, &prod.catalog(), &plan_options(&options))
+                    .map_err(|e| UpgradeError::Invalid(e.to_string()))
+            })
+            .await?;
+        let test = self
+            .phase(id, run, Phase::CreateTestDatabase, 1, async {
+                Ok(self
+                    .store
+                    .create_database(env, &state.test_database, upgrade.target.clone())
+                    .await?)
+            })
+            .await?;
+        let source_catalog = prod.catalog();
+        let transforms: Vec<_> = upgrade
+            .entities
+            .iter()
+            .filter_map(|t| {
+                let e = source_catalog.entity(&t.source_entity)?;
+                Some((t.clone(), copy::source_types(&prod, e)))
+            })
+            .collect();
+        let ctx = uplift_model::transform::EvalContext {
+            upgrade_time: now_ms(),
+            actor: actor.to_string(),
+        };
+        let observer: Arc<dyn CopyObserver> = run.clone();
+        let copies = self
+            .phase(id, run, Phase::Copy, transforms.len() as u64, async {
+                Ok(copy::copy(&prod, &test, &transforms, &ctx, observer.clone()).await?)
+            })
+            .await?;
+        // Entities the plan drops still appear in the report, with nothing imported.
+        for c in &copies {
+            let report = EntityReport {
+                source: c.source_entity.clone(),
+                target: Some(c.target_entity.clone()),
+                exported: c.exported,
+                imported: c.imported,
+                errors: c.errors,
+                warnings: c.warnings,
+                checksum_match: None,
+                error_samples: c
+                    .error_samples
+                    .iter()
+                    .map(|s| Sample {
+                        id: s.id.clone(),
+                        reason: s.reason.clone(),
+                    })
+                    .collect(),
+                warning_samples: c
+                    .warning_samples
+                    .iter()
+                    .map(|s| Sample {
+                        id: s.id.clone(),
+                        reason: s.reason.clone(),
+                    })
+                    .collect(),
+            };
+            self.log(id, &Event::EntityCopied { at: now(), report })
+                .await?;
+        }
+        for e in &source_catalog.entities {
+            if !copies.iter().any(|c| c.source_entity == e.name) {
+                let exported = count_rows(&prod, e).await?;
+                let report = EntityReport {
+                    source: e.name.clone(),
+                    target: None,
+                    exported,
+                    ..Default::default()
+                };
+                self.log(id, &Event::EntityCopied { at: now(), report })
+                    .await?;
+            }
+        }
+        self.phase(id, run, Phase::Check, copies.len() as u64, async {
+            for (c, (t, _)) in copies.iter().zip(&transforms) {
+                let (rows, sum) = copy::target_checksum(&test, t).await?;
+                // Every exported row is either imported or counted as an error, and
+                // the target holds exactly the transformed source.
+                let ok = rows == c.source_rows
+                    && sum == c.source_checksum
+                    && rows == c.imported
+                    && c.imported + c.errors == c.exported;
+                self.log(
+                    id,
+                    &Event::EntityChecked {
+                        at: now(),
+                        source: c.source_entity.clone(),
+                        checksum_match: ok,
+                    },
+                )
+                .await?;
+            }
+            Ok(())
+        })
+        .await?;
+        self.phase(id, run, Phase::Done, 1, async { Ok(()) })
+            .await?;
+        self.log(
+            id,
+            &Event::Step1Finished {
+                at: now(),
+                duration_ms: started.elapsed().as_millis() as u64,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+fn now_ms() -> OffsetDateTime {
+    let t = OffsetDateTime::now_utc();
+    t.replace_nanosecond(u32::from(t.millisecond()) * 1_000_000)
+        .unwrap_or(t)
+}
+
+fn plan_options(o: &StartOptions) -> Options {
+    Options {
+        language: o.language.clone(),
+        currency: o.currency.clone(),
+        exchange_rates: o.exchange_rates.clone(),
+    }
+}
+
+/// Languages used by a catalog's display names.
+fn languages(c: &uplift_model::Catalog) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for e in &c.entities {
+        out.extend(e.display_name.keys().cloned());
+        for f in &e.fields {
+            out.extend(f.display_name.keys().cloned());
+        }
+    }
+    out
+}
+
+async fn count_rows(
+    db: &uplift_store::EnvDb,
+    e: &uplift_model::Entity,
+) -> Result<u64, UpgradeError> {
+    let mut conn = db.pool().conn().await?;
+    let row = conn
+        .query_opt(
+            &format!("SELECT COUNT(*) FROM {}", db.table(e)),
+            &[],
+            &[ColType::Int],
+        )
+        .await?;
+    Ok(row.and_then(|r| r[0].as_int()).unwrap_or(0) as u64)
+}
+
+/// Every currency code present in Currency fields of production.
+pub async fn currencies_found(store: &Store, env: &str) -> Result<BTreeSet<String>, UpgradeError> {
+    let db = store.env_db(env).await?;
+    let catalog = db.catalog();
+    let mut out = BTreeSet::new();
+    let mut conn = db.pool().conn().await?;
+    for e in &catalog.entities {
+        for f in e.fields.iter().filter(|f| f.ty == FieldType::Currency) {
+            let col = uplift_model::names::physical(&f.name, Some("code"));
+            let sql = format!(
+                "SELECT DISTINCT upper({}) FROM {} WHERE {} IS NOT NULL",
+                ident(&col),
+                db.table(e),
+                ident(&col)
+            );
+            for r in conn.query(&sql, &[], &[ColType::Text]).await? {
+                if let Value::Text(code) = &r[0] {
+                    out.insert(code.clone());
+                }
+            }
+        }
+    }
+    Ok(out)
+}
