@@ -48,6 +48,13 @@ pub async fn serve(args: ServerArgs, demo_rows: Option<u64>) -> Result<()> {
             .context("creating the demo")?;
     }
 
+    // Steps interrupted by the last stop carry on before anything else is served.
+    let state = AppState::new(store);
+    let resumed = state.upgrades.resume().await.context("resuming upgrades")?;
+    if resumed > 0 {
+        println!("Resumed {resumed} upgrade step(s) interrupted by the last stop.");
+    }
+
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
@@ -59,7 +66,7 @@ pub async fn serve(args: ServerArgs, demo_rows: Option<u64>) -> Result<()> {
     });
     println!(
         "Uplift is serving on http://{addr} (engine: {})",
-        store.engine_name()
+        state.store.engine_name()
     );
     if demo_rows.is_some() {
         println!("Demo environment: http://{addr}/api/environments/contoso/data/");
@@ -72,11 +79,6 @@ pub async fn serve(args: ServerArgs, demo_rows: Option<u64>) -> Result<()> {
         ),
     }
     println!("Token file: {}", data_dir.join("admin.token").display());
-    let state = AppState::new(store);
-    let resumed = state.upgrades.resume().await.context("resuming upgrades")?;
-    if resumed > 0 {
-        println!("Resumed {resumed} upgrade step(s) interrupted by the last stop.");
-    }
     uplift_server::serve(listener, state)
         .await
         .context("serving")

@@ -32,7 +32,8 @@ impl Server {
         let out = BufReader::new(child.stdout.take().expect("stdout"));
         let mut banner = Vec::new();
         let mut url = None;
-        for line in out.lines() {
+        let mut lines = out.lines();
+        for line in lines.by_ref() {
             let line = line.expect("stdout line");
             if let Some(rest) = line.strip_prefix("Uplift is serving on ") {
                 url = rest.split_whitespace().next().map(str::to_string);
@@ -43,6 +44,8 @@ impl Server {
                 break;
             }
         }
+        // Keep draining stdout so the server never writes into a closed pipe.
+        std::thread::spawn(move || for _ in lines {});
         let url = url.unwrap_or_else(|| panic!("no serving line in {banner:?}"));
         let token = std::fs::read_to_string(data_dir.join("admin.token"))
             .expect("admin.token")
@@ -445,4 +448,113 @@ fn a_real_odata_client_reads_metadata_queries_and_writes() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+fn curl_json(s: &Server, method: &str, path: &str, body: &str) -> (u16, Value) {
+    let out = Command::new("curl")
+        .args(["-s", "-o", "-", "-w", "\n%{http_code}", "-X", method, "-H"])
+        .arg(format!("Authorization: Bearer {}", s.token))
+        .args(["-H", "Content-Type: application/json", "-d", body])
+        .arg(format!("{}{path}", s.url))
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or((&text, "0"));
+    (
+        code.trim().parse().unwrap_or(0),
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
+}
+
+fn wait_for(s: &Server, mut done: impl FnMut(&Value) -> bool) -> Value {
+    for _ in 0..3000 {
+        let v = s.get("/api/environments/contoso/upgrade");
+        if done(&v) {
+            return v;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("timed out waiting on the upgrade");
+}
+
+fn copy_running(v: &Value) -> bool {
+    v["phases"].as_array().is_some_and(|ps| {
+        ps.iter().any(|p| {
+            p["phase"] == "copy" && p["started_at"].is_string() && p["finished_at"].is_null()
+        })
+    })
+}
+
+/// The per-entity lines of a report, without times.
+fn report_lines(s: &Server) -> Vec<Value> {
+    let r = s.get("/api/environments/contoso/upgrade/report");
+    r["entities"].as_array().unwrap().clone()
+}
+
+#[test]
+fn step1_survives_a_killed_server_and_production_keeps_taking_writes() {
+    for backend in backends() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let mut args = vec!["demo", "--rows", "150000"];
+        if let Some((url, _)) = &backend {
+            args.extend(["--database-url", url.as_str()]);
+        }
+        let start = r#"{"plan":"classic-to-modern","language":"en","currency":"USD","exchange_rates":{"EUR":1.08,"GBP":1.27,"JPY":0.0067}}"#;
+        let s = Server::start(&args, dir.path(), &data);
+        let (code, body) = curl_json(&s, "POST", "/api/environments/contoso/upgrade", start);
+        assert_eq!(code, 202, "{body}");
+        wait_for(&s, copy_running);
+        // Production answers writes while the copy reads it.
+        for i in 0..5 {
+            let (code, body) = curl_json(
+                &s,
+                "POST",
+                "/api/environments/contoso/data/accounts",
+                &format!(r#"{{"Name":"During copy {i}"}}"#),
+            );
+            assert_eq!(code, 201, "write during the copy: {body}");
+        }
+        let during = s.get("/api/environments/contoso/upgrade");
+        assert_eq!(
+            during["status"], "step1_running",
+            "killed while copying: {during}"
+        );
+        drop(s); // SIGKILL
+
+        let s = Server::start(&args, dir.path(), &data);
+        assert!(
+            s.banner.iter().any(|l| l.contains("Resumed 1 upgrade")),
+            "{:?}",
+            s.banner
+        );
+        let end = wait_for(&s, |v| v["status"] != "step1_running");
+        assert_eq!(end["status"], "step2_verifying", "{end}");
+        let resumed = report_lines(&s);
+        for e in &resumed {
+            if !e["target"].is_null() {
+                assert_eq!(e["checksum_match"], true, "{e}");
+                assert_eq!(
+                    e["imported"].as_u64().unwrap() + e["errors"].as_u64().unwrap(),
+                    e["exported"].as_u64().unwrap(),
+                    "{e}"
+                );
+            }
+        }
+        // The same data upgraded without interruption gives the same report.
+        let (code, _) = curl_json(&s, "POST", "/api/environments/contoso/upgrade/cancel", "{}");
+        assert_eq!(code, 200);
+        let (code, body) = curl_json(&s, "POST", "/api/environments/contoso/upgrade", start);
+        assert_eq!(code, 202, "{body}");
+        wait_for(&s, |v| v["status"] != "step1_running");
+        assert_eq!(
+            report_lines(&s),
+            resumed,
+            "a resumed step 1 ends with the report of an uninterrupted one"
+        );
+        drop(s);
+        if let Some((_, name)) = backend {
+            drop_pg(&name);
+        }
+    }
 }

@@ -6,3 +6,4 @@ mod query;
 mod records;
 mod security;
 mod support;
+mod upgrade;

@@ -1,0 +1,527 @@
+//! Step 1 of the upgrade through the API, on both engines, on an environment defined
+//! here (not the demo) that uses every classic type.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::{ADMIN_TOKEN, Platform, platforms};
+
+const LONG_ENTITY: &str = "ExtraordinarilyLongCustomEntityNameThatGoesOnAndOnForever";
+const LONG_PREFIX: &str = "AVeryLongCustomFieldNamePrefixThatIsExactlyFiftyCh";
+
+fn gadget() -> Value {
+    json!({"display_name":{"en":"Gadget","fr":"Gadget FR"},"business_key":"Title","fields":[
+        {"name":"Title","type":"Text","required":true},
+        {"name":"Mail","type":"Email"},{"name":"Tel","type":"Phone"},{"name":"Web","type":"WebsiteUrl"},
+        {"name":"Ref","type":"Guid"},{"name":"Memo","type":"MultilineText"},{"name":"Body","type":"LargeText"},
+        {"name":"Site","type":"Address"},{"name":"Person","type":"PersonName"},{"name":"Seq","type":"AutoNumber"},
+        {"name":"Small","type":"Integer"},{"name":"Big","type":"Number"},{"name":"Qty","type":"Quantity"},
+        {"name":"Flag","type":"Boolean"},{"name":"Price","type":"Currency"},{"name":"Day","type":"Date"},
+        {"name":"At","type":"DateTime"},{"name":"Stage","type":"Picklist","options":["Planned","Active","Done"]},
+        {"name":"Pic","type":"Image"},{"name":"Customer","type":"Lookup","target":"Account"},
+        {"name":"Owner","type":"UserOrGroup"}]})
+}
+
+/// An environment with data in standard and custom entities, roles and a disabled
+/// role holder. Returns the id of the gadget.
+async fn seed(p: &Platform, env: &str, mode: &str) -> String {
+    p.create_env(env, "classic", mode).await;
+    let base = format!("/api/environments/{env}");
+    let defs = json!({"entities": {
+        "Gadget": gadget(),
+        LONG_ENTITY: {"fields": [
+            {"name": format!("{LONG_PREFIX}One"), "type": "Integer"},
+            {"name": format!("{LONG_PREFIX}Two"), "type": "Integer"}]}
+    }});
+    let d = p.put(&format!("{base}/entities"), ADMIN_TOKEN, defs).await;
+    assert_eq!(d.status, StatusCode::OK, "{}", d.body);
+    let post = |set: &str, body: Value| {
+        let path = format!("{base}/data/{set}");
+        async move {
+            let a = p.post(&path, ADMIN_TOKEN, body).await;
+            assert_eq!(a.status, StatusCode::CREATED, "{path}: {}", a.body);
+            a.body["id"].as_str().unwrap().to_string()
+        }
+    };
+    let acc = post(
+        "accounts",
+        json!({"Name":"Fabrikam","Revenue":{"code":"GBP","value":100.0},"Owner":"someone@x.test"}),
+    )
+    .await;
+    post(
+        "accounts",
+        json!({"Name":"Contoso","Revenue":{"code":"USD","value":50.0}}),
+    )
+    .await;
+    let order = post(
+        "salesorders",
+        json!({"Customer":acc,"Status":"Submitted","Total":{"code":"EUR","value":10.0}}),
+    )
+    .await;
+    post(
+        "salesordertaxs",
+        json!({"SalesOrder":order,"TaxCode":"VAT20","Amount":{"code":"EUR","value":2.0}}),
+    )
+    .await;
+    let pos = post(
+        "positions",
+        json!({"PositionId":"P1","Title":"Engineer","FullTimeEquivalent":0.5}),
+    )
+    .await;
+    let w = post("workers", json!({"PersonnelNumber":"W1","Name":{"first_name":"Ada","middle_name":null,"last_name":"Lovelace"}})).await;
+    post(
+        "positionworkerassignments",
+        json!({"Position":pos,"Worker":w,"IsPrimary":true}),
+    )
+    .await;
+    post(&format!("{}s", LONG_ENTITY.to_lowercase()), json!({})).await;
+    let gadget = post("gadgets", json!({
+        "Title":"Widget","Mail":"ada@example.com","Tel":"+44 20 7946 0958","Web":"https://example.com",
+        "Ref":"6f9619ff-8b86-d011-b42d-00c04fc964ff","Memo":"two\nlines","Body":"long text",
+        "Site":{"line1":"1 Rue","line2":null,"city":"Paris","state_or_province":"IDF","postal_code":"75001","country":"France"},
+        "Person":{"first_name":"Grace","middle_name":"B","last_name":"Hopper"},
+        "Small":7,"Big":123456789,"Qty":2.5,"Flag":true,"Price":{"code":"EUR","value":10.0},
+        "Day":"1699-05-04","At":"1700-01-01T12:00:00Z","Stage":"Active","Pic":"iVBORw0KGgo=","Customer":acc,"Owner":"Sales Team"
+    })).await;
+    // Security: a role, an active member, a disabled member.
+    for (email, role) in [("seller@x.test", "user"), ("gone@x.test", "user")] {
+        p.user(email, role).await;
+    }
+    p.put(
+        &format!("{base}/roles/Sales"),
+        ADMIN_TOKEN,
+        json!({"privileges":{"Account":["Create","Read","Update"],"Contact":["Read"]}}),
+    )
+    .await;
+    for u in ["seller@x.test", "gone@x.test"] {
+        p.post(
+            &format!("{base}/roles/Sales/members"),
+            ADMIN_TOKEN,
+            json!({"user":u}),
+        )
+        .await;
+    }
+    p.patch(
+        "/api/users/gone@x.test",
+        ADMIN_TOKEN,
+        json!({"status":"disabled"}),
+    )
+    .await;
+    gadget
+}
+
+fn start_body() -> Value {
+    json!({"plan":"classic-to-modern","language":"en","currency":"USD","exchange_rates":{"EUR":1.08,"GBP":1.27}})
+}
+
+/// Waits until step 1 is no longer running; returns the final status document.
+async fn wait_step1(p: &Platform, env: &str) -> Value {
+    for _ in 0..600 {
+        let s = p
+            .get(&format!("/api/environments/{env}/upgrade"), ADMIN_TOKEN)
+            .await;
+        assert_eq!(s.status, StatusCode::OK, "{}", s.body);
+        if s.body["status"] != "step1_running" {
+            return s.body;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("step 1 did not end");
+}
+
+/// Everything a user can see of production: catalog and every row of every entity.
+async fn production(p: &Platform, env: &str) -> Value {
+    let catalog = p
+        .get(&format!("/api/environments/{env}/entities"), ADMIN_TOKEN)
+        .await
+        .body;
+    let mut rows = serde_json::Map::new();
+    for e in catalog["entities"].as_array().unwrap() {
+        let set = e["set_name"].as_str().unwrap();
+        let all = p
+            .get(
+                &format!("/api/environments/{env}/data/{set}?$top=5000"),
+                ADMIN_TOKEN,
+            )
+            .await;
+        rows.insert(set.to_string(), all.body["value"].clone());
+    }
+    json!({"catalog": catalog, "rows": rows})
+}
+
+fn entity<'a>(report: &'a Value, source: &str) -> &'a Value {
+    report["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["source"] == source)
+        .unwrap_or_else(|| panic!("no {source} in {report}"))
+}
+
+#[tokio::test]
+async fn step1_builds_the_test_database_as_the_plan_says_and_leaves_production_alone() {
+    for p in platforms().await {
+        let gadget_id = seed(&p, "acme", "restricted").await;
+        let before = production(&p, "acme").await;
+
+        let preview = p
+            .get(
+                "/api/environments/acme/upgrade/preview?plan=classic-to-modern",
+                ADMIN_TOKEN,
+            )
+            .await;
+        assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
+        assert_eq!(
+            preview.body["changes"]["currencies_found"],
+            json!(["EUR", "GBP", "USD"])
+        );
+        let ch = &preview.body["changes"]["entities"];
+        let sources: Vec<&str> = ch
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["source"].as_str())
+            .collect();
+        assert_eq!(
+            sources.len(),
+            11,
+            "every source entity exactly once: {sources:?}"
+        );
+
+        let started = p
+            .post("/api/environments/acme/upgrade", ADMIN_TOKEN, start_body())
+            .await;
+        assert_eq!(
+            started.status,
+            StatusCode::ACCEPTED,
+            "{}: {}",
+            p.engine,
+            started.body
+        );
+        let done = wait_step1(&p, "acme").await;
+        assert_eq!(done["status"], "step2_verifying", "{}: {done}", p.engine);
+        for phase in done["phases"].as_array().unwrap() {
+            assert!(
+                phase["started_at"].is_string() && phase["finished_at"].is_string(),
+                "{phase}"
+            );
+        }
+
+        let report = p
+            .get("/api/environments/acme/upgrade/report", ADMIN_TOKEN)
+            .await
+            .body;
+        assert!(report["step1_duration_ms"].is_u64());
+        for e in report["entities"].as_array().unwrap() {
+            if e["target"].is_null() {
+                continue;
+            }
+            assert_eq!(e["checksum_match"], true, "{}: {e}", p.engine);
+            assert_eq!(e["imported"], e["exported"], "{}: {e}", p.engine);
+        }
+        let tax = entity(&report, "SalesOrderTax");
+        assert!(tax["target"].is_null(), "deprecated entity dropped");
+        assert_eq!(
+            tax["summary"],
+            "exported record count 1 but imported record count 0, error count 0"
+        );
+        let g = entity(&report, "Gadget");
+        assert_eq!(g["target"], "cr_gadget");
+        let reasons: Vec<&str> = g["warning_samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["reason"].as_str().unwrap())
+            .collect();
+        assert!(
+            reasons.iter().any(|r| r.contains("before 1753-01-01")),
+            "{reasons:?}"
+        );
+        assert!(reasons.iter().any(|r| r.contains("Owner")), "{reasons:?}");
+        assert_eq!(
+            entity(&report, "PositionWorkerAssignment")["target"],
+            "cdm_positionworkerassignmentmap"
+        );
+        let long = entity(&report, LONG_ENTITY)["target"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(long.starts_with("cr_") && long.len() <= 50, "{long}");
+        let sec = &report["security"];
+        assert!(
+            sec["warnings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|w| w["user"] == "gone@x.test"),
+            "{sec}"
+        );
+        let sales = sec["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "Sales")
+            .unwrap();
+        assert_eq!(
+            sales["privileges"]["account"],
+            json!(["Append", "Create", "Read", "Write"]),
+            "{sales}"
+        );
+
+        // The test database, through its own OData surface.
+        let t = |path: &str| format!("/api/environments/acme/upgrade/test/data/{path}");
+        let g = p
+            .get(&t(&format!("cr_gadgets({gadget_id})")), ADMIN_TOKEN)
+            .await;
+        assert_eq!(g.status, StatusCode::OK, "{}: {}", p.engine, g.body);
+        let g = g.body;
+        assert_eq!(g["cr_title"], "Widget");
+        assert_eq!(g["cr_mail"], "ada@example.com");
+        assert_eq!(g["cr_day"], "1753-01-01", "pre-1753 date clamped");
+        assert_eq!(g["cr_at"], "1753-01-01T00:00:00.000Z");
+        assert_eq!(g["cr_site_city"], "Paris", "Address flattened");
+        assert_eq!(g["cr_person_last_name"], "Hopper", "PersonName flattened");
+        assert_eq!(
+            g["cr_stage"], 100000001,
+            "option set numbered from 100000000"
+        );
+        assert_eq!(g["cr_qty"], 3, "Quantity rounded to a whole number");
+        assert_eq!(g["cr_flag"], true);
+        assert_eq!(g["cr_price"]["currency"], "EUR");
+        assert_eq!(g["cr_price"]["exchange_rate"], 1.08);
+        assert!(
+            (g["cr_price"]["base_value"].as_f64().unwrap() - 10.8).abs() < 1e-9,
+            "base = value × rate"
+        );
+        assert!(
+            g.get("cr_owner").is_none() && g.get("Owner").is_none(),
+            "UserOrGroup not upgraded"
+        );
+        assert_eq!(
+            g["createdonbehalfby"], "admin@uplift.local",
+            "CreatedBy kept"
+        );
+        assert!(g["overriddencreatedon"].is_string(), "CreatedDateTime kept");
+        assert_ne!(
+            g["createdon"], g["overriddencreatedon"],
+            "createdon = upgrade time"
+        );
+        assert_eq!(g["createdby"], "admin@uplift.local");
+        let meta = p.get(&t("$metadata"), ADMIN_TOKEN).await;
+        assert!(
+            meta.body
+                .as_str()
+                .unwrap()
+                .contains("EntityType Name=\"cdm_positionworkerassignmentmap\"")
+        );
+        let acc = p
+            .get(&t("accounts?$filter=name%20eq%20'Fabrikam'"), ADMIN_TOKEN)
+            .await
+            .body;
+        let money = &acc["value"][0]["revenue"];
+        assert!(
+            (money["base_value"].as_f64().unwrap() - 127.0).abs() < 1e-9,
+            "{money}"
+        );
+        let seller = p
+            .post("/api/tokens", ADMIN_TOKEN, json!({"user":"seller@x.test"}))
+            .await
+            .body["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            p.get(&t("accounts"), &seller).await.status,
+            StatusCode::FORBIDDEN,
+            "plain users cannot reach the test database"
+        );
+
+        assert_eq!(
+            production(&p, "acme").await,
+            before,
+            "{}: production is exactly as before",
+            p.engine
+        );
+
+        // Cancel: the test database goes, production stays, a new upgrade can start.
+        let c = p
+            .post(
+                "/api/environments/acme/upgrade/cancel",
+                ADMIN_TOKEN,
+                json!({}),
+            )
+            .await;
+        assert_eq!(c.status, StatusCode::OK, "{}", c.body);
+        assert_eq!(c.body["status"], "cancelled");
+        assert!(
+            !p.store.database_exists("acme", "test-1").await.unwrap(),
+            "{}",
+            p.engine
+        );
+        assert_eq!(
+            p.get(&t("accounts"), ADMIN_TOKEN).await.status,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            production(&p, "acme").await,
+            before,
+            "{}: production unchanged after cancel",
+            p.engine
+        );
+        let again = p
+            .post("/api/environments/acme/upgrade", ADMIN_TOKEN, start_body())
+            .await;
+        assert_eq!(again.status, StatusCode::ACCEPTED, "{}", again.body);
+        assert_eq!(wait_step1(&p, "acme").await["status"], "step2_verifying");
+        assert_eq!(again.body["test_database"], "test-2");
+    }
+}
+
+#[tokio::test]
+async fn open_mode_becomes_a_role_for_every_active_user() {
+    for p in platforms().await {
+        seed(&p, "commons", "open").await;
+        let preview = p
+            .get("/api/environments/commons/upgrade/preview", ADMIN_TOKEN)
+            .await
+            .body;
+        let sec = &preview["security"];
+        assert_eq!(sec["mode"], "restricted");
+        let members: Vec<&str> = sec["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["role"] == "Environment User")
+            .map(|m| m["user"].as_str().unwrap())
+            .collect();
+        assert!(
+            members.contains(&"seller@x.test") && !members.contains(&"gone@x.test"),
+            "{members:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn refusals_name_the_problem_and_start_nothing() {
+    for p in platforms().await {
+        seed(&p, "acme", "restricted").await;
+        let cases = [
+            (
+                json!({"plan":"/nonexistent/plan.toml","language":"en","currency":"USD","exchange_rates":{"EUR":1.08,"GBP":1.27}}),
+                StatusCode::BAD_REQUEST,
+                "neither a shipped plan",
+            ),
+            (
+                json!({"plan":"classic-to-modern","language":"en","currency":"USD","exchange_rates":{"EUR":1.08}}),
+                StatusCode::BAD_REQUEST,
+                "no exchange rate for GBP",
+            ),
+            (
+                json!({"plan":"classic-to-modern","language":"de","currency":"USD","exchange_rates":{"EUR":1.08,"GBP":1.27}}),
+                StatusCode::BAD_REQUEST,
+                "language 'de'",
+            ),
+            (
+                json!({"plan":"classic-to-modern","language":"en","currency":"USD","exchange_rates":{"EUR":-1}}),
+                StatusCode::BAD_REQUEST,
+                "EUR=-1",
+            ),
+            (
+                json!({"plan":"classic-to-modern"}),
+                StatusCode::BAD_REQUEST,
+                "missing field",
+            ),
+        ];
+        for (body, status, expected) in cases {
+            let a = p
+                .post("/api/environments/acme/upgrade", ADMIN_TOKEN, body.clone())
+                .await;
+            assert_eq!(a.status, status, "{}: {body}: {}", p.engine, a.body);
+            assert!(
+                a.message().contains(expected),
+                "{}: expected '{expected}' in '{}'",
+                p.engine,
+                a.message()
+            );
+        }
+        assert_eq!(
+            p.get("/api/environments/acme/upgrade", ADMIN_TOKEN)
+                .await
+                .status,
+            StatusCode::NOT_FOUND,
+            "nothing started"
+        );
+        let bad_plan_file =
+            std::env::temp_dir().join(format!("bad-plan-{}.toml", std::process::id()));
+        std::fs::write(&bad_plan_file, "name = \"x\"\nfrom = \"classic\"\nto = [\n").unwrap();
+        let a = p
+            .get(
+                &format!(
+                    "/api/environments/acme/upgrade/preview?plan={}",
+                    bad_plan_file.display()
+                ),
+                ADMIN_TOKEN,
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST);
+        assert!(a.message().contains("line"), "{}", a.message());
+
+        // A running step 1 refuses a second start and locks the schema. The log says
+        // "running" without a task behind it, so the lock is tested without a race.
+        let c = p.store.control();
+        c.insert_upgrade("held", "acme").await.unwrap();
+        let started = json!({"event":"started","at":"2026-01-01T00:00:00.000Z","options":{"plan":"classic-to-modern","language":"en","currency":"USD","exchange_rates":{}},"test_database":"test-9","actor":"admin@uplift.local"});
+        c.append_event("held", "2026-01-01T00:00:00.000Z", &started.to_string())
+            .await
+            .unwrap();
+        let second = p
+            .post("/api/environments/acme/upgrade", ADMIN_TOKEN, start_body())
+            .await;
+        assert_eq!(second.status, StatusCode::CONFLICT, "{}", second.body);
+        assert!(second.message().contains("already under way"));
+        let lock = p
+            .put(
+                "/api/environments/acme/entities/Thing",
+                ADMIN_TOKEN,
+                json!({"fields":[]}),
+            )
+            .await;
+        assert_eq!(lock.status, StatusCode::LOCKED, "{}", lock.body);
+        assert!(
+            lock.message().contains("step 1 is running"),
+            "{}",
+            lock.message()
+        );
+        let cancelled = p
+            .post(
+                "/api/environments/acme/upgrade/cancel",
+                ADMIN_TOKEN,
+                json!({}),
+            )
+            .await;
+        assert_eq!(cancelled.body["status"], "cancelled");
+        let unlocked = p
+            .put(
+                "/api/environments/acme/entities/Thing",
+                ADMIN_TOKEN,
+                json!({"fields":[]}),
+            )
+            .await;
+        assert_eq!(
+            unlocked.status,
+            StatusCode::OK,
+            "cancel unlocks: {}",
+            unlocked.body
+        );
+        let nothing = p
+            .post(
+                "/api/environments/acme/upgrade/cancel",
+                ADMIN_TOKEN,
+                json!({}),
+            )
+            .await;
+        assert_eq!(nothing.status, StatusCode::CONFLICT);
+    }
+}
