@@ -9,4 +9,4 @@ command -v pgbench >/dev/null || { apt-get update -qq && apt-get install -y -qq 
 pg_isready -h 127.0.0.1 -p 5432 -q || pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
 cargo build --release -p uplift-cli -p uplift-bench
 target="${CARGO_TARGET_DIR:-target}"
-exec "$target/release/uplift-bench" --uplift "$target/release/uplift" "$@"
+exec "$target/release/uplift-bench" api --uplift "$target/release/uplift" "$@"
