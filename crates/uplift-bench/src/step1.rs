@@ -9,7 +9,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value as Json, json};
 use uplift_model::transform::{EntityTransform, EvalContext, Severity};
 use uplift_model::{Catalog, ColType, SchemaVersion};
-use uplift_store::copy::source_types;
+use uplift_store::copy::{any_of, source_types};
 use uplift_store::engine::sqlite::SqlitePool;
 use uplift_store::sql::{SqlBuf, ident};
 use uplift_store::transform_sql::{self, SourceTypes};
@@ -111,28 +111,6 @@ fn step1_through_server(args: &Args, engine: &str) -> Result<(Duration, u64, u64
     Ok((wall, rows, rss))
 }
 
-/// `COALESCE((error conditions), FALSE)`, or `None` when the entity has none.
-fn refused(dialect: Dialect, t: &EntityTransform, types: &SourceTypes) -> Result<Option<SqlBuf>> {
-    let checks: Vec<_> = t
-        .checks
-        .iter()
-        .filter(|c| c.severity == Severity::Error)
-        .collect();
-    if checks.is_empty() {
-        return Ok(None);
-    }
-    let mut b = SqlBuf::new(dialect);
-    b.push("COALESCE((");
-    for (i, c) in checks.iter().enumerate() {
-        if i > 0 {
-            b.push(" OR ");
-        }
-        transform_sql::condition(&mut b, &c.condition, types)?;
-    }
-    b.push("), FALSE)");
-    Ok(Some(b))
-}
-
 /// The transform as one hand-written statement: `SELECT <columns> FROM src s [WHERE NOT refused]`.
 fn select(
     dialect: Dialect,
@@ -151,36 +129,11 @@ fn select(
         b.push(" AS ").push(&ident(&c.name));
     }
     b.push(" FROM ").push(src).push(" s");
-    if let Some(r) = refused(dialect, t, types)? {
-        // SQLite placeholders are positional `?`, PostgreSQL's numbered: both were
-        // built in order, so the refused condition's are renumbered after ours.
-        b.push(" WHERE NOT ");
-        let shifted = match dialect {
-            Dialect::Sqlite => r.sql.clone(),
-            Dialect::Postgres => shift(&r.sql, b.params.len()),
-        };
-        b.push(&shifted);
-        b.params.extend(r.params);
+    let mut refused = SqlBuf::new(dialect);
+    if any_of(&mut refused, t, types, Severity::Error)? {
+        b.push(" WHERE NOT ").append(&refused);
     }
     Ok(b)
-}
-
-fn shift(sql: &str, offset: usize) -> String {
-    let mut out = String::new();
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
-            let mut n = String::new();
-            while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
-                n.push(*d);
-                chars.next();
-            }
-            out.push_str(&format!("${}", n.parse::<usize>().unwrap_or(0) + offset));
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// A connection that sees the source (as `src` on SQLite) and the target.

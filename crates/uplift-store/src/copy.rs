@@ -111,8 +111,9 @@ async fn count(conn: &mut Conn, buf: &SqlBuf) -> Result<u64> {
     Ok(row.and_then(|r| r[0].as_int()).unwrap_or(0) as u64)
 }
 
-/// `WHERE` text for "any error check holds", or `None` when there is none.
-fn any_of(
+/// Appends "some check of this severity holds" (NULL counting as false); `false` when
+/// the entity has no such check.
+pub fn any_of(
     buf: &mut SqlBuf,
     t: &EntityTransform,
     types: &SourceTypes,
@@ -244,7 +245,7 @@ pub async fn copy(
                 .push(" (")
                 .push(&names.join(", "))
                 .push(") SELECT ");
-            append(&mut ins, &select);
+            ins.append(&select);
             ins.push(" FROM ").push(&src).push(" s WHERE 1 = 1");
             if let Some(l) = &lo {
                 ins.push(" AND s.id > ");
@@ -256,7 +257,7 @@ pub async fn copy(
             }
             if has_errors {
                 ins.push(" AND NOT ");
-                append(&mut ins, &refused);
+                ins.append(&refused);
             }
             imported += tx.execute(&ins.sql, &ins.params).await?;
             done = match &hi {
@@ -278,11 +279,11 @@ pub async fn copy(
             sql: checksum_sql(dialect, &select.sql),
             params: select.params.clone(),
         };
-        append(&mut sum, &wrapped);
+        sum.append(&wrapped);
         sum.push(" FROM ").push(&src).push(" s");
         if has_errors {
             sum.push(" WHERE NOT ");
-            append(&mut sum, &refused);
+            sum.append(&refused);
         }
         let row = tx
             .query_opt(&sum.sql, &sum.params, &[ColType::Int, ColType::Text])
@@ -333,42 +334,4 @@ pub async fn target_checksum(target: &EnvDb, t: &EntityTransform) -> Result<(u64
         .await?
         .ok_or_else(|| StoreError::Corrupt("checksum query returned nothing".into()))?;
     Ok((row[0].as_int().unwrap_or(0) as u64, checksum_text(&row[1])))
-}
-
-/// Appends another statement fragment, renumbering its PostgreSQL placeholders.
-fn append(buf: &mut SqlBuf, other: &SqlBuf) {
-    match buf.dialect {
-        Dialect::Sqlite => {
-            buf.push(&other.sql);
-        }
-        Dialect::Postgres => {
-            let offset = buf.params.len();
-            buf.push(&shift_placeholders(&other.sql, offset));
-        }
-    }
-    buf.params.extend(other.params.iter().cloned());
-}
-
-/// `$1` → `$(1+offset)` in PostgreSQL text built by [`SqlBuf`] (placeholders are the
-/// only `$` followed by a digit it writes).
-fn shift_placeholders(sql: &str, offset: usize) -> String {
-    if offset == 0 {
-        return sql.to_string();
-    }
-    let mut out = String::with_capacity(sql.len() + 8);
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
-            let mut n = String::new();
-            while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
-                n.push(*d);
-                chars.next();
-            }
-            let k: usize = n.parse().unwrap_or(0);
-            out.push_str(&format!("${}", k + offset));
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }

@@ -28,7 +28,9 @@ fn column_def(dialect: Dialect, c: &Column, ty: Option<&FieldType>) -> String {
 }
 
 /// Indexes a field needs: its lookup column (for `$expand` and delete clean-up) and
-/// the business key (looked up by value).
+/// the business key (looked up by value, and the usual sort of lists). The key index
+/// ends with `id`, the tie-breaker every list orders by, so an ordered page is an
+/// index walk rather than a sort of every matching row.
 fn field_indexes(
     dialect: Dialect,
     qualified: &str,
@@ -44,10 +46,12 @@ fn field_indexes(
         .iter()
         .map(|c| {
             let name = physical(&format!("ix_{table}_{}", c.name), None);
-            let expr = if dialect == Dialect::Postgres && c.ty == ColType::Text && is_key {
-                format!("lower({})", ident(&c.name))
-            } else {
-                ident(&c.name)
+            let expr = match (dialect, is_key) {
+                (Dialect::Postgres, true) if c.ty == ColType::Text => {
+                    format!("lower({}), \"id\"", ident(&c.name))
+                }
+                (_, true) => format!("{}, \"id\"", ident(&c.name)),
+                _ => ident(&c.name),
             };
             format!(
                 "CREATE INDEX IF NOT EXISTS {} ON {qualified} ({expr})",

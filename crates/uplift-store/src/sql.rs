@@ -61,6 +61,20 @@ impl SqlBuf {
         self
     }
 
+    /// Appends another fragment built separately, renumbering its PostgreSQL
+    /// placeholders to follow this one's.
+    pub fn append(&mut self, other: &SqlBuf) -> &mut Self {
+        match self.dialect {
+            Dialect::Sqlite => self.sql.push_str(&other.sql),
+            Dialect::Postgres => {
+                let shifted = shift_placeholders(&other.sql, self.params.len());
+                self.sql.push_str(&shifted);
+            }
+        }
+        self.params.extend(other.params.iter().cloned());
+        self
+    }
+
     /// A placeholder whose type follows from the value (for LIMIT, control-plane
     /// columns and the like).
     pub fn value(&mut self, v: Value) -> &mut Self {
@@ -75,6 +89,30 @@ impl SqlBuf {
         };
         self.param(v, ty)
     }
+}
+
+/// `$1` → `$(1+offset)` in PostgreSQL text built by [`SqlBuf`], where placeholders are
+/// the only `$` followed by a digit.
+fn shift_placeholders(sql: &str, offset: usize) -> String {
+    if offset == 0 {
+        return sql.to_string();
+    }
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            let mut n = String::new();
+            while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                n.push(*d);
+                chars.next();
+            }
+            let k: usize = n.parse().unwrap_or(0);
+            out.push_str(&format!("${}", k + offset));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Rewrites `?` placeholders to `$1, $2, ...` for PostgreSQL, so hand-written statements
@@ -112,5 +150,35 @@ pub fn column_type(dialect: Dialect, ty: ColType) -> &'static str {
             ColType::Date | ColType::DateTime => "TEXT",
             ColType::Bytes => "BLOB",
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uplift_model::Value;
+
+    #[test]
+    fn appended_fragments_keep_their_values_in_order() {
+        for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+            let mut a = SqlBuf::new(dialect);
+            a.push("x = ").value(Value::Int(1));
+            let mut b = SqlBuf::new(dialect);
+            b.push(" AND y = ")
+                .value(Value::Int(2))
+                .push(" AND z = ")
+                .value(Value::Int(3));
+            a.append(&b);
+            assert_eq!(a.params, [Value::Int(1), Value::Int(2), Value::Int(3)]);
+            let expected = match dialect {
+                Dialect::Sqlite => "x = ? AND y = ? AND z = ?",
+                Dialect::Postgres => "x = $1::bigint AND y = $2::bigint AND z = $3::bigint",
+            };
+            assert_eq!(a.sql, expected);
+        }
+        assert_eq!(
+            placeholders(Dialect::Postgres, "a = ? AND b = ?"),
+            "a = $1 AND b = $2"
+        );
     }
 }

@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 
 use uplift_model::transform::{ColumnExpr, Condition, EvalContext, TargetColumn, TimeKind};
-use uplift_model::value::format_date;
 use uplift_model::{ColType, Value};
 
 use crate::engine::Dialect;
@@ -281,9 +280,4 @@ fn in_list(buf: &mut SqlBuf, x: &str, f: &str, items: &[String]) {
         buf.push(")");
     }
     buf.push(")");
-}
-
-/// The floor as text for messages.
-pub fn describe_floor(d: time::Date) -> String {
-    format_date(d)
 }
