@@ -309,6 +309,71 @@ async fn step1_builds_the_test_database_as_the_plan_says_and_leaves_production_a
             "createdon = upgrade time"
         );
         assert_eq!(g["createdby"], "admin@uplift.local");
+        // Every row of the reference's type table, as the test catalog says it.
+        let cat = p
+            .get("/api/environments/acme/upgrade/preview", ADMIN_TOKEN)
+            .await
+            .body;
+        let cr_gadget = cat["target"]["entities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == "cr_gadget")
+            .unwrap()
+            .clone();
+        let ty = |name: &str| -> (String, Value) {
+            let f = cr_gadget["fields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|f| f["name"] == name)
+                .unwrap_or_else(|| panic!("no {name} in {cr_gadget}"));
+            (f["type"].as_str().unwrap().to_string(), f["format"].clone())
+        };
+        let expected: &[(&str, &str, Value)] = &[
+            ("cr_title", "SingleLineText", json!("Text")),
+            ("cr_mail", "SingleLineText", json!("Email")),
+            ("cr_tel", "SingleLineText", json!("Phone")),
+            ("cr_web", "SingleLineText", json!("Url")),
+            ("cr_ref", "SingleLineText", json!("Text")),
+            ("cr_memo", "MultipleLinesOfText", Value::Null),
+            ("cr_body", "MultipleLinesOfText", Value::Null),
+            ("cr_site_line1", "SingleLineText", json!("Text")),
+            ("cr_site_country", "SingleLineText", json!("Text")),
+            ("cr_person_first_name", "SingleLineText", json!("Text")),
+            ("cr_seq", "WholeNumber", Value::Null),
+            ("cr_small", "WholeNumber", Value::Null),
+            ("cr_big", "WholeNumber", Value::Null),
+            ("cr_qty", "WholeNumber", Value::Null),
+            ("cr_flag", "TwoOptions", Value::Null),
+            ("cr_price", "Money", Value::Null),
+            ("cr_day", "DateTime", Value::Null),
+            ("cr_at", "DateTime", Value::Null),
+            ("cr_stage", "OptionSet", Value::Null),
+            ("cr_pic", "Image", Value::Null),
+            ("cr_customer", "Lookup", Value::Null),
+        ];
+        for (name, ty_name, format) in expected {
+            assert_eq!(ty(name), (ty_name.to_string(), format.clone()), "{name}");
+        }
+        assert!(
+            cr_gadget["fields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|f| f["name"] != "cr_owner"),
+            "UserOrGroup not upgraded"
+        );
+        assert_eq!(
+            cr_gadget["display_name"],
+            json!({"en": "Gadget"}),
+            "only the base language is kept"
+        );
+        assert_eq!(cr_gadget["business_key"], "cr_title");
+        assert_eq!(g["cr_memo"], "two\nlines");
+        assert_eq!(g["cr_pic"], "iVBORw0KGgo=");
+        assert_eq!(g["cr_ref"], "6f9619ff-8b86-d011-b42d-00c04fc964ff");
+        assert_eq!(g["cr_seq"], 1);
         let meta = p.get(&t("$metadata"), ADMIN_TOKEN).await;
         assert!(
             meta.body
@@ -376,6 +441,54 @@ async fn step1_builds_the_test_database_as_the_plan_says_and_leaves_production_a
         assert_eq!(again.status, StatusCode::ACCEPTED, "{}", again.body);
         assert_eq!(wait_step1(&p, "acme").await["status"], "step2_verifying");
         assert_eq!(again.body["test_database"], "test-2");
+    }
+}
+
+#[tokio::test]
+async fn a_failed_step1_is_retried_to_completion() {
+    for p in platforms().await {
+        seed(&p, "acme", "restricted").await;
+        // A step 1 that failed (as the log records it) is run again by retry.
+        let c = p.store.control();
+        c.insert_upgrade("failed-once", "acme").await.unwrap();
+        let at = "2026-01-01T00:00:00.000Z";
+        let started = json!({"event":"started","at":at,"options":{"plan":"classic-to-modern","language":"en","currency":"USD","exchange_rates":{"EUR":1.08,"GBP":1.27}},"test_database":"test-1","actor":"admin@uplift.local"});
+        let failed = json!({"event":"failed","at":at,"phase":"copy","message":"disk full"});
+        c.append_event("failed-once", at, &started.to_string())
+            .await
+            .unwrap();
+        c.append_event("failed-once", at, &failed.to_string())
+            .await
+            .unwrap();
+        let s = p
+            .get("/api/environments/acme/upgrade", ADMIN_TOKEN)
+            .await
+            .body;
+        assert_eq!(s["status"], "step1_failed");
+        assert_eq!(s["failure"]["message"], "disk full");
+        let r = p
+            .post(
+                "/api/environments/acme/upgrade/retry",
+                ADMIN_TOKEN,
+                json!({}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let done = wait_step1(&p, "acme").await;
+        assert_eq!(done["status"], "step2_verifying", "{}: {done}", p.engine);
+        assert!(done["failure"].is_null());
+        let again = p
+            .post(
+                "/api/environments/acme/upgrade/retry",
+                ADMIN_TOKEN,
+                json!({}),
+            )
+            .await;
+        assert_eq!(
+            again.status,
+            StatusCode::CONFLICT,
+            "only a failed step is retried"
+        );
     }
 }
 
