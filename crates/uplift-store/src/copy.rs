@@ -16,8 +16,8 @@ use crate::sql::{SqlBuf, ident};
 use crate::transform_sql::{self, SourceTypes};
 use crate::{Result, StoreError};
 
-/// Rows per `INSERT … SELECT`: large enough to amortise a statement, small enough that
-/// progress moves and a cancel is honoured within a fraction of a second.
+/// Default rows per `INSERT … SELECT`: large enough to amortise a statement, small
+/// enough that progress moves and a cancel is honoured within a fraction of a second.
 pub const CHUNK_ROWS: u64 = 50_000;
 /// Sampled ids per entity and severity.
 pub const MAX_SAMPLES: u64 = 100;
@@ -104,11 +104,87 @@ pub fn source_types(source: &EnvDb, entity: &uplift_model::Entity) -> SourceType
         .collect()
 }
 
-async fn count(conn: &mut Conn, buf: &SqlBuf) -> Result<u64> {
-    let row = conn
-        .query_opt(&buf.sql, &buf.params, &[ColType::Int])
-        .await?;
-    Ok(row.and_then(|r| r[0].as_int()).unwrap_or(0) as u64)
+/// A slice of the source in its physical order; the last one is open-ended so rows
+/// beyond the bounds measured at the start are never missed.
+enum Range {
+    Rowid(i64, Option<i64>),
+    Blocks(i64, Option<i64>),
+}
+
+impl Range {
+    fn predicate(&self, buf: &mut SqlBuf) {
+        match self {
+            Range::Rowid(lo, hi) => {
+                buf.push("s.rowid >= ").param(Value::Int(*lo), ColType::Int);
+                if let Some(hi) = hi {
+                    buf.push(" AND s.rowid < ")
+                        .param(Value::Int(*hi), ColType::Int);
+                }
+            }
+            Range::Blocks(lo, hi) => {
+                buf.push("s.ctid >= CAST(")
+                    .param(Value::Text(format!("({lo},0)")), ColType::Text)
+                    .push(" AS tid)");
+                if let Some(hi) = hi {
+                    buf.push(" AND s.ctid < CAST(")
+                        .param(Value::Text(format!("({hi},0)")), ColType::Text)
+                        .push(" AS tid)");
+                }
+            }
+        }
+    }
+}
+
+/// Splits a source table into ranges of about `chunk_rows` rows.
+async fn chunks(
+    conn: &mut Conn,
+    dialect: Dialect,
+    src: &str,
+    rows: u64,
+    chunk_rows: u64,
+) -> Result<Vec<Range>> {
+    let per = chunk_rows.max(1) as i64;
+    let mut out = Vec::new();
+    match dialect {
+        Dialect::Sqlite => {
+            let r = conn
+                .query_opt(
+                    &format!("SELECT MIN(rowid), MAX(rowid) FROM {src}"),
+                    &[],
+                    &[ColType::Int, ColType::Int],
+                )
+                .await?;
+            let (lo, hi) = match r.as_deref() {
+                Some([Value::Int(lo), Value::Int(hi)]) => (*lo, *hi),
+                _ => return Ok(vec![Range::Rowid(i64::MIN, None)]),
+            };
+            let mut a = lo;
+            while a + per <= hi {
+                out.push(Range::Rowid(a, Some(a + per)));
+                a += per;
+            }
+            out.push(Range::Rowid(a, None));
+        }
+        Dialect::Postgres => {
+            let mut b = SqlBuf::new(dialect);
+            b.push("SELECT pg_relation_size(CAST(")
+                .param(Value::Text(src.to_string()), ColType::Text);
+            b.push(" AS regclass)) / current_setting('block_size')::bigint");
+            let blocks = conn
+                .query_opt(&b.sql, &b.params, &[ColType::Int])
+                .await?
+                .and_then(|r| r[0].as_int())
+                .unwrap_or(0);
+            let step = (blocks * per / (rows.max(1) as i64)).max(1);
+            let mut a = 0;
+            while a + step <= blocks {
+                out.push(Range::Blocks(a, Some(a + step)));
+                a += step;
+            }
+            out.push(Range::Blocks(a, None));
+        }
+    }
+    Ok(out)
 }
 
 /// Appends "some check of this severity holds" (NULL counting as false); `false` when
@@ -152,6 +228,7 @@ pub async fn copy(
     target: &EnvDb,
     transforms: &[(EntityTransform, SourceTypes)],
     ctx: &EvalContext,
+    chunk_rows: u64,
     observer: Arc<dyn CopyObserver>,
 ) -> Result<Vec<EntityCopy>> {
     let (pool, tables) = open_tables(source, target)?;
@@ -162,47 +239,56 @@ pub async fn copy(
     for (t, types) in transforms {
         let src = (tables.source)(&t.source_table);
         let dst = (tables.target)(&t.target_table);
+        // One scan counts the rows, every rule's matches, and the rows refused or
+        // warned about; samples are then read only for rules that matched.
         let mut c = SqlBuf::new(dialect);
-        c.push("SELECT COUNT(*) FROM ").push(&src);
-        let exported = count(&mut tx, &c).await?;
+        c.push("SELECT COUNT(*)");
+        for check in &t.checks {
+            c.push(", COALESCE(SUM(CASE WHEN ");
+            transform_sql::condition(&mut c, &check.condition, types)?;
+            c.push(" THEN 1 ELSE 0 END), 0)");
+        }
+        for severity in [Severity::Error, Severity::Warning] {
+            let mut any = SqlBuf::new(dialect);
+            if any_of(&mut any, t, types, severity)? {
+                c.push(", COALESCE(SUM(CASE WHEN ")
+                    .append(&any)
+                    .push(" THEN 1 ELSE 0 END), 0)");
+            } else {
+                c.push(", 0");
+            }
+        }
+        c.push(" FROM ").push(&src).push(" s");
+        let tys = vec![ColType::Int; t.checks.len() + 3];
+        let counts: Vec<u64> = tx
+            .query_opt(&c.sql, &c.params, &tys)
+            .await?
+            .map(|r| r.iter().map(|v| v.as_int().unwrap_or(0) as u64).collect())
+            .unwrap_or_else(|| vec![0; tys.len()]);
+        let exported = counts[0];
+        let (errors, warnings) = (counts[t.checks.len() + 1], counts[t.checks.len() + 2]);
         observer.progress(&t.source_entity, 0, exported);
-
-        // Errors and warnings: counts and samples, before any row moves.
-        let mut errors = 0;
-        let mut warnings = 0;
         let mut error_samples = Vec::new();
         let mut warning_samples = Vec::new();
-        for severity in [Severity::Error, Severity::Warning] {
-            let mut b = SqlBuf::new(dialect);
-            b.push("SELECT COUNT(*) FROM ").push(&src).push(" s WHERE ");
-            if !any_of(&mut b, t, types, severity)? {
-                continue;
-            }
-            let n = count(&mut tx, &b).await?;
-            match severity {
-                Severity::Error => errors = n,
-                Severity::Warning => warnings = n,
-            }
-            let samples = match severity {
+        for (i, check) in t.checks.iter().enumerate() {
+            let samples = match check.severity {
                 Severity::Error => &mut error_samples,
                 Severity::Warning => &mut warning_samples,
             };
-            for check in t.checks.iter().filter(|c| c.severity == severity) {
-                let room = MAX_SAMPLES.saturating_sub(samples.len() as u64);
-                if room == 0 {
-                    break;
-                }
-                let mut b = SqlBuf::new(dialect);
-                b.push("SELECT s.id FROM ").push(&src).push(" s WHERE ");
-                transform_sql::condition(&mut b, &check.condition, types)?;
-                b.push(" ORDER BY s.id LIMIT ");
-                b.param(Value::Int(room as i64), ColType::Int);
-                for r in tx.query(&b.sql, &b.params, &[ColType::Text]).await? {
-                    samples.push(SampledRow {
-                        id: r[0].as_text().unwrap_or_default().to_string(),
-                        reason: check.reason.clone(),
-                    });
-                }
+            let room = MAX_SAMPLES.saturating_sub(samples.len() as u64);
+            if counts[i + 1] == 0 || room == 0 {
+                continue;
+            }
+            let mut b = SqlBuf::new(dialect);
+            b.push("SELECT s.id FROM ").push(&src).push(" s WHERE ");
+            transform_sql::condition(&mut b, &check.condition, types)?;
+            b.push(" ORDER BY s.id LIMIT ");
+            b.param(Value::Int(room as i64), ColType::Int);
+            for r in tx.query(&b.sql, &b.params, &[ColType::Text]).await? {
+                samples.push(SampledRow {
+                    id: r[0].as_text().unwrap_or_default().to_string(),
+                    reason: check.reason.clone(),
+                });
             }
         }
 
@@ -218,27 +304,14 @@ pub async fn copy(
         let has_errors = any_of(&mut refused, t, types, Severity::Error)?;
         let names: Vec<String> = t.columns.iter().map(|c| ident(&c.name)).collect();
 
-        // Chunks by source id: [lo, hi] bounds found first, then copied.
+        // Chunks in the source's physical order (SQLite rowids, PostgreSQL blocks), so
+        // each is a sequential read rather than an index walk.
+        let plan = chunks(&mut tx, dialect, &src, exported, chunk_rows).await?;
         let mut imported = 0;
-        let mut done = 0;
-        let mut lo: Option<String> = None;
-        loop {
+        for (n, range) in plan.iter().enumerate() {
             if observer.cancelled() {
                 return Err(StoreError::Conflict("the copy was cancelled".into()));
             }
-            let mut b = SqlBuf::new(dialect);
-            b.push("SELECT s.id FROM ").push(&src).push(" s");
-            if let Some(l) = &lo {
-                b.push(" WHERE s.id > ");
-                b.param(Value::Text(l.clone()), ColType::Text);
-            }
-            b.push(" ORDER BY s.id LIMIT 1 OFFSET ");
-            b.param(Value::Int(CHUNK_ROWS as i64 - 1), ColType::Int);
-            let hi = tx
-                .query_opt(&b.sql, &b.params, &[ColType::Text])
-                .await?
-                .and_then(|r| r[0].as_text().map(str::to_string));
-
             let mut ins = SqlBuf::new(dialect);
             ins.push("INSERT INTO ")
                 .push(&dst)
@@ -246,29 +319,15 @@ pub async fn copy(
                 .push(&names.join(", "))
                 .push(") SELECT ");
             ins.append(&select);
-            ins.push(" FROM ").push(&src).push(" s WHERE 1 = 1");
-            if let Some(l) = &lo {
-                ins.push(" AND s.id > ");
-                ins.param(Value::Text(l.clone()), ColType::Text);
-            }
-            if let Some(h) = &hi {
-                ins.push(" AND s.id <= ");
-                ins.param(Value::Text(h.clone()), ColType::Text);
-            }
+            ins.push(" FROM ").push(&src).push(" s WHERE ");
+            range.predicate(&mut ins);
             if has_errors {
                 ins.push(" AND NOT ");
                 ins.append(&refused);
             }
             imported += tx.execute(&ins.sql, &ins.params).await?;
-            done = match &hi {
-                Some(_) => (done + CHUNK_ROWS).min(exported),
-                None => exported,
-            };
+            let done = exported * (n as u64 + 1) / plan.len() as u64;
             observer.progress(&t.source_entity, done, exported);
-            match hi {
-                Some(h) => lo = Some(h),
-                None => break,
-            }
         }
 
         // The transformed source's checksum, from the same snapshot.

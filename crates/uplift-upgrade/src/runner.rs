@@ -95,6 +95,8 @@ pub struct UpgradeView {
 pub struct Upgrades {
     store: Arc<Store>,
     running: Mutex<HashMap<String, Arc<Running>>>,
+    /// Rows per copy statement (see [`copy::CHUNK_ROWS`]).
+    chunk_rows: std::sync::atomic::AtomicU64,
 }
 
 /// How long a cancel waits for a running copy to stop: polls × interval.
@@ -110,7 +112,14 @@ impl Upgrades {
         Arc::new(Upgrades {
             store,
             running: Mutex::new(HashMap::new()),
+            chunk_rows: copy::CHUNK_ROWS.into(),
         })
+    }
+
+    /// Sets the rows per copy statement: smaller shows progress and honours a cancel
+    /// sooner, larger copies faster.
+    pub fn set_chunk_rows(&self, rows: u64) {
+        self.chunk_rows.store(rows.max(1), Ordering::Relaxed);
     }
 
     async fn log(&self, id: &str, e: &Event) -> Result<(), UpgradeError> {
@@ -447,7 +456,15 @@ impl Upgrades {
         let observer: Arc<dyn CopyObserver> = run.clone();
         let copies = self
             .phase(id, run, Phase::Copy, transforms.len() as u64, async {
-                Ok(copy::copy(&prod, &test, &transforms, &ctx, observer.clone()).await?)
+                Ok(copy::copy(
+                    &prod,
+                    &test,
+                    &transforms,
+                    &ctx,
+                    self.chunk_rows.load(Ordering::Relaxed),
+                    observer.clone(),
+                )
+                .await?)
             })
             .await?;
         // Entities the plan drops still appear in the report, with nothing imported.

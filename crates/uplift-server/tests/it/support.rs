@@ -18,6 +18,7 @@ pub struct Platform {
     pub engine: &'static str,
     pub router: Router,
     pub store: std::sync::Arc<Store>,
+    pub upgrades: std::sync::Arc<uplift_upgrade::runner::Upgrades>,
     _dir: tempfile::TempDir,
     _pg: Option<PgDatabase>,
 }
@@ -151,6 +152,7 @@ async fn platform(
     Platform {
         engine,
         store: state.store.clone(),
+        upgrades: state.upgrades.clone(),
         router: router(state),
         _dir: dir,
         _pg: pg,
