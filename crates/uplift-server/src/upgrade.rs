@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uplift_model::security::UserStatus;
-use uplift_plan::{Options, SourceSecurity, apply, map_security};
+use uplift_plan::{ChangeList, Options, SourceSecurity, apply, map_security};
 use uplift_upgrade::events::StartOptions;
 use uplift_upgrade::runner::{UpgradeError, currencies_found, load_plan};
 
@@ -64,22 +64,12 @@ async fn preview(
     caller.require_admin()?;
     s.env(&env).await?;
     let plan_name = q.plan.unwrap_or_else(|| "classic-to-modern".into());
-    let (_, plan) = load_plan(&plan_name)?;
-    let prod = s.store.env_db(&env).await?;
-    let catalog = prod.catalog();
     let options = Options {
         language: q.language.unwrap_or_else(|| "en".into()),
         currency: q.currency.unwrap_or_else(|| "USD".into()),
         exchange_rates: BTreeMap::new(),
     };
-    let upgrade =
-        apply(&plan, &catalog, &options).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let mut changes = upgrade.changes.clone();
-    changes.currencies_found = currencies_found(&s.store, &env)
-        .await?
-        .into_iter()
-        .collect();
-    let security = security_outcome(&s, &env, &plan_name, &upgrade).await?;
+    let (upgrade, changes, security) = planned(&s, &env, &plan_name, &options).await?;
     Ok(Json(json!({
         "plan": plan_name,
         "target": {
@@ -91,13 +81,30 @@ async fn preview(
     })))
 }
 
-async fn security_outcome(
+/// The plan applied to production now: the upgrade, its change list with the
+/// currencies found in the data, and the security mapping. Preview and report share it.
+async fn planned(
     s: &AppState,
     env: &str,
     plan_name: &str,
+    options: &Options,
+) -> Result<(uplift_plan::Upgrade, ChangeList, Value), ApiError> {
+    let (_, plan) = load_plan(plan_name)?;
+    let prod = s.store.env_db(env).await?;
+    let upgrade =
+        apply(&plan, &prod.catalog(), options).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let mut changes = upgrade.changes.clone();
+    changes.currencies_found = currencies_found(&s.store, env).await?.into_iter().collect();
+    let security = security_outcome(s, env, &plan, &upgrade).await?;
+    Ok((upgrade, changes, security))
+}
+
+async fn security_outcome(
+    s: &AppState,
+    env: &str,
+    plan: &uplift_plan::Plan,
     upgrade: &uplift_plan::Upgrade,
 ) -> Result<Value, ApiError> {
-    let (_, plan) = load_plan(plan_name)?;
     let control = s.store.control();
     let record = s.env(env).await?;
     let roles = control
@@ -119,7 +126,7 @@ async fn security_outcome(
         .map(|u| (u.email, u.status))
         .collect();
     let out = map_security(
-        &plan,
+        plan,
         &SourceSecurity {
             mode: record.security_mode,
             roles,
@@ -178,11 +185,7 @@ async fn status(
 ) -> Result<Json<Value>, ApiError> {
     caller.require_maker()?;
     s.env(&env).await?;
-    let view = s
-        .upgrades
-        .view(&env)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("'{env}' has never been upgraded")))?;
+    let view = view_or_404(&s, &env).await?;
     Ok(Json(json!(view)))
 }
 
@@ -206,6 +209,16 @@ async fn retry(
     Ok(Json(json!(s.upgrades.retry(&env).await?)))
 }
 
+async fn view_or_404(
+    s: &AppState,
+    env: &str,
+) -> Result<uplift_upgrade::runner::UpgradeView, ApiError> {
+    s.upgrades
+        .view(env)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("'{env}' has never been upgraded")))
+}
+
 /// Step 1's report: per entity counts, checks and samples, the change list and the
 /// security mapping.
 async fn report(
@@ -215,26 +228,14 @@ async fn report(
 ) -> Result<Json<Value>, ApiError> {
     caller.require_maker()?;
     s.env(&env).await?;
-    let view = s
-        .upgrades
-        .view(&env)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("'{env}' has never been upgraded")))?;
-    let plan_name = view.state.options.plan.clone();
-    let (_, plan) = load_plan(&plan_name)?;
-    let prod = s.store.env_db(&env).await?;
+    let view = view_or_404(&s, &env).await?;
+    let o = &view.state.options;
     let options = Options {
-        language: view.state.options.language.clone(),
-        currency: view.state.options.currency.clone(),
-        exchange_rates: view.state.options.exchange_rates.clone(),
+        language: o.language.clone(),
+        currency: o.currency.clone(),
+        exchange_rates: o.exchange_rates.clone(),
     };
-    let upgrade = apply(&plan, &prod.catalog(), &options)
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let mut changes = upgrade.changes.clone();
-    changes.currencies_found = currencies_found(&s.store, &env)
-        .await?
-        .into_iter()
-        .collect();
+    let (_, changes, security) = planned(&s, &env, &o.plan, &options).await?;
     let entities: Vec<Value> = view
         .state
         .entities
@@ -254,6 +255,6 @@ async fn report(
         "estimated_step3_downtime_ms": view.state.step1_duration_ms,
         "entities": entities,
         "changes": changes,
-        "security": security_outcome(&s, &env, &plan_name, &upgrade).await?,
+        "security": security,
     })))
 }

@@ -701,11 +701,7 @@ async fn post_resource(
 ) -> Result<Response, ApiError> {
     let ctx = DataCtx::new(target, s, caller, &env, &headers).await?;
     let Resource::Set(set) = parse_resource(&resource)? else {
-        return Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "MethodNotAllowed",
-            "POST goes to an entity set",
-        ));
+        return Err(ApiError::method_not_allowed("POST goes to an entity set"));
     };
     let entity = ctx.entity_by_set(&set)?;
     ctx.authorize(&entity.name, "Create").await?;
@@ -746,9 +742,7 @@ async fn patch_resource(
 ) -> Result<Response, ApiError> {
     let ctx = DataCtx::new(target, s, caller, &env, &headers).await?;
     let Resource::Entity(set, id) = parse_resource(&resource)? else {
-        return Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "MethodNotAllowed",
+        return Err(ApiError::method_not_allowed(
             "PATCH goes to one entity, like accounts(<id>)",
         ));
     };
@@ -781,9 +775,7 @@ async fn delete_resource(
 ) -> Result<Response, ApiError> {
     let ctx = DataCtx::new(target, s, caller, &env, &headers).await?;
     let Resource::Entity(set, id) = parse_resource(&resource)? else {
-        return Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "MethodNotAllowed",
+        return Err(ApiError::method_not_allowed(
             "DELETE goes to one entity, like accounts(<id>)",
         ));
     };
