@@ -75,6 +75,16 @@ impl EnvDb {
     /// Creates the database's tables for `catalog` and records the catalog, in one
     /// transaction: a failure leaves no half-made database.
     pub async fn create(pool: Pool, schema: Option<String>, catalog: Catalog) -> Result<EnvDb> {
+        Self::create_with(pool, schema, catalog, ddl::Keys::WithTable).await
+    }
+
+    /// [`EnvDb::create`], with tables keyed now or after a bulk load ([`EnvDb::build_keys`]).
+    pub async fn create_with(
+        pool: Pool,
+        schema: Option<String>,
+        catalog: Catalog,
+        keys: ddl::Keys,
+    ) -> Result<EnvDb> {
         let db = EnvDb {
             pool,
             schema,
@@ -93,7 +103,7 @@ impl EnvDb {
         .await?;
         let qualify = |t: &str| db.qualify(t);
         for e in &catalog.entities {
-            for stmt in ddl::create_entity(db.dialect(), &qualify, e, catalog.version) {
+            for stmt in ddl::create_entity_with(db.dialect(), &qualify, e, catalog.version, keys) {
                 tx.batch(&stmt).await?;
             }
         }
@@ -107,6 +117,20 @@ impl EnvDb {
         tx.execute(&sql, &[Value::Text(to_json(&catalog)?)]).await?;
         tx.commit().await?;
         Ok(db)
+    }
+
+    /// Builds the keys and indexes of tables created with [`ddl::Keys::AfterLoad`], in
+    /// one transaction. A duplicate id fails it, naming the table.
+    pub async fn build_keys(&self) -> Result<()> {
+        let catalog = self.catalog();
+        let qualify = |t: &str| self.qualify(t);
+        let mut tx = self.pool.begin().await?;
+        for e in &catalog.entities {
+            for stmt in ddl::build_keys(self.dialect(), &qualify, e) {
+                tx.batch(&stmt).await?;
+            }
+        }
+        tx.commit().await
     }
 
     /// Opens an existing database and loads its catalog.

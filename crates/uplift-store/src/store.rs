@@ -195,6 +195,18 @@ impl Store {
         database: &str,
         catalog: uplift_model::Catalog,
     ) -> Result<Arc<EnvDb>> {
+        self.create_database_with(env, database, catalog, crate::ddl::Keys::WithTable)
+            .await
+    }
+
+    /// [`Store::create_database`], with keys now or after a bulk load.
+    pub async fn create_database_with(
+        &self,
+        env: &str,
+        database: &str,
+        catalog: uplift_model::Catalog,
+        keys: crate::ddl::Keys,
+    ) -> Result<Arc<EnvDb>> {
         if !Self::valid_database_name(database) {
             return Err(StoreError::Invalid(format!(
                 "'{database}' is not a valid database name"
@@ -202,7 +214,7 @@ impl Store {
         }
         self.remove_database(env, database).await?;
         let (pool, schema) = self.location(env, database)?;
-        let db = Arc::new(EnvDb::create(pool, schema, catalog).await?);
+        let db = Arc::new(EnvDb::create_with(pool, schema, catalog, keys).await?);
         self.others
             .write()
             .await

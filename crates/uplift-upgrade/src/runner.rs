@@ -15,6 +15,7 @@ use uplift_model::value::format_instant;
 use uplift_model::{ColType, FieldType, Value};
 use uplift_plan::{Options, Plan, apply, builtin, parse_plan};
 use uplift_store::copy::{self, CopyObserver};
+use uplift_store::ddl::Keys;
 use uplift_store::sql::ident;
 use uplift_store::{Store, StoreError};
 
@@ -436,7 +437,12 @@ impl Upgrades {
             .phase(id, run, Phase::CreateTestDatabase, 1, async {
                 Ok(self
                     .store
-                    .create_database(env, &state.test_database, upgrade.target.clone())
+                    .create_database_with(
+                        env,
+                        &state.test_database,
+                        upgrade.target.clone(),
+                        Keys::AfterLoad,
+                    )
                     .await?)
             })
             .await?;
@@ -456,15 +462,20 @@ impl Upgrades {
         let observer: Arc<dyn CopyObserver> = run.clone();
         let copies = self
             .phase(id, run, Phase::Copy, transforms.len() as u64, async {
-                Ok(copy::copy(
+                let chunk_rows = self.chunk_rows.load(Ordering::Relaxed);
+                let copies = copy::copy(
                     &prod,
                     &test,
                     &transforms,
                     &ctx,
-                    self.chunk_rows.load(Ordering::Relaxed),
+                    chunk_rows,
                     observer.clone(),
                 )
-                .await?)
+                .await?;
+                // Keys and indexes are built once the rows are in: far cheaper than
+                // maintaining them row by row during the load.
+                test.build_keys().await?;
+                Ok(copies)
             })
             .await?;
         // Entities the plan drops still appear in the report, with nothing imported.

@@ -388,6 +388,25 @@ async fn step1_builds_the_test_database_as_the_plan_says_and_leaves_production_a
             .await
             .body;
         let money = &acc["value"][0]["revenue"];
+        // Keys are built after the load: the test database still refuses a duplicate id.
+        let dup = p
+            .post(
+                &t("accounts"),
+                ADMIN_TOKEN,
+                json!({"id": acc["value"][0]["id"], "name": "Again"}),
+            )
+            .await;
+        assert_eq!(
+            dup.status,
+            StatusCode::CONFLICT,
+            "{}: {}",
+            p.engine,
+            dup.body
+        );
+        let fresh = p
+            .post(&t("accounts"), ADMIN_TOKEN, json!({"name": "Made in test"}))
+            .await;
+        assert_eq!(fresh.status, StatusCode::CREATED, "{}", fresh.body);
         assert!(
             (money["base_value"].as_f64().unwrap() - 127.0).abs() < 1e-9,
             "{money}"
