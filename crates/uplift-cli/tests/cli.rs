@@ -558,3 +558,92 @@ fn step1_survives_a_killed_server_and_production_keeps_taking_writes() {
         }
     }
 }
+
+#[test]
+fn upgrade_commands_preview_start_wait_report_and_cancel_the_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        &["demo", "--rows", "3000"],
+        dir.path(),
+        &dir.path().join("data"),
+    );
+    let (ok, out, err) = s.cli(&["plan", "list"]);
+    assert!(ok && out.contains("classic-to-modern"), "{out}{err}");
+    let (ok, out, _) = s.cli(&["plan", "show", "classic-to-modern"]);
+    assert!(ok && out.contains("Quantity"), "{out}");
+    let plan = dir.path().join("plan.toml");
+    std::fs::write(&plan, &out).unwrap();
+    let (ok, out, _) = s.cli(&["plan", "check", plan.to_str().unwrap()]);
+    assert!(ok && out.contains("is valid"), "{out}");
+    std::fs::write(&plan, "name = \"broken\"\nfrom = [\n").unwrap();
+    let (ok, _, err) = s.cli(&["plan", "check", plan.to_str().unwrap()]);
+    assert!(!ok && err.contains("line"), "{err}");
+
+    let (ok, out, err) = s.cli(&[
+        "upgrade",
+        "preview",
+        "contoso",
+        "--plan",
+        "classic-to-modern",
+    ]);
+    assert!(
+        ok && out.contains("cdm_positionworkerassignmentmap")
+            && out.contains("currencies found: EUR, GBP, JPY, USD"),
+        "{out}{err}"
+    );
+    let (ok, _, err) = s.cli(&[
+        "upgrade",
+        "start",
+        "contoso",
+        "--plan",
+        "classic-to-modern",
+        "--language",
+        "en",
+        "--currency",
+        "USD",
+        "--rate",
+        "EUR=1.08",
+    ]);
+    assert!(
+        !ok && err.contains("no exchange rate for GBP, JPY"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let start = [
+        "upgrade",
+        "start",
+        "contoso",
+        "--plan",
+        "classic-to-modern",
+        "--language",
+        "en",
+        "--currency",
+        "USD",
+        "--rate",
+        "EUR=1.08",
+        "--rate",
+        "GBP=1.27",
+        "--rate",
+        "JPY=0.0067",
+        "--wait",
+    ];
+    let (ok, out, err) = s.cli(&start);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("exported record count") && out.contains("step 1 took"),
+        "{out}"
+    );
+    assert!(out.contains("cr_project") && out.contains(" ok"), "{out}");
+    let (ok, out, _) = s.cli(&["upgrade", "status", "contoso"]);
+    assert!(ok && out.contains("step2_verifying"), "{out}");
+    let (ok, out, _) = s.cli(&["upgrade", "report", "contoso", "--json"]);
+    let report: Value = serde_json::from_str(&out).expect("JSON report");
+    assert!(
+        ok && report["entities"].as_array().is_some_and(|e| e.len() == 12),
+        "{out}"
+    );
+    let (ok, out, _) = s.cli(&["upgrade", "cancel", "contoso"]);
+    assert!(ok && out.contains("cancelled"), "{out}");
+    let (ok, _, err) = s.cli(&["upgrade", "retry", "contoso"]);
+    assert!(!ok && err.contains("has not failed"), "{err}");
+}

@@ -152,6 +152,7 @@ impl Upgrades {
             return Ok(None);
         };
         let running = self.running.lock().ok().and_then(|m| m.get(env).cloned());
+        let mut state = state;
         let (mut progress, mut live_entities) = (None, BTreeMap::new());
         if let Some(r) = running
             && state.status == Status::Step1Running
@@ -164,7 +165,16 @@ impl Upgrades {
                 done += d;
                 total += t;
             }
-            progress = Some(Progress::at(done, total, elapsed));
+            let overall = Progress::at(done, total, elapsed);
+            progress = Some(overall);
+            // While the copy runs, its phase counts rows.
+            if l.phase == Some(Phase::Copy)
+                && let Some(p) = state.phases.iter_mut().find(|p| p.phase == Phase::Copy)
+            {
+                p.done = overall.done;
+                p.total = overall.total;
+                p.eta_seconds = overall.eta_seconds;
+            }
         }
         Ok(Some(UpgradeView {
             id,

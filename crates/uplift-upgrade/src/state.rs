@@ -27,7 +27,11 @@ pub struct PhaseState {
     pub phase: Phase,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
+    /// Units of work done and in all (entities, or rows while a copy runs).
+    pub done: u64,
     pub total: u64,
+    /// Seconds still needed at the rate seen so far, while the phase runs.
+    pub eta_seconds: Option<f64>,
 }
 
 /// Everything the log says about an upgrade.
@@ -115,7 +119,9 @@ pub fn fold(events: &[Event]) -> Result<Option<UpgradeState>, FoldError> {
                             phase: *p,
                             started_at: None,
                             finished_at: None,
+                            done: 0,
                             total: 0,
+                            eta_seconds: None,
                         })
                         .collect(),
                     entities: Vec::new(),
@@ -140,9 +146,14 @@ pub fn fold(events: &[Event]) -> Result<Option<UpgradeState>, FoldError> {
                 p.started_at = Some(at.clone());
                 p.finished_at = None;
                 p.total = *total;
+                p.done = 0;
+                p.eta_seconds = None;
             }
             (Some(s), Event::PhaseFinished { at, phase }) => {
-                s.phase_mut(*phase).finished_at = Some(at.clone())
+                let p = s.phase_mut(*phase);
+                p.finished_at = Some(at.clone());
+                p.done = p.total;
+                p.eta_seconds = Some(0.0);
             }
             (Some(s), Event::EntityCopied { report, .. }) => {
                 s.entities.retain(|r| r.source != report.source);
@@ -238,7 +249,10 @@ mod tests {
         assert!(s.copied("Contact") && !s.copied("Product"));
         assert_eq!(s.entities[0].checksum_match, Some(true));
         let copy = s.phases.iter().find(|p| p.phase == Phase::Copy).unwrap();
-        assert_eq!((copy.total, copy.finished_at.as_deref()), (2, Some("t2")));
+        assert_eq!(
+            (copy.done, copy.total, copy.finished_at.as_deref()),
+            (2, 2, Some("t2"))
+        );
     }
 
     #[test]
