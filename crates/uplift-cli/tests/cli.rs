@@ -552,6 +552,22 @@ fn step1_survives_a_killed_server_and_production_keeps_taking_writes() {
             resumed,
             "a resumed step 1 ends with the report of an uninterrupted one"
         );
+
+        // Cancel while the copy runs: it stops, the test database goes, a new start works.
+        let (code, _) = curl_json(&s, "POST", "/api/environments/contoso/upgrade/cancel", "{}");
+        assert_eq!(code, 200);
+        let (code, body) = curl_json(&s, "POST", "/api/environments/contoso/upgrade", start);
+        assert_eq!(code, 202, "{body}");
+        wait_for(&s, copy_running);
+        let (code, body) = curl_json(&s, "POST", "/api/environments/contoso/upgrade/cancel", "{}");
+        assert_eq!(code, 200, "{body}");
+        assert_eq!(body["status"], "cancelled");
+        let (code, _) = curl_json(&s, "GET", "/api/environments/contoso/upgrade/test/data/accounts", "");
+        assert_eq!(code, 404, "no test database after a cancel");
+        let (code, body) = curl_json(&s, "POST", "/api/environments/contoso/upgrade", start);
+        assert_eq!(code, 202, "a new upgrade can start after a cancel: {body}");
+        let end = wait_for(&s, |v| v["status"] != "step1_running");
+        assert_eq!(end["status"], "step2_verifying", "{end}");
         drop(s);
         if let Some((_, name)) = backend {
             drop_pg(&name);
