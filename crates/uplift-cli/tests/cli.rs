@@ -562,7 +562,12 @@ fn step1_survives_a_killed_server_and_production_keeps_taking_writes() {
         let (code, body) = curl_json(&s, "POST", "/api/environments/contoso/upgrade/cancel", "{}");
         assert_eq!(code, 200, "{body}");
         assert_eq!(body["status"], "cancelled");
-        let (code, _) = curl_json(&s, "GET", "/api/environments/contoso/upgrade/test/data/accounts", "");
+        let (code, _) = curl_json(
+            &s,
+            "GET",
+            "/api/environments/contoso/upgrade/test/data/accounts",
+            "",
+        );
         assert_eq!(code, 404, "no test database after a cancel");
         let (code, body) = curl_json(&s, "POST", "/api/environments/contoso/upgrade", start);
         assert_eq!(code, 202, "a new upgrade can start after a cancel: {body}");

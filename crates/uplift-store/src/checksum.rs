@@ -12,8 +12,9 @@ pub const SQLITE_FUNCTION: &str = "uplift_checksum";
 struct RowSum;
 
 /// FNV-1a over a type tag and the bytes of each value, so that `NULL`, `''` and `0`
-/// hash differently.
-fn hash_row(ctx: &Context<'_>) -> u64 {
+/// hash differently. Shared by the SQL aggregate and by rows read back in Rust, so
+/// both give the same sum for the same rows.
+pub fn hash_values<'a>(values: impl Iterator<Item = ValueRef<'a>>) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut eat = |bytes: &[u8]| {
         for b in bytes {
@@ -21,8 +22,8 @@ fn hash_row(ctx: &Context<'_>) -> u64 {
             h = h.wrapping_mul(0x0000_0100_0000_01b3);
         }
     };
-    for i in 0..ctx.len() {
-        match ctx.get_raw(i) {
+    for v in values {
+        match v {
             ValueRef::Null => eat(&[0]),
             ValueRef::Integer(v) => {
                 eat(&[1]);
@@ -45,6 +46,10 @@ fn hash_row(ctx: &Context<'_>) -> u64 {
         }
     }
     h
+}
+
+fn hash_row(ctx: &Context<'_>) -> u64 {
+    hash_values((0..ctx.len()).map(|i| ctx.get_raw(i)))
 }
 
 impl Aggregate<u64, i64> for RowSum {

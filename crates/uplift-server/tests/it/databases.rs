@@ -77,3 +77,79 @@ async fn upgrade_events_append_in_order() {
         );
     }
 }
+
+/// The check is only worth something if it notices a difference: copy, verify the
+/// checksums agree, then change one stored value and see them disagree.
+#[tokio::test]
+async fn the_copy_checksum_notices_a_changed_row() {
+    use std::sync::Arc;
+    use uplift_store::copy::{self, CopyObserver};
+    struct Quiet;
+    impl CopyObserver for Quiet {
+        fn progress(&self, _: &str, _: u64, _: u64) {}
+        fn cancelled(&self) -> bool {
+            false
+        }
+    }
+    for p in platforms().await {
+        p.create_env("acme", "classic", "open").await;
+        for name in ["Fabrikam", "Contoso", "Northwind"] {
+            let a = p
+                .post(
+                    "/api/environments/acme/data/accounts",
+                    crate::support::ADMIN_TOKEN,
+                    serde_json::json!({"Name": name}),
+                )
+                .await;
+            assert_eq!(a.status, axum::http::StatusCode::CREATED);
+        }
+        let prod = p.store.env_db("acme").await.unwrap();
+        let plan =
+            uplift_plan::parse_plan(uplift_plan::builtin("classic-to-modern").unwrap()).unwrap();
+        let options = uplift_plan::Options {
+            language: "en".into(),
+            currency: "USD".into(),
+            exchange_rates: Default::default(),
+        };
+        let upgrade = uplift_plan::apply(&plan, &prod.catalog(), &options).unwrap();
+        let test = p
+            .store
+            .create_database("acme", "test-1", upgrade.target.clone())
+            .await
+            .unwrap();
+        let t = upgrade.transform("Account").unwrap().clone();
+        let account = prod.catalog().entity("Account").unwrap().clone();
+        let work = vec![(t.clone(), copy::source_types(&prod, &account))];
+        let ctx = uplift_model::transform::EvalContext {
+            upgrade_time: time::OffsetDateTime::UNIX_EPOCH,
+            actor: "a@b.c".into(),
+        };
+        let out = copy::copy(&prod, &test, &work, &ctx, 2, Arc::new(Quiet))
+            .await
+            .unwrap();
+        assert_eq!(out[0].imported, 3);
+        let (rows, sum) = copy::target_checksum(&test, &t).await.unwrap();
+        assert_eq!(
+            (rows, sum.clone()),
+            (out[0].source_rows, out[0].source_checksum.clone()),
+            "{}",
+            p.engine
+        );
+        let mut conn = test.pool().conn().await.unwrap();
+        conn.batch(&format!(
+            "UPDATE {} SET {} = 'Tampered' WHERE {} = 'Contoso'",
+            test.qualify("account"),
+            "\"name\"",
+            "\"name\""
+        ))
+        .await
+        .unwrap();
+        let (rows2, sum2) = copy::target_checksum(&test, &t).await.unwrap();
+        assert_eq!(rows2, rows);
+        assert_ne!(
+            sum2, sum,
+            "{}: a changed value changes the checksum",
+            p.engine
+        );
+    }
+}
