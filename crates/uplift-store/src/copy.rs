@@ -308,7 +308,6 @@ pub async fn copy(
         // each is a sequential read rather than an index walk.
         let plan = chunks(&mut tx, dialect, &src, exported, chunk_rows).await?;
         let mut imported = 0;
-        let mut checksum = Checksum::zero(dialect);
         for (n, range) in plan.iter().enumerate() {
             if observer.cancelled() {
                 return Err(StoreError::Conflict("the copy was cancelled".into()));
@@ -326,15 +325,29 @@ pub async fn copy(
                 ins.push(" AND NOT ");
                 ins.append(&refused);
             }
-            // The rows as inserted are the transformed source; their count and
-            // checksum come back from the insert itself, saving a second scan.
-            let (rows, sum) = insert_counted(&mut tx, &ins, &names, t.columns.len()).await?;
-            imported += rows;
-            checksum = checksum.add(&sum);
+            imported += tx.execute(&ins.sql, &ins.params).await?;
             let done = exported * (n as u64 + 1) / plan.len() as u64;
             observer.progress(&t.source_entity, done, exported);
         }
 
+        // The transformed source's checksum, from the same snapshot.
+        let mut sum = SqlBuf::new(dialect);
+        sum.push("SELECT COUNT(*), ");
+        let wrapped = SqlBuf {
+            dialect,
+            sql: checksum_sql(dialect, &select.sql),
+            params: select.params.clone(),
+        };
+        sum.append(&wrapped);
+        sum.push(" FROM ").push(&src).push(" s");
+        if has_errors {
+            sum.push(" WHERE NOT ");
+            sum.append(&refused);
+        }
+        let row = tx
+            .query_opt(&sum.sql, &sum.params, &[ColType::Int, ColType::Text])
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("checksum query returned nothing".into()))?;
         out.push(EntityCopy {
             source_entity: t.source_entity.clone(),
             target_entity: t.target_entity.clone(),
@@ -344,94 +357,12 @@ pub async fn copy(
             warnings,
             error_samples,
             warning_samples,
-            source_rows: imported,
-            source_checksum: checksum.text(),
+            source_rows: row[0].as_int().unwrap_or(0) as u64,
+            source_checksum: checksum_text(&row[1]),
         });
     }
     tx.commit().await?;
     Ok(out)
-}
-
-/// A running checksum: SQLite's wrapping 64-bit sum, PostgreSQL's exact integer sum.
-enum Checksum {
-    Wrapping(u64),
-    Exact(i128),
-}
-
-impl Checksum {
-    fn zero(dialect: Dialect) -> Checksum {
-        match dialect {
-            Dialect::Sqlite => Checksum::Wrapping(0),
-            Dialect::Postgres => Checksum::Exact(0),
-        }
-    }
-
-    fn add(self, other: &Checksum) -> Checksum {
-        match (self, other) {
-            (Checksum::Wrapping(a), Checksum::Wrapping(b)) => {
-                Checksum::Wrapping(a.wrapping_add(*b))
-            }
-            (Checksum::Exact(a), Checksum::Exact(b)) => Checksum::Exact(a + b),
-            (a, _) => a,
-        }
-    }
-
-    /// The same text the target's checksum query gives.
-    fn text(&self) -> String {
-        match self {
-            Checksum::Wrapping(v) => (*v as i64).to_string(),
-            Checksum::Exact(v) => v.to_string(),
-        }
-    }
-}
-
-/// Runs an `INSERT … SELECT` and returns how many rows it wrote and their checksum.
-async fn insert_counted(
-    tx: &mut Conn,
-    ins: &SqlBuf,
-    names: &[String],
-    width: usize,
-) -> Result<(u64, Checksum)> {
-    match ins.dialect {
-        Dialect::Postgres => {
-            let cols: Vec<String> = names.iter().map(|n| format!("ins.{n}")).collect();
-            let sql = format!(
-                "WITH ins AS ({} RETURNING {}) SELECT COUNT(*), {} FROM ins",
-                ins.sql,
-                names.join(", "),
-                checksum_sql(Dialect::Postgres, &cols.join(", "))
-            );
-            let row = tx
-                .query_opt(&sql, &ins.params, &[ColType::Int, ColType::Text])
-                .await?
-                .ok_or_else(|| StoreError::Corrupt("insert returned no count".into()))?;
-            let sum = row[1]
-                .as_text()
-                .and_then(|t| t.parse::<i128>().ok())
-                .unwrap_or(0);
-            Ok((row[0].as_int().unwrap_or(0) as u64, Checksum::Exact(sum)))
-        }
-        Dialect::Sqlite => {
-            let sql = format!("{} RETURNING {}", ins.sql, names.join(", "));
-            let params = ins.params.clone();
-            tx.with_sqlite(move |c| {
-                let mut stmt = c.prepare_cached(&sql)?;
-                let mut rows = stmt.query(rusqlite::params_from_iter(
-                    params.iter().map(crate::engine::sqlite::Param),
-                ))?;
-                let (mut n, mut sum) = (0u64, 0u64);
-                while let Some(r) = rows.next()? {
-                    let values: Vec<_> = (0..width)
-                        .map(|i| r.get_ref(i))
-                        .collect::<rusqlite::Result<_>>()?;
-                    sum = sum.wrapping_add(crate::checksum::hash_values(values.into_iter()));
-                    n += 1;
-                }
-                Ok((n, Checksum::Wrapping(sum)))
-            })
-            .await
-        }
-    }
 }
 
 fn checksum_text(v: &Value) -> String {
