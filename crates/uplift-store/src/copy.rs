@@ -211,6 +211,30 @@ pub fn any_of(
     Ok(true)
 }
 
+/// The checksum aggregate over a row of `exprs`, counting only rows where `refused`
+/// does not hold.
+fn checksum_of(dialect: Dialect, exprs: &SqlBuf, refused: Option<&SqlBuf>) -> SqlBuf {
+    let mut b = SqlBuf::new(dialect);
+    let (open, close) = match dialect {
+        Dialect::Sqlite => (
+            format!("{}(", crate::checksum::SQLITE_FUNCTION),
+            ")".to_string(),
+        ),
+        Dialect::Postgres => (
+            "COALESCE(SUM(hashtextextended(ROW(".to_string(),
+            ")::text, 0))".to_string(),
+        ),
+    };
+    b.push(&open).append(exprs).push(&close);
+    if let Some(r) = refused {
+        b.push(" FILTER (WHERE NOT ").append(r).push(")");
+    }
+    if dialect == Dialect::Postgres {
+        b.push(", 0)::text");
+    }
+    b
+}
+
 /// The checksum expression over a row of the given SQL expressions.
 fn checksum_sql(dialect: Dialect, exprs: &str) -> String {
     match dialect {
@@ -239,8 +263,21 @@ pub async fn copy(
     for (t, types) in transforms {
         let src = (tables.source)(&t.source_table);
         let dst = (tables.target)(&t.target_table);
+        // The SELECT list of the transform, shared by the insert and the checksum.
+        let mut select = SqlBuf::new(dialect);
+        for (i, col) in t.columns.iter().enumerate() {
+            if i > 0 {
+                select.push(", ");
+            }
+            transform_sql::column(&mut select, col, types, ctx)?;
+        }
+        let mut refused = SqlBuf::new(dialect);
+        let has_errors = any_of(&mut refused, t, types, Severity::Error)?;
+        let names: Vec<String> = t.columns.iter().map(|c| ident(&c.name)).collect();
+
         // One scan counts the rows, every rule's matches, and the rows refused or
         // warned about; samples are then read only for rules that matched.
+        let mut source_checksum = String::new();
         let mut c = SqlBuf::new(dialect);
         c.push("SELECT COUNT(*)");
         for check in &t.checks {
@@ -258,12 +295,21 @@ pub async fn copy(
                 c.push(", 0");
             }
         }
+        // The same scan takes the checksum of the transformed source (the rows not
+        // refused), from the same snapshot as the copy.
+        c.push(", ");
+        let filter = has_errors.then_some(&refused);
+        c.append(&checksum_of(dialect, &select, filter));
         c.push(" FROM ").push(&src).push(" s");
-        let tys = vec![ColType::Int; t.checks.len() + 3];
+        let mut tys = vec![ColType::Int; t.checks.len() + 3];
+        tys.push(ColType::Text);
         let counts: Vec<u64> = tx
             .query_opt(&c.sql, &c.params, &tys)
             .await?
-            .map(|r| r.iter().map(|v| v.as_int().unwrap_or(0) as u64).collect())
+            .map(|r| {
+                source_checksum = checksum_text(&r[tys.len() - 1]);
+                r.iter().map(|v| v.as_int().unwrap_or(0) as u64).collect()
+            })
             .unwrap_or_else(|| vec![0; tys.len()]);
         let exported = counts[0];
         let (errors, warnings) = (counts[t.checks.len() + 1], counts[t.checks.len() + 2]);
@@ -292,18 +338,6 @@ pub async fn copy(
             }
         }
 
-        // The SELECT list of the transform, shared by the insert and the checksum.
-        let mut select = SqlBuf::new(dialect);
-        for (i, col) in t.columns.iter().enumerate() {
-            if i > 0 {
-                select.push(", ");
-            }
-            transform_sql::column(&mut select, col, types, ctx)?;
-        }
-        let mut refused = SqlBuf::new(dialect);
-        let has_errors = any_of(&mut refused, t, types, Severity::Error)?;
-        let names: Vec<String> = t.columns.iter().map(|c| ident(&c.name)).collect();
-
         // Chunks in the source's physical order (SQLite rowids, PostgreSQL blocks), so
         // each is a sequential read rather than an index walk.
         let plan = chunks(&mut tx, dialect, &src, exported, chunk_rows).await?;
@@ -330,24 +364,6 @@ pub async fn copy(
             observer.progress(&t.source_entity, done, exported);
         }
 
-        // The transformed source's checksum, from the same snapshot.
-        let mut sum = SqlBuf::new(dialect);
-        sum.push("SELECT COUNT(*), ");
-        let wrapped = SqlBuf {
-            dialect,
-            sql: checksum_sql(dialect, &select.sql),
-            params: select.params.clone(),
-        };
-        sum.append(&wrapped);
-        sum.push(" FROM ").push(&src).push(" s");
-        if has_errors {
-            sum.push(" WHERE NOT ");
-            sum.append(&refused);
-        }
-        let row = tx
-            .query_opt(&sum.sql, &sum.params, &[ColType::Int, ColType::Text])
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("checksum query returned nothing".into()))?;
         out.push(EntityCopy {
             source_entity: t.source_entity.clone(),
             target_entity: t.target_entity.clone(),
@@ -357,8 +373,8 @@ pub async fn copy(
             warnings,
             error_samples,
             warning_samples,
-            source_rows: row[0].as_int().unwrap_or(0) as u64,
-            source_checksum: checksum_text(&row[1]),
+            source_rows: exported - errors,
+            source_checksum,
         });
     }
     tx.commit().await?;

@@ -487,6 +487,16 @@ async fn a_failed_step1_is_retried_to_completion() {
             .body;
         assert_eq!(s["status"], "step1_failed");
         assert_eq!(s["failure"]["message"], "disk full");
+        // A value no whole number holds: the row is refused, counted and sampled.
+        let huge = p
+            .post(
+                "/api/environments/acme/data/gadgets",
+                ADMIN_TOKEN,
+                json!({"Title":"Huge","Qty":1e19}),
+            )
+            .await;
+        assert_eq!(huge.status, StatusCode::CREATED, "{}", huge.body);
+        let huge_id = huge.body["id"].as_str().unwrap().to_string();
         let r = p
             .post(
                 "/api/environments/acme/upgrade/retry",
@@ -498,6 +508,31 @@ async fn a_failed_step1_is_retried_to_completion() {
         let done = wait_step1(&p, "acme").await;
         assert_eq!(done["status"], "step2_verifying", "{}: {done}", p.engine);
         assert!(done["failure"].is_null());
+        let report = p
+            .get("/api/environments/acme/upgrade/report", ADMIN_TOKEN)
+            .await
+            .body;
+        let g = entity(&report, "Gadget");
+        assert_eq!(
+            (
+                g["exported"].as_u64(),
+                g["imported"].as_u64(),
+                g["errors"].as_u64()
+            ),
+            (Some(2), Some(1), Some(1)),
+            "{}: {g}",
+            p.engine
+        );
+        assert_eq!(
+            g["checksum_match"], true,
+            "{}: refused rows are left out of both sides: {g}",
+            p.engine
+        );
+        assert_eq!(g["error_samples"][0]["id"], huge_id.as_str());
+        assert_eq!(
+            g["summary"],
+            "exported record count 2 but imported record count 1, error count 1"
+        );
         let again = p
             .post(
                 "/api/environments/acme/upgrade/retry",
