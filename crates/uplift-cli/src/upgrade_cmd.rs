@@ -218,11 +218,17 @@ pub async fn status(c: &Client, env: &str, json_out: bool) -> Result<()> {
         v["status"].as_str().unwrap_or("")
     );
     for p in v["phases"].as_array().cloned().unwrap_or_default() {
+        let eta = p["eta_seconds"]
+            .as_f64()
+            .filter(|_| p["finished_at"].is_null());
         println!(
-            "  {:<22} {:<26} {}",
+            "  {:<22} {:<26} {:<26} {:>9}/{:<9} {}",
             p["phase"].as_str().unwrap_or(""),
             p["started_at"].as_str().unwrap_or("-"),
-            p["finished_at"].as_str().unwrap_or("")
+            p["finished_at"].as_str().unwrap_or(""),
+            p["done"],
+            p["total"],
+            eta.map_or(String::new(), |s| format!("eta {s:.0}s"))
         );
     }
     if let Some(f) = v["failure"].as_object() {
