@@ -235,16 +235,6 @@ fn checksum_of(dialect: Dialect, exprs: &SqlBuf, refused: Option<&SqlBuf>) -> Sq
     b
 }
 
-/// The checksum expression over a row of the given SQL expressions.
-fn checksum_sql(dialect: Dialect, exprs: &str) -> String {
-    match dialect {
-        Dialect::Sqlite => format!("{}({exprs})", crate::checksum::SQLITE_FUNCTION),
-        Dialect::Postgres => {
-            format!("COALESCE(SUM(hashtextextended(ROW({exprs})::text, 0)), 0)::text")
-        }
-    }
-}
-
 /// Copies every entity of `transforms` from `source` into `target` (whose tables exist
 /// and are empty) in one transaction.
 pub async fn copy(
@@ -397,9 +387,11 @@ pub async fn target_checksum(target: &EnvDb, t: &EntityTransform) -> Result<(u64
         .iter()
         .map(|c| format!("t.{}", ident(&c.name)))
         .collect();
+    let mut row_sql = SqlBuf::new(dialect);
+    row_sql.push(&cols.join(", "));
     let mut b = SqlBuf::new(dialect);
     b.push("SELECT COUNT(*), ")
-        .push(&checksum_sql(dialect, &cols.join(", ")))
+        .append(&checksum_of(dialect, &row_sql, None))
         .push(" FROM ")
         .push(&target.qualify(&t.target_table))
         .push(" t");

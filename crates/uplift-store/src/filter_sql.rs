@@ -90,22 +90,9 @@ impl Compiler<'_> {
         }
     }
 
-    /// The SQL for a column as compared: text folded to lower case on PostgreSQL
-    /// (SQLite's text columns are declared case-insensitive instead).
     fn col_sql(buf: &mut SqlBuf, t: &PathTarget) {
-        if buf.dialect == Dialect::Postgres && t.scalar == ScalarType::String {
-            buf.push("lower(").ident(&t.column.name).push(")");
-        } else {
-            buf.ident(&t.column.name);
-        }
-    }
-
-    fn lit_sql(buf: &mut SqlBuf, v: Value, ty: ColType, fold: bool) {
-        if fold && buf.dialect == Dialect::Postgres {
-            buf.push("lower(").param(v, ty).push(")");
-        } else {
-            buf.param(v, ty);
-        }
+        let col = order_sql(buf.dialect, t);
+        buf.push(&col);
     }
 
     /// `Site eq null`: every part of a complex value is null.
@@ -222,7 +209,7 @@ impl Compiler<'_> {
         buf.push("(");
         Self::col_sql(buf, c);
         buf.push(" ").push(sym).push(" ");
-        Self::lit_sql(buf, v, c.column.ty, fold);
+        folded_param(buf, v, c.column.ty, fold);
         if op == CompareOp::Ne {
             buf.push(" OR ").ident(&c.column.name).push(" IS NULL");
         }
@@ -326,7 +313,18 @@ fn normalise(t: OffsetDateTime) -> OffsetDateTime {
     t.replace_nanosecond(ms * 1_000_000).unwrap_or(t)
 }
 
-/// The SQL text of a column reference, exposed for the keyset and ordering code.
+/// A value compared with a column, folded like [`order_sql`] folds the column when
+/// `fold` (a string comparison).
+pub fn folded_param(buf: &mut SqlBuf, v: Value, ty: ColType, fold: bool) {
+    if fold && buf.dialect == Dialect::Postgres {
+        buf.push("lower(").param(v, ty).push(")");
+    } else {
+        buf.param(v, ty);
+    }
+}
+
+/// The SQL for a column as compared and ordered: text folded to lower case on
+/// PostgreSQL (SQLite's text columns are declared case-insensitive instead).
 pub fn order_sql(dialect: Dialect, t: &PathTarget) -> String {
     if dialect == Dialect::Postgres && t.scalar == ScalarType::String {
         format!("lower({})", ident(&t.column.name))

@@ -6,15 +6,15 @@ use serde_json::{Map, Value as Json};
 use time::OffsetDateTime;
 use uplift_model::codec::{decode, parse_guid};
 use uplift_model::entity::{KEY, audit_field_names};
-use uplift_model::filter::{Expr, OrderItem};
+use uplift_model::filter::{Expr, OrderItem, ScalarType};
 use uplift_model::layout::{
-    Column, PathTarget, VERSION_COLUMN, entity_columns, field_columns, resolve_path, table_name,
+    Column, PathTarget, VERSION_COLUMN, entity_columns, field_columns, resolve_path,
 };
 use uplift_model::{ColType, Entity, FieldType, SchemaVersion, Value};
 
 use crate::engine::{Conn, Dialect};
 use crate::envdb::EnvDb;
-use crate::filter_sql::{compile, order_sql};
+use crate::filter_sql::{compile, folded_param, order_sql};
 use crate::sql::{SqlBuf, ident};
 use crate::{Result, StoreError};
 
@@ -520,10 +520,10 @@ fn keyset(buf: &mut SqlBuf, keys: &[(PathTarget, bool)], after: &[Value]) {
         for j in 0..i {
             let (t, _) = &keys[j];
             match &after[j] {
-                Value::Null => buf.push("").ident(&t.column.name).push(" IS NULL AND "),
+                Value::Null => buf.ident(&t.column.name).push(" IS NULL AND "),
                 v => {
                     buf.push(&order_sql(buf.dialect, t)).push(" = ");
-                    fold_param(buf, t, v.clone());
+                    folded_param(buf, v.clone(), t.column.ty, t.scalar == ScalarType::String);
                     buf.push(" AND ")
                 }
             };
@@ -539,25 +539,17 @@ fn keyset(buf: &mut SqlBuf, keys: &[(PathTarget, bool)], after: &[Value]) {
             }
             (v, false) => {
                 buf.push(&col).push(" > ");
-                fold_param(buf, t, v.clone());
+                folded_param(buf, v.clone(), t.column.ty, t.scalar == ScalarType::String);
             }
             (v, true) => {
                 buf.push("(").push(&col).push(" < ");
-                fold_param(buf, t, v.clone());
+                folded_param(buf, v.clone(), t.column.ty, t.scalar == ScalarType::String);
                 buf.push(" OR ").ident(&t.column.name).push(" IS NULL)");
             }
         }
         buf.push(")");
     }
     buf.push(")");
-}
-
-fn fold_param(buf: &mut SqlBuf, t: &PathTarget, v: Value) {
-    if buf.dialect == Dialect::Postgres && t.scalar == uplift_model::filter::ScalarType::String {
-        buf.push("lower(").param(v, t.column.ty).push(")");
-    } else {
-        buf.param(v, t.column.ty);
-    }
 }
 
 /// The statement [`list`] runs and the types of its result columns (the requested
@@ -625,9 +617,4 @@ pub async fn list(db: &EnvDb, entity: &Entity, cols: &[Column], q: &ListQuery) -
         r.truncate(cols.len());
     }
     Ok(Page { rows, next })
-}
-
-/// The physical table name of an entity, for callers that build their own statements.
-pub fn physical_table(entity: &Entity) -> String {
-    table_name(entity)
 }

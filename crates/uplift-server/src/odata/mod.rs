@@ -103,16 +103,17 @@ impl DataCtx {
                         "the test database of '{env}' is open to administrators and makers only"
                     )));
                 }
-                let view = state.upgrades.view(env).await?;
-                let ready = view
-                    .filter(|v| v.state.status == uplift_upgrade::state::Status::Step2Verifying);
-                let Some(v) = ready else {
+                // The folded log is enough here; live progress is not needed.
+                let latest = state.upgrades.latest(env).await?;
+                let ready = latest
+                    .filter(|(_, s)| s.status == uplift_upgrade::state::Status::Step2Verifying);
+                let Some((_, upgrade)) = ready else {
                     return Err(ApiError::not_found(format!(
                         "'{env}' has no test database ready (step 1 has not completed)"
                     )));
                 };
                 (
-                    state.store.database(env, &v.state.test_database).await?,
+                    state.store.database(env, &upgrade.test_database).await?,
                     "upgrade/test/data",
                 )
             }
