@@ -85,7 +85,10 @@ pub(crate) fn serve(args: &Args, engine: &str) -> Result<Served> {
         "--data-dir",
     ])
     .arg(&dir)
-    .env("RUST_LOG", "warn")
+    .env(
+        "RUST_LOG",
+        std::env::var("UPLIFT_BENCH_LOG").unwrap_or_else(|_| "warn".into()),
+    )
     .stdout(Stdio::piped())
     .stderr(Stdio::inherit());
     if engine == "postgres" {

@@ -2,50 +2,53 @@
 //! 64-bit hash per row. The same rows in any order give the same sum; a changed, lost
 //! or extra row changes it (with overwhelming probability).
 
+use std::cell::RefCell;
+
 use rusqlite::Connection;
 use rusqlite::functions::{Aggregate, Context, FunctionFlags};
 use rusqlite::types::ValueRef;
+use xxhash_rust::xxh3::xxh3_64;
 
 /// The SQLite aggregate `uplift_checksum(col, ...)`.
 pub const SQLITE_FUNCTION: &str = "uplift_checksum";
 
 struct RowSum;
 
-/// FNV-1a over a type tag and the bytes of each value, so that `NULL`, `''` and `0`
-/// hash differently. Shared by the SQL aggregate and by rows read back in Rust, so
-/// both give the same sum for the same rows.
+/// XXH3 over a type tag and the bytes of each value, so that `NULL`, `''` and `0`
+/// hash differently. Shared by the SQL aggregate, the copy's tally and rows read back
+/// in Rust, so all give the same sum for the same rows. The row is laid out in a
+/// reused per-thread buffer and hashed in one call: hashing runs once per copied row.
 pub fn hash_values<'a>(values: impl Iterator<Item = ValueRef<'a>>) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    };
-    for v in values {
-        match v {
-            ValueRef::Null => eat(&[0]),
-            ValueRef::Integer(v) => {
-                eat(&[1]);
-                eat(&v.to_le_bytes());
-            }
-            ValueRef::Real(v) => {
-                eat(&[2]);
-                eat(&v.to_le_bytes());
-            }
-            ValueRef::Text(t) => {
-                eat(&[3]);
-                eat(&(t.len() as u64).to_le_bytes());
-                eat(t);
-            }
-            ValueRef::Blob(b) => {
-                eat(&[4]);
-                eat(&(b.len() as u64).to_le_bytes());
-                eat(b);
-            }
-        }
+    thread_local! {
+        static BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
     }
-    h
+    BUF.with_borrow_mut(|buf| {
+        buf.clear();
+        for v in values {
+            match v {
+                ValueRef::Null => buf.push(0),
+                ValueRef::Integer(v) => {
+                    buf.push(1);
+                    buf.extend_from_slice(&v.to_le_bytes());
+                }
+                ValueRef::Real(v) => {
+                    buf.push(2);
+                    buf.extend_from_slice(&v.to_le_bytes());
+                }
+                ValueRef::Text(t) => {
+                    buf.push(3);
+                    buf.extend_from_slice(&(t.len() as u64).to_le_bytes());
+                    buf.extend_from_slice(t);
+                }
+                ValueRef::Blob(b) => {
+                    buf.push(4);
+                    buf.extend_from_slice(&(b.len() as u64).to_le_bytes());
+                    buf.extend_from_slice(b);
+                }
+            }
+        }
+        xxh3_64(buf)
+    })
 }
 
 fn hash_row(ctx: &Context<'_>) -> u64 {

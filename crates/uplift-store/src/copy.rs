@@ -1,10 +1,22 @@
 //! Copying an environment database into another through row transforms, pushed down
 //! into the engine when both share it: SQLite with the source attached to the target's
-//! connection, PostgreSQL across schemas. The whole copy is one transaction reading one
-//! snapshot of the source, written in bounded chunks (by id) so progress is visible and
-//! cancel is prompt; a crash or a cancel leaves the target without half a copy.
+//! connection, PostgreSQL across schemas.
+//!
+//! The work per entity is: a scan of the source (row count, every rule's matches,
+//! samples, and the checksum of the transformed rows), the load (`INSERT … SELECT` in
+//! bounded chunks, in the source's physical order, so progress moves and a cancel is
+//! prompt), the key and indexes (built after the load: far cheaper than maintaining a
+//! random-order text key row by row), and the checksum of what landed in the target.
+//! Two connections share it, so both cores of a small machine work: on PostgreSQL two
+//! lanes each take whole entities, in transactions reading one exported snapshot; on
+//! SQLite, which has one writer, one lane loads and builds keys while the other scans
+//! the source and then reads the target back, both reading the same source snapshot.
+//! A failed or cancelled copy leaves a target to be dropped, never one that is served:
+//! the test database is only served once step 1 has finished.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use uplift_model::transform::{EntityTransform, EvalContext, Severity};
 use uplift_model::{ColType, Value};
@@ -13,6 +25,7 @@ use crate::engine::sqlite::SqlitePool;
 use crate::engine::{Conn, Dialect, Pool};
 use crate::envdb::EnvDb;
 use crate::sql::{SqlBuf, ident};
+use crate::tally::{Tallies, Tally};
 use crate::transform_sql::{self, SourceTypes};
 use crate::{Result, StoreError};
 
@@ -23,6 +36,9 @@ pub const CHUNK_ROWS: u64 = 50_000;
 pub const MAX_SAMPLES: u64 = 100;
 /// The alias of the source database on SQLite.
 const SQLITE_SOURCE: &str = "src";
+/// Connections a PostgreSQL copy works on at once: one per core of the small machines
+/// Uplift targets; more only makes them wait on each other.
+const POSTGRES_LANES: usize = 2;
 
 /// Told about progress; asked whether to stop.
 pub trait CopyObserver: Send + Sync {
@@ -52,6 +68,20 @@ pub struct EntityCopy {
     /// Row count and checksum of the transformed source, from the copy's snapshot.
     pub source_rows: u64,
     pub source_checksum: String,
+    /// Row count and checksum of the target table, read back after the load.
+    pub target_rows: u64,
+    pub target_checksum: String,
+}
+
+impl EntityCopy {
+    /// Every exported row was imported or refused, and the target holds exactly the
+    /// transformed source.
+    pub fn matches(&self) -> bool {
+        self.target_rows == self.source_rows
+            && self.target_checksum == self.source_checksum
+            && self.target_rows == self.imported
+            && self.imported + self.errors == self.exported
+    }
 }
 
 /// How the copying connection names the two sides' tables.
@@ -221,8 +251,8 @@ fn checksum_of(dialect: Dialect, exprs: &SqlBuf, refused: Option<&SqlBuf>) -> Sq
             ")".to_string(),
         ),
         Dialect::Postgres => (
-            "COALESCE(SUM(hashtextextended(ROW(".to_string(),
-            ")::text, 0))".to_string(),
+            "COALESCE(SUM(hash_record_extended(ROW(".to_string(),
+            "), 0))".to_string(),
         ),
     };
     b.push(&open).append(exprs).push(&close);
@@ -235,8 +265,353 @@ fn checksum_of(dialect: Dialect, exprs: &SqlBuf, refused: Option<&SqlBuf>) -> Sq
     b
 }
 
-/// Copies every entity of `transforms` from `source` into `target` (whose tables exist
-/// and are empty) in one transaction.
+/// One entity's statements, built once and shared by the lanes.
+struct Work {
+    source_entity: String,
+    target_entity: String,
+    /// Rule reasons and severities, in the order the scan counts them.
+    checks: Vec<(Severity, String)>,
+    /// Count, per-rule counts, refused and warned rows, checksum of the rows kept.
+    scan: SqlBuf,
+    scan_types: Vec<ColType>,
+    /// Per rule: `SELECT s.id … WHERE <rule> ORDER BY s.id LIMIT `.
+    samples: Vec<SqlBuf>,
+    src: String,
+    /// The chunk statement: `insert_head`, a range of the source, `insert_tail`. On
+    /// PostgreSQL the tail leaves refused rows out; on SQLite it passes every row
+    /// through [`crate::tally`], which counts it and says whether it goes in.
+    insert_head: SqlBuf,
+    insert_tail: SqlBuf,
+    keys: Vec<String>,
+    /// Count and checksum of the target table.
+    check: SqlBuf,
+}
+
+/// What the scan of the source found.
+struct Scanned {
+    exported: u64,
+    errors: u64,
+    warnings: u64,
+    error_samples: Vec<SampledRow>,
+    warning_samples: Vec<SampledRow>,
+    source_checksum: String,
+}
+
+fn prepare(
+    slot: usize,
+    dialect: Dialect,
+    tables: &Tables,
+    target: &EnvDb,
+    t: &EntityTransform,
+    types: &SourceTypes,
+    ctx: &EvalContext,
+) -> Result<Work> {
+    let src = (tables.source)(&t.source_table);
+    let dst = (tables.target)(&t.target_table);
+    // The SELECT list of the transform, shared by the insert and the checksum.
+    let mut select = SqlBuf::new(dialect);
+    for (i, col) in t.columns.iter().enumerate() {
+        if i > 0 {
+            select.push(", ");
+        }
+        transform_sql::column(&mut select, col, types, ctx)?;
+    }
+    let mut refused = SqlBuf::new(dialect);
+    let refused = any_of(&mut refused, t, types, Severity::Error)?.then_some(refused);
+    let names: Vec<String> = t.columns.iter().map(|c| ident(&c.name)).collect();
+
+    // One scan counts the rows, every rule's matches, and the rows refused or warned
+    // about, and takes the checksum of the transformed rows that are not refused.
+    let mut scan = SqlBuf::new(dialect);
+    scan.push("SELECT COUNT(*)");
+    for check in &t.checks {
+        scan.push(", COALESCE(SUM(CASE WHEN ");
+        transform_sql::condition(&mut scan, &check.condition, types)?;
+        scan.push(" THEN 1 ELSE 0 END), 0)");
+    }
+    for severity in [Severity::Error, Severity::Warning] {
+        let mut any = SqlBuf::new(dialect);
+        if any_of(&mut any, t, types, severity)? {
+            scan.push(", COALESCE(SUM(CASE WHEN ")
+                .append(&any)
+                .push(" THEN 1 ELSE 0 END), 0)");
+        } else {
+            scan.push(", 0");
+        }
+    }
+    scan.push(", ")
+        .append(&checksum_of(dialect, &select, refused.as_ref()));
+    scan.push(" FROM ").push(&src).push(" s");
+    let mut scan_types = vec![ColType::Int; t.checks.len() + 3];
+    scan_types.push(ColType::Text);
+
+    let mut samples = Vec::new();
+    for check in &t.checks {
+        let mut b = SqlBuf::new(dialect);
+        b.push("SELECT s.id FROM ").push(&src).push(" s WHERE ");
+        transform_sql::condition(&mut b, &check.condition, types)?;
+        b.push(" ORDER BY s.id LIMIT ");
+        samples.push(b);
+    }
+
+    let mut insert_head = SqlBuf::new(dialect);
+    insert_head
+        .push("INSERT INTO ")
+        .push(&dst)
+        .push(" (")
+        .push(&names.join(", "))
+        .push(") SELECT ");
+    let mut insert_tail = SqlBuf::new(dialect);
+    match dialect {
+        Dialect::Postgres => {
+            insert_head
+                .append(&select)
+                .push(" FROM ")
+                .push(&src)
+                .push(" s WHERE ");
+            if let Some(refused) = &refused {
+                insert_tail.push(" AND NOT ").append(refused);
+            }
+        }
+        Dialect::Sqlite => {
+            // The inner query computes each row's rule flags and values once; its
+            // LIMIT keeps SQLite from flattening it (which would compute them again
+            // for the outer WHERE).
+            let outs: Vec<String> = (0..t.columns.len()).map(|i| format!("_c{i}")).collect();
+            let flags: Vec<String> = (0..t.checks.len()).map(|i| format!("_k{i}")).collect();
+            insert_head
+                .push(&outs.join(", "))
+                .push(" FROM (SELECT s.id AS _id");
+            for (i, check) in t.checks.iter().enumerate() {
+                insert_head.push(", CASE WHEN ");
+                transform_sql::condition(&mut insert_head, &check.condition, types)?;
+                insert_head.push(&format!(" THEN 1 ELSE 0 END AS _k{i}"));
+            }
+            for (i, col) in t.columns.iter().enumerate() {
+                insert_head.push(", ");
+                transform_sql::column(&mut insert_head, col, types, ctx)?;
+                insert_head.push(&format!(" AS _c{i}"));
+            }
+            insert_head.push(" FROM ").push(&src).push(" s WHERE ");
+            let args: Vec<String> = ["_id".to_string()]
+                .into_iter()
+                .chain(flags)
+                .chain(outs)
+                .collect();
+            insert_tail.push(&format!(
+                " LIMIT -1) WHERE {}({slot}, {})",
+                crate::tally::FUNCTION,
+                args.join(", ")
+            ));
+        }
+    }
+
+    let keys = match target.catalog().entity(&t.target_entity) {
+        Some(e) => crate::ddl::build_keys(dialect, &|x| target.qualify(x), e),
+        None => Vec::new(),
+    };
+
+    let cols: Vec<String> = t
+        .columns
+        .iter()
+        .map(|c| format!("t.{}", ident(&c.name)))
+        .collect();
+    let mut row = SqlBuf::new(dialect);
+    row.push(&cols.join(", "));
+    let mut check = SqlBuf::new(dialect);
+    check
+        .push("SELECT COUNT(*), ")
+        .append(&checksum_of(dialect, &row, None))
+        .push(" FROM ")
+        .push(&dst)
+        .push(" t");
+
+    tracing::trace!(entity = %t.source_entity, sql = %insert_head.sql, tail = %insert_tail.sql, "copy statement");
+    Ok(Work {
+        source_entity: t.source_entity.clone(),
+        target_entity: t.target_entity.clone(),
+        checks: t
+            .checks
+            .iter()
+            .map(|c| (c.severity, c.reason.clone()))
+            .collect(),
+        scan,
+        scan_types,
+        samples,
+        src,
+        insert_head,
+        insert_tail,
+        keys,
+        check,
+    })
+}
+
+/// Counts, samples and checksums one entity's source.
+async fn scan(conn: &mut Conn, w: &Work) -> Result<Scanned> {
+    let n = w.checks.len();
+    let mut source_checksum = String::new();
+    let counts: Vec<u64> = conn
+        .query_opt(&w.scan.sql, &w.scan.params, &w.scan_types)
+        .await?
+        .map(|r| {
+            source_checksum = checksum_text(&r[n + 3]);
+            r.iter().map(|v| v.as_int().unwrap_or(0) as u64).collect()
+        })
+        .unwrap_or_else(|| vec![0; n + 4]);
+    let mut error_samples = Vec::new();
+    let mut warning_samples = Vec::new();
+    // Samples are read only for rules that matched.
+    for (i, (severity, reason)) in w.checks.iter().enumerate() {
+        let samples = match severity {
+            Severity::Error => &mut error_samples,
+            Severity::Warning => &mut warning_samples,
+        };
+        let room = MAX_SAMPLES.saturating_sub(samples.len() as u64);
+        if counts[i + 1] == 0 || room == 0 {
+            continue;
+        }
+        let mut b = w.samples[i].clone();
+        b.param(Value::Int(room as i64), ColType::Int);
+        for r in conn.query(&b.sql, &b.params, &[ColType::Text]).await? {
+            samples.push(SampledRow {
+                id: r[0].as_text().unwrap_or_default().to_string(),
+                reason: reason.clone(),
+            });
+        }
+    }
+    Ok(Scanned {
+        exported: counts[0],
+        errors: counts[n + 1],
+        warnings: counts[n + 2],
+        error_samples,
+        warning_samples,
+        source_checksum,
+    })
+}
+
+/// Loads one entity in chunks; returns the rows inserted.
+async fn load(conn: &mut Conn, w: &Work, chunk_rows: u64, stop: &Stop) -> Result<u64> {
+    let dialect = conn.dialect();
+    let total = conn
+        .query_opt(
+            &format!("SELECT COUNT(*) FROM {}", w.src),
+            &[],
+            &[ColType::Int],
+        )
+        .await?
+        .and_then(|r| r[0].as_int())
+        .unwrap_or(0) as u64;
+    stop.observer.progress(&w.source_entity, 0, total);
+    let plan = chunks(conn, dialect, &w.src, total, chunk_rows).await?;
+    let mut imported = 0;
+    for (n, range) in plan.iter().enumerate() {
+        stop.check()?;
+        let mut ins = w.insert_head.clone();
+        range.predicate(&mut ins);
+        ins.append(&w.insert_tail);
+        imported += conn.execute(&ins.sql, &ins.params).await?;
+        let done = total * (n as u64 + 1) / plan.len() as u64;
+        stop.observer.progress(&w.source_entity, done, total);
+    }
+    Ok(imported)
+}
+
+async fn build_keys(conn: &mut Conn, w: &Work, stop: &Stop) -> Result<()> {
+    for stmt in &w.keys {
+        stop.check()?;
+        conn.batch(stmt).await?;
+    }
+    Ok(())
+}
+
+/// Row count and checksum of one entity's target table.
+async fn read_back(conn: &mut Conn, w: &Work) -> Result<(u64, String)> {
+    let row = conn
+        .query_opt(
+            &w.check.sql,
+            &w.check.params,
+            &[ColType::Int, ColType::Text],
+        )
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("checksum query returned nothing".into()))?;
+    Ok((row[0].as_int().unwrap_or(0) as u64, checksum_text(&row[1])))
+}
+
+/// The caller's cancel, and a failure in another lane: either stops every lane at its
+/// next chunk or statement.
+struct Stop {
+    observer: Arc<dyn CopyObserver>,
+    failed: AtomicBool,
+}
+
+impl Stop {
+    fn check(&self) -> Result<()> {
+        if self.observer.cancelled() {
+            return Err(StoreError::Conflict("the copy was cancelled".into()));
+        }
+        if self.failed.load(Ordering::Relaxed) {
+            return Err(StoreError::Conflict(KNOCK_ON.into()));
+        }
+        Ok(())
+    }
+
+    /// Passes a lane's result on, telling the other lanes to stop if it failed.
+    fn watch<T>(&self, r: Result<T>) -> Result<T> {
+        if r.is_err() {
+            self.failed.store(true, Ordering::Relaxed);
+        }
+        r
+    }
+}
+
+fn copied(w: &Work, s: Scanned, imported: u64, target: (u64, String)) -> EntityCopy {
+    EntityCopy {
+        source_entity: w.source_entity.clone(),
+        target_entity: w.target_entity.clone(),
+        exported: s.exported,
+        imported,
+        errors: s.errors,
+        warnings: s.warnings,
+        error_samples: s.error_samples,
+        warning_samples: s.warning_samples,
+        source_rows: s.exported - s.errors.min(s.exported),
+        source_checksum: s.source_checksum,
+        target_rows: target.0,
+        target_checksum: target.1,
+    }
+}
+
+/// What a lane reports when it stopped because another one failed.
+const KNOCK_ON: &str = "another part of the copy failed";
+
+fn is_knock_on(e: &StoreError) -> bool {
+    matches!(e, StoreError::Conflict(m) if m == KNOCK_ON)
+}
+
+/// Waits for every lane; on failure, reports the cause rather than the lanes that
+/// stopped because of it.
+async fn join<T>(lanes: Vec<tokio::task::JoinHandle<Result<Vec<T>>>>) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for lane in lanes {
+        match lane.await {
+            Ok(Ok(v)) => out.extend(v),
+            Ok(Err(e)) => errors.push(e),
+            Err(e) => errors.push(StoreError::Task(e.to_string())),
+        }
+    }
+    if let Some(i) = errors.iter().position(|e| !is_knock_on(e)) {
+        return Err(errors.swap_remove(i));
+    }
+    match errors.pop() {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
+/// Copies every entity of `transforms` from `source` into `target`, whose tables exist,
+/// are empty and have no keys yet ([`crate::ddl::Keys::AfterLoad`]); builds the keys
+/// and reads each table back for the check.
 pub async fn copy(
     source: &EnvDb,
     target: &EnvDb,
@@ -247,128 +622,196 @@ pub async fn copy(
 ) -> Result<Vec<EntityCopy>> {
     let (pool, tables) = open_tables(source, target)?;
     let dialect = pool.dialect();
-    // One snapshot of the source for the whole copy; production writers are not blocked.
-    let mut tx = pool.begin_snapshot().await?;
-    let mut out = Vec::new();
-    for (t, types) in transforms {
-        let src = (tables.source)(&t.source_table);
-        let dst = (tables.target)(&t.target_table);
-        // The SELECT list of the transform, shared by the insert and the checksum.
-        let mut select = SqlBuf::new(dialect);
-        for (i, col) in t.columns.iter().enumerate() {
-            if i > 0 {
-                select.push(", ");
-            }
-            transform_sql::column(&mut select, col, types, ctx)?;
-        }
-        let mut refused = SqlBuf::new(dialect);
-        let has_errors = any_of(&mut refused, t, types, Severity::Error)?;
-        let names: Vec<String> = t.columns.iter().map(|c| ident(&c.name)).collect();
+    let work: Vec<Work> = transforms
+        .iter()
+        .enumerate()
+        .map(|(slot, (t, types))| prepare(slot, dialect, &tables, target, t, types, ctx))
+        .collect::<Result<_>>()?;
+    let work = Arc::new(work);
+    let stop = Arc::new(Stop {
+        observer,
+        failed: AtomicBool::new(false),
+    });
+    let mut out = match dialect {
+        Dialect::Sqlite => copy_sqlite(pool, work.clone(), chunk_rows, stop).await?,
+        Dialect::Postgres => copy_postgres(pool, work.clone(), chunk_rows, stop).await?,
+    };
+    // In the order the caller gave.
+    out.sort_by_key(|(i, _)| *i);
+    Ok(out.into_iter().map(|(_, c)| c).collect())
+}
 
-        // One scan counts the rows, every rule's matches, and the rows refused or
-        // warned about; samples are then read only for rules that matched.
-        let mut source_checksum = String::new();
-        let mut c = SqlBuf::new(dialect);
-        c.push("SELECT COUNT(*)");
-        for check in &t.checks {
-            c.push(", COALESCE(SUM(CASE WHEN ");
-            transform_sql::condition(&mut c, &check.condition, types)?;
-            c.push(" THEN 1 ELSE 0 END), 0)");
-        }
-        for severity in [Severity::Error, Severity::Warning] {
-            let mut any = SqlBuf::new(dialect);
-            if any_of(&mut any, t, types, severity)? {
-                c.push(", COALESCE(SUM(CASE WHEN ")
-                    .append(&any)
-                    .push(" THEN 1 ELSE 0 END), 0)");
-            } else {
-                c.push(", 0");
-            }
-        }
-        // The same scan takes the checksum of the transformed source (the rows not
-        // refused), from the same snapshot as the copy.
-        c.push(", ");
-        let filter = has_errors.then_some(&refused);
-        c.append(&checksum_of(dialect, &select, filter));
-        c.push(" FROM ").push(&src).push(" s");
-        let mut tys = vec![ColType::Int; t.checks.len() + 3];
-        tys.push(ColType::Text);
-        let counts: Vec<u64> = tx
-            .query_opt(&c.sql, &c.params, &tys)
-            .await?
-            .map(|r| {
-                source_checksum = checksum_text(&r[tys.len() - 1]);
-                r.iter().map(|v| v.as_int().unwrap_or(0) as u64).collect()
-            })
-            .unwrap_or_else(|| vec![0; tys.len()]);
-        let exported = counts[0];
-        let (errors, warnings) = (counts[t.checks.len() + 1], counts[t.checks.len() + 2]);
-        observer.progress(&t.source_entity, 0, exported);
-        let mut error_samples = Vec::new();
-        let mut warning_samples = Vec::new();
-        for (i, check) in t.checks.iter().enumerate() {
-            let samples = match check.severity {
-                Severity::Error => &mut error_samples,
-                Severity::Warning => &mut warning_samples,
-            };
-            let room = MAX_SAMPLES.saturating_sub(samples.len() as u64);
-            if counts[i + 1] == 0 || room == 0 {
-                continue;
-            }
-            let mut b = SqlBuf::new(dialect);
-            b.push("SELECT s.id FROM ").push(&src).push(" s WHERE ");
-            transform_sql::condition(&mut b, &check.condition, types)?;
-            b.push(" ORDER BY s.id LIMIT ");
-            b.param(Value::Int(room as i64), ColType::Int);
-            for r in tx.query(&b.sql, &b.params, &[ColType::Text]).await? {
-                samples.push(SampledRow {
-                    id: r[0].as_text().unwrap_or_default().to_string(),
-                    reason: check.reason.clone(),
-                });
-            }
-        }
+/// SQLite: the writer loads every entity, tallying the source as it goes, then builds
+/// the keys; meanwhile a reader reads the loaded tables back for the check.
+async fn copy_sqlite(
+    pool: Pool,
+    work: Arc<Vec<Work>>,
+    chunk_rows: u64,
+    stop: Arc<Stop>,
+) -> Result<Vec<(usize, EntityCopy)>> {
+    let tallies: Tallies = Arc::new(Mutex::new(
+        work.iter()
+            .map(|w| Tally::new(w.checks.clone(), MAX_SAMPLES as usize))
+            .collect(),
+    ));
+    let mut writer = pool.begin_snapshot().await?;
+    let t = tallies.clone();
+    writer
+        .with_sqlite(move |c| Ok(crate::tally::register(c, t)?))
+        .await?;
 
-        // Chunks in the source's physical order (SQLite rowids, PostgreSQL blocks), so
-        // each is a sequential read rather than an index walk.
-        let plan = chunks(&mut tx, dialect, &src, exported, chunk_rows).await?;
-        let mut imported = 0;
-        for (n, range) in plan.iter().enumerate() {
-            if observer.cancelled() {
-                return Err(StoreError::Conflict("the copy was cancelled".into()));
+    let (loaded_tx, loaded_rx) = tokio::sync::oneshot::channel::<Vec<u64>>();
+    let w_lane = {
+        let (work, stop, pool) = (work.clone(), stop.clone(), pool.clone());
+        tokio::spawn(async move {
+            let r = async {
+                let started = std::time::Instant::now();
+                let mut imported = Vec::new();
+                for w in work.iter() {
+                    imported.push(load(&mut writer, w, chunk_rows, &stop).await?);
+                }
+                let loaded = started.elapsed();
+                writer.commit().await?;
+                let committed = started.elapsed();
+                let _ = loaded_tx.send(imported);
+                let mut keys = pool.begin().await?;
+                for w in work.iter() {
+                    build_keys(&mut keys, w, &stop).await?;
+                }
+                keys.commit().await?;
+                tracing::debug!(
+                    ?loaded,
+                    ?committed,
+                    keyed = ?started.elapsed(),
+                    "copy writer lane"
+                );
+                Ok(Vec::new())
             }
-            let mut ins = SqlBuf::new(dialect);
-            ins.push("INSERT INTO ")
-                .push(&dst)
-                .push(" (")
-                .push(&names.join(", "))
-                .push(") SELECT ");
-            ins.append(&select);
-            ins.push(" FROM ").push(&src).push(" s WHERE ");
-            range.predicate(&mut ins);
-            if has_errors {
-                ins.push(" AND NOT ");
-                ins.append(&refused);
+            .await;
+            stop.watch(r)
+        })
+    };
+    let r_lane = {
+        let (work, stop, pool) = (work.clone(), stop.clone(), pool.clone());
+        tokio::spawn(async move {
+            let r = async {
+                let imported = loaded_rx
+                    .await
+                    .map_err(|_| StoreError::Conflict(KNOCK_ON.into()))?;
+                let started = std::time::Instant::now();
+                let mut conn = pool.conn().await?;
+                let mut out = Vec::new();
+                for (i, w) in work.iter().enumerate() {
+                    stop.check()?;
+                    let back = read_back(&mut conn, w).await?;
+                    let scanned = tallies
+                        .lock()
+                        .map_err(|_| StoreError::Pool("tally lock poisoned".into()))
+                        .map(|mut all| scanned(std::mem::take(&mut all[i])))?;
+                    out.push((i, copied(w, scanned, imported[i], back)));
+                }
+                tracing::debug!(read_back = ?started.elapsed(), "copy reader lane");
+                Ok(out)
             }
-            imported += tx.execute(&ins.sql, &ins.params).await?;
-            let done = exported * (n as u64 + 1) / plan.len() as u64;
-            observer.progress(&t.source_entity, done, exported);
-        }
+            .await;
+            stop.watch(r)
+        })
+    };
+    join(vec![w_lane, r_lane]).await
+}
 
-        out.push(EntityCopy {
-            source_entity: t.source_entity.clone(),
-            target_entity: t.target_entity.clone(),
-            exported,
-            imported,
-            errors,
-            warnings,
-            error_samples,
-            warning_samples,
-            source_rows: exported - errors,
-            source_checksum,
-        });
+/// What the tally saw, in the form the scan gives on PostgreSQL.
+fn scanned(t: Tally) -> Scanned {
+    let samples = |set: std::collections::BTreeSet<(String, String)>| {
+        set.into_iter()
+            .map(|(id, reason)| SampledRow { id, reason })
+            .collect()
+    };
+    Scanned {
+        exported: t.rows,
+        errors: t.errors,
+        warnings: t.warnings,
+        error_samples: samples(t.error_samples),
+        warning_samples: samples(t.warning_samples),
+        source_checksum: (t.checksum as i64).to_string(),
     }
-    tx.commit().await?;
-    Ok(out)
+}
+
+/// PostgreSQL: lanes take whole entities, largest first, each in a transaction that
+/// reads the snapshot exported by a holding transaction, and scan, load, key and read
+/// back each one.
+async fn copy_postgres(
+    pool: Pool,
+    work: Arc<Vec<Work>>,
+    chunk_rows: u64,
+    stop: Arc<Stop>,
+) -> Result<Vec<(usize, EntityCopy)>> {
+    let (mut hold, snapshot) = pool.begin_exported().await?;
+    // Largest first, so the last entity to finish is a small one.
+    let mut sizes = Vec::new();
+    for (i, w) in work.iter().enumerate() {
+        let mut b = SqlBuf::new(Dialect::Postgres);
+        b.push("SELECT pg_relation_size(CAST(")
+            .param(Value::Text(w.src.clone()), ColType::Text)
+            .push(" AS regclass))");
+        let size = hold
+            .query_opt(&b.sql, &b.params, &[ColType::Int])
+            .await?
+            .and_then(|r| r[0].as_int())
+            .unwrap_or(0);
+        sizes.push((size, i));
+    }
+    sizes.sort_by(|a, b| b.cmp(a));
+    let queue = Arc::new(Mutex::new(
+        sizes.into_iter().map(|(_, i)| i).collect::<VecDeque<_>>(),
+    ));
+    let mut lanes = Vec::new();
+    for _ in 0..POSTGRES_LANES.min(work.len().max(1)) {
+        let (work, stop, pool, queue, snapshot) = (
+            work.clone(),
+            stop.clone(),
+            pool.clone(),
+            queue.clone(),
+            snapshot.clone(),
+        );
+        lanes.push(tokio::spawn(async move {
+            let r = async {
+                let mut tx = pool.begin_at(&snapshot).await?;
+                let mut out = Vec::new();
+                loop {
+                    let next = queue.lock().ok().and_then(|mut q| q.pop_front());
+                    let Some(i) = next else { break };
+                    let w = &work[i];
+                    stop.check()?;
+                    let t0 = std::time::Instant::now();
+                    let s = scan(&mut tx, w).await?;
+                    let t1 = t0.elapsed();
+                    let imported = load(&mut tx, w, chunk_rows, &stop).await?;
+                    let t2 = t0.elapsed();
+                    build_keys(&mut tx, w, &stop).await?;
+                    let t3 = t0.elapsed();
+                    // Read back inside the lane's transaction: its own rows, as stored.
+                    let back = read_back(&mut tx, w).await?;
+                    tracing::debug!(
+                        entity = %w.source_entity,
+                        scanned = ?t1,
+                        loaded = ?t2,
+                        keyed = ?t3,
+                        read_back = ?t0.elapsed(),
+                        "copied"
+                    );
+                    out.push((i, copied(w, s, imported, back)));
+                }
+                tx.commit().await?;
+                Ok(out)
+            }
+            .await;
+            stop.watch(r)
+        }));
+    }
+    let done = join(lanes).await?;
+    hold.rollback().await?;
+    Ok(done)
 }
 
 fn checksum_text(v: &Value) -> String {
@@ -379,7 +822,8 @@ fn checksum_text(v: &Value) -> String {
     }
 }
 
-/// The row count and checksum of a target table, to compare with the copy's.
+/// The row count and checksum of a target table as the copy's check computes them,
+/// for a caller that wants to check the target again later.
 pub async fn target_checksum(target: &EnvDb, t: &EntityTransform) -> Result<(u64, String)> {
     let dialect = target.dialect();
     let cols: Vec<String> = t

@@ -119,20 +119,6 @@ impl EnvDb {
         Ok(db)
     }
 
-    /// Builds the keys and indexes of tables created with [`ddl::Keys::AfterLoad`], in
-    /// one transaction. A duplicate id fails it, naming the table.
-    pub async fn build_keys(&self) -> Result<()> {
-        let catalog = self.catalog();
-        let qualify = |t: &str| self.qualify(t);
-        let mut tx = self.pool.begin().await?;
-        for e in &catalog.entities {
-            for stmt in ddl::build_keys(self.dialect(), &qualify, e) {
-                tx.batch(&stmt).await?;
-            }
-        }
-        tx.commit().await
-    }
-
     /// Opens an existing database and loads its catalog.
     pub async fn open(pool: Pool, schema: Option<String>) -> Result<EnvDb> {
         let db = EnvDb {

@@ -17,6 +17,7 @@ pub mod filter_sql;
 pub mod records;
 pub mod sql;
 pub mod store;
+pub mod tally;
 pub mod transform_sql;
 
 pub use engine::{Conn, Dialect, Pool, Tx};

@@ -482,9 +482,6 @@ impl Upgrades {
                     observer.clone(),
                 )
                 .await?;
-                // Keys and indexes are built once the rows are in: far cheaper than
-                // maintaining them row by row during the load.
-                test.build_keys().await?;
                 Ok(copies)
             })
             .await?;
@@ -532,14 +529,10 @@ impl Upgrades {
             }
         }
         self.phase(id, run, Phase::Check, copies.len() as u64, async {
-            for (c, (t, _)) in copies.iter().zip(&transforms) {
-                let (rows, sum) = copy::target_checksum(&test, t).await?;
-                // Every exported row is either imported or counted as an error, and
-                // the target holds exactly the transformed source.
-                let ok = rows == c.source_rows
-                    && sum == c.source_checksum
-                    && rows == c.imported
-                    && c.imported + c.errors == c.exported;
+            // The copy read every table back; the check compares what it read with
+            // the transformed source.
+            for c in &copies {
+                let ok = c.matches();
                 self.log(
                     id,
                     &Event::EntityChecked {

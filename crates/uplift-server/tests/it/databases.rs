@@ -114,7 +114,12 @@ async fn the_copy_checksum_notices_a_changed_row() {
         let upgrade = uplift_plan::apply(&plan, &prod.catalog(), &options).unwrap();
         let test = p
             .store
-            .create_database("acme", "test-1", upgrade.target.clone())
+            .create_database_with(
+                "acme",
+                "test-1",
+                upgrade.target.clone(),
+                uplift_store::ddl::Keys::AfterLoad,
+            )
             .await
             .unwrap();
         let t = upgrade.transform("Account").unwrap().clone();
@@ -128,7 +133,9 @@ async fn the_copy_checksum_notices_a_changed_row() {
             .await
             .unwrap();
         assert_eq!(out[0].imported, 3);
+        assert!(out[0].matches(), "{}: {:?}", p.engine, out[0]);
         let (rows, sum) = copy::target_checksum(&test, &t).await.unwrap();
+        assert_eq!((rows, &sum), (out[0].target_rows, &out[0].target_checksum));
         assert_eq!(
             (rows, sum.clone()),
             (out[0].source_rows, out[0].source_checksum.clone()),

@@ -70,6 +70,39 @@ impl Pool {
         Ok(Tx { conn, done: false })
     }
 
+    /// Starts a PostgreSQL read-only transaction whose snapshot others can join with
+    /// [`Pool::begin_at`], so several connections read exactly the same data in
+    /// parallel. The snapshot lives as long as this transaction.
+    pub async fn begin_exported(&self) -> Result<(Tx, String)> {
+        if self.dialect() != Dialect::Postgres {
+            return Err(StoreError::Invalid(
+                "exported snapshots are a PostgreSQL feature".into(),
+            ));
+        }
+        let mut tx = self.begin_read().await?;
+        let id = tx
+            .query_opt("SELECT pg_export_snapshot()", &[], &[ColType::Text])
+            .await?
+            .and_then(|r| r[0].as_text().map(str::to_string))
+            .ok_or_else(|| StoreError::Corrupt("no snapshot was exported".into()))?;
+        Ok((tx, id))
+    }
+
+    /// Starts a PostgreSQL transaction that reads the snapshot `id` exported by
+    /// [`Pool::begin_exported`] and may write.
+    pub async fn begin_at(&self, id: &str) -> Result<Tx> {
+        // Snapshot ids are hex digits and dashes; anything else is not one of ours.
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            return Err(StoreError::Invalid(format!("'{id}' is not a snapshot id")));
+        }
+        let mut conn = self.conn().await?;
+        conn.batch(&format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ; SET TRANSACTION SNAPSHOT '{id}'"
+        ))
+        .await?;
+        Ok(Tx { conn, done: false })
+    }
+
     /// Starts a read-only transaction: one consistent snapshot for several queries.
     pub async fn begin_read(&self) -> Result<Tx> {
         let mut conn = self.conn().await?;
