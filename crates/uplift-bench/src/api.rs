@@ -23,6 +23,10 @@ pub struct Args {
     /// Demo rows (all entities together).
     #[arg(long, default_value_t = 1_000_000)]
     pub rows: u64,
+    /// Rounds of step 1 against its anchor (the machine is noisy: the report gives
+    /// the median round).
+    #[arg(long, default_value_t = 3)]
+    pub rounds: u32,
     /// Seconds per measurement.
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,

@@ -7,10 +7,11 @@
 //! bounded chunks, in the source's physical order, so progress moves and a cancel is
 //! prompt), the key and indexes (built after the load: far cheaper than maintaining a
 //! random-order text key row by row), and the checksum of what landed in the target.
-//! Two connections share it, so both cores of a small machine work: on PostgreSQL two
-//! lanes each take whole entities, in transactions reading one exported snapshot; on
-//! SQLite, which has one writer, one lane loads and builds keys while the other scans
-//! the source and then reads the target back, both reading the same source snapshot.
+//! On PostgreSQL two lanes share the work, so both cores of a small machine are used:
+//! each takes whole entities, in a transaction reading the snapshot a holding
+//! transaction exported. SQLite has one writer: it loads every entity with the source
+//! counted and checksummed on the way by [`crate::tally`] (so the source is read and
+//! transformed once), with a rollback journal so the new pages are written once.
 //! A failed or cancelled copy leaves a target to be dropped, never one that is served:
 //! the test database is only served once step 1 has finished.
 
@@ -633,7 +634,7 @@ pub async fn copy(
         failed: AtomicBool::new(false),
     });
     let mut out = match dialect {
-        Dialect::Sqlite => copy_sqlite(pool, work.clone(), chunk_rows, stop).await?,
+        Dialect::Sqlite => copy_sqlite(target, pool, work.clone(), chunk_rows, stop).await?,
         Dialect::Postgres => copy_postgres(pool, work.clone(), chunk_rows, stop).await?,
     };
     // In the order the caller gave.
@@ -641,9 +642,10 @@ pub async fn copy(
     Ok(out.into_iter().map(|(_, c)| c).collect())
 }
 
-/// SQLite: the writer loads every entity, tallying the source as it goes, then builds
-/// the keys; meanwhile a reader reads the loaded tables back for the check.
+/// SQLite, which has one writer: one connection loads every entity, tallying the
+/// source as it goes, builds the keys, commits, and reads the tables back.
 async fn copy_sqlite(
+    target: &EnvDb,
     pool: Pool,
     work: Arc<Vec<Work>>,
     chunk_rows: u64,
@@ -654,70 +656,52 @@ async fn copy_sqlite(
             .map(|w| Tally::new(w.checks.clone(), MAX_SAMPLES as usize))
             .collect(),
     ));
-    let mut writer = pool.begin_snapshot().await?;
+    // The load writes a new file's pages once, straight into it, with a rollback
+    // journal (which skips pages the file did not have), rather than into the WAL
+    // and again at the checkpoint. Changing the mode needs the only open connection,
+    // so the test database's own idle ones are closed first; should another
+    // connection hold it open, the mode stays WAL and the load is merely slower.
+    if let Pool::Sqlite(p) = target.pool() {
+        p.close_idle();
+    }
+    let mut conn = pool.conn().await?;
+    conn.batch("PRAGMA main.journal_mode = DELETE").await?;
+    // A dropped connection rolls back, so an error below leaves nothing half-loaded.
+    conn.batch("BEGIN DEFERRED").await?;
     let t = tallies.clone();
-    writer
-        .with_sqlite(move |c| Ok(crate::tally::register(c, t)?))
+    conn.with_sqlite(move |c| Ok(crate::tally::register(c, t)?))
         .await?;
-
-    let (loaded_tx, loaded_rx) = tokio::sync::oneshot::channel::<Vec<u64>>();
-    let w_lane = {
-        let (work, stop, pool) = (work.clone(), stop.clone(), pool.clone());
-        tokio::spawn(async move {
-            let r = async {
-                let started = std::time::Instant::now();
-                let mut imported = Vec::new();
-                for w in work.iter() {
-                    imported.push(load(&mut writer, w, chunk_rows, &stop).await?);
-                }
-                let loaded = started.elapsed();
-                writer.commit().await?;
-                let committed = started.elapsed();
-                let _ = loaded_tx.send(imported);
-                let mut keys = pool.begin().await?;
-                for w in work.iter() {
-                    build_keys(&mut keys, w, &stop).await?;
-                }
-                keys.commit().await?;
-                tracing::debug!(
-                    ?loaded,
-                    ?committed,
-                    keyed = ?started.elapsed(),
-                    "copy writer lane"
-                );
-                Ok(Vec::new())
-            }
-            .await;
-            stop.watch(r)
-        })
-    };
-    let r_lane = {
-        let (work, stop, pool) = (work.clone(), stop.clone(), pool.clone());
-        tokio::spawn(async move {
-            let r = async {
-                let imported = loaded_rx
-                    .await
-                    .map_err(|_| StoreError::Conflict(KNOCK_ON.into()))?;
-                let started = std::time::Instant::now();
-                let mut conn = pool.conn().await?;
-                let mut out = Vec::new();
-                for (i, w) in work.iter().enumerate() {
-                    stop.check()?;
-                    let back = read_back(&mut conn, w).await?;
-                    let scanned = tallies
-                        .lock()
-                        .map_err(|_| StoreError::Pool("tally lock poisoned".into()))
-                        .map(|mut all| scanned(std::mem::take(&mut all[i])))?;
-                    out.push((i, copied(w, scanned, imported[i], back)));
-                }
-                tracing::debug!(read_back = ?started.elapsed(), "copy reader lane");
-                Ok(out)
-            }
-            .await;
-            stop.watch(r)
-        })
-    };
-    join(vec![w_lane, r_lane]).await
+    let started = std::time::Instant::now();
+    let mut imported = Vec::new();
+    for w in work.iter() {
+        imported.push(load(&mut conn, w, chunk_rows, &stop).await?);
+    }
+    let loaded = started.elapsed();
+    for w in work.iter() {
+        build_keys(&mut conn, w, &stop).await?;
+    }
+    let keyed = started.elapsed();
+    conn.batch("COMMIT").await?;
+    conn.batch("PRAGMA main.journal_mode = WAL").await?;
+    let committed = started.elapsed();
+    let mut out = Vec::new();
+    for (i, w) in work.iter().enumerate() {
+        stop.check()?;
+        let back = read_back(&mut conn, w).await?;
+        let scanned = tallies
+            .lock()
+            .map_err(|_| StoreError::Pool("tally lock poisoned".into()))
+            .map(|mut all| scanned(std::mem::take(&mut all[i])))?;
+        out.push((i, copied(w, scanned, imported[i], back)));
+    }
+    tracing::debug!(
+        ?loaded,
+        ?keyed,
+        ?committed,
+        read_back = ?started.elapsed(),
+        "copied"
+    );
+    Ok(out)
 }
 
 /// What the tally saw, in the form the scan gives on PostgreSQL.

@@ -351,7 +351,9 @@ impl Store {
         match &self.engines {
             Engines::Sqlite { data_dir } => {
                 let path = Self::sqlite_path(data_dir, env, database);
-                for suffix in ["", "-wal", "-shm"] {
+                // A rollback journal left by a killed load would be played back into the
+                // next database created at this path.
+                for suffix in ["", "-wal", "-shm", "-journal"] {
                     let p = PathBuf::from(format!("{}{suffix}", path.display()));
                     if p.exists() {
                         std::fs::remove_file(p)?;

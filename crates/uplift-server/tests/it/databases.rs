@@ -36,8 +36,22 @@ async fn test_databases_are_created_reopened_and_removed_with_their_environment(
                 .is_err()
         );
 
+        // A killed load leaves a rollback journal beside the file; it must go with it,
+        // or SQLite would play it back into the next database created there.
+        let journal = match db.pool() {
+            uplift_store::Pool::Sqlite(f) => {
+                let j = std::path::PathBuf::from(format!("{}-journal", f.path().display()));
+                std::fs::write(&j, b"stale").unwrap();
+                Some(j)
+            }
+            uplift_store::Pool::Postgres(_) => None,
+        };
+        drop(db);
         s.remove_database("contoso", "test-1").await.unwrap();
         assert!(!s.database_exists("contoso", "test-1").await.unwrap());
+        if let Some(j) = journal {
+            assert!(!j.exists(), "the journal is removed with the database");
+        }
         assert!(s.database("contoso", "test-1").await.is_err());
 
         s.create_database("contoso", "test-2", Catalog::empty(SchemaVersion::Modern))

@@ -204,6 +204,20 @@ async fn step1_builds_the_test_database_as_the_plan_says_and_leaves_production_a
         );
         let done = wait_step1(&p, "acme").await;
         assert_eq!(done["status"], "step2_verifying", "{}: {done}", p.engine);
+        let test = p
+            .store
+            .database("acme", done["test_database"].as_str().unwrap())
+            .await
+            .unwrap();
+        if let uplift_store::Pool::Sqlite(file) = test.pool() {
+            // Loaded with a rollback journal, it must be back in WAL mode to serve
+            // readers beside a writer during step 2.
+            let mode: String = rusqlite::Connection::open(file.path())
+                .unwrap()
+                .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(mode, "wal");
+        }
         for phase in done["phases"].as_array().unwrap() {
             assert!(
                 phase["started_at"].is_string() && phase["finished_at"].is_string(),
