@@ -4,6 +4,7 @@
 //! Everything here is pure so that the engines, the HTTP edge and (later) the upgrade
 //! planner agree on one definition of what a field is and how its values look.
 
+pub mod app;
 pub mod catalog;
 pub mod codec;
 pub mod entity;

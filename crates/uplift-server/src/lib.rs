@@ -3,6 +3,7 @@
 //! OData error JSON.
 
 pub mod admin;
+pub mod apps;
 pub mod auth;
 pub mod error;
 pub mod odata;
@@ -25,6 +26,7 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(admin::routes())
+        .merge(apps::routes())
         .merge(odata::routes())
         .merge(upgrade::routes())
         .fallback(not_found)

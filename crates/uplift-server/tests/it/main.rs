@@ -1,5 +1,6 @@
 //! Integration tests of the HTTP API, each run on SQLite and on PostgreSQL.
 
+mod apps;
 mod catalog;
 mod databases;
 mod query;

@@ -8,6 +8,10 @@ use serde::Serialize;
 use uplift_model::security::{PlatformRole, Privileges, SecurityMode, UserStatus};
 use uplift_model::{ColType, SchemaVersion, Value};
 
+mod apps;
+
+pub use apps::{AppRecord, AppVersion, Bound};
+
 use crate::engine::{Dialect, Pool};
 use crate::sql::{ident, placeholders};
 use crate::{Result, StoreError};
@@ -83,7 +87,7 @@ impl Control {
             conn.batch(&format!("CREATE SCHEMA IF NOT EXISTS {}", ident(s)))
                 .await?;
         }
-        for stmt in MIGRATION {
+        for stmt in MIGRATION.iter().chain(apps::MIGRATION) {
             conn.batch(&stmt.replace("{s}", &prefix)).await?;
         }
         Ok(Control { pool, prefix })
@@ -164,6 +168,10 @@ impl Control {
         tx.execute(&self.sql("DELETE FROM {s}role_members WHERE env = ?"), &p)
             .await?;
         tx.execute(&self.sql("DELETE FROM {s}roles WHERE env = ?"), &p)
+            .await?;
+        tx.execute(&self.sql("DELETE FROM {s}app_versions WHERE env = ?"), &p)
+            .await?;
+        tx.execute(&self.sql("DELETE FROM {s}apps WHERE env = ?"), &p)
             .await?;
         let n = tx
             .execute(&self.sql("DELETE FROM {s}environments WHERE name = ?"), &p)
