@@ -1,5 +1,6 @@
 //! `uplift`: runs the server (`serve`, `demo`) and talks to one (client commands).
 
+mod app_cmd;
 mod client;
 mod demo;
 mod output;
@@ -106,6 +107,13 @@ enum Command {
     Role {
         #[command(subcommand)]
         cmd: RoleCmd,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Model-driven apps: drafts, published versions.
+    App {
+        #[command(subcommand)]
+        cmd: app_cmd::AppCmd,
         #[command(flatten)]
         conn: Conn,
     },
@@ -242,6 +250,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::User { cmd, conn } => user_cmd(cmd, &conn).await,
         Command::Token { cmd, conn } => token_cmd(cmd, &conn).await,
         Command::Role { cmd, conn } => role_cmd(cmd, &conn).await,
+        Command::App { cmd, conn } => app_cmd::run(cmd, &client(&conn)?, conn.json).await,
         Command::Plan { cmd } => match cmd {
             PlanCmd::List => {
                 upgrade_cmd::plan_list();

@@ -413,6 +413,54 @@ target = "Account"
 /// A third-party OData v4 client (python-odata) reflects `$metadata`, queries, follows
 /// lookups and writes through the API. CI installs it; elsewhere the test says how.
 #[test]
+fn app_commands_apply_publish_list_and_show() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(&["serve"], dir.path(), &dir.path().join("data"));
+    let (ok, out, err) = s.cli(&["env", "create", "acme"]);
+    assert!(ok, "{out}{err}");
+    let app = dir.path().join("sales.toml");
+    std::fs::write(
+        &app,
+        r#"
+name = "Sales"
+owner = "admin@uplift.local"
+[[views]]
+name = "Accounts"
+entity = "Account"
+columns = ["Name", "Address/city"]
+filter = "Name ne null"
+[[forms]]
+name = "Account"
+entity = "Account"
+fields = ["Name", "Email"]
+"#,
+    )
+    .unwrap();
+    let (ok, out, err) = s.cli(&["app", "apply", "acme", app.to_str().unwrap()]);
+    assert!(
+        ok && out.contains("saved the draft of app Sales"),
+        "{out}{err}"
+    );
+    let (ok, out, err) = s.cli(&["app", "publish", "acme", "Sales"]);
+    assert!(ok && out.contains("version 1"), "{out}{err}");
+    let (ok, out, _) = s.cli(&["app", "list", "acme"]);
+    assert!(ok && out.contains("Sales") && out.contains('1'), "{out}");
+    let (ok, out, _) = s.cli(&["app", "show", "acme", "Sales", "--json"]);
+    let v: Value = serde_json::from_str(&out).expect("--json prints JSON");
+    assert!(ok && v["published"]["definition"]["views"][0]["name"] == "Accounts");
+
+    std::fs::write(
+        &app,
+        "name = \"Sales\"\nowner = \"admin@uplift.local\"\n[[views]]\nname = \"V\"\nentity = \"Account\"\ncolumns = [\"Nope\"]\n",
+    )
+    .unwrap();
+    let (ok, out, err) = s.cli(&["app", "apply", "acme", app.to_str().unwrap()]);
+    assert!(!ok, "{out}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("view 'V' column 'Nope'"), "{err}");
+}
+
+#[test]
 fn a_real_odata_client_reads_metadata_queries_and_writes() {
     let has_client = Command::new("python3")
         .args(["-c", "import odata"])
