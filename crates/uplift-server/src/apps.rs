@@ -92,7 +92,7 @@ async fn show_app(
     Ok(Json(view(&app, &caller)))
 }
 
-async fn find(s: &AppState, env: &str, name: &str) -> Result<AppRecord, ApiError> {
+pub(crate) async fn find(s: &AppState, env: &str, name: &str) -> Result<AppRecord, ApiError> {
     s.store.env_db(env).await?;
     s.store
         .control()

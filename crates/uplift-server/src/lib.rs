@@ -7,6 +7,7 @@ pub mod apps;
 pub mod auth;
 pub mod error;
 pub mod odata;
+pub mod player;
 pub mod state;
 pub mod upgrade;
 
@@ -27,6 +28,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(admin::routes())
         .merge(apps::routes())
+        .merge(player::routes())
         .merge(odata::routes())
         .merge(upgrade::routes())
         .fallback(not_found)

@@ -204,6 +204,56 @@ impl DataCtx {
     }
 }
 
+/// Data access on behalf of an app or flow bound to `db`: the same query surface and
+/// the caller's own privileges, on whichever database the binding names.
+pub(crate) struct BoundData {
+    ctx: DataCtx,
+}
+
+impl BoundData {
+    /// `base` is the URL prefix links in answers start with.
+    pub(crate) async fn new(
+        state: AppState,
+        caller: Caller,
+        env: &str,
+        db: Arc<EnvDb>,
+        base: String,
+    ) -> Result<BoundData, ApiError> {
+        let rec = state.env(env).await?;
+        let catalog = db.catalog();
+        Ok(BoundData {
+            ctx: DataCtx {
+                target: Target::Production,
+                state,
+                caller,
+                env: rec,
+                db,
+                catalog,
+                base,
+            },
+        })
+    }
+
+    pub(crate) fn catalog(&self) -> &Catalog {
+        &self.ctx.catalog
+    }
+
+    /// A page of `set`, as `GET …/data/{set}?{raw}` answers it.
+    pub(crate) async fn list(
+        &self,
+        set: &str,
+        raw: &str,
+        headers: &HeaderMap,
+    ) -> Result<Response, ApiError> {
+        list(&self.ctx, set, Some(raw), headers).await
+    }
+
+    /// One record, as `GET …/data/{set}({id})?{raw}` answers it.
+    pub(crate) async fn get(&self, set: &str, id: &str, raw: &str) -> Result<Response, ApiError> {
+        get_one(&self.ctx, set, id, Some(raw)).await
+    }
+}
+
 /// What a resource path segment names.
 enum Resource {
     Metadata,

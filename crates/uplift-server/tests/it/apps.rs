@@ -191,3 +191,108 @@ async fn an_app_bound_to_a_missing_database_fails_clearly() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_player_runs_views_page_by_page_and_loads_forms() {
+    for p in platforms().await {
+        p.create_env("acme", "classic", "open").await;
+        let owner = p.user("owner@acme.test", "maker").await;
+        let user = p.user("user@acme.test", "user").await;
+        let mut ids = Vec::new();
+        for (name, city) in [
+            ("Alpha", "Oslo"),
+            ("Bravo", "Rome"),
+            ("Carla", "Lima"),
+            ("Zed", "Kyiv"),
+        ] {
+            let r = p
+                .post(
+                    "/api/environments/acme/data/accounts",
+                    ADMIN_TOKEN,
+                    json!({"Name": name, "Email": format!("{name}@x.test"), "Address": {"city": city}}),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+            ids.push(r.body["id"].as_str().unwrap().to_string());
+        }
+        let path = "/api/environments/acme/apps/Sales";
+        p.put(
+            path,
+            &owner,
+            sales("owner@acme.test", &[], "contains(Name, 'a')"),
+        )
+        .await;
+        let r = p.get(&format!("{path}/views/Accounts"), &user).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "nothing published yet");
+        p.post(&format!("{path}/publish"), &owner, json!({})).await;
+
+        // Three accounts contain an 'a' (Zed does not); two per page, by name.
+        let first = p
+            .call(
+                axum::http::Method::GET,
+                &format!("{path}/views/Accounts"),
+                Some(&user),
+                None,
+                &[("prefer", "odata.maxpagesize=2")],
+            )
+            .await;
+        assert_eq!(first.status, StatusCode::OK, "{}: {}", p.engine, first.body);
+        let names: Vec<_> = first.body["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["Name"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(names, ["Alpha", "Bravo"]);
+        let row = &first.body["value"][0];
+        assert_eq!(row["Address"]["city"], "Oslo");
+        assert!(row.get("Email").is_none(), "only the view's columns: {row}");
+        let next = first.body["@odata.nextLink"].as_str().unwrap();
+        let rel = &next[next.find("/api/").unwrap()..];
+        assert!(
+            rel.starts_with(&format!("{path}/views/Accounts?")),
+            "{next}"
+        );
+        let second = p.get(rel, &user).await;
+        assert_eq!(second.body["value"][0]["Name"], "Carla");
+        assert!(second.body.get("@odata.nextLink").is_none());
+
+        // The draft plays only for its editors.
+        p.put(path, &owner, sales("owner@acme.test", &[], "Name eq 'Zed'"))
+            .await;
+        let d = p
+            .get(&format!("{path}/views/Accounts?draft=true"), &owner)
+            .await;
+        assert_eq!(d.body["value"][0]["Name"], "Zed", "{}", d.body);
+        let d = p
+            .get(&format!("{path}/views/Accounts?draft=true"), &user)
+            .await;
+        assert_eq!(d.status, StatusCode::FORBIDDEN);
+
+        let f = p
+            .get(&format!("{path}/forms/Contact/{}", ids[0]), &user)
+            .await;
+        assert_eq!(
+            f.status,
+            StatusCode::NOT_FOUND,
+            "an account is not a contact"
+        );
+        let c = p
+            .post(
+                "/api/environments/acme/data/contacts",
+                ADMIN_TOKEN,
+                json!({"FullName": {"first_name": "Ann", "last_name": "Lee"}, "Email": "ann@x.test", "Phone": "+47 555 0100"}),
+            )
+            .await;
+        assert_eq!(c.status, StatusCode::CREATED, "{}", c.body);
+        let id = c.body["id"].as_str().unwrap();
+        let f = p.get(&format!("{path}/forms/Contact/{id}"), &user).await;
+        assert_eq!(f.status, StatusCode::OK, "{}", f.body);
+        assert_eq!(f.body["FullName"]["last_name"], "Lee");
+        assert_eq!(f.body["Email"], "ann@x.test");
+        assert!(f.body.get("Phone").is_none(), "only the form's fields");
+        let r = p.get(&format!("{path}/views/Nope"), &user).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        assert!(r.message().contains("no view 'Nope'"));
+    }
+}
