@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod codec;
 pub mod entity;
 pub mod filter;
+pub mod flow;
 pub mod input;
 pub mod layout;
 pub mod names;
