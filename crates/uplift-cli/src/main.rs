@@ -3,6 +3,7 @@
 mod app_cmd;
 mod client;
 mod demo;
+mod flow_cmd;
 mod output;
 mod server;
 mod upgrade_cmd;
@@ -107,6 +108,13 @@ enum Command {
     Role {
         #[command(subcommand)]
         cmd: RoleCmd,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Automation flows.
+    Flow {
+        #[command(subcommand)]
+        cmd: flow_cmd::FlowCmd,
         #[command(flatten)]
         conn: Conn,
     },
@@ -251,6 +259,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Token { cmd, conn } => token_cmd(cmd, &conn).await,
         Command::Role { cmd, conn } => role_cmd(cmd, &conn).await,
         Command::App { cmd, conn } => app_cmd::run(cmd, &client(&conn)?, conn.json).await,
+        Command::Flow { cmd, conn } => flow_cmd::run(cmd, &client(&conn)?, conn.json).await,
         Command::Plan { cmd } => match cmd {
             PlanCmd::List => {
                 upgrade_cmd::plan_list();

@@ -413,7 +413,7 @@ target = "Account"
 /// A third-party OData v4 client (python-odata) reflects `$metadata`, queries, follows
 /// lookups and writes through the API. CI installs it; elsewhere the test says how.
 #[test]
-fn app_commands_apply_publish_list_and_show() {
+fn app_and_flow_commands_apply_publish_switch_list_and_show() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(&["serve"], dir.path(), &dir.path().join("data"));
     let (ok, out, err) = s.cli(&["env", "create", "acme"]);
@@ -458,6 +458,42 @@ fields = ["Name", "Email"]
     assert!(!ok, "{out}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("view 'V' column 'Nope'"), "{err}");
+
+    // Flows: created from a file, changed by applying it again, switched off.
+    let flow = dir.path().join("flow.toml");
+    let text = |subject: &str| {
+        format!(
+            "name = \"Hello\"\nowner = \"admin@uplift.local\"\n[trigger]\nkind = \"manual\"\n[[steps]]\nkind = \"send_email\"\nname = \"mail\"\nto = [\"ops@acme.test\"]\nsubject = \"{subject}\"\n"
+        )
+    };
+    std::fs::write(&flow, text("Hi")).unwrap();
+    let (ok, out, err) = s.cli(&["flow", "apply", "acme", flow.to_str().unwrap()]);
+    assert!(ok && out.starts_with("created flow Hello ("), "{out}{err}");
+    let id = out
+        .trim()
+        .rsplit('(')
+        .next()
+        .unwrap()
+        .trim_end_matches(')')
+        .to_string();
+    std::fs::write(&flow, text("Hi again")).unwrap();
+    let (ok, out, err) = s.cli(&["flow", "apply", "acme", flow.to_str().unwrap()]);
+    assert!(
+        ok && out.contains(&format!("changed flow Hello ({id})")),
+        "{out}{err}"
+    );
+    let (ok, out, _) = s.cli(&["flow", "off", "acme", &id]);
+    assert!(ok && out.contains("flow Hello is off"), "{out}");
+    let (ok, out, _) = s.cli(&["flow", "list", "acme"]);
+    assert!(ok && out.contains(&id) && out.contains("off"), "{out}");
+    let (ok, out, _) = s.cli(&["flow", "show", "acme", &id, "--json"]);
+    let v: Value = serde_json::from_str(&out).expect("--json prints JSON");
+    assert!(
+        ok && v["definition"]["steps"][0]["subject"] == "Hi again",
+        "{v}"
+    );
+    let (ok, _, err) = s.cli(&["flow", "on", "acme", "nope"]);
+    assert!(!ok && err.contains("no flow 'nope'"), "{err}");
 }
 
 #[test]

@@ -144,7 +144,15 @@ async fn put_app(
             .unwrap_or_default(),
     };
     let db = bound_database(&s, &env, &database).await?;
-    validate(&def, &db.catalog(), &|_| false).map_err(|errors| {
+    let flows: std::collections::BTreeSet<String> = s
+        .store
+        .control()
+        .flows(&env)
+        .await?
+        .into_iter()
+        .map(|f| f.id)
+        .collect();
+    validate(&def, &db.catalog(), &|id| flows.contains(id)).map_err(|errors| {
         ApiError::bad_request(
             errors
                 .iter()

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod apps;
 pub mod auth;
 pub mod error;
+pub mod flows;
 pub mod odata;
 pub mod player;
 pub mod state;
@@ -29,6 +30,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::routes())
         .merge(apps::routes())
         .merge(player::routes())
+        .merge(flows::routes())
         .merge(odata::routes())
         .merge(upgrade::routes())
         .fallback(not_found)

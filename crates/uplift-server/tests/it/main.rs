@@ -3,6 +3,7 @@
 mod apps;
 mod catalog;
 mod databases;
+mod flows;
 mod query;
 mod records;
 mod security;

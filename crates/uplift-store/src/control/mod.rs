@@ -9,8 +9,10 @@ use uplift_model::security::{PlatformRole, Privileges, SecurityMode, UserStatus}
 use uplift_model::{ColType, SchemaVersion, Value};
 
 mod apps;
+mod flows;
 
 pub use apps::{AppRecord, AppVersion, Bound};
+pub use flows::FlowRecord;
 
 use crate::engine::{Dialect, Pool};
 use crate::sql::{ident, placeholders};
@@ -87,7 +89,11 @@ impl Control {
             conn.batch(&format!("CREATE SCHEMA IF NOT EXISTS {}", ident(s)))
                 .await?;
         }
-        for stmt in MIGRATION.iter().chain(apps::MIGRATION) {
+        for stmt in MIGRATION
+            .iter()
+            .chain(apps::MIGRATION)
+            .chain(flows::MIGRATION)
+        {
             conn.batch(&stmt.replace("{s}", &prefix)).await?;
         }
         Ok(Control { pool, prefix })
@@ -172,6 +178,8 @@ impl Control {
         tx.execute(&self.sql("DELETE FROM {s}app_versions WHERE env = ?"), &p)
             .await?;
         tx.execute(&self.sql("DELETE FROM {s}apps WHERE env = ?"), &p)
+            .await?;
+        tx.execute(&self.sql("DELETE FROM {s}flows WHERE env = ?"), &p)
             .await?;
         let n = tx
             .execute(&self.sql("DELETE FROM {s}environments WHERE name = ?"), &p)

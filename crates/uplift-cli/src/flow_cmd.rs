@@ -1,0 +1,87 @@
+//! `uplift flow`: create or change flows from files, switch them on and off, list and
+//! show them.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, anyhow};
+use clap::Subcommand;
+use serde_json::json;
+
+use crate::client::{Client, read_document, seg};
+use crate::output;
+
+#[derive(Subcommand)]
+pub enum FlowCmd {
+    /// Create a flow from a TOML or JSON file, or change the flow of the same name.
+    Apply { env: String, file: PathBuf },
+    /// Turn a flow on.
+    On { env: String, flow: String },
+    /// Turn a flow off.
+    Off { env: String, flow: String },
+    /// List the flows of an environment.
+    List { env: String },
+    /// Show a flow.
+    Show { env: String, flow: String },
+}
+
+pub async fn run(cmd: FlowCmd, c: &Client, json_out: bool) -> Result<()> {
+    let flows = |env: &str| format!("/api/environments/{}/flows", seg(env));
+    match cmd {
+        FlowCmd::Apply { env, file } => {
+            let def = read_document(&file)?;
+            let name = def["name"]
+                .as_str()
+                .ok_or_else(|| anyhow!("{}: the flow has no 'name'", file.display()))?;
+            let existing = c.get(&flows(&env)).await?;
+            let same = existing["value"]
+                .as_array()
+                .and_then(|a| a.iter().find(|f| f["name"] == name))
+                .and_then(|f| f["id"].as_str())
+                .map(str::to_string);
+            let v = match &same {
+                Some(id) => c.put(&format!("{}/{}", flows(&env), seg(id)), &def).await?,
+                None => c.post(&flows(&env), &def).await?,
+            };
+            if json_out {
+                output::object(true, &v);
+            } else {
+                let verb = if same.is_some() { "changed" } else { "created" };
+                println!(
+                    "{verb} flow {name} ({})",
+                    v["id"].as_str().unwrap_or_default()
+                );
+            }
+        }
+        FlowCmd::On { env, flow } => switch(c, &flows(&env), &flow, "on", json_out).await?,
+        FlowCmd::Off { env, flow } => switch(c, &flows(&env), &flow, "off", json_out).await?,
+        FlowCmd::List { env } => {
+            let v = c.get(&flows(&env)).await?;
+            output::rows(
+                json_out,
+                &v["value"],
+                &["id", "name", "owner", "state", "database"],
+            );
+        }
+        FlowCmd::Show { env, flow } => {
+            let v = c.get(&format!("{}/{}", flows(&env), seg(&flow))).await?;
+            output::object(json_out, &v);
+        }
+    }
+    Ok(())
+}
+
+async fn switch(c: &Client, base: &str, flow: &str, state: &str, json_out: bool) -> Result<()> {
+    let v = c
+        .post(&format!("{base}/{}/{state}", seg(flow)), &json!({}))
+        .await?;
+    if json_out {
+        output::object(true, &v);
+    } else {
+        println!(
+            "flow {} is {}",
+            v["name"].as_str().unwrap_or(flow),
+            v["state"].as_str().unwrap_or(state)
+        );
+    }
+    Ok(())
+}
