@@ -323,6 +323,29 @@ pub fn is_url(s: &str) -> bool {
     }
 }
 
+/// A full stored row (one value per column of [`crate::layout::entity_columns`]) as the
+/// JSON object the data API answers, without annotations: what flows see as a record.
+pub fn record_json(
+    entity: &crate::Entity,
+    version: crate::SchemaVersion,
+    row: &[Value],
+) -> serde_json::Map<String, Json> {
+    let mut m = serde_json::Map::new();
+    if let Some(Value::Text(id)) = row.first() {
+        m.insert(crate::entity::KEY.into(), Json::String(id.clone()));
+    }
+    let mut i = 1;
+    for f in entity.all_fields(version) {
+        let n = crate::layout::field_columns(f).len();
+        if i + n > row.len() {
+            break;
+        }
+        m.insert(f.name.clone(), encode(f, &row[i..i + n]));
+        i += n;
+    }
+    m
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

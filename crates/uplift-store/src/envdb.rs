@@ -36,6 +36,8 @@ pub struct EnvDb {
     /// Serialises catalog changes, so two concurrent applies cannot both validate
     /// against the same old catalog.
     ddl_lock: tokio::sync::Mutex<()>,
+    /// Entities some flow reacts to: their changes go to the outbox.
+    watched: std::sync::RwLock<std::collections::HashSet<String>>,
 }
 
 impl EnvDb {
@@ -91,6 +93,7 @@ impl EnvDb {
             catalog: RwLock::new(Arc::new(catalog.clone())),
             layouts: RwLock::new(HashMap::new()),
             ddl_lock: tokio::sync::Mutex::new(()),
+            watched: Default::default(),
         };
         let mut tx = db.pool.begin().await?;
         if let Some(s) = &db.schema {
@@ -99,6 +102,11 @@ impl EnvDb {
         tx.batch(&format!(
             "CREATE TABLE {} (id INTEGER NOT NULL PRIMARY KEY, catalog TEXT NOT NULL)",
             db.qualify(CATALOG_TABLE)
+        ))
+        .await?;
+        tx.batch(&crate::outbox::create_sql(
+            db.dialect(),
+            &db.qualify(crate::outbox::TABLE),
         ))
         .await?;
         let qualify = |t: &str| db.qualify(t);
@@ -129,6 +137,7 @@ impl EnvDb {
             ))),
             layouts: RwLock::new(HashMap::new()),
             ddl_lock: tokio::sync::Mutex::new(()),
+            watched: Default::default(),
         };
         let mut conn = db.pool.conn().await?;
         let row = conn
@@ -148,7 +157,26 @@ impl EnvDb {
         let catalog: Catalog = serde_json::from_str(text)
             .map_err(|e| StoreError::Corrupt(format!("catalog does not parse: {e}")))?;
         db.set_catalog(catalog);
+        // Databases made before the outbox existed get it on first open.
+        conn.batch(&crate::outbox::create_sql(
+            db.dialect(),
+            &db.qualify(crate::outbox::TABLE),
+        ))
+        .await?;
+        drop(conn);
         Ok(db)
+    }
+
+    /// Says which entities flows react to; changes to them are written to the outbox.
+    pub fn watch(&self, entities: impl IntoIterator<Item = String>) {
+        if let Ok(mut w) = self.watched.write() {
+            *w = entities.into_iter().collect();
+        }
+    }
+
+    /// Whether a change to `entity` goes to the outbox.
+    pub fn is_watched(&self, entity: &str) -> bool {
+        self.watched.read().is_ok_and(|w| w.contains(entity))
     }
 
     fn set_catalog(&self, c: Catalog) {

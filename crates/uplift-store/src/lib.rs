@@ -14,6 +14,7 @@ pub mod engine;
 pub mod envdb;
 pub mod error;
 pub mod filter_sql;
+pub mod outbox;
 pub mod records;
 pub mod sql;
 pub mod store;

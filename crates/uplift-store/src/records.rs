@@ -15,6 +15,7 @@ use uplift_model::{ColType, Entity, FieldType, SchemaVersion, Value};
 use crate::engine::{Conn, Dialect};
 use crate::envdb::EnvDb;
 use crate::filter_sql::{compile, folded_param, order_sql};
+use crate::outbox::{self, Op};
 use crate::sql::{SqlBuf, ident};
 use crate::{Result, StoreError};
 
@@ -22,6 +23,19 @@ use crate::{Result, StoreError};
 #[derive(Debug, Clone)]
 pub struct Actor {
     pub email: String,
+    /// How many flow runs deep this write is: 0 for a person, n + 1 for a step of a
+    /// run started by a depth-n write. Carried into the outbox to stop loops.
+    pub depth: u32,
+}
+
+impl Actor {
+    /// A person (or a client acting for one) writing through the API.
+    pub fn person(email: impl Into<String>) -> Actor {
+        Actor {
+            email: email.into(),
+            depth: 0,
+        }
+    }
 }
 
 /// A full row: one value per column of [`entity_columns`].
@@ -254,6 +268,19 @@ pub async fn insert(
         }
         Err(e) => return Err(e),
     };
+    if db.is_watched(&entity.name) {
+        let json = uplift_model::codec::record_json(entity, version, &row);
+        outbox::append(
+            &mut tx,
+            db,
+            &entity.name,
+            Op::Created,
+            &id,
+            &json,
+            actor.depth,
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(row)
 }
@@ -347,16 +374,58 @@ pub async fn update(
                 entity.name
             ))
         })?;
+    if db.is_watched(&entity.name) {
+        let json = uplift_model::codec::record_json(entity, version, &row);
+        outbox::append(
+            &mut tx,
+            db,
+            &entity.name,
+            Op::Updated,
+            id,
+            &json,
+            actor.depth,
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(row)
 }
 
 /// Deletes a record, and clears lookups that pointed at it (in the same transaction),
 /// so no record is left referring to something that is gone.
-pub async fn delete(db: &EnvDb, entity: &Entity, id: &str, if_match: Option<i64>) -> Result<()> {
+pub async fn delete(
+    db: &EnvDb,
+    entity: &Entity,
+    id: &str,
+    if_match: Option<i64>,
+    actor: &Actor,
+) -> Result<()> {
     let catalog = db.catalog();
     let mut tx = db.pool().begin().await?;
     current_version(db, &mut tx, entity, id, if_match).await?;
+    if db.is_watched(&entity.name) {
+        // The record as it was, for flows reacting to its deletion.
+        let layout = db.layout(entity);
+        let row = tx
+            .query_opt(
+                &layout.by_id_sql,
+                &[Value::Text(id.to_string())],
+                &layout.types,
+            )
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no {} with id {id}", entity.name)))?;
+        let json = uplift_model::codec::record_json(entity, catalog.version, &row);
+        outbox::append(
+            &mut tx,
+            db,
+            &entity.name,
+            Op::Deleted,
+            id,
+            &json,
+            actor.depth,
+        )
+        .await?;
+    }
     for other in &catalog.entities {
         for f in &other.fields {
             if f.ty.lookup_target() == Some(entity.name.as_str()) {

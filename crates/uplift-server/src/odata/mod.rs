@@ -759,9 +759,7 @@ async fn post_resource(
     let input: Map<String, Json> = parse_body(body)?;
     let (input, lookups) = normalise_payload(&ctx, entity, input)?;
     authorize_lookups(&ctx, entity, &lookups).await?;
-    let actor = Actor {
-        email: ctx.caller.0.email.clone(),
-    };
+    let actor = Actor::person(ctx.caller.0.email.clone());
     let row = records::insert(&ctx.db, entity, &input, &actor).await?;
     Ok(record_response(
         &ctx,
@@ -804,9 +802,7 @@ async fn patch_resource(
     let input: Map<String, Json> = parse_body(body)?;
     let (input, lookups) = normalise_payload(&ctx, entity, input)?;
     authorize_lookups(&ctx, entity, &lookups).await?;
-    let actor = Actor {
-        email: ctx.caller.0.email.clone(),
-    };
+    let actor = Actor::person(ctx.caller.0.email.clone());
     let row = records::update(&ctx.db, entity, &id, &input, expected, &actor).await?;
     Ok(record_response(
         &ctx,
@@ -832,6 +828,7 @@ async fn delete_resource(
     };
     let entity = ctx.entity_by_set(&set)?;
     ctx.authorize(&entity.name, "Delete").await?;
-    records::delete(&ctx.db, entity, &id, if_match(&headers)?).await?;
+    let actor = Actor::person(ctx.caller.0.email.clone());
+    records::delete(&ctx.db, entity, &id, if_match(&headers)?, &actor).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

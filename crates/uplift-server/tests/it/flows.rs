@@ -82,3 +82,77 @@ async fn flows_are_validated_stored_by_id_and_switched_on_and_off() {
         assert_eq!(list.body["value"][0]["id"], id.as_str());
     }
 }
+
+/// Changes to entities flows react to are written to the outbox with the change, and
+/// only committed changes are.
+#[tokio::test]
+async fn watched_changes_reach_the_outbox_in_their_own_transaction() {
+    use uplift_store::outbox::{self, Op};
+    for p in platforms().await {
+        p.create_env("acme", "classic", "open").await;
+        let db = p.store.env_db("acme").await.unwrap();
+        db.watch(["Account".to_string()]);
+        let set = "/api/environments/acme/data/accounts";
+        let a = p.post(set, ADMIN_TOKEN, json!({"Name": "Fabrikam"})).await;
+        assert_eq!(a.status, StatusCode::CREATED);
+        let id = a.body["id"].as_str().unwrap().to_string();
+        let r = p
+            .patch(
+                &format!("{set}({id})"),
+                ADMIN_TOKEN,
+                json!({"Name": "Fabrikam Ltd"}),
+            )
+            .await;
+        assert!(r.status.is_success(), "{}", r.body);
+        // A refused write (the id is taken) leaves no trace.
+        let dup = p
+            .post(set, ADMIN_TOKEN, json!({"id": id, "Name": "Again"}))
+            .await;
+        assert_eq!(dup.status, StatusCode::CONFLICT);
+        // Unwatched entities stay out of it.
+        let c = p
+            .post(
+                "/api/environments/acme/data/contacts",
+                ADMIN_TOKEN,
+                json!({"FullName": {"last_name": "Lee"}}),
+            )
+            .await;
+        assert_eq!(c.status, StatusCode::CREATED, "{}", c.body);
+        let r = p.delete(&format!("{set}({id})"), ADMIN_TOKEN).await;
+        assert!(r.status.is_success(), "{}", r.body);
+
+        let entries = outbox::pending(&db, 100).await.unwrap();
+        let ops: Vec<_> = entries
+            .iter()
+            .map(|e| (e.op, e.record_id.as_str()))
+            .collect();
+        assert_eq!(
+            ops,
+            [
+                (Op::Created, id.as_str()),
+                (Op::Updated, id.as_str()),
+                (Op::Deleted, id.as_str())
+            ],
+            "{}",
+            p.engine
+        );
+        assert_eq!(entries[0].record["Name"], "Fabrikam");
+        assert_eq!(entries[1].record["Name"], "Fabrikam Ltd");
+        assert_eq!(
+            entries[2].record["Name"], "Fabrikam Ltd",
+            "the record as it was"
+        );
+        assert!(
+            entries
+                .iter()
+                .all(|e| e.entity == "Account" && e.depth == 0)
+        );
+        assert!(entries.windows(2).all(|w| w[0].seq < w[1].seq));
+        outbox::remove(&db, &[entries[0].seq, entries[1].seq])
+            .await
+            .unwrap();
+        let left = outbox::pending(&db, 100).await.unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].op, Op::Deleted);
+    }
+}
