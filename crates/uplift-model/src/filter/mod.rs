@@ -17,6 +17,7 @@
 mod ast;
 mod check;
 mod error;
+mod eval;
 mod lexer;
 mod literal;
 mod options;
@@ -31,6 +32,7 @@ mod tests;
 pub use ast::{CompareOp, Expr, ExprKind, Func, Literal, Span};
 pub use check::{PropertyResolver, PropertyType, ScalarType, check_filter};
 pub use error::FilterError;
+pub use eval::eval_filter;
 pub use options::{OrderItem, parse_expand, parse_orderby, parse_select};
 pub use parse::{MAX_DEPTH, parse_filter};
 pub use print::print_filter;
