@@ -54,6 +54,13 @@ pub async fn serve(args: ServerArgs, demo_rows: Option<u64>) -> Result<()> {
     if resumed > 0 {
         println!("Resumed {resumed} upgrade step(s) interrupted by the last stop.");
     }
+    // Flow runs left queued or running by the last stop, and outbox entries not yet
+    // turned into runs, are picked up by the runtime's first round.
+    state
+        .flows
+        .start()
+        .await
+        .context("starting the flow runtime")?;
 
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await

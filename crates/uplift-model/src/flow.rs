@@ -688,16 +688,18 @@ fn check_steps<'a>(
     }
 }
 
-/// `Name eq '@{trigger.record.Name}'` → `Name eq 'x'`: the shape a filter has once its
-/// templates are filled in (templates stand inside literals).
+/// A filter with its templates filled by stand-ins, to check its shape before the
+/// real values are known: inside quotes a GUID-shaped text (which is also a valid
+/// string, so it fits text and lookup fields alike), elsewhere a number.
 fn fill_templates(s: &str) -> String {
+    const QUOTED: &str = "00000000-0000-0000-0000-000000000000";
     let mut out = String::new();
     let mut rest = s;
     while let Some(i) = rest.find("@{") {
         out.push_str(&rest[..i]);
         match rest[i..].find('}') {
             Some(end) => {
-                out.push('x');
+                out.push_str(if out.ends_with('\'') { QUOTED } else { "0" });
                 rest = &rest[i + end + 1..];
             }
             None => {

@@ -41,20 +41,7 @@ pub async fn bound_database(
     env: &str,
     database: &str,
 ) -> Result<Arc<EnvDb>, ApiError> {
-    let record = s
-        .store
-        .control()
-        .get_env(env)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no environment '{env}'")))?;
-    if record.database == database {
-        return Ok(s.store.env_db(env).await?);
-    }
-    s.store.database(env, database).await.map_err(|_| {
-        ApiError::not_found(format!(
-            "'{env}' has no database '{database}', which this app or flow is bound to"
-        ))
-    })
+    Ok(s.store.bound(env, database).await?)
 }
 
 /// The app as `caller` may see it: the draft only for its owner, editors and admins.

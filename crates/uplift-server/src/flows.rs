@@ -30,6 +30,15 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/environments/{env}/flows/{flow}/on", post(turn_on))
         .route("/api/environments/{env}/flows/{flow}/off", post(turn_off))
+        .route(
+            "/api/environments/{env}/flows/{flow}/run",
+            post(run_by_hand),
+        )
+        .route("/api/environments/{env}/flows/{flow}/runs", get(list_runs))
+        .route(
+            "/api/environments/{env}/flows/{flow}/runs/{run}",
+            get(show_run),
+        )
 }
 
 fn view(f: &FlowRecord) -> Json_ {
@@ -84,6 +93,11 @@ async fn save(
         )
     })?;
     s.store.control().save_flow(env, id, def, database).await?;
+    // Which entities' changes go to the outbox follows the flows that are on.
+    s.flows
+        .refresh(env)
+        .await
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     find_flow(s, env, id).await
 }
 
@@ -152,6 +166,10 @@ async fn set_state(
     let f = find_flow(&s, &env, &id).await?;
     may_edit(&caller, &f)?;
     s.store.control().set_flow_state(&env, &id, state).await?;
+    s.flows
+        .refresh(&env)
+        .await
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     Ok(Json(view(&find_flow(&s, &env, &id).await?)))
 }
 
@@ -170,3 +188,68 @@ async fn turn_off(
 ) -> Result<Json<Json_>, ApiError> {
     set_state(s, caller, env, id, FlowState::Off).await
 }
+
+/// Queues a run of a manually triggered flow: 202 with the run's id.
+async fn run_by_hand(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((env, id)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<Json_>), ApiError> {
+    let f = find_flow(&s, &env, &id).await?;
+    may_edit(&caller, &f)?;
+    if !matches!(f.definition.trigger, uplift_model::flow::Trigger::Manual) {
+        return Err(ApiError::conflict(format!(
+            "flow '{}' is started by its trigger, not by hand",
+            f.definition.name
+        )));
+    }
+    if f.definition.state == FlowState::Off {
+        return Err(ApiError::conflict(format!(
+            "flow '{}' is off",
+            f.definition.name
+        )));
+    }
+    let trigger = json!({
+        "kind": "manual",
+        "user": caller.0.email,
+        "time": uplift_model::value::format_instant(time::OffsetDateTime::now_utc()),
+    });
+    let run = s
+        .flows
+        .start_run(&env, &id, trigger)
+        .await
+        .map_err(|e| ApiError::conflict(e.to_string()))?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"run": run}))))
+}
+
+/// Runs are shown to the flow's owner, editors and admins.
+async fn list_runs(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((env, id)): Path<(String, String)>,
+) -> Result<Json<Json_>, ApiError> {
+    let f = find_flow(&s, &env, &id).await?;
+    may_edit(&caller, &f)?;
+    let runs = s.store.control().runs(&env, &id, MAX_RUNS_LISTED).await?;
+    Ok(Json(json!({"value": runs})))
+}
+
+async fn show_run(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((env, id, run)): Path<(String, String, String)>,
+) -> Result<Json<Json_>, ApiError> {
+    let f = find_flow(&s, &env, &id).await?;
+    may_edit(&caller, &f)?;
+    let r = s
+        .store
+        .control()
+        .run(&env, &run)
+        .await?
+        .filter(|r| r.flow_id == id)
+        .ok_or_else(|| ApiError::not_found(format!("flow '{id}' has no run '{run}'")))?;
+    Ok(Json(json!(r)))
+}
+
+/// The newest runs a listing shows.
+const MAX_RUNS_LISTED: u32 = 200;

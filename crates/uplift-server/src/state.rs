@@ -17,6 +17,7 @@ pub struct AppState {
     pub store: Arc<Store>,
     pub cache: Arc<SecurityCache>,
     pub upgrades: Arc<Upgrades>,
+    pub flows: Arc<uplift_flows::Runtime>,
 }
 
 impl AppState {
@@ -24,6 +25,7 @@ impl AppState {
         let store = Arc::new(store);
         AppState {
             upgrades: Upgrades::new(store.clone()),
+            flows: uplift_flows::Runtime::new(store.clone()),
             store,
             cache: Arc::new(SecurityCache::default()),
         }

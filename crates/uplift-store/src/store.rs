@@ -222,6 +222,25 @@ impl Store {
         Ok(db)
     }
 
+    /// The database an app or flow is bound to: production when the binding names the
+    /// environment's production database, else that other database. A binding to a
+    /// database the environment does not have is an error, never production.
+    pub async fn bound(&self, env: &str, database: &str) -> Result<Arc<EnvDb>> {
+        let record = self
+            .control
+            .get_env(env)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no environment '{env}'")))?;
+        if record.database == database {
+            return self.env_db(env).await;
+        }
+        self.database(env, database).await.map_err(|_| {
+            StoreError::NotFound(format!(
+                "'{env}' has no database '{database}', which this app or flow is bound to"
+            ))
+        })
+    }
+
     /// Another database of an environment, opened on first use.
     pub async fn database(&self, env: &str, database: &str) -> Result<Arc<EnvDb>> {
         let key = (env.to_string(), database.to_string());

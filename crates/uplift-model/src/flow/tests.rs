@@ -133,7 +133,10 @@ fn triggers_and_conditions_are_checked() {
 fn templates_are_found_and_unclosed_ones_refused() {
     assert_eq!(templates("a @{x.y} b @{ z }").unwrap(), ["x.y", "z"]);
     assert!(templates("a @{x").is_err());
-    assert_eq!(fill_templates("Name eq '@{a.b}'"), "Name eq 'x'");
+    assert_eq!(
+        fill_templates("Name eq '@{a.b}' and Revenue gt @{c}"),
+        "Name eq '00000000-0000-0000-0000-000000000000' and Revenue gt 0"
+    );
 }
 
 #[test]

@@ -156,3 +156,208 @@ async fn watched_changes_reach_the_outbox_in_their_own_transaction() {
         assert_eq!(left[0].op, Op::Deleted);
     }
 }
+
+/// Polls until `done` holds for the flow's runs, or fails after a while.
+async fn runs_until(
+    p: &crate::support::Platform,
+    flow: &str,
+    done: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
+    for _ in 0..200 {
+        let r = p
+            .get(
+                &format!("/api/environments/acme/flows/{flow}/runs"),
+                ADMIN_TOKEN,
+            )
+            .await;
+        let runs = r.body["value"].as_array().cloned().unwrap_or_default();
+        if done(&runs) {
+            return runs;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{}: the runs of {flow} never settled", p.engine);
+}
+
+fn finished(runs: &[serde_json::Value]) -> bool {
+    runs.iter()
+        .all(|r| r["status"] == "succeeded" || r["status"] == "failed")
+}
+
+#[tokio::test]
+async fn a_committed_write_runs_its_flow_once_with_every_step_recorded() {
+    for p in platforms().await {
+        p.create_env("acme", "classic", "open").await;
+        let flow = json!({
+            "name": "Big accounts get a contact", "owner": "admin@uplift.local",
+            "trigger": {"kind": "record_created", "entity": "Account", "filter": "contains(Name, 'big')"},
+            "steps": [
+                {"kind": "set_variable", "name": "who", "variable": "email",
+                 "value": "owner@@{trigger.record.Name}.test"},
+                {"kind": "create_record", "name": "contact", "entity": "Contact",
+                 "values": {"FullName": {"last_name": "@{trigger.record.Name}"},
+                            "Email": "@{variables.email}", "Account": "@{trigger.record.id}"}},
+                {"kind": "list_records", "name": "mine", "entity": "Contact",
+                 "filter": "Account eq '@{trigger.record.id}'"},
+                {"kind": "condition", "name": "one", "expression": "steps/mine/count eq 1",
+                 "then": [{"kind": "update_record", "name": "mark", "entity": "Account",
+                           "id": "@{trigger.record.id}", "values": {"Description": "has @{steps.mine.count} contact"}}]}
+            ]
+        });
+        let r = p
+            .post("/api/environments/acme/flows", ADMIN_TOKEN, flow)
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}: {}", p.engine, r.body);
+        let id = r.body["id"].as_str().unwrap().to_string();
+        let set = "/api/environments/acme/data/accounts";
+        let big = p.post(set, ADMIN_TOKEN, json!({"Name": "BigCo"})).await;
+        let big_id = big.body["id"].as_str().unwrap().to_string();
+        p.post(set, ADMIN_TOKEN, json!({"Name": "Small"})).await;
+
+        let runs = runs_until(&p, &id, |r| r.len() == 1 && finished(r)).await;
+        let run = &runs[0];
+        assert_eq!(run["status"], "succeeded", "{}: {run:#}", p.engine);
+        assert_eq!(run["trigger"]["record"]["Name"], "BigCo");
+        let steps = run["steps"].as_array().unwrap();
+        let names: Vec<_> = steps.iter().map(|s| s["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["who", "contact", "mine", "one", "mark"]);
+        assert_eq!(steps[1]["inputs"]["values"]["Email"], "owner@BigCo.test");
+        assert!(
+            steps
+                .iter()
+                .all(|s| s["duration_ms"].is_u64() && s["attempts"] == 1)
+        );
+        let account = p.get(&format!("{set}({big_id})"), ADMIN_TOKEN).await;
+        assert_eq!(account.body["Description"], "has 1 contact");
+        let contacts = p
+            .get(
+                "/api/environments/acme/data/contacts?$filter=Email%20eq%20%27owner@BigCo.test%27",
+                ADMIN_TOKEN,
+            )
+            .await;
+        assert_eq!(
+            contacts.body["value"].as_array().unwrap().len(),
+            1,
+            "made once"
+        );
+        let one = p
+            .get(
+                &format!(
+                    "/api/environments/acme/flows/{id}/runs/{}",
+                    run["id"].as_str().unwrap()
+                ),
+                ADMIN_TOKEN,
+            )
+            .await;
+        assert_eq!(one.body["id"], run["id"]);
+        // Nothing more arrives: each write ran (or did not run) exactly once.
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        let again = runs_until(&p, &id, |_| true).await;
+        assert_eq!(again.len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn flows_triggering_themselves_stop_at_the_depth_limit() {
+    for p in platforms().await {
+        p.create_env("acme", "classic", "open").await;
+        let flow = json!({
+            "name": "Echo", "owner": "admin@uplift.local",
+            "trigger": {"kind": "record_created", "entity": "Account"},
+            "steps": [{"kind": "create_record", "name": "again", "entity": "Account",
+                       "values": {"Name": "echo of @{trigger.record.Name}"}}]
+        });
+        let id = p
+            .post("/api/environments/acme/flows", ADMIN_TOKEN, flow)
+            .await
+            .body["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        p.post(
+            "/api/environments/acme/data/accounts",
+            ADMIN_TOKEN,
+            json!({"Name": "seed"}),
+        )
+        .await;
+        let limit = uplift_flows::MAX_DEPTH as usize;
+        let runs = runs_until(&p, &id, |r| r.len() == limit + 1 && finished(r)).await;
+        let stopped: Vec<_> = runs.iter().filter(|r| r["status"] == "failed").collect();
+        assert_eq!(stopped.len(), 1, "{}: {runs:#?}", p.engine);
+        assert!(
+            stopped[0]["error"].as_str().unwrap().contains("loop"),
+            "{}",
+            stopped[0]
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        let count = p
+            .get("/api/environments/acme/data/accounts/$count", ADMIN_TOKEN)
+            .await;
+        assert_eq!(
+            count.body,
+            json!(limit + 1),
+            "the seed and one echo per allowed level"
+        );
+    }
+}
+
+#[tokio::test]
+async fn transient_http_failures_are_retried_until_they_succeed() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // A local service that fails twice, then answers.
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let h = h.clone();
+            async move {
+                if h.fetch_add(1, Ordering::SeqCst) < 2 {
+                    (StatusCode::SERVICE_UNAVAILABLE, "busy".to_string())
+                } else {
+                    (StatusCode::OK, "{\"ok\":true}".to_string())
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    for p in platforms().await {
+        hits.store(0, Ordering::SeqCst);
+        p.create_env("acme", "classic", "open").await;
+        let flow = json!({
+            "name": "Hook", "owner": "admin@uplift.local",
+            "trigger": {"kind": "manual"},
+            "steps": [{"kind": "http_request", "name": "call", "method": "POST",
+                       "url": format!("http://{addr}/hook"), "body": {"by": "@{trigger.user}"}}]
+        });
+        let id = p
+            .post("/api/environments/acme/flows", ADMIN_TOKEN, flow)
+            .await
+            .body["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let r = p
+            .post(
+                &format!("/api/environments/acme/flows/{id}/run"),
+                ADMIN_TOKEN,
+                json!({}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+        let runs = runs_until(&p, &id, |r| r.len() == 1 && finished(r)).await;
+        let step = &runs[0]["steps"][0];
+        assert_eq!(
+            runs[0]["status"], "succeeded",
+            "{}: {:#}",
+            p.engine, runs[0]
+        );
+        assert_eq!(step["attempts"], 3);
+        assert_eq!(step["outputs"]["body"]["ok"], true);
+        assert_eq!(step["inputs"]["body"]["by"], "admin@uplift.local");
+        assert_eq!(hits.load(Ordering::SeqCst), 3);
+    }
+}

@@ -149,6 +149,7 @@ async fn platform(
         .await
         .expect("bootstrap");
     let state = AppState::new(store);
+    state.flows.start().await.expect("the flow runtime starts");
     Platform {
         engine,
         store: state.store.clone(),

@@ -10,9 +10,11 @@ use uplift_model::{ColType, SchemaVersion, Value};
 
 mod apps;
 mod flows;
+mod runs;
 
 pub use apps::{AppRecord, AppVersion, Bound};
 pub use flows::FlowRecord;
+pub use runs::{RunRecord, RunStatus};
 
 use crate::engine::{Dialect, Pool};
 use crate::sql::{ident, placeholders};
@@ -93,6 +95,7 @@ impl Control {
             .iter()
             .chain(apps::MIGRATION)
             .chain(flows::MIGRATION)
+            .chain(runs::MIGRATION)
         {
             conn.batch(&stmt.replace("{s}", &prefix)).await?;
         }

@@ -1,0 +1,425 @@
+//! Running one run: its steps in order, each recorded (inputs, outputs, error,
+//! duration, attempts) as soon as it ends, so a run resumed after a restart skips
+//! the steps that already succeeded. Transient failures (HTTP 5xx, timeouts,
+//! connection errors) are retried with exponential backoff up to a cap.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value as Json, json};
+use uplift_model::codec::record_json;
+use uplift_model::filter::{check_filter, eval_filter, parse_filter};
+use uplift_model::flow::Step;
+use uplift_model::layout::EntityProperties;
+use uplift_store::EnvDb;
+use uplift_store::control::{FlowRecord, RunRecord, RunStatus};
+use uplift_store::records::{self, Actor, ListQuery};
+
+use crate::template::{lookup_path, render, render_json};
+use crate::{FlowError, Runtime};
+
+/// Tries per step before a transient failure fails the run.
+pub const MAX_ATTEMPTS: u32 = 5;
+/// The first retry waits this long; each next one twice as long, up to the cap.
+const BACKOFF_BASE_MS: u64 = 200;
+const BACKOFF_CAP_MS: u64 = 5_000;
+/// An HTTP step gives up on a request after this long (and retries).
+pub(crate) const HTTP_TIMEOUT_SECS: u64 = 10;
+/// Rows a `list_records` step reads when it names no `top`.
+const DEFAULT_LIST_TOP: u64 = 100;
+
+pub(crate) fn now() -> String {
+    uplift_model::value::format_instant(time::OffsetDateTime::now_utc())
+}
+
+/// Why a step failed, and whether trying again may help.
+enum StepError {
+    Transient(String),
+    Permanent(String),
+}
+
+impl From<uplift_store::StoreError> for StepError {
+    fn from(e: uplift_store::StoreError) -> Self {
+        if e.is_transient() {
+            StepError::Transient(e.to_string())
+        } else {
+            StepError::Permanent(e.to_string())
+        }
+    }
+}
+
+fn permanent(m: impl Into<String>) -> StepError {
+    StepError::Permanent(m.into())
+}
+
+/// What a run works with.
+struct Ctx<'a> {
+    rt: &'a Runtime,
+    flow: &'a FlowRecord,
+    db: Arc<EnvDb>,
+    /// `{"trigger": …, "steps": {name: outputs}, "variables": {…}}`.
+    values: Json,
+}
+
+pub(crate) async fn execute(rt: &Runtime, mut run: RunRecord) -> Result<(), FlowError> {
+    let control = rt.store.control();
+    let flow = match control.flow(&run.env, &run.flow_id).await? {
+        Some(f) => f,
+        None => {
+            return finish(rt, &mut run, Err("the flow no longer exists".into())).await;
+        }
+    };
+    run.status = RunStatus::Running;
+    run.attempts += 1;
+    run.started_at.get_or_insert_with(now);
+    control.save_run(&run).await?;
+    // All data access goes through the binding; a missing database fails the run.
+    let db = match rt.store.bound(&run.env, &flow.database).await {
+        Ok(db) => db,
+        Err(e) => return finish(rt, &mut run, Err(e.to_string())).await,
+    };
+    let mut values = json!({"trigger": run.trigger, "steps": {}, "variables": {}});
+    for s in run.steps.as_array().into_iter().flatten() {
+        if s["status"] == "succeeded"
+            && let Some(name) = s["name"].as_str()
+        {
+            values["steps"][name] = s["outputs"].clone();
+            if s["kind"] == "set_variable"
+                && let Some(var) = s["inputs"]["variable"].as_str()
+            {
+                values["variables"][var] = s["outputs"]["value"].clone();
+            }
+        }
+    }
+    let mut ctx = Ctx {
+        rt,
+        flow: &flow,
+        db,
+        values,
+    };
+    let outcome = run_steps(&mut ctx, &flow.definition.steps, &mut run).await;
+    finish(rt, &mut run, outcome).await
+}
+
+async fn finish(
+    rt: &Runtime,
+    run: &mut RunRecord,
+    outcome: Result<(), String>,
+) -> Result<(), FlowError> {
+    match outcome {
+        Ok(()) => run.status = RunStatus::Succeeded,
+        Err(e) => {
+            run.status = RunStatus::Failed;
+            run.error = Some(e);
+        }
+    }
+    run.finished_at = Some(now());
+    rt.store.control().save_run(run).await?;
+    Ok(())
+}
+
+fn succeeded(run: &RunRecord, name: &str) -> bool {
+    run.steps.as_array().is_some_and(|a| {
+        a.iter()
+            .any(|s| s["name"] == name && s["status"] == "succeeded")
+    })
+}
+
+fn run_steps<'a>(
+    ctx: &'a mut Ctx<'_>,
+    steps: &'a [Step],
+    run: &'a mut RunRecord,
+) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+    Box::pin(async move {
+        for step in steps {
+            let name = step.name().to_string();
+            if succeeded(run, &name) {
+                if let Step::Condition {
+                    then, otherwise, ..
+                } = step
+                {
+                    let branch = ctx.values["steps"][&name]["result"] == true;
+                    run_steps(ctx, if branch { then } else { otherwise }, run).await?;
+                }
+                continue;
+            }
+            let started = Instant::now();
+            let mut attempts = 0;
+            let (inputs, result) = loop {
+                attempts += 1;
+                let (inputs, result) = run_step(ctx, step, run.depth).await;
+                match result {
+                    Err(StepError::Transient(e)) if attempts < crate::MAX_ATTEMPTS => {
+                        let wait = (BACKOFF_BASE_MS << (attempts - 1)).min(BACKOFF_CAP_MS);
+                        tracing::info!(run = %run.id, step = %name, attempts, error = %e, "retrying");
+                        tokio::time::sleep(Duration::from_millis(wait)).await;
+                    }
+                    other => break (inputs, other),
+                }
+            };
+            let (status, outputs, error) = match &result {
+                Ok(o) => ("succeeded", o.clone(), None),
+                Err(StepError::Transient(e) | StepError::Permanent(e)) => {
+                    ("failed", Json::Null, Some(e.clone()))
+                }
+            };
+            let record = json!({
+                "name": name,
+                "kind": kind(step),
+                "status": status,
+                "inputs": inputs,
+                "outputs": outputs,
+                "error": error,
+                "attempts": attempts,
+                "duration_ms": started.elapsed().as_millis() as u64,
+            });
+            if let Some(a) = run.steps.as_array_mut() {
+                a.retain(|s| s["name"] != name.as_str());
+                a.push(record);
+            }
+            ctx.rt
+                .store
+                .control()
+                .save_run(run)
+                .await
+                .map_err(|e| e.to_string())?;
+            match result {
+                Ok(o) => {
+                    ctx.values["steps"][&name] = o.clone();
+                    if let Step::Condition {
+                        then, otherwise, ..
+                    } = step
+                    {
+                        let branch = o["result"] == true;
+                        run_steps(ctx, if branch { then } else { otherwise }, run).await?;
+                    }
+                }
+                Err(StepError::Transient(e) | StepError::Permanent(e)) => {
+                    return Err(format!("step '{name}': {e}"));
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+fn kind(step: &Step) -> &'static str {
+    match step {
+        Step::GetRecord { .. } => "get_record",
+        Step::ListRecords { .. } => "list_records",
+        Step::CreateRecord { .. } => "create_record",
+        Step::UpdateRecord { .. } => "update_record",
+        Step::DeleteRecord { .. } => "delete_record",
+        Step::Condition { .. } => "condition",
+        Step::SetVariable { .. } => "set_variable",
+        Step::SendEmail { .. } => "send_email",
+        Step::HttpRequest { .. } => "http_request",
+        Step::StartApproval { .. } => "start_approval",
+    }
+}
+
+fn text(ctx: &Ctx<'_>, s: &str) -> Result<String, StepError> {
+    match render(&ctx.values, s, false).map_err(permanent)? {
+        Json::String(s) => Ok(s),
+        Json::Null => Ok(String::new()),
+        other => Ok(other.to_string()),
+    }
+}
+
+fn object(v: Json) -> Result<Map<String, Json>, StepError> {
+    match v {
+        Json::Object(m) => Ok(m),
+        other => Err(permanent(format!(
+            "expected an object of values, got {other}"
+        ))),
+    }
+}
+
+/// Runs one step once: the inputs it used (templates filled) and its outputs.
+async fn run_step(ctx: &mut Ctx<'_>, step: &Step, depth: u32) -> (Json, Result<Json, StepError>) {
+    let mut inputs = Json::Null;
+    let out = step_body(ctx, step, depth, &mut inputs).await;
+    (inputs, out)
+}
+
+async fn step_body(
+    ctx: &mut Ctx<'_>,
+    step: &Step,
+    depth: u32,
+    inputs: &mut Json,
+) -> Result<Json, StepError> {
+    let catalog = ctx.db.catalog();
+    let entity = |name: &str| {
+        catalog
+            .entity(name)
+            .cloned()
+            .ok_or_else(|| permanent(format!("no entity '{name}' in the bound database")))
+    };
+    // The flow's writes are its owner's, one run deeper than what triggered it.
+    let actor = Actor {
+        email: ctx.flow.definition.owner.clone(),
+        depth: depth + 1,
+    };
+    let version = catalog.version;
+    match step {
+        Step::GetRecord { entity: e, id, .. } => {
+            let id = text(ctx, id)?;
+            *inputs = json!({"entity": e, "id": id});
+            let e = entity(e)?;
+            let row = records::get(&ctx.db, &e, &id)
+                .await?
+                .ok_or_else(|| permanent(format!("no {} with id {id}", e.name)))?;
+            Ok(json!({"record": record_json(&e, version, &row)}))
+        }
+        Step::ListRecords {
+            entity: e,
+            filter,
+            top,
+            ..
+        } => {
+            let filter = match filter {
+                Some(f) => Some(match render(&ctx.values, f, true).map_err(permanent)? {
+                    Json::String(s) => s,
+                    other => other.to_string(),
+                }),
+                None => None,
+            };
+            *inputs = json!({"entity": e, "filter": filter, "top": top});
+            let e = entity(e)?;
+            let expr = match &filter {
+                Some(f) => {
+                    let x = parse_filter(f).map_err(|x| permanent(format!("filter: {x}")))?;
+                    let props = EntityProperties {
+                        entity: &e,
+                        version,
+                    };
+                    check_filter(&x, f, &props).map_err(|x| permanent(format!("filter: {x}")))?;
+                    Some(x)
+                }
+                None => None,
+            };
+            let layout = ctx.db.layout(&e);
+            let q = ListQuery {
+                filter: expr,
+                orderby: Vec::new(),
+                skip: 0,
+                limit: top.map_or(DEFAULT_LIST_TOP, u64::from),
+                after: None,
+            };
+            let page = records::list(&ctx.db, &e, &layout.columns, &q).await?;
+            let value: Vec<Json> = page
+                .rows
+                .iter()
+                .map(|r| Json::Object(record_json(&e, version, r)))
+                .collect();
+            Ok(json!({"count": value.len(), "value": value}))
+        }
+        Step::CreateRecord {
+            entity: e, values, ..
+        } => {
+            let values = render_json(
+                &ctx.values,
+                &Json::Object(values.clone().into_iter().collect()),
+            )
+            .map_err(permanent)?;
+            *inputs = json!({"entity": e, "values": values});
+            let e = entity(e)?;
+            let row = records::insert(&ctx.db, &e, &object(values)?, &actor).await?;
+            ctx.rt.wake();
+            Ok(json!({"record": record_json(&e, version, &row)}))
+        }
+        Step::UpdateRecord {
+            entity: e,
+            id,
+            values,
+            ..
+        } => {
+            let id = text(ctx, id)?;
+            let values = render_json(
+                &ctx.values,
+                &Json::Object(values.clone().into_iter().collect()),
+            )
+            .map_err(permanent)?;
+            *inputs = json!({"entity": e, "id": id, "values": values});
+            let e = entity(e)?;
+            let row = records::update(&ctx.db, &e, &id, &object(values)?, None, &actor).await?;
+            ctx.rt.wake();
+            Ok(json!({"record": record_json(&e, version, &row)}))
+        }
+        Step::DeleteRecord { entity: e, id, .. } => {
+            let id = text(ctx, id)?;
+            *inputs = json!({"entity": e, "id": id});
+            let e = entity(e)?;
+            records::delete(&ctx.db, &e, &id, None, &actor).await?;
+            ctx.rt.wake();
+            Ok(json!({"id": id}))
+        }
+        Step::Condition { expression, .. } => {
+            *inputs = json!({"expression": expression});
+            let x = parse_filter(expression).map_err(|x| permanent(format!("expression: {x}")))?;
+            let result = eval_filter(&x, &|p| lookup_path(&ctx.values, p));
+            Ok(json!({"result": result}))
+        }
+        Step::SetVariable {
+            variable, value, ..
+        } => {
+            let v = render_json(&ctx.values, value).map_err(permanent)?;
+            *inputs = json!({"variable": variable, "value": v});
+            ctx.values["variables"][variable] = v.clone();
+            Ok(json!({"value": v}))
+        }
+        Step::HttpRequest {
+            method,
+            url,
+            headers,
+            body,
+            ..
+        } => {
+            let url = text(ctx, url)?;
+            let body = match body {
+                Some(b) => Some(render_json(&ctx.values, b).map_err(permanent)?),
+                None => None,
+            };
+            let mut hs = Map::new();
+            for (k, v) in headers {
+                hs.insert(k.clone(), Json::String(text(ctx, v)?));
+            }
+            *inputs = json!({"method": method, "url": url, "headers": hs, "body": body});
+            let m = reqwest::Method::from_bytes(method.as_bytes())
+                .map_err(|_| permanent(format!("'{method}' is not an HTTP method")))?;
+            let mut req = ctx.rt.http.request(m, &url);
+            for (k, v) in &hs {
+                req = req.header(k, v.as_str().unwrap_or_default());
+            }
+            if let Some(b) = &body {
+                req = req.json(b);
+            }
+            let resp = req.send().await.map_err(|e| {
+                if e.is_builder() {
+                    permanent(format!("bad request: {e}"))
+                } else {
+                    StepError::Transient(format!("{url}: {e}"))
+                }
+            })?;
+            let status = resp.status();
+            let text = resp.text().await.unwrap_or_default();
+            if status.is_server_error() {
+                return Err(StepError::Transient(format!("{url} answered {status}")));
+            }
+            let body = serde_json::from_str(&text).unwrap_or(Json::String(text));
+            if !status.is_success() {
+                return Err(permanent(format!("{url} answered {status}: {body}")));
+            }
+            Ok(json!({"status": status.as_u16(), "body": body}))
+        }
+        Step::SendEmail { .. } | Step::StartApproval { .. } => {
+            *inputs = json!({});
+            Err(permanent(format!(
+                "the {} step does not run in this version yet",
+                kind(step)
+            )))
+        }
+    }
+}

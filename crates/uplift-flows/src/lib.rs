@@ -1,0 +1,171 @@
+//! The flow runtime. A loop wakes on every watched write (and on a timer, which also
+//! picks up work left by a stopped server), turns outbox entries into runs (one per
+//! matching flow, keyed by the entry so a repeat after a crash makes none), and runs
+//! queued runs on a bounded pool. A run resumes after a restart from the first step
+//! that had not succeeded.
+
+mod dispatch;
+mod exec;
+pub mod template;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Notify, Semaphore};
+use uplift_store::Store;
+use uplift_store::control::RunRecord;
+
+pub use exec::MAX_ATTEMPTS;
+
+/// Runs executing at once; more wait their turn.
+pub const MAX_CONCURRENT_RUNS: usize = 8;
+/// How deep flows may trigger flows: a run whose trigger was written this many runs
+/// deep is recorded as stopped instead of run.
+pub const MAX_DEPTH: u32 = 8;
+/// How often the loop looks for work when nothing wakes it.
+pub const POLL_MS: u64 = 500;
+/// Outbox entries taken per environment per round.
+const OUTBOX_BATCH: u32 = 200;
+/// Unfinished runs looked at per round.
+const RUN_BATCH: u32 = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    #[error(transparent)]
+    Store(#[from] uplift_store::StoreError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The runtime of one server.
+pub struct Runtime {
+    store: Arc<Store>,
+    wake: Notify,
+    slots: Arc<Semaphore>,
+    /// Runs being executed by this process.
+    in_flight: Mutex<HashSet<String>>,
+    http: reqwest::Client,
+}
+
+impl Runtime {
+    pub fn new(store: Arc<Store>) -> Arc<Runtime> {
+        Arc::new(Runtime {
+            store,
+            wake: Notify::new(),
+            slots: Arc::new(Semaphore::new(MAX_CONCURRENT_RUNS)),
+            in_flight: Mutex::new(HashSet::new()),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(exec::HTTP_TIMEOUT_SECS))
+                .build()
+                .unwrap_or_default(),
+        })
+    }
+
+    /// Tells every environment database which entities its flows react to, and starts
+    /// the loop.
+    pub async fn start(self: &Arc<Self>) -> Result<(), FlowError> {
+        for env in self.store.control().list_envs().await? {
+            self.refresh(&env.name).await?;
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let _ =
+                    tokio::time::timeout(Duration::from_millis(POLL_MS), me.wake.notified()).await;
+                if let Err(e) = me.round().await {
+                    tracing::warn!(error = %e, "flow runtime round failed");
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// Wakes the loop now (after a write, a new run, a changed flow).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Recomputes which entities of `env` have record-triggered flows that are on.
+    pub async fn refresh(&self, env: &str) -> Result<(), FlowError> {
+        let flows = self.store.control().flows(env).await?;
+        let mut by_db: std::collections::HashMap<String, HashSet<String>> = Default::default();
+        let production = self
+            .store
+            .control()
+            .get_env(env)
+            .await?
+            .map(|e| e.database)
+            .unwrap_or_default();
+        by_db.entry(production).or_default();
+        for f in flows {
+            if f.definition.state == uplift_model::flow::FlowState::On
+                && dispatch::record_trigger(&f.definition.trigger).is_some()
+                && let Some(e) = f.definition.trigger.entity()
+            {
+                by_db
+                    .entry(f.database.clone())
+                    .or_default()
+                    .insert(e.to_string());
+            }
+        }
+        for (database, entities) in by_db {
+            if let Ok(db) = self.store.bound(env, &database).await {
+                db.watch(entities);
+            }
+        }
+        self.wake();
+        Ok(())
+    }
+
+    /// Queues a run of a flow started by hand or by an app command.
+    pub async fn start_run(
+        &self,
+        env: &str,
+        flow_id: &str,
+        trigger: serde_json::Value,
+    ) -> Result<String, FlowError> {
+        let key = format!("manual:{}", uuid::Uuid::now_v7());
+        let id = self
+            .store
+            .control()
+            .enqueue_run(env, flow_id, &key, &trigger, 0)
+            .await?
+            .ok_or_else(|| FlowError::Invalid("the run was already queued".into()))?;
+        self.wake();
+        Ok(id)
+    }
+
+    /// One round: outbox entries into runs, then queued runs onto the pool.
+    async fn round(self: &Arc<Self>) -> Result<(), FlowError> {
+        for env in self.store.control().list_envs().await? {
+            dispatch::dispatch(self, &env.name).await?;
+        }
+        let runs = self.store.control().unfinished_runs(RUN_BATCH).await?;
+        for run in runs {
+            self.launch(run);
+        }
+        Ok(())
+    }
+
+    fn launch(self: &Arc<Self>, run: RunRecord) {
+        if let Ok(mut f) = self.in_flight.lock()
+            && !f.insert(run.id.clone())
+        {
+            return;
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            let Ok(_slot) = me.slots.clone().acquire_owned().await else {
+                return;
+            };
+            let id = run.id.clone();
+            if let Err(e) = exec::execute(&me, run).await {
+                tracing::warn!(run = %id, error = %e, "a flow run could not be recorded");
+            }
+            if let Ok(mut f) = me.in_flight.lock() {
+                f.remove(&id);
+            }
+        });
+    }
+}

@@ -1,0 +1,204 @@
+//! Flow runs in the control plane. Each run is keyed by what triggered it
+//! (`trigger_key`, unique), so turning the same outbox entry into runs twice, after
+//! a crash between recording the runs and clearing the entry, still makes one run.
+
+use serde::Serialize;
+use serde_json::Value as Json;
+use uplift_model::{ColType, Value};
+
+use super::{Control, now_text, text};
+use crate::{Result, StoreError};
+
+/// Tables behind runs; appended to the control plane's migration.
+pub(super) const MIGRATION: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS {s}flow_runs (id TEXT NOT NULL PRIMARY KEY, env TEXT NOT NULL, flow_id TEXT NOT NULL, trigger_key TEXT NOT NULL UNIQUE, status TEXT NOT NULL, depth BIGINT NOT NULL, trigger TEXT NOT NULL, steps TEXT NOT NULL, error TEXT, attempts BIGINT NOT NULL, created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT)",
+    "CREATE INDEX IF NOT EXISTS flow_runs_by_flow ON {s}flow_runs (env, flow_id, created_at)",
+    "CREATE INDEX IF NOT EXISTS flow_runs_by_status ON {s}flow_runs (status)",
+];
+
+/// Where a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl RunStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> Option<RunStatus> {
+        Some(match s {
+            "queued" => RunStatus::Queued,
+            "running" => RunStatus::Running,
+            "succeeded" => RunStatus::Succeeded,
+            "failed" => RunStatus::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// A run as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunRecord {
+    pub id: String,
+    pub env: String,
+    pub flow_id: String,
+    pub trigger_key: String,
+    pub status: RunStatus,
+    /// The depth of the write that triggered it; its own writes are one deeper.
+    pub depth: u32,
+    pub trigger: Json,
+    /// Per step: inputs, outputs, error, duration (shaped by the flow runtime).
+    pub steps: Json,
+    pub error: Option<String>,
+    pub attempts: u32,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+const COLUMNS: &str = "id, env, flow_id, trigger_key, status, depth, trigger, steps, error, attempts, created_at, started_at, finished_at";
+const TYPES: [ColType; 13] = [
+    ColType::Text,
+    ColType::Text,
+    ColType::Text,
+    ColType::Text,
+    ColType::Text,
+    ColType::Int,
+    ColType::Text,
+    ColType::Text,
+    ColType::Text,
+    ColType::Int,
+    ColType::Text,
+    ColType::Text,
+    ColType::Text,
+];
+
+fn run_from(r: &[Value]) -> Result<RunRecord> {
+    let json = |i: usize| -> Result<Json> {
+        serde_json::from_str(&text(&r[i]))
+            .map_err(|e| StoreError::Corrupt(format!("a run does not parse: {e}")))
+    };
+    let status = text(&r[4]);
+    Ok(RunRecord {
+        id: text(&r[0]),
+        env: text(&r[1]),
+        flow_id: text(&r[2]),
+        trigger_key: text(&r[3]),
+        status: RunStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown run status '{status}'")))?,
+        depth: r[5].as_int().unwrap_or(0).clamp(0, i64::from(u32::MAX)) as u32,
+        trigger: json(6)?,
+        steps: json(7)?,
+        error: r[8].as_text().map(str::to_string),
+        attempts: r[9].as_int().unwrap_or(0).clamp(0, i64::from(u32::MAX)) as u32,
+        created_at: text(&r[10]),
+        started_at: r[11].as_text().map(str::to_string),
+        finished_at: r[12].as_text().map(str::to_string),
+    })
+}
+
+impl Control {
+    /// Records a queued run unless one with the same `trigger_key` exists; returns
+    /// the new run's id, or `None` for a duplicate.
+    pub async fn enqueue_run(
+        &self,
+        env: &str,
+        flow_id: &str,
+        trigger_key: &str,
+        trigger: &Json,
+        depth: u32,
+    ) -> Result<Option<String>> {
+        let id = uuid::Uuid::now_v7().to_string();
+        let n = self
+            .execute(
+                "INSERT INTO {s}flow_runs (id, env, flow_id, trigger_key, status, depth, trigger, steps, attempts, created_at) VALUES (?, ?, ?, ?, 'queued', ?, ?, '[]', 0, ?) ON CONFLICT (trigger_key) DO NOTHING",
+                &[
+                    Value::Text(id.clone()),
+                    Value::Text(env.into()),
+                    Value::Text(flow_id.into()),
+                    Value::Text(trigger_key.into()),
+                    Value::Int(i64::from(depth)),
+                    Value::Text(trigger.to_string()),
+                    Value::Text(now_text()),
+                ],
+            )
+            .await?;
+        Ok((n == 1).then_some(id))
+    }
+
+    /// Saves a run's progress.
+    pub async fn save_run(&self, run: &RunRecord) -> Result<()> {
+        self.execute(
+            "UPDATE {s}flow_runs SET status = ?, steps = ?, error = ?, attempts = ?, started_at = ?, finished_at = ? WHERE id = ?",
+            &[
+                Value::Text(run.status.as_str().into()),
+                Value::Text(run.steps.to_string()),
+                run.error.clone().map_or(Value::Null, Value::Text),
+                Value::Int(i64::from(run.attempts)),
+                run.started_at.clone().map_or(Value::Null, Value::Text),
+                run.finished_at.clone().map_or(Value::Null, Value::Text),
+                Value::Text(run.id.clone()),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn runs_where(&self, clause: &str, params: &[Value]) -> Result<Vec<RunRecord>> {
+        let mut conn = self.pool.conn().await?;
+        let rows = conn
+            .query(
+                &self.sql(&format!(
+                    "SELECT {COLUMNS} FROM {{s}}flow_runs WHERE {clause}"
+                )),
+                params,
+                &TYPES,
+            )
+            .await?;
+        rows.iter().map(|r| run_from(r)).collect()
+    }
+
+    pub async fn run(&self, env: &str, id: &str) -> Result<Option<RunRecord>> {
+        Ok(self
+            .runs_where(
+                "env = ? AND id = ?",
+                &[Value::Text(env.into()), Value::Text(id.into())],
+            )
+            .await?
+            .pop())
+    }
+
+    /// A flow's runs, newest first.
+    pub async fn runs(&self, env: &str, flow_id: &str, limit: u32) -> Result<Vec<RunRecord>> {
+        self.runs_where(
+            "env = ? AND flow_id = ? ORDER BY created_at DESC, id DESC LIMIT ?",
+            &[
+                Value::Text(env.into()),
+                Value::Text(flow_id.into()),
+                Value::Int(i64::from(limit)),
+            ],
+        )
+        .await
+    }
+
+    /// Runs not finished, oldest first: queued ones, and running ones a stopped
+    /// server left behind.
+    pub async fn unfinished_runs(&self, limit: u32) -> Result<Vec<RunRecord>> {
+        self.runs_where(
+            "status IN ('queued', 'running') ORDER BY created_at, id LIMIT ?",
+            &[Value::Int(i64::from(limit))],
+        )
+        .await
+    }
+}
