@@ -664,6 +664,117 @@ fn step1_survives_a_killed_server_and_production_keeps_taking_writes() {
     }
 }
 
+/// A local HTTP service that answers every request after 300 ms, so flow runs are
+/// still under way when the server is killed. Returns its address.
+fn slow_service() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut conn = conn;
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf);
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                let _ = conn.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                );
+            });
+        }
+    });
+    addr
+}
+
+/// Writes are committed, the server is killed before (all of) their flow runs happen,
+/// and after a restart every write has run its flow exactly once.
+#[test]
+fn flow_runs_survive_a_killed_server_exactly_once() {
+    for backend in backends() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let mut args = vec!["serve"];
+        if let Some((url, _)) = &backend {
+            args.extend(["--database-url", url.as_str()]);
+        }
+        let slow = slow_service();
+        let s = Server::start(&args, dir.path(), &data);
+        let (ok, out, err) = s.cli(&["env", "create", "acme"]);
+        assert!(ok, "{out}{err}");
+        let flow = format!(
+            r#"{{"name": "Contact per account", "owner": "admin@uplift.local",
+            "trigger": {{"kind": "record_created", "entity": "Account"}},
+            "steps": [
+              {{"kind": "http_request", "name": "slow", "method": "GET", "url": "http://{slow}/"}},
+              {{"kind": "create_record", "name": "contact", "entity": "Contact",
+               "values": {{"FullName": {{"last_name": "@{{trigger.record.Name}}"}}, "Account": "@{{trigger.record.id}}"}}}}
+            ]}}"#
+        );
+        let (code, body) = curl_json(&s, "POST", "/api/environments/acme/flows", &flow);
+        assert_eq!(code, 201, "{body}");
+        let id = body["id"].as_str().unwrap().to_string();
+        const WRITES: usize = 12;
+        for i in 0..WRITES {
+            let (code, body) = curl_json(
+                &s,
+                "POST",
+                "/api/environments/acme/data/accounts",
+                &format!(r#"{{"Name": "A{i}"}}"#),
+            );
+            assert_eq!(code, 201, "{body}");
+        }
+        let before = s.get(&format!("/api/environments/acme/flows/{id}/runs"));
+        let finished_before = before["value"].as_array().map_or(0, |r| {
+            r.iter()
+                .filter(|r| r["status"] != "queued" && r["status"] != "running")
+                .count()
+        });
+        assert!(
+            finished_before < WRITES,
+            "killed before every run had finished"
+        );
+        drop(s); // SIGKILL
+
+        let s = Server::start(&args, dir.path(), &data);
+        let mut runs = Vec::new();
+        for _ in 0..600 {
+            let v = s.get(&format!("/api/environments/acme/flows/{id}/runs"));
+            runs = v["value"].as_array().cloned().unwrap_or_default();
+            if runs.len() == WRITES
+                && runs
+                    .iter()
+                    .all(|r| r["status"] == "failed" || r["status"] == "succeeded")
+            {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert_eq!(runs.len(), WRITES, "one run per committed write: {runs:#?}");
+        let mut names: Vec<String> = runs
+            .iter()
+            .map(|r| {
+                r["trigger"]["record"]["Name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), WRITES, "no write ran twice");
+        for r in &runs {
+            assert_eq!(r["status"], "succeeded", "{r}");
+        }
+        // Each run's record was made once, even by a step repeated after the kill.
+        let contacts = s.get("/api/environments/acme/data/contacts/$count");
+        assert_eq!(contacts, serde_json::json!(WRITES));
+        drop(s);
+        if let Some((_, name)) = backend {
+            drop_pg(&name);
+        }
+    }
+}
+
 #[test]
 fn upgrade_commands_preview_start_wait_report_and_cancel_the_demo() {
     let dir = tempfile::tempdir().unwrap();

@@ -149,7 +149,7 @@ fn run_steps<'a>(
             let mut attempts = 0;
             let (inputs, result) = loop {
                 attempts += 1;
-                let (inputs, result) = run_step(ctx, step, run.depth).await;
+                let (inputs, result) = run_step(ctx, step, &run.id, run.depth).await;
                 match result {
                     Err(StepError::Transient(e)) if attempts < crate::MAX_ATTEMPTS => {
                         let wait = (BACKOFF_BASE_MS << (attempts - 1)).min(BACKOFF_CAP_MS);
@@ -238,15 +238,21 @@ fn object(v: Json) -> Result<Map<String, Json>, StepError> {
 }
 
 /// Runs one step once: the inputs it used (templates filled) and its outputs.
-async fn run_step(ctx: &mut Ctx<'_>, step: &Step, depth: u32) -> (Json, Result<Json, StepError>) {
+async fn run_step(
+    ctx: &mut Ctx<'_>,
+    step: &Step,
+    run_id: &str,
+    depth: u32,
+) -> (Json, Result<Json, StepError>) {
     let mut inputs = Json::Null;
-    let out = step_body(ctx, step, depth, &mut inputs).await;
+    let out = step_body(ctx, step, run_id, depth, &mut inputs).await;
     (inputs, out)
 }
 
 async fn step_body(
     ctx: &mut Ctx<'_>,
     step: &Step,
+    run_id: &str,
     depth: u32,
     inputs: &mut Json,
 ) -> Result<Json, StepError> {
@@ -326,7 +332,25 @@ async fn step_body(
             .map_err(permanent)?;
             *inputs = json!({"entity": e, "values": values});
             let e = entity(e)?;
-            let row = records::insert(&ctx.db, &e, &object(values)?, &actor).await?;
+            let mut values = object(values)?;
+            // The same run and step always create the same id, so a step repeated after
+            // a crash (its insert committed, its record not yet saved) finds its record
+            // instead of making a second one.
+            let id = uuid::Uuid::new_v5(
+                &uuid::Uuid::NAMESPACE_OID,
+                format!("{}/{}", run_id, step.name()).as_bytes(),
+            )
+            .to_string();
+            values
+                .entry(uplift_model::entity::KEY.to_string())
+                .or_insert(Json::String(id.clone()));
+            let row = match records::insert(&ctx.db, &e, &values, &actor).await {
+                Ok(row) => row,
+                Err(uplift_store::StoreError::Conflict(_)) => records::get(&ctx.db, &e, &id)
+                    .await?
+                    .ok_or_else(|| permanent(format!("a {} with id {id} exists", e.name)))?,
+                Err(other) => return Err(other.into()),
+            };
             ctx.rt.wake();
             Ok(json!({"record": record_json(&e, version, &row)}))
         }
