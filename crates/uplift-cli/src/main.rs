@@ -39,6 +39,10 @@ pub struct ServerArgs {
     /// PostgreSQL URL; without it environments live in SQLite files under the data dir.
     #[arg(long, env = "UPLIFT_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Configuration file (TOML, with an `[smtp]` section); by default
+    /// `DATA_DIR/uplift.toml` when it exists.
+    #[arg(long, env = "UPLIFT_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Args, Clone)]

@@ -8,6 +8,33 @@ use uplift_store::{Backend, Store};
 
 use crate::ServerArgs;
 
+/// The server's configuration file.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    /// Without it, e-mail is written as `.eml` files to `DATA_DIR/outbox/`.
+    smtp: Option<uplift_flows::mail::SmtpConfig>,
+}
+
+/// Sender of messages when no `[smtp]` section names one.
+const DEFAULT_FROM: &str = "uplift@localhost";
+
+fn read_config(args: &ServerArgs, data_dir: &std::path::Path) -> Result<Config> {
+    let path = match &args.config {
+        Some(p) => p.clone(),
+        None => {
+            let p = data_dir.join("uplift.toml");
+            if !p.exists() {
+                return Ok(Config::default());
+            }
+            p
+        }
+    };
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
 /// Opens the store named by the arguments, creates the demo when asked, and serves
 /// until the process is stopped.
 pub async fn serve(args: ServerArgs, demo_rows: Option<u64>) -> Result<()> {
@@ -34,6 +61,7 @@ pub async fn serve(args: ServerArgs, demo_rows: Option<u64>) -> Result<()> {
     };
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
+    let config = read_config(&args, &data_dir)?;
     let store = Store::open(backend).await.context("opening the store")?;
     let preset = std::env::var("UPLIFT_BOOTSTRAP_TOKEN")
         .ok()
@@ -54,6 +82,12 @@ pub async fn serve(args: ServerArgs, demo_rows: Option<u64>) -> Result<()> {
     if resumed > 0 {
         println!("Resumed {resumed} upgrade step(s) interrupted by the last stop.");
     }
+    let mailer = match &config.smtp {
+        Some(smtp) => uplift_flows::mail::Mailer::smtp(smtp),
+        None => uplift_flows::mail::Mailer::files(data_dir.join("outbox"), DEFAULT_FROM),
+    }
+    .map_err(|e| anyhow::anyhow!("e-mail: {e}"))?;
+    state.flows.set_mailer(mailer);
     // Flow runs left queued or running by the last stop, and outbox entries not yet
     // turned into runs, are picked up by the runtime's first round.
     state

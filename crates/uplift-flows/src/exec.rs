@@ -438,7 +438,38 @@ async fn step_body(
             }
             Ok(json!({"status": status.as_u16(), "body": body}))
         }
-        Step::SendEmail { .. } | Step::StartApproval { .. } => {
+        Step::SendEmail {
+            to, subject, body, ..
+        } => {
+            let to = to
+                .iter()
+                .map(|t| text(ctx, t))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .flat_map(|t| {
+                    t.split(',')
+                        .map(str::trim)
+                        .filter(|t| !t.is_empty())
+                        .map(str::to_string)
+                        .collect::<Vec<_>>()
+                })
+                .collect::<Vec<_>>();
+            let (subject, body) = (text(ctx, subject)?, text(ctx, body)?);
+            *inputs = json!({"to": to, "subject": subject, "body": body});
+            let mailer = ctx
+                .rt
+                .mailer()
+                .ok_or_else(|| permanent("no mail transport is configured"))?;
+            let id = mailer.send(&to, &subject, &body).await.map_err(|e| {
+                if e.transient {
+                    StepError::Transient(e.message)
+                } else {
+                    StepError::Permanent(e.message)
+                }
+            })?;
+            Ok(json!({"message_id": id}))
+        }
+        Step::StartApproval { .. } => {
             *inputs = json!({});
             Err(permanent(format!(
                 "the {} step does not run in this version yet",

@@ -6,6 +6,7 @@
 
 mod dispatch;
 mod exec;
+pub mod mail;
 pub mod template;
 
 use std::collections::HashSet;
@@ -46,6 +47,7 @@ pub struct Runtime {
     /// Runs being executed by this process.
     in_flight: Mutex<HashSet<String>>,
     http: reqwest::Client,
+    mailer: std::sync::RwLock<Option<Arc<mail::Mailer>>>,
 }
 
 impl Runtime {
@@ -59,7 +61,19 @@ impl Runtime {
                 .timeout(Duration::from_secs(exec::HTTP_TIMEOUT_SECS))
                 .build()
                 .unwrap_or_default(),
+            mailer: std::sync::RwLock::new(None),
         })
+    }
+
+    /// Sets how `send_email` steps send.
+    pub fn set_mailer(&self, mailer: mail::Mailer) {
+        if let Ok(mut m) = self.mailer.write() {
+            *m = Some(Arc::new(mailer));
+        }
+    }
+
+    pub(crate) fn mailer(&self) -> Option<Arc<mail::Mailer>> {
+        self.mailer.read().ok().and_then(|m| m.clone())
     }
 
     /// Tells every environment database which entities its flows react to, and starts

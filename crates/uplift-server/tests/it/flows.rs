@@ -361,3 +361,129 @@ async fn transient_http_failures_are_retried_until_they_succeed() {
         assert_eq!(hits.load(Ordering::SeqCst), 3);
     }
 }
+
+fn mail_flow(to: &str) -> serde_json::Value {
+    json!({
+        "name": "Tell sales", "owner": "admin@uplift.local",
+        "trigger": {"kind": "record_created", "entity": "Account"},
+        "steps": [{"kind": "send_email", "name": "mail",
+                   "to": [to, "@{trigger.record.Email}"],
+                   "subject": "New account @{trigger.record.Name}",
+                   "body": "Say hello to @{trigger.record.Name}."}]
+    })
+}
+
+async fn mail_run(p: &crate::support::Platform, to: &str) -> serde_json::Value {
+    p.create_env("acme", "classic", "open").await;
+    let id = p
+        .post("/api/environments/acme/flows", ADMIN_TOKEN, mail_flow(to))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    p.post(
+        "/api/environments/acme/data/accounts",
+        ADMIN_TOKEN,
+        json!({"Name": "Northwind", "Email": "buyer@northwind.test"}),
+    )
+    .await;
+    runs_until(p, &id, |r| r.len() == 1 && finished(r)).await[0].clone()
+}
+
+#[tokio::test]
+async fn without_smtp_mail_is_written_as_eml_files() {
+    for p in platforms().await {
+        let dir = tempfile::tempdir().unwrap();
+        p.flows.set_mailer(
+            uplift_flows::mail::Mailer::files(dir.path().join("outbox"), "uplift@acme.test")
+                .unwrap(),
+        );
+        let run = mail_run(&p, "sales@acme.test").await;
+        assert_eq!(run["status"], "succeeded", "{}: {run:#}", p.engine);
+        let files: Vec<_> = std::fs::read_dir(dir.path().join("outbox"))
+            .unwrap()
+            .flatten()
+            .collect();
+        assert_eq!(files.len(), 1);
+        let eml = std::fs::read_to_string(files[0].path()).unwrap();
+        assert!(eml.contains("Subject: New account Northwind"), "{eml}");
+        assert!(
+            eml.contains("sales@acme.test") && eml.contains("buyer@northwind.test"),
+            "{eml}"
+        );
+        assert!(eml.contains("From: uplift@acme.test"), "{eml}");
+    }
+}
+
+/// A real SMTP server (aiosmtpd, from PyPI) receives the flow's message.
+#[tokio::test]
+async fn mail_reaches_a_real_smtp_server() {
+    let has = std::process::Command::new("python3")
+        .args(["-c", "import aiosmtpd"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "aiosmtpd is missing: pip install -r tests/smtp/requirements.txt"
+        );
+        eprintln!(
+            "NOTICE: aiosmtpd not installed (pip install -r tests/smtp/requirements.txt); skipping"
+        );
+        return;
+    }
+    let maildir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut sink = std::process::Command::new("python3")
+        .args(["-m", "aiosmtpd", "-n", "-l"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["-c", "aiosmtpd.handlers.Mailbox"])
+        .arg(maildir.path().join("box"))
+        .spawn()
+        .expect("aiosmtpd starts");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    for p in platforms().await {
+        p.flows.set_mailer(
+            uplift_flows::mail::Mailer::smtp(&uplift_flows::mail::SmtpConfig {
+                host: "127.0.0.1".into(),
+                port,
+                tls: uplift_flows::mail::TlsMode::None,
+                username: None,
+                password: None,
+                from: "uplift@acme.test".into(),
+            })
+            .unwrap(),
+        );
+        let run = mail_run(&p, &format!("sales-{}@acme.test", p.engine)).await;
+        assert_eq!(run["status"], "succeeded", "{}: {run:#}", p.engine);
+        let id = run["steps"][0]["outputs"]["message_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let new = maildir.path().join("box").join("new");
+        let delivered: Vec<String> = std::fs::read_dir(&new)
+            .unwrap()
+            .flatten()
+            .map(|f| std::fs::read_to_string(f.path()).unwrap())
+            .collect();
+        let m = delivered
+            .iter()
+            .find(|m| m.contains(&id))
+            .unwrap_or_else(|| panic!("{id} not among {delivered:#?}"));
+        assert!(m.contains("Subject: New account Northwind"), "{m}");
+        assert!(m.contains(&format!("sales-{}@acme.test", p.engine)), "{m}");
+        assert!(m.contains("buyer@northwind.test"), "{m}");
+    }
+    let _ = sink.kill();
+    let _ = sink.wait();
+}

@@ -19,6 +19,7 @@ pub struct Platform {
     pub router: Router,
     pub store: std::sync::Arc<Store>,
     pub upgrades: std::sync::Arc<uplift_upgrade::runner::Upgrades>,
+    pub flows: std::sync::Arc<uplift_flows::Runtime>,
     _dir: tempfile::TempDir,
     _pg: Option<PgDatabase>,
 }
@@ -154,6 +155,7 @@ async fn platform(
         engine,
         store: state.store.clone(),
         upgrades: state.upgrades.clone(),
+        flows: state.flows.clone(),
         router: router(state),
         _dir: dir,
         _pg: pg,
