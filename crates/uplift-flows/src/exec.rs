@@ -38,6 +38,15 @@ pub(crate) fn now() -> String {
 enum StepError {
     Transient(String),
     Permanent(String),
+    /// The step asked for an approval (this id) that has no answer yet.
+    Waiting(String),
+}
+
+/// How a list of steps ended without failing.
+enum Ended {
+    Done,
+    /// A step waits for an approval; the run continues when it is answered.
+    Waiting,
 }
 
 impl From<uplift_store::StoreError> for StepError {
@@ -106,10 +115,14 @@ pub(crate) async fn execute(rt: &Runtime, mut run: RunRecord) -> Result<(), Flow
 async fn finish(
     rt: &Runtime,
     run: &mut RunRecord,
-    outcome: Result<(), String>,
+    outcome: Result<Ended, String>,
 ) -> Result<(), FlowError> {
     match outcome {
-        Ok(()) => run.status = RunStatus::Succeeded,
+        Ok(Ended::Done) => run.status = RunStatus::Succeeded,
+        Ok(Ended::Waiting) => {
+            run.status = RunStatus::Waiting;
+            return Ok(rt.store.control().save_run(run).await?);
+        }
         Err(e) => {
             run.status = RunStatus::Failed;
             run.error = Some(e);
@@ -131,7 +144,7 @@ fn run_steps<'a>(
     ctx: &'a mut Ctx<'_>,
     steps: &'a [Step],
     run: &'a mut RunRecord,
-) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+) -> Pin<Box<dyn Future<Output = Result<Ended, String>> + Send + 'a>> {
     Box::pin(async move {
         for step in steps {
             let name = step.name().to_string();
@@ -141,7 +154,11 @@ fn run_steps<'a>(
                 } = step
                 {
                     let branch = ctx.values["steps"][&name]["result"] == true;
-                    run_steps(ctx, if branch { then } else { otherwise }, run).await?;
+                    if let Ended::Waiting =
+                        run_steps(ctx, if branch { then } else { otherwise }, run).await?
+                    {
+                        return Ok(Ended::Waiting);
+                    }
                 }
                 continue;
             }
@@ -161,6 +178,7 @@ fn run_steps<'a>(
             };
             let (status, outputs, error) = match &result {
                 Ok(o) => ("succeeded", o.clone(), None),
+                Err(StepError::Waiting(a)) => ("waiting", json!({"approval": a}), None),
                 Err(StepError::Transient(e) | StepError::Permanent(e)) => {
                     ("failed", Json::Null, Some(e.clone()))
                 }
@@ -193,15 +211,20 @@ fn run_steps<'a>(
                     } = step
                     {
                         let branch = o["result"] == true;
-                        run_steps(ctx, if branch { then } else { otherwise }, run).await?;
+                        if let Ended::Waiting =
+                            run_steps(ctx, if branch { then } else { otherwise }, run).await?
+                        {
+                            return Ok(Ended::Waiting);
+                        }
                     }
                 }
+                Err(StepError::Waiting(_)) => return Ok(Ended::Waiting),
                 Err(StepError::Transient(e) | StepError::Permanent(e)) => {
                     return Err(format!("step '{name}': {e}"));
                 }
             }
         }
-        Ok(())
+        Ok(Ended::Done)
     })
 }
 
@@ -469,12 +492,40 @@ async fn step_body(
             })?;
             Ok(json!({"message_id": id}))
         }
-        Step::StartApproval { .. } => {
-            *inputs = json!({});
-            Err(permanent(format!(
-                "the {} step does not run in this version yet",
-                kind(step)
-            )))
+        Step::StartApproval {
+            title,
+            approvers,
+            details,
+            ..
+        } => {
+            let (title, details) = (text(ctx, title)?, text(ctx, details)?);
+            let approvers = approvers
+                .iter()
+                .map(|a| text(ctx, a))
+                .collect::<Result<Vec<_>, _>>()?;
+            *inputs = json!({"title": title, "details": details, "approvers": approvers});
+            let a = ctx
+                .rt
+                .store
+                .control()
+                .approval_for(
+                    &ctx.flow.env,
+                    run_id,
+                    step.name(),
+                    &title,
+                    &details,
+                    &approvers,
+                )
+                .await?;
+            match a.outcome {
+                Some(outcome) => Ok(json!({
+                    "approval": a.id,
+                    "outcome": outcome,
+                    "responder": a.responder,
+                    "comment": a.comment,
+                })),
+                None => Err(StepError::Waiting(a.id)),
+            }
         }
     }
 }

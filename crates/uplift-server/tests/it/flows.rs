@@ -487,3 +487,86 @@ async fn mail_reaches_a_real_smtp_server() {
     let _ = sink.kill();
     let _ = sink.wait();
 }
+
+#[tokio::test]
+async fn an_approval_makes_the_run_wait_and_the_answer_resumes_it() {
+    for p in platforms().await {
+        p.create_env("acme", "classic", "open").await;
+        let boss = p.user("boss@acme.test", "user").await;
+        let clerk = p.user("clerk@acme.test", "user").await;
+        let flow = json!({
+            "name": "Big deals need a yes", "owner": "admin@uplift.local",
+            "trigger": {"kind": "record_created", "entity": "Account"},
+            "steps": [
+                {"kind": "start_approval", "name": "ask", "title": "Accept @{trigger.record.Name}?",
+                 "approvers": ["boss@acme.test"], "details": "New account"},
+                {"kind": "condition", "name": "yes", "expression": "steps/ask/outcome eq 'approved'",
+                 "then": [{"kind": "update_record", "name": "accept", "entity": "Account",
+                           "id": "@{trigger.record.id}",
+                           "values": {"Description": "approved by @{steps.ask.responder}: @{steps.ask.comment}"}}]}
+            ]
+        });
+        let id = p
+            .post("/api/environments/acme/flows", ADMIN_TOKEN, flow)
+            .await
+            .body["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let acc = p
+            .post(
+                "/api/environments/acme/data/accounts",
+                ADMIN_TOKEN,
+                json!({"Name": "Contoso"}),
+            )
+            .await;
+        let acc_id = acc.body["id"].as_str().unwrap().to_string();
+        let runs = runs_until(&p, &id, |r| r.len() == 1 && r[0]["status"] == "waiting").await;
+        assert_eq!(
+            runs[0]["steps"][0]["status"], "waiting",
+            "{}: {:#}",
+            p.engine, runs[0]
+        );
+
+        let pending = p.get("/api/environments/acme/approvals", &boss).await;
+        let list = pending.body["value"].as_array().unwrap();
+        assert_eq!(list.len(), 1, "{}", pending.body);
+        assert_eq!(list[0]["title"], "Accept Contoso?");
+        let approval = list[0]["id"].as_str().unwrap().to_string();
+        let none = p.get("/api/environments/acme/approvals", &clerk).await;
+        assert_eq!(none.body["value"].as_array().unwrap().len(), 0);
+        let path = format!("/api/environments/acme/approvals/{approval}");
+        let r = p.post(&path, &clerk, json!({"outcome": "approved"})).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "only an approver answers");
+        let r = p.post(&path, &boss, json!({"outcome": "maybe"})).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        // Still waiting: nothing ran on.
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        let still = runs_until(&p, &id, |_| true).await;
+        assert_eq!(still[0]["status"], "waiting");
+
+        let r = p
+            .post(
+                &path,
+                &boss,
+                json!({"outcome": "approved", "comment": "go"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let r = p.post(&path, &boss, json!({"outcome": "rejected"})).await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "one answer only");
+        let runs = runs_until(&p, &id, |r| r.len() == 1 && finished(r)).await;
+        assert_eq!(runs[0]["status"], "succeeded", "{:#}", runs[0]);
+        assert_eq!(runs[0]["steps"][0]["outputs"]["outcome"], "approved");
+        let account = p
+            .get(
+                &format!("/api/environments/acme/data/accounts({acc_id})"),
+                ADMIN_TOKEN,
+            )
+            .await;
+        assert_eq!(
+            account.body["Description"],
+            "approved by boss@acme.test: go"
+        );
+    }
+}

@@ -8,10 +8,12 @@ use serde::Serialize;
 use uplift_model::security::{PlatformRole, Privileges, SecurityMode, UserStatus};
 use uplift_model::{ColType, SchemaVersion, Value};
 
+mod approvals;
 mod apps;
 mod flows;
 mod runs;
 
+pub use approvals::Approval;
 pub use apps::{AppRecord, AppVersion, Bound};
 pub use flows::FlowRecord;
 pub use runs::{RunRecord, RunStatus};
@@ -96,6 +98,7 @@ impl Control {
             .chain(apps::MIGRATION)
             .chain(flows::MIGRATION)
             .chain(runs::MIGRATION)
+            .chain(approvals::MIGRATION)
         {
             conn.batch(&stmt.replace("{s}", &prefix)).await?;
         }

@@ -22,6 +22,8 @@ pub(super) const MIGRATION: &[&str] = &[
 pub enum RunStatus {
     Queued,
     Running,
+    /// Waiting for an answer to an approval request.
+    Waiting,
     Succeeded,
     Failed,
 }
@@ -31,6 +33,7 @@ impl RunStatus {
         match self {
             RunStatus::Queued => "queued",
             RunStatus::Running => "running",
+            RunStatus::Waiting => "waiting",
             RunStatus::Succeeded => "succeeded",
             RunStatus::Failed => "failed",
         }
@@ -40,6 +43,7 @@ impl RunStatus {
         Some(match s {
             "queued" => RunStatus::Queued,
             "running" => RunStatus::Running,
+            "waiting" => RunStatus::Waiting,
             "succeeded" => RunStatus::Succeeded,
             "failed" => RunStatus::Failed,
             _ => return None,
@@ -200,5 +204,17 @@ impl Control {
             &[Value::Int(i64::from(limit))],
         )
         .await
+    }
+}
+
+impl Control {
+    /// Puts a waiting run back in the queue (its approval was answered).
+    pub async fn requeue_run(&self, id: &str) -> Result<()> {
+        self.execute(
+            "UPDATE {s}flow_runs SET status = 'queued' WHERE id = ? AND status = 'waiting'",
+            &[Value::Text(id.into())],
+        )
+        .await?;
+        Ok(())
     }
 }
