@@ -7,6 +7,7 @@
 mod dispatch;
 mod exec;
 pub mod mail;
+pub mod schedule;
 pub mod template;
 
 use std::collections::HashSet;
@@ -132,6 +133,22 @@ impl Runtime {
         Ok(())
     }
 
+    /// Queues the runs scheduled flows have due at `now` (the loop passes the clock);
+    /// returns how many were new.
+    pub async fn queue_schedules_at(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u32, FlowError> {
+        let mut n = 0;
+        for env in self.store.control().list_envs().await? {
+            n += schedule::schedule(self, &env.name, now).await?;
+        }
+        if n > 0 {
+            self.wake();
+        }
+        Ok(n)
+    }
+
     /// Queues a run of a flow started by hand or by an app command.
     pub async fn start_run(
         &self,
@@ -152,8 +169,10 @@ impl Runtime {
 
     /// One round: outbox entries into runs, then queued runs onto the pool.
     async fn round(self: &Arc<Self>) -> Result<(), FlowError> {
+        let now = chrono::Utc::now();
         for env in self.store.control().list_envs().await? {
             dispatch::dispatch(self, &env.name).await?;
+            schedule::schedule(self, &env.name, now).await?;
         }
         let runs = self.store.control().unfinished_runs(RUN_BATCH).await?;
         for run in runs {

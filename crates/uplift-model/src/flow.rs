@@ -493,23 +493,18 @@ pub fn every_minutes(s: &str) -> Result<u64, String> {
     Ok(minutes)
 }
 
-/// A five-field cron expression (minute hour day month weekday): the shape only; the
-/// scheduler parses the values.
+/// A five-field cron expression (minute hour day month weekday), as the scheduler
+/// reads it.
 fn cron_fields(s: &str) -> Result<(), String> {
-    let fields: Vec<&str> = s.split_whitespace().collect();
-    if fields.len() != 5 {
+    let fields = s.split_whitespace().count();
+    if fields != 5 {
         return Err(format!(
-            "'{s}' has {} fields; a cron expression has 5 (minute hour day month weekday)",
-            fields.len()
+            "'{s}' has {fields} fields; a cron expression has 5 (minute hour day month weekday)"
         ));
     }
-    if let Some(f) = fields
-        .iter()
-        .find(|f| !f.chars().all(|c| c.is_ascii_digit() || "*,/-".contains(c)))
-    {
-        return Err(format!("'{f}' is not a cron field"));
-    }
-    Ok(())
+    <croner::Cron as std::str::FromStr>::from_str(s)
+        .map(|_| ())
+        .map_err(|e| format!("'{s}': {e}"))
 }
 
 fn check_steps<'a>(

@@ -570,3 +570,52 @@ async fn an_approval_makes_the_run_wait_and_the_answer_resumes_it() {
         );
     }
 }
+
+#[tokio::test]
+async fn scheduled_flows_run_once_per_slot() {
+    for p in platforms().await {
+        p.create_env("acme", "classic", "open").await;
+        let flow = json!({
+            "name": "Every minute", "owner": "admin@uplift.local",
+            "trigger": {"kind": "schedule", "every": "1m"},
+            "steps": [{"kind": "set_variable", "name": "when", "variable": "t", "value": "@{trigger.time}"}]
+        });
+        let r = p
+            .post("/api/environments/acme/flows", ADMIN_TOKEN, flow)
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let id = r.body["id"].as_str().unwrap().to_string();
+        let now = chrono::Utc::now();
+        let later = now + chrono::Duration::minutes(2);
+        assert_eq!(
+            p.flows.queue_schedules_at(later).await.unwrap(),
+            1,
+            "{}",
+            p.engine
+        );
+        assert_eq!(
+            p.flows.queue_schedules_at(later).await.unwrap(),
+            0,
+            "a slot runs once"
+        );
+        let next = now + chrono::Duration::minutes(3);
+        assert_eq!(p.flows.queue_schedules_at(next).await.unwrap(), 1);
+        let runs = runs_until(&p, &id, |r| r.len() == 2 && finished(r)).await;
+        assert!(runs.iter().all(|r| r["status"] == "succeeded"), "{runs:#?}");
+        assert!(
+            runs[0]["steps"][0]["outputs"]["value"]
+                .as_str()
+                .unwrap()
+                .ends_with(":00+00:00")
+        );
+        // Off means no runs.
+        p.post(
+            &format!("/api/environments/acme/flows/{id}/off"),
+            ADMIN_TOKEN,
+            json!({}),
+        )
+        .await;
+        let much_later = now + chrono::Duration::minutes(10);
+        assert_eq!(p.flows.queue_schedules_at(much_later).await.unwrap(), 0);
+    }
+}
