@@ -30,6 +30,10 @@ pub fn routes() -> Router<AppState> {
             "/api/environments/{env}/apps/{app}/forms/{form}/{id}",
             get(load_form),
         )
+        .route(
+            "/api/environments/{env}/apps/{app}/commands/{command}/run",
+            axum::routing::post(run_command),
+        )
 }
 
 #[derive(Deserialize, Default)]
@@ -205,4 +209,90 @@ async fn load_form(
     r.headers_mut()
         .insert("OData-Version", HeaderValue::from_static("4.0"));
     Ok(r)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommandRun {
+    /// The id of the record the command runs on.
+    record: String,
+}
+
+/// Runs an app command on a record: the record is read with the caller's privileges
+/// and handed to the command's flow as `trigger.record`; 202 with the run's id.
+async fn run_command(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((env, app, command)): Path<(String, String, String)>,
+    Query(play): Query<Play>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let req: CommandRun = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?;
+    let bound = playing(&s, &caller, &env, &app, play.draft).await?;
+    let c = bound
+        .definition
+        .commands
+        .iter()
+        .find(|c| c.label == command)
+        .ok_or_else(|| ApiError::not_found(format!("app '{app}' has no command '{command}'")))?
+        .clone();
+    let flow = crate::flows::find_flow(&s, &env, &c.flow).await?;
+    let fits = matches!(
+        &flow.definition.trigger,
+        uplift_model::flow::Trigger::AppCommand { entity } if *entity == c.entity
+    );
+    if !fits {
+        return Err(ApiError::conflict(format!(
+            "flow '{}' is not started by commands on '{}'",
+            flow.definition.name, c.entity
+        )));
+    }
+    if flow.definition.state == uplift_model::flow::FlowState::Off {
+        return Err(ApiError::conflict(format!(
+            "flow '{}' is off",
+            flow.definition.name
+        )));
+    }
+    let db = bound_database(&s, &env, &bound.database).await?;
+    let flows = s.flows.clone();
+    let user = caller.0.email.clone();
+    let data = BoundData::new(s, caller, &env, db, base_url(&headers, &env)).await?;
+    let set = data
+        .catalog()
+        .entity(&c.entity)
+        .ok_or_else(|| {
+            ApiError::conflict(format!(
+                "command '{command}' works on entity '{}', which its database no longer has",
+                c.entity
+            ))
+        })?
+        .set_name
+        .clone();
+    let answer = data.get(&set, &req.record, "").await?;
+    let bytes = axum::body::to_bytes(answer.into_body(), MAX_PAGE_BYTES)
+        .await
+        .map_err(|e| ApiError::bad_request(format!("the record is too large: {e}")))?;
+    let mut record: serde_json::Map<String, Json_> = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request(format!("unreadable record: {e}")))?;
+    record.retain(|k, _| !k.starts_with('@'));
+    let trigger = serde_json::json!({
+        "kind": "app_command",
+        "app": app,
+        "command": command,
+        "entity": c.entity,
+        "record": record,
+        "user": user,
+        "time": uplift_model::value::format_instant(time::OffsetDateTime::now_utc()),
+    });
+    let run = flows
+        .start_run(&env, &flow.id, trigger)
+        .await
+        .map_err(|e| ApiError::conflict(e.to_string()))?;
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        Json(serde_json::json!({"run": run, "flow": flow.id})),
+    )
+        .into_response())
 }

@@ -619,3 +619,79 @@ async fn scheduled_flows_run_once_per_slot() {
         assert_eq!(p.flows.queue_schedules_at(much_later).await.unwrap(), 0);
     }
 }
+
+#[tokio::test]
+async fn an_app_command_runs_its_flow_on_the_record() {
+    for p in platforms().await {
+        p.create_env("acme", "classic", "open").await;
+        let owner = p.user("owner@acme.test", "maker").await;
+        let user = p.user("user@acme.test", "user").await;
+        let flow = json!({
+            "name": "Flag", "owner": "owner@acme.test",
+            "trigger": {"kind": "app_command", "entity": "Account"},
+            "steps": [{"kind": "update_record", "name": "flag", "entity": "Account",
+                       "id": "@{trigger.record.id}",
+                       "values": {"Description": "flagged by @{trigger.user} (was @{trigger.record.Name})"}}]
+        });
+        let flow_id = p
+            .post("/api/environments/acme/flows", &owner, flow)
+            .await
+            .body["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let app = json!({"name": "Sales", "owner": "owner@acme.test",
+            "commands": [{"label": "Flag", "entity": "Account", "flow": flow_id}]});
+        let r = p
+            .put("/api/environments/acme/apps/Sales", &owner, app)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        p.post(
+            "/api/environments/acme/apps/Sales/publish",
+            &owner,
+            json!({}),
+        )
+        .await;
+        let acc = p
+            .post(
+                "/api/environments/acme/data/accounts",
+                ADMIN_TOKEN,
+                json!({"Name": "Tailspin"}),
+            )
+            .await;
+        let acc_id = acc.body["id"].as_str().unwrap().to_string();
+        let run_path = "/api/environments/acme/apps/Sales/commands/Flag/run";
+        let r = p.post(run_path, &user, json!({"record": acc_id})).await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}: {}", p.engine, r.body);
+        let runs = runs_until(&p, &flow_id, |r| r.len() == 1 && finished(r)).await;
+        assert_eq!(runs[0]["status"], "succeeded", "{:#}", runs[0]);
+        let a = p
+            .get(
+                &format!("/api/environments/acme/data/accounts({acc_id})"),
+                ADMIN_TOKEN,
+            )
+            .await;
+        assert_eq!(
+            a.body["Description"],
+            "flagged by user@acme.test (was Tailspin)"
+        );
+        let r = p
+            .post(
+                run_path,
+                &user,
+                json!({"record": "00000000-0000-0000-0000-000000000000"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+        let r = p
+            .post(
+                "/api/environments/acme/apps/Sales/commands/Nope/run",
+                &user,
+                json!({"record": acc_id}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        let r = p.post(run_path, &user, json!({"rec": acc_id})).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    }
+}
