@@ -22,6 +22,10 @@ pub enum FlowCmd {
     List { env: String },
     /// Show a flow.
     Show { env: String, flow: String },
+    /// Start a run of a manually triggered flow.
+    Run { env: String, flow: String },
+    /// A flow's runs, newest first.
+    Runs { env: String, flow: String },
 }
 
 pub async fn run(cmd: FlowCmd, c: &Client, json_out: bool) -> Result<()> {
@@ -60,6 +64,26 @@ pub async fn run(cmd: FlowCmd, c: &Client, json_out: bool) -> Result<()> {
                 json_out,
                 &v["value"],
                 &["id", "name", "owner", "state", "database"],
+            );
+        }
+        FlowCmd::Run { env, flow } => {
+            let v = c
+                .post(&format!("{}/{}/run", flows(&env), seg(&flow)), &json!({}))
+                .await?;
+            if json_out {
+                output::object(true, &v);
+            } else {
+                println!("started run {}", v["run"].as_str().unwrap_or_default());
+            }
+        }
+        FlowCmd::Runs { env, flow } => {
+            let v = c
+                .get(&format!("{}/{}/runs", flows(&env), seg(&flow)))
+                .await?;
+            output::rows(
+                json_out,
+                &v["value"],
+                &["id", "status", "created_at", "finished_at", "error"],
             );
         }
         FlowCmd::Show { env, flow } => {

@@ -494,6 +494,39 @@ fields = ["Name", "Email"]
     );
     let (ok, _, err) = s.cli(&["flow", "on", "acme", "nope"]);
     assert!(!ok && err.contains("no flow 'nope'"), "{err}");
+    let (ok, _, err) = s.cli(&["flow", "run", "acme", &id]);
+    assert!(!ok && err.contains("is off"), "{err}");
+    let (ok, out, err) = s.cli(&["flow", "on", "acme", &id]);
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = s.cli(&["flow", "run", "acme", &id]);
+    assert!(ok && out.starts_with("started run "), "{out}{err}");
+    // Without [smtp], the message lands as a .eml file in DATA_DIR/outbox.
+    let outbox = dir.path().join("data").join("outbox");
+    let mut eml = String::new();
+    for _ in 0..100 {
+        if let Some(f) = std::fs::read_dir(&outbox).ok().and_then(|mut d| d.next()) {
+            eml = std::fs::read_to_string(f.unwrap().path()).unwrap_or_default();
+            if !eml.is_empty() {
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        eml.contains("Subject: Hi again") && eml.contains("ops@acme.test"),
+        "{eml}"
+    );
+    let mut out = String::new();
+    for _ in 0..100 {
+        let (ok, o, err) = s.cli(&["flow", "runs", "acme", &id]);
+        assert!(ok, "{err}");
+        out = o;
+        if out.contains("succeeded") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(out.contains("succeeded"), "{out}");
 }
 
 #[test]

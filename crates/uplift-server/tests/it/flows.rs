@@ -695,3 +695,58 @@ async fn an_app_command_runs_its_flow_on_the_record() {
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
     }
 }
+
+/// The trigger is part of the write's transaction: a transaction that records a
+/// trigger and then rolls back leaves no trigger and no run.
+#[tokio::test]
+async fn a_rolled_back_write_leaves_no_trigger_and_no_run() {
+    use uplift_store::outbox::{self, Op};
+    for p in platforms().await {
+        p.create_env("acme", "classic", "open").await;
+        let flow = json!({
+            "name": "Count", "owner": "admin@uplift.local",
+            "trigger": {"kind": "record_created", "entity": "Account"},
+            "steps": [{"kind": "set_variable", "name": "n", "variable": "name", "value": "@{trigger.record.Name}"}]
+        });
+        let id = p
+            .post("/api/environments/acme/flows", ADMIN_TOKEN, flow)
+            .await
+            .body["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let db = p.store.env_db("acme").await.unwrap();
+        assert!(
+            db.is_watched("Account"),
+            "turning the flow on watches its entity"
+        );
+        {
+            let mut tx = db.pool().begin().await.unwrap();
+            let record = json!({"Name": "Ghost"}).as_object().unwrap().clone();
+            outbox::append(
+                &mut tx,
+                &db,
+                "Account",
+                Op::Created,
+                "00000000-0000-0000-0000-000000000001",
+                &record,
+                0,
+            )
+            .await
+            .unwrap();
+            tx.rollback().await.unwrap();
+        }
+        p.post(
+            "/api/environments/acme/data/accounts",
+            ADMIN_TOKEN,
+            json!({"Name": "Real"}),
+        )
+        .await;
+        let runs = runs_until(&p, &id, |r| r.len() == 1 && finished(r)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        let runs_after = runs_until(&p, &id, |_| true).await;
+        assert_eq!(runs_after.len(), 1, "{}: {runs_after:#?}", p.engine);
+        assert_eq!(runs[0]["trigger"]["record"]["Name"], "Real");
+        assert!(outbox::pending(&db, 10).await.unwrap().is_empty());
+    }
+}
