@@ -315,6 +315,12 @@ pub async fn ensure(store: &Store, data_dir: &Path, rows: u64) -> Result<()> {
     control
         .update_user(DISABLED, Some(UserStatus::Disabled), None, None)
         .await?;
+    let production = control
+        .get_env(ENV)
+        .await?
+        .map(|e| e.database)
+        .unwrap_or_default();
+    crate::demo_apps::create(store, ENV, &db.catalog(), &production).await?;
 
     let catalog = db.catalog();
     let total_share: u64 = SHARES.iter().map(|(_, s)| s).sum();

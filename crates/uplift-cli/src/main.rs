@@ -3,6 +3,7 @@
 mod app_cmd;
 mod client;
 mod demo;
+mod demo_apps;
 mod flow_cmd;
 mod output;
 mod server;

@@ -236,6 +236,48 @@ fn the_demo_is_complete_deterministic_and_reused_on_restart() {
 
             let env = s.get("/api/environments/contoso");
             assert_eq!(env["security_mode"], "restricted");
+
+            // Apps and flows owned by the makers, with editors, covering every trigger.
+            let apps = s.get("/api/environments/contoso/apps");
+            let apps = apps["value"].as_array().unwrap();
+            assert_eq!(apps.len(), 3, "{apps:#?}");
+            assert!(apps.iter().all(|a| a["published"]["version"] == 1
+                && a["owner"].as_str().unwrap().contains(".maker@")
+                && !a["editors"].as_array().unwrap().is_empty()));
+            assert!(
+                apps.iter().any(|a| a["draft"].is_object()),
+                "a draft in progress"
+            );
+            let flows = s.get("/api/environments/contoso/flows");
+            let kinds: std::collections::BTreeSet<&str> = flows["value"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["definition"]["trigger"]["kind"].as_str().unwrap())
+                .collect();
+            assert_eq!(
+                kinds.into_iter().collect::<Vec<_>>(),
+                [
+                    "app_command",
+                    "manual",
+                    "record_created",
+                    "record_deleted",
+                    "record_updated",
+                    "schedule"
+                ]
+            );
+            let text = flows.to_string() + &apps.iter().map(|a| a.to_string()).collect::<String>();
+            for upgraded in [
+                "FullName/first_name",
+                "Address/city",
+                "QuantityOnHand",
+                "Owner",
+                "ModifiedDateTime",
+                "SalesOrderTax",
+                "PositionWorkerAssignment",
+            ] {
+                assert!(text.contains(upgraded), "the demo refers to {upgraded}");
+            }
             let long = s.get("/api/environments/contoso/entities/CustomerSatisfactionSurveyResponseForEnterpriseAccountsProgram");
             let long_fields: Vec<&str> = long["fields"]
                 .as_array()
