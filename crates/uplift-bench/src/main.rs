@@ -1,8 +1,9 @@
 //! Benchmarks of BENCHMARKS.md: `uplift-bench api` (the data API) and
-//! `uplift-bench step1` (step 1 of the upgrade). Each measures against the engine's own
+//! `uplift-bench step1` (step 1 of the upgrade), `uplift-bench flows` (flow runs). Each measures against the engine's own
 //! limit in the same run, so the ratios hold on a noisy machine.
 
 mod api;
+mod flows;
 mod step1;
 
 use std::path::Path;
@@ -22,6 +23,8 @@ enum Command {
     Api(api::Args),
     /// Step 1 against hand-written SQL and an untransformed clone.
     Step1(api::Args),
+    /// Record-triggered flow runs end to end: throughput and lag.
+    Flows(api::Args),
 }
 
 /// Replaces (or appends) the section between `<!-- NAME:begin -->` and `<!-- NAME:end -->`.
@@ -43,5 +46,6 @@ async fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Api(a) => api::run(a).await,
         Command::Step1(a) => step1::run(a).await,
+        Command::Flows(a) => flows::run(a).await,
     }
 }

@@ -43,7 +43,8 @@ pub enum FlowError {
 /// The runtime of one server.
 pub struct Runtime {
     store: Arc<Store>,
-    wake: Notify,
+    /// Notified on every watched write (by the databases) and on new work.
+    wake: Arc<Notify>,
     slots: Arc<Semaphore>,
     /// Runs being executed by this process.
     in_flight: Mutex<HashSet<String>>,
@@ -55,7 +56,7 @@ impl Runtime {
     pub fn new(store: Arc<Store>) -> Arc<Runtime> {
         Arc::new(Runtime {
             store,
-            wake: Notify::new(),
+            wake: Arc::new(Notify::new()),
             slots: Arc::new(Semaphore::new(MAX_CONCURRENT_RUNS)),
             in_flight: Mutex::new(HashSet::new()),
             http: reqwest::Client::builder()
@@ -126,7 +127,7 @@ impl Runtime {
         }
         for (database, entities) in by_db {
             if let Ok(db) = self.store.bound(env, &database).await {
-                db.watch(entities);
+                db.watch(entities, self.wake.clone());
             }
         }
         self.wake();
@@ -196,8 +197,13 @@ impl Runtime {
             if let Err(e) = exec::execute(&me, run).await {
                 tracing::warn!(run = %id, error = %e, "a flow run could not be recorded");
             }
-            if let Ok(mut f) = me.in_flight.lock() {
+            let idle_slots = me.in_flight.lock().is_ok_and(|mut f| {
                 f.remove(&id);
+                f.len() < MAX_CONCURRENT_RUNS
+            });
+            if idle_slots {
+                // A slot is free and nothing is lined up for it: look for queued runs now.
+                me.wake();
             }
         });
     }

@@ -39,11 +39,6 @@ pub fn routes() -> Router<AppState> {
             "/api/environments/{env}/flows/{flow}/runs/{run}",
             get(show_run),
         )
-        .route("/api/environments/{env}/approvals", get(list_approvals))
-        .route(
-            "/api/environments/{env}/approvals/{approval}",
-            post(answer_approval),
-        )
 }
 
 fn view(f: &FlowRecord) -> Json_ {
@@ -232,10 +227,15 @@ async fn list_runs(
     State(s): State<AppState>,
     caller: Caller,
     Path((env, id)): Path<(String, String)>,
+    axum::extract::Query(q): axum::extract::Query<RunsQuery>,
 ) -> Result<Json<Json_>, ApiError> {
     let f = find_flow(&s, &env, &id).await?;
     may_edit(&caller, &f)?;
-    let runs = s.store.control().runs(&env, &id, MAX_RUNS_LISTED).await?;
+    let top = q
+        .top
+        .unwrap_or(DEFAULT_RUNS_LISTED)
+        .clamp(1, MAX_RUNS_LISTED);
+    let runs = s.store.control().runs(&env, &id, top).await?;
     Ok(Json(json!({"value": runs})))
 }
 
@@ -256,67 +256,11 @@ async fn show_run(
     Ok(Json(json!(r)))
 }
 
-/// The newest runs a listing shows.
-const MAX_RUNS_LISTED: u32 = 200;
-
-/// Approval requests waiting for the caller (all of them, for an admin).
-async fn list_approvals(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path(env): Path<String>,
-) -> Result<Json<Json_>, ApiError> {
-    s.store.env_db(&env).await?;
-    let pending: Vec<_> = s
-        .store
-        .control()
-        .pending_approvals(&env)
-        .await?
-        .into_iter()
-        .filter(|a| caller.is_admin() || a.may_answer(&caller.0.email))
-        .collect();
-    Ok(Json(json!({"value": pending})))
-}
+/// The newest runs a listing shows, unless `?top=` asks for more (up to the max).
+const DEFAULT_RUNS_LISTED: u32 = 200;
+const MAX_RUNS_LISTED: u32 = 100_000;
 
 #[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Answer {
-    outcome: String,
-    #[serde(default)]
-    comment: String,
-}
-
-/// Answers a request as one of its approvers; the waiting run continues.
-async fn answer_approval(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path((env, id)): Path<(String, String)>,
-    body: Body,
-) -> Result<Json<Json_>, ApiError> {
-    let answer: Answer = parse_body(body)?;
-    if answer.outcome != "approved" && answer.outcome != "rejected" {
-        return Err(ApiError::bad_request(format!(
-            "outcome is 'approved' or 'rejected', not '{}'",
-            answer.outcome
-        )));
-    }
-    s.store.env_db(&env).await?;
-    let a = s
-        .store
-        .control()
-        .approval(&env, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no approval '{id}' in '{env}'")))?;
-    if !caller.is_admin() && !a.may_answer(&caller.0.email) {
-        return Err(ApiError::forbidden(format!(
-            "{} is not an approver of '{}'",
-            caller.0.email, a.title
-        )));
-    }
-    let control = s.store.control();
-    control
-        .answer_approval(&env, &id, &answer.outcome, &caller.0.email, &answer.comment)
-        .await?;
-    control.requeue_run(&a.run_id).await?;
-    s.flows.wake();
-    Ok(Json(json!(control.approval(&env, &id).await?)))
+struct RunsQuery {
+    top: Option<u32>,
 }

@@ -3,6 +3,7 @@
 //! OData error JSON.
 
 pub mod admin;
+pub mod approvals;
 pub mod apps;
 pub mod auth;
 pub mod error;
@@ -31,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .merge(apps::routes())
         .merge(player::routes())
         .merge(flows::routes())
+        .merge(approvals::routes())
         .merge(odata::routes())
         .merge(upgrade::routes())
         .fallback(not_found)

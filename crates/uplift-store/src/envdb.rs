@@ -37,7 +37,15 @@ pub struct EnvDb {
     /// against the same old catalog.
     ddl_lock: tokio::sync::Mutex<()>,
     /// Entities some flow reacts to: their changes go to the outbox.
-    watched: std::sync::RwLock<std::collections::HashSet<String>>,
+    watched: std::sync::RwLock<Watch>,
+}
+
+/// What flows react to in a database, and how the runtime hears of a new outbox entry
+/// without waiting for its next poll.
+#[derive(Default)]
+struct Watch {
+    entities: std::collections::HashSet<String>,
+    on_change: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl EnvDb {
@@ -167,16 +175,35 @@ impl EnvDb {
         Ok(db)
     }
 
-    /// Says which entities flows react to; changes to them are written to the outbox.
-    pub fn watch(&self, entities: impl IntoIterator<Item = String>) {
+    /// Says which entities flows react to; changes to them are written to the outbox,
+    /// and `on_change` is notified once each such change commits.
+    pub fn watch(
+        &self,
+        entities: impl IntoIterator<Item = String>,
+        on_change: Arc<tokio::sync::Notify>,
+    ) {
         if let Ok(mut w) = self.watched.write() {
-            *w = entities.into_iter().collect();
+            *w = Watch {
+                entities: entities.into_iter().collect(),
+                on_change: Some(on_change),
+            };
         }
     }
 
     /// Whether a change to `entity` goes to the outbox.
     pub fn is_watched(&self, entity: &str) -> bool {
-        self.watched.read().is_ok_and(|w| w.contains(entity))
+        self.watched
+            .read()
+            .is_ok_and(|w| w.entities.contains(entity))
+    }
+
+    /// Tells the watcher a change reached the outbox (after its commit).
+    pub(crate) fn outbox_committed(&self) {
+        if let Ok(w) = self.watched.read()
+            && let Some(n) = &w.on_change
+        {
+            n.notify_one();
+        }
     }
 
     fn set_catalog(&self, c: Catalog) {

@@ -268,7 +268,8 @@ pub async fn insert(
         }
         Err(e) => return Err(e),
     };
-    if db.is_watched(&entity.name) {
+    let watched = db.is_watched(&entity.name);
+    if watched {
         let json = uplift_model::codec::record_json(entity, version, &row);
         outbox::append(
             &mut tx,
@@ -282,6 +283,9 @@ pub async fn insert(
         .await?;
     }
     tx.commit().await?;
+    if watched {
+        db.outbox_committed();
+    }
     Ok(row)
 }
 
@@ -374,7 +378,8 @@ pub async fn update(
                 entity.name
             ))
         })?;
-    if db.is_watched(&entity.name) {
+    let watched = db.is_watched(&entity.name);
+    if watched {
         let json = uplift_model::codec::record_json(entity, version, &row);
         outbox::append(
             &mut tx,
@@ -388,6 +393,9 @@ pub async fn update(
         .await?;
     }
     tx.commit().await?;
+    if watched {
+        db.outbox_committed();
+    }
     Ok(row)
 }
 
@@ -403,7 +411,8 @@ pub async fn delete(
     let catalog = db.catalog();
     let mut tx = db.pool().begin().await?;
     current_version(db, &mut tx, entity, id, if_match).await?;
-    if db.is_watched(&entity.name) {
+    let watched = db.is_watched(&entity.name);
+    if watched {
         // The record as it was, for flows reacting to its deletion.
         let layout = db.layout(entity);
         let row = tx
@@ -453,7 +462,11 @@ pub async fn delete(
         .push(" WHERE id = ");
     buf.param(Value::Text(id.to_string()), ColType::Text);
     tx.execute(&buf.sql, &buf.params).await?;
-    tx.commit().await
+    tx.commit().await?;
+    if watched {
+        db.outbox_committed();
+    }
+    Ok(())
 }
 
 /// The statement [`get`] runs, exposed so benchmarks can time the engine alone on

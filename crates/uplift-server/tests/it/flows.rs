@@ -91,7 +91,7 @@ async fn watched_changes_reach_the_outbox_in_their_own_transaction() {
     for p in platforms().await {
         p.create_env("acme", "classic", "open").await;
         let db = p.store.env_db("acme").await.unwrap();
-        db.watch(["Account".to_string()]);
+        db.watch(["Account".to_string()], Default::default());
         let set = "/api/environments/acme/data/accounts";
         let a = p.post(set, ADMIN_TOKEN, json!({"Name": "Fabrikam"})).await;
         assert_eq!(a.status, StatusCode::CREATED);
@@ -553,8 +553,57 @@ async fn an_approval_makes_the_run_wait_and_the_answer_resumes_it() {
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body["status"], "approved");
         let r = p.post(&path, &boss, json!({"outcome": "rejected"})).await;
         assert_eq!(r.status, StatusCode::CONFLICT, "one answer only");
+        // The approvals entity answers queries like any entity set.
+        let q = |f: &str| {
+            format!(
+                "/api/environments/acme/approvals?$filter={}",
+                f.replace(' ', "%20")
+            )
+        };
+        let answered = p
+            .get(
+                &q("status eq 'approved' and responder eq 'boss@acme.test'"),
+                &boss,
+            )
+            .await;
+        assert_eq!(
+            answered.body["value"].as_array().unwrap().len(),
+            1,
+            "{}",
+            answered.body
+        );
+        assert_eq!(answered.body["value"][0]["comment"], "go");
+        let pending = p.get(&q("status eq 'pending'"), ADMIN_TOKEN).await;
+        assert_eq!(
+            pending.body["value"].as_array().unwrap().len(),
+            0,
+            "{}",
+            pending.body
+        );
+        let counted = p
+            .get(
+                "/api/environments/acme/approvals?$count=true&$top=0&$orderby=created_at%20desc",
+                ADMIN_TOKEN,
+            )
+            .await;
+        assert_eq!(counted.body["@odata.count"], 1, "{}", counted.body);
+        assert_eq!(counted.body["value"].as_array().unwrap().len(), 0);
+        let bad = p.get(&q("colour eq 'red'"), &boss).await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+        assert!(
+            bad.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("colour"),
+            "{}",
+            bad.body
+        );
+        let one = p.get(&path, &boss).await;
+        assert_eq!(one.body["outcome"], "approved", "{}", one.body);
+        assert_eq!(p.get(&path, &clerk).await.status, StatusCode::FORBIDDEN);
         let runs = runs_until(&p, &id, |r| r.len() == 1 && finished(r)).await;
         assert_eq!(runs[0]["status"], "succeeded", "{:#}", runs[0]);
         assert_eq!(runs[0]["steps"][0]["outputs"]["outcome"], "approved");

@@ -108,11 +108,13 @@ impl Control {
         rows.first().map(|r| approval_from(r)).transpose()
     }
 
-    /// Requests of an environment still waiting for an answer, oldest first.
-    pub async fn pending_approvals(&self, env: &str) -> Result<Vec<Approval>> {
+    /// Every request of an environment, answered or not, oldest first.
+    pub async fn approvals(&self, env: &str) -> Result<Vec<Approval>> {
         let rows = self
             .query(
-                &format!("SELECT {COLUMNS} FROM {{s}}approvals WHERE env = ? AND outcome IS NULL ORDER BY created_at, id"),
+                &format!(
+                    "SELECT {COLUMNS} FROM {{s}}approvals WHERE env = ? ORDER BY created_at, id"
+                ),
                 &[Value::Text(env.into())],
                 12,
             )
