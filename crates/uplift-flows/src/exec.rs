@@ -70,6 +70,9 @@ struct Ctx<'a> {
     db: Arc<EnvDb>,
     /// `{"trigger": …, "steps": {name: outputs}, "variables": {…}}`.
     values: Json,
+    /// The step being run was begun before (by a server that stopped, or an attempt
+    /// that failed), so its effect may already be there.
+    begun: bool,
 }
 
 pub(crate) async fn execute(rt: &Runtime, mut run: RunRecord) -> Result<(), FlowError> {
@@ -107,6 +110,7 @@ pub(crate) async fn execute(rt: &Runtime, mut run: RunRecord) -> Result<(), Flow
         flow: &flow,
         db,
         values,
+        begun: false,
     };
     let outcome = run_steps(&mut ctx, &flow.definition.steps, &mut run).await;
     finish(rt, &mut run, outcome).await
@@ -140,6 +144,25 @@ fn succeeded(run: &RunRecord, name: &str) -> bool {
     })
 }
 
+/// The recorded status of a step of the run, if it has one.
+fn step_status<'r>(run: &'r RunRecord, name: &str) -> Option<&'r str> {
+    run.steps.as_array()?.iter().find(|s| s["name"] == name)?["status"].as_str()
+}
+
+/// Records a step as running before it takes effect.
+async fn begin_step(ctx: &Ctx<'_>, step: &Step, run: &mut RunRecord) -> Result<(), String> {
+    if let Some(a) = run.steps.as_array_mut() {
+        a.retain(|s| s["name"] != step.name());
+        a.push(json!({"name": step.name(), "kind": kind(step), "status": "running"}));
+    }
+    ctx.rt
+        .store
+        .control()
+        .save_run(run)
+        .await
+        .map_err(|e| e.to_string())
+}
+
 fn run_steps<'a>(
     ctx: &'a mut Ctx<'_>,
     steps: &'a [Step],
@@ -163,12 +186,19 @@ fn run_steps<'a>(
                 continue;
             }
             let started = Instant::now();
+            ctx.begun = step_status(run, &name) == Some("running");
+            if matches!(step, Step::DeleteRecord { .. }) && !ctx.begun {
+                // A delete cannot be told apart from a record that never was, so say
+                // first that it is under way: a resumed run then knows it may be done.
+                begin_step(ctx, step, run).await?;
+            }
             let mut attempts = 0;
             let (inputs, result) = loop {
                 attempts += 1;
                 let (inputs, result) = run_step(ctx, step, &run.id, run.depth).await;
                 match result {
                     Err(StepError::Transient(e)) if attempts < crate::MAX_ATTEMPTS => {
+                        ctx.begun = true;
                         let wait = (BACKOFF_BASE_MS << (attempts - 1)).min(BACKOFF_CAP_MS);
                         tracing::info!(run = %run.id, step = %name, attempts, error = %e, "retrying");
                         tokio::time::sleep(Duration::from_millis(wait)).await;
@@ -399,7 +429,12 @@ async fn step_body(
             let id = text(ctx, id)?;
             *inputs = json!({"entity": e, "id": id});
             let e = entity(e)?;
-            records::delete(&ctx.db, &e, &id, None, &actor).await?;
+            match records::delete(&ctx.db, &e, &id, None, &actor).await {
+                Ok(()) => {}
+                // This step's own earlier attempt deleted it.
+                Err(uplift_store::StoreError::NotFound(_)) if ctx.begun => {}
+                Err(err) => return Err(err.into()),
+            }
             ctx.rt.wake();
             Ok(json!({"id": id}))
         }

@@ -799,3 +799,198 @@ async fn a_rolled_back_write_leaves_no_trigger_and_no_run() {
         assert!(outbox::pending(&db, 10).await.unwrap().is_empty());
     }
 }
+
+#[tokio::test]
+async fn updates_and_deletes_trigger_flows_that_read_and_delete_records() {
+    for p in platforms().await {
+        p.create_env("acme", "classic", "open").await;
+        let closing = json!({
+            "name": "Closing an account removes its contacts", "owner": "admin@uplift.local",
+            "trigger": {"kind": "record_updated", "entity": "Account", "filter": "Description eq 'closed'"},
+            "steps": [
+                {"kind": "get_record", "name": "acc", "entity": "Account", "id": "@{trigger.record.id}"},
+                {"kind": "list_records", "name": "contacts", "entity": "Contact",
+                 "filter": "Account eq '@{trigger.record.id}'", "top": 1},
+                {"kind": "delete_record", "name": "drop", "entity": "Contact",
+                 "id": "@{steps.contacts.value[0].id}"}
+            ]
+        });
+        let gone = json!({
+            "name": "Note deleted contacts", "owner": "admin@uplift.local",
+            "trigger": {"kind": "record_deleted", "entity": "Contact"},
+            "steps": [{"kind": "set_variable", "name": "who", "variable": "email",
+                       "value": "@{trigger.record.Email}"}]
+        });
+        let flows = "/api/environments/acme/flows";
+        let closing = p.post(flows, ADMIN_TOKEN, closing).await;
+        assert_eq!(closing.status, StatusCode::CREATED, "{}", closing.body);
+        let closing = closing.body["id"].as_str().unwrap().to_string();
+        let gone = p.post(flows, ADMIN_TOKEN, gone).await;
+        let gone = gone.body["id"].as_str().unwrap().to_string();
+
+        let accounts = "/api/environments/acme/data/accounts";
+        let acc = p
+            .post(accounts, ADMIN_TOKEN, json!({"Name": "Tailspin"}))
+            .await;
+        let acc = acc.body["id"].as_str().unwrap().to_string();
+        let contact = p
+            .post(
+                "/api/environments/acme/data/contacts",
+                ADMIN_TOKEN,
+                json!({"FullName": {"last_name": "Ito"}, "Email": "ito@tailspin.test", "Account": acc}),
+            )
+            .await;
+        assert_eq!(contact.status, StatusCode::CREATED, "{}", contact.body);
+        let contact = contact.body["id"].as_str().unwrap().to_string();
+
+        // An update the filter does not match runs nothing; the matching one runs once.
+        let account = format!("{accounts}({acc})");
+        p.patch(&account, ADMIN_TOKEN, json!({"Description": "open"}))
+            .await;
+        p.patch(&account, ADMIN_TOKEN, json!({"Description": "closed"}))
+            .await;
+        let runs = runs_until(&p, &closing, |r| r.len() == 1 && finished(r)).await;
+        assert_eq!(
+            runs[0]["status"], "succeeded",
+            "{}: {:#}",
+            p.engine, runs[0]
+        );
+        assert_eq!(runs[0]["trigger"]["record"]["Description"], "closed");
+        let steps = runs[0]["steps"].as_array().unwrap();
+        assert_eq!(steps[0]["outputs"]["record"]["Name"], "Tailspin");
+        assert_eq!(steps[2]["outputs"]["id"], contact.as_str());
+        let r = p
+            .get(
+                &format!("/api/environments/acme/data/contacts({contact})"),
+                ADMIN_TOKEN,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "the flow deleted it");
+
+        // The flow's delete triggered the other flow, with the record as it was.
+        let runs = runs_until(&p, &gone, |r| r.len() == 1 && finished(r)).await;
+        assert_eq!(runs[0]["status"], "succeeded", "{:#}", runs[0]);
+        assert_eq!(runs[0]["trigger"]["record"]["Email"], "ito@tailspin.test");
+        assert_eq!(runs[0]["depth"], 1, "one run deep");
+    }
+}
+
+/// A delete step a stopped server had begun counts as done when the record is gone;
+/// one that had not begun fails on a missing record instead of claiming success.
+#[tokio::test]
+async fn a_resumed_delete_step_is_not_done_twice() {
+    for p in platforms().await {
+        p.create_env("acme", "classic", "open").await;
+        let flow = json!({
+            "name": "Ask, then delete", "owner": "admin@uplift.local",
+            "trigger": {"kind": "record_created", "entity": "Account"},
+            "steps": [
+                {"kind": "start_approval", "name": "ask", "title": "Delete @{trigger.record.Name}?",
+                 "approvers": ["admin@uplift.local"]},
+                {"kind": "delete_record", "name": "drop", "entity": "Account", "id": "@{trigger.record.id}"}
+            ]
+        });
+        let id = p
+            .post("/api/environments/acme/flows", ADMIN_TOKEN, flow)
+            .await
+            .body["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let accounts = "/api/environments/acme/data/accounts";
+        let control = p.store.control();
+        for (name, begun) in [("Begun", true), ("Not begun", false)] {
+            let acc = p.post(accounts, ADMIN_TOKEN, json!({"Name": name})).await;
+            let acc = acc.body["id"].as_str().unwrap().to_string();
+            let runs = runs_until(&p, &id, |r| {
+                r.iter()
+                    .any(|r| r["trigger"]["record"]["Name"] == name && r["status"] == "waiting")
+            })
+            .await;
+            let run_id = runs
+                .iter()
+                .find(|r| r["trigger"]["record"]["Name"] == name)
+                .unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            if begun {
+                // As a server that stopped right after deleting would have left it.
+                let mut run = control.run("acme", &run_id).await.unwrap().unwrap();
+                run.steps
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"name": "drop", "kind": "delete_record", "status": "running"}));
+                control.save_run(&run).await.unwrap();
+            }
+            let r = p.delete(&format!("{accounts}({acc})"), ADMIN_TOKEN).await;
+            assert_eq!(r.status, StatusCode::NO_CONTENT);
+            let pending = p
+                .get(
+                    "/api/environments/acme/approvals?$filter=status%20eq%20%27pending%27",
+                    ADMIN_TOKEN,
+                )
+                .await;
+            let approval = pending.body["value"][0]["id"].as_str().unwrap().to_string();
+            p.post(
+                &format!("/api/environments/acme/approvals/{approval}"),
+                ADMIN_TOKEN,
+                json!({"outcome": "approved"}),
+            )
+            .await;
+            let runs = runs_until(&p, &id, |r| {
+                r.iter().any(|r| {
+                    r["trigger"]["record"]["Name"] == name
+                        && (r["status"] == "succeeded" || r["status"] == "failed")
+                })
+            })
+            .await;
+            let run = runs.iter().find(|r| r["id"] == run_id.as_str()).unwrap();
+            if begun {
+                assert_eq!(run["status"], "succeeded", "{}: {run:#}", p.engine);
+            } else {
+                assert_eq!(run["status"], "failed", "{}: {run:#}", p.engine);
+                assert!(
+                    run["error"].as_str().unwrap().contains("no Account"),
+                    "{run:#}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_flow_bound_to_a_missing_database_fails_its_runs_clearly() {
+    for p in platforms().await {
+        p.create_env("acme", "classic", "open").await;
+        let def: uplift_model::flow::FlowDef = serde_json::from_value(json!({
+            "name": "Bound elsewhere", "owner": "admin@uplift.local",
+            "trigger": {"kind": "manual"},
+            "steps": [{"kind": "list_records", "name": "all", "entity": "Account"}]
+        }))
+        .unwrap();
+        // As step 2 will bind a copy to a test database: here, one that does not exist.
+        let id = "0192f000-0000-7000-8000-000000000001";
+        p.store
+            .control()
+            .save_flow("acme", id, &def, "test-9")
+            .await
+            .unwrap();
+        let r = p
+            .post(
+                &format!("/api/environments/acme/flows/{id}/run"),
+                ADMIN_TOKEN,
+                json!({}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}: {}", p.engine, r.body);
+        let runs = runs_until(&p, id, |r| r.len() == 1 && finished(r)).await;
+        assert_eq!(runs[0]["status"], "failed");
+        let error = runs[0]["error"].as_str().unwrap();
+        assert!(error.contains("no database 'test-9'"), "{error}");
+        assert!(
+            runs[0]["steps"].as_array().unwrap().is_empty(),
+            "nothing ran on production"
+        );
+    }
+}
