@@ -90,6 +90,20 @@ fn flows() -> Vec<(&'static str, Value)> {
             }),
         ),
         (
+            "confirm",
+            json!({
+                "name": "Confirm an order", "owner": ALICE, "editors": [BOB],
+                "trigger": {"kind": "app_command", "entity": "SalesOrder"},
+                "steps": [
+                    {"kind": "list_records", "name": "lines", "entity": "SalesOrderLine",
+                     "filter": "SalesOrder eq '@{trigger.record.id}'"},
+                    {"kind": "send_email", "name": "confirm", "to": [ALICE],
+                     "subject": "Order @{trigger.record.OrderNumber} confirmed",
+                     "body": "@{steps.lines.count} lines, confirmed by @{trigger.user} on @{trigger.record.RequestedDelivery}"}
+                ]
+            }),
+        ),
+        (
             "review",
             json!({
                 "name": "Request a position review", "owner": CAROL, "editors": [BOB],
@@ -116,7 +130,7 @@ fn apps(flow_id: &dyn Fn(&str) -> String) -> Vec<Value> {
                  "orderby": "OrderDate desc"}
             ],
             "forms": [{"name": "Contact", "entity": "Contact", "fields": ["FullName", "Email", "Account", "Address"]}],
-            "commands": [{"label": "Push to partner", "entity": "SalesOrder", "flow": flow_id("partner")}]
+            "commands": [{"label": "Confirm", "entity": "SalesOrder", "flow": flow_id("confirm")}]
         }),
         json!({
             "name": "Warehouse", "owner": BOB, "editors": [CAROL],
@@ -144,17 +158,19 @@ fn apps(flow_id: &dyn Fn(&str) -> String) -> Vec<Value> {
 pub async fn create(store: &Store, env: &str, catalog: &Catalog, database: &str) -> Result<()> {
     let control = store.control();
     let mut ids = std::collections::BTreeMap::new();
+    let mut triggers = std::collections::BTreeMap::new();
     for (key, def) in flows() {
         let def: FlowDef = serde_json::from_value(def)?;
         uplift_model::flow::validate(&def, catalog).map_err(|e| anyhow!("demo flow: {e:?}"))?;
         let id = uuid::Uuid::now_v7().to_string();
         control.save_flow(env, &id, &def, database).await?;
+        triggers.insert(id.clone(), def.trigger);
         ids.insert(key, id);
     }
     let flow_id = |k: &str| ids.get(k).cloned().unwrap_or_default();
     for (i, def) in apps(&flow_id).into_iter().enumerate() {
         let def: AppDef = serde_json::from_value(def)?;
-        uplift_model::app::validate(&def, catalog, &|f| ids.values().any(|v| v == f))
+        uplift_model::app::validate(&def, catalog, &|f| triggers.get(f).cloned())
             .map_err(|e| anyhow!("demo app: {e:?}"))?;
         control.save_app_draft(env, &def, database).await?;
         control.publish_app(env, &def.name, &def.owner).await?;

@@ -316,6 +316,54 @@ fn the_demo_is_complete_deterministic_and_reused_on_restart() {
                     .is_some_and(|m| m.iter().any(|u| u == "mallory@contoso.com"))
             });
             assert!(disabled_holds_role, "a disabled user holds a role");
+            // Every command of the demo's apps runs its flow on a record of its entity.
+            let mut commands = 0;
+            for app in apps {
+                let name = app["name"].as_str().unwrap();
+                for c in app["published"]["definition"]["commands"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    let entity = c["entity"].as_str().unwrap();
+                    let set = s.get(&format!("/api/environments/contoso/entities/{entity}"));
+                    let set = set["set_name"].as_str().unwrap();
+                    let rows = s.get(&format!("/api/environments/contoso/data/{set}?$top=1"));
+                    let record = rows["value"][0]["id"].as_str().unwrap();
+                    let label = c["label"].as_str().unwrap();
+                    let (code, run) = curl_json(
+                        &s,
+                        "POST",
+                        &format!(
+                            "/api/environments/contoso/apps/{}/commands/{}/run",
+                            name.replace(' ', "%20"),
+                            label.replace(' ', "%20")
+                        ),
+                        &format!(r#"{{"record": "{record}"}}"#),
+                    );
+                    assert_eq!(code, 202, "{name}: {label}: {run}");
+                    let path = format!(
+                        "/api/environments/contoso/flows/{}/runs/{}",
+                        run["flow"].as_str().unwrap(),
+                        run["run"].as_str().unwrap()
+                    );
+                    let mut status = Value::Null;
+                    for _ in 0..200 {
+                        status = s.get(&path)["status"].clone();
+                        if status == "succeeded" || status == "waiting" || status == "failed" {
+                            break;
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                    }
+                    assert!(
+                        status == "succeeded" || status == "waiting",
+                        "{name}: {label}: {:#}",
+                        s.get(&path)
+                    );
+                    commands += 1;
+                }
+            }
+            assert!(commands >= 2, "the demo's apps have commands");
             // Fields of every classic type exist across the entities with data.
             let all = s.get("/api/environments/contoso/entities");
             let mut types: Vec<String> = all["entities"]

@@ -77,13 +77,14 @@ pub struct AppError {
     pub problem: String,
 }
 
-/// Checks an app against a catalog. `flow_exists` answers whether a flow id names a
-/// flow of the same environment. Every problem is reported, not only the first, so a
+/// Checks an app against a catalog. `flow_trigger` gives the trigger of a flow of the
+/// same environment by id (`None` when there is none), so a command can only name a
+/// flow that commands on its entity start. Every problem is reported, not only the first, so a
 /// maker fixes a definition in one round.
 pub fn validate(
     app: &AppDef,
     catalog: &Catalog,
-    flow_exists: &dyn Fn(&str) -> bool,
+    flow_trigger: &dyn Fn(&str) -> Option<crate::flow::Trigger>,
 ) -> Result<(), Vec<AppError>> {
     let mut errors = Vec::new();
     let mut err = |place: String, problem: String| {
@@ -190,8 +191,20 @@ pub fn validate(
         if catalog.entity(&c.entity).is_none() {
             err(place.clone(), format!("no entity '{}'", c.entity));
         }
-        if !flow_exists(&c.flow) {
-            err(place, format!("no flow '{}' in this environment", c.flow));
+        match flow_trigger(&c.flow) {
+            None => err(place, format!("no flow '{}' in this environment", c.flow)),
+            Some(crate::flow::Trigger::AppCommand { entity }) if entity == c.entity => {}
+            Some(crate::flow::Trigger::AppCommand { entity }) => err(
+                place,
+                format!(
+                    "flow '{}' runs on '{entity}' records, not '{}'",
+                    c.flow, c.entity
+                ),
+            ),
+            Some(_) => err(
+                place,
+                format!("flow '{}' is not started by app commands", c.flow),
+            ),
         }
     }
     if errors.is_empty() {
@@ -231,12 +244,18 @@ mod tests {
     }
 
     fn problems(a: &AppDef) -> Vec<String> {
-        validate(a, &classic_catalog(), &|f| f == "flow-1")
-            .err()
-            .unwrap_or_default()
-            .iter()
-            .map(ToString::to_string)
-            .collect()
+        validate(a, &classic_catalog(), &|f| match f {
+            "flow-1" => Some(crate::flow::Trigger::AppCommand {
+                entity: "Contact".into(),
+            }),
+            "flow-2" => Some(crate::flow::Trigger::Manual),
+            _ => None,
+        })
+        .err()
+        .unwrap_or_default()
+        .iter()
+        .map(ToString::to_string)
+        .collect()
     }
 
     #[test]
@@ -262,7 +281,9 @@ mod tests {
                 {"name": "W", "entity": "Nothing", "columns": ["Name"]}
             ],
             "forms": [{"name": "F", "entity": "Contact", "fields": ["Ghost"]}],
-            "commands": [{"label": "C", "entity": "Contact", "flow": "flow-9"}]
+            "commands": [{"label": "C", "entity": "Contact", "flow": "flow-9"},
+                         {"label": "D", "entity": "Account", "flow": "flow-1"},
+                         {"label": "E", "entity": "Contact", "flow": "flow-2"}]
         }));
         let p = problems(&a);
         let expect = [
@@ -272,6 +293,8 @@ mod tests {
             "app 'Sales': view 'W': no entity 'Nothing'",
             "app 'Sales': form 'F' field 'Ghost': not a field of 'Contact'",
             "app 'Sales': command 'C': no flow 'flow-9' in this environment",
+            "app 'Sales': command 'D': flow 'flow-1' runs on 'Contact' records, not 'Account'",
+            "app 'Sales': command 'E': flow 'flow-2' is not started by app commands",
         ];
         for e in expect {
             assert!(p.iter().any(|x| x == e), "missing {e:?} in {p:#?}");

@@ -131,15 +131,15 @@ async fn put_app(
             .unwrap_or_default(),
     };
     let db = bound_database(&s, &env, &database).await?;
-    let flows: std::collections::BTreeSet<String> = s
+    let flows: std::collections::BTreeMap<String, uplift_model::flow::Trigger> = s
         .store
         .control()
         .flows(&env)
         .await?
         .into_iter()
-        .map(|f| f.id)
+        .map(|f| (f.id, f.definition.trigger))
         .collect();
-    validate(&def, &db.catalog(), &|id| flows.contains(id)).map_err(|errors| {
+    validate(&def, &db.catalog(), &|id| flows.get(id).cloned()).map_err(|errors| {
         ApiError::bad_request(
             errors
                 .iter()
