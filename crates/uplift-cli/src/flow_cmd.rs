@@ -1,5 +1,5 @@
 //! `uplift flow`: create or change flows from files, switch them on and off, list and
-//! show them.
+//! show them, and answer the approvals their runs wait on.
 
 use std::path::PathBuf;
 
@@ -26,6 +26,27 @@ pub enum FlowCmd {
     Run { env: String, flow: String },
     /// A flow's runs, newest first.
     Runs { env: String, flow: String },
+    /// Approval requests you are an approver of (all, for an admin).
+    Approvals {
+        env: String,
+        /// A `$filter` over the approvals entity, e.g. "status eq 'pending'".
+        #[arg(long)]
+        filter: Option<String>,
+    },
+    /// Answer an approval request; the run waiting on it continues.
+    Answer {
+        env: String,
+        approval: String,
+        outcome: Outcome,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Outcome {
+    Approved,
+    Rejected,
 }
 
 pub async fn run(cmd: FlowCmd, c: &Client, json_out: bool) -> Result<()> {
@@ -85,6 +106,44 @@ pub async fn run(cmd: FlowCmd, c: &Client, json_out: bool) -> Result<()> {
                 &v["value"],
                 &["id", "status", "created_at", "finished_at", "error"],
             );
+        }
+        FlowCmd::Approvals { env, filter } => {
+            let mut path = format!("/api/environments/{}/approvals", seg(&env));
+            if let Some(f) = filter {
+                path.push_str(&format!("?$filter={}", seg(&f)));
+            }
+            let v = c.get(&path).await?;
+            output::rows(
+                json_out,
+                &v["value"],
+                &["id", "status", "title", "approvers", "created_at"],
+            );
+        }
+        FlowCmd::Answer {
+            env,
+            approval,
+            outcome,
+            comment,
+        } => {
+            let outcome = match outcome {
+                Outcome::Approved => "approved",
+                Outcome::Rejected => "rejected",
+            };
+            let v = c
+                .post(
+                    &format!(
+                        "/api/environments/{}/approvals/{}",
+                        seg(&env),
+                        seg(&approval)
+                    ),
+                    &json!({"outcome": outcome, "comment": comment}),
+                )
+                .await?;
+            if json_out {
+                output::object(true, &v);
+            } else {
+                println!("{} '{}'", outcome, v["title"].as_str().unwrap_or(&approval));
+            }
         }
         FlowCmd::Show { env, flow } => {
             let v = c.get(&format!("{}/{}", flows(&env), seg(&flow))).await?;

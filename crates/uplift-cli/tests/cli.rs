@@ -617,6 +617,59 @@ fields = ["Name", "Email"]
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert!(out.contains("succeeded"), "{out}");
+
+    // Approvals: a run waits on one, listed and answered from the command line.
+    let ask = dir.path().join("ask.json");
+    std::fs::write(
+        &ask,
+        r#"{"name": "Ask", "owner": "admin@uplift.local", "trigger": {"kind": "manual"},
+            "steps": [{"kind": "start_approval", "name": "ok", "title": "Ship it?",
+                       "approvers": ["admin@uplift.local"]}]}"#,
+    )
+    .unwrap();
+    let (ok, out, err) = s.cli(&["flow", "apply", "acme", ask.to_str().unwrap(), "--json"]);
+    assert!(ok, "{out}{err}");
+    let ask_id = serde_json::from_str::<Value>(&out).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (ok, out, err) = s.cli(&["flow", "run", "acme", &ask_id]);
+    assert!(ok, "{out}{err}");
+    let mut pending = Value::Null;
+    for _ in 0..100 {
+        let (ok, o, err) = s.cli(&[
+            "flow",
+            "approvals",
+            "acme",
+            "--filter",
+            "status eq 'pending'",
+            "--json",
+        ]);
+        assert!(ok, "{err}");
+        pending = serde_json::from_str(&o).unwrap();
+        if pending.as_array().is_some_and(|a| !a.is_empty()) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(pending[0]["title"], "Ship it?", "{pending}");
+    let approval = pending[0]["id"].as_str().unwrap();
+    let (ok, _, err) = s.cli(&["flow", "answer", "acme", approval, "maybe"]);
+    assert!(!ok && err.contains("maybe"), "{err}");
+    let (ok, out, err) = s.cli(&[
+        "flow",
+        "answer",
+        "acme",
+        approval,
+        "approved",
+        "--comment",
+        "go",
+    ]);
+    assert!(ok && out.contains("approved 'Ship it?'"), "{out}{err}");
+    let (ok, _, err) = s.cli(&["flow", "answer", "acme", approval, "rejected"]);
+    assert!(!ok && err.contains("already answered"), "{err}");
+    let (ok, out, _) = s.cli(&["flow", "approvals", "acme", "--filter", "colour eq 1"]);
+    assert!(!ok, "{out}");
 }
 
 #[test]
