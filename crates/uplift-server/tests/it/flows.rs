@@ -994,3 +994,37 @@ async fn a_flow_bound_to_a_missing_database_fails_its_runs_clearly() {
         );
     }
 }
+
+/// An environment's runs and approval requests go with it: none is left to resume or
+/// to answer.
+#[tokio::test]
+async fn deleting_an_environment_removes_its_runs_and_approvals() {
+    for p in platforms().await {
+        p.create_env("acme", "classic", "open").await;
+        let flow = json!({
+            "name": "Ask", "owner": "admin@uplift.local", "trigger": {"kind": "manual"},
+            "steps": [{"kind": "start_approval", "name": "ok", "title": "Ship?",
+                       "approvers": ["admin@uplift.local"]}]
+        });
+        let id = p
+            .post("/api/environments/acme/flows", ADMIN_TOKEN, flow)
+            .await
+            .body["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        p.post(
+            &format!("/api/environments/acme/flows/{id}/run"),
+            ADMIN_TOKEN,
+            json!({}),
+        )
+        .await;
+        runs_until(&p, &id, |r| r.len() == 1 && r[0]["status"] == "waiting").await;
+        let control = p.store.control();
+        assert_eq!(control.approvals("acme").await.unwrap().len(), 1);
+        let r = p.delete("/api/environments/acme", ADMIN_TOKEN).await;
+        assert!(r.status.is_success(), "{}: {}", p.engine, r.body);
+        assert!(control.runs("acme", &id, 10).await.unwrap().is_empty());
+        assert!(control.approvals("acme").await.unwrap().is_empty());
+    }
+}

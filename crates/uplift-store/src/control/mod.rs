@@ -187,6 +187,10 @@ impl Control {
             .await?;
         tx.execute(&self.sql("DELETE FROM {s}flows WHERE env = ?"), &p)
             .await?;
+        tx.execute(&self.sql("DELETE FROM {s}flow_runs WHERE env = ?"), &p)
+            .await?;
+        tx.execute(&self.sql("DELETE FROM {s}approvals WHERE env = ?"), &p)
+            .await?;
         let n = tx
             .execute(&self.sql("DELETE FROM {s}environments WHERE name = ?"), &p)
             .await?;
