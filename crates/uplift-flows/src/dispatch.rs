@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use serde_json::json;
 use uplift_model::filter::{eval_filter, parse_filter};
 use uplift_model::flow::{FlowState, Trigger};
-use uplift_store::control::RunStatus;
+use uplift_store::control::{EnvRecord, FlowRecord, RunStatus};
 use uplift_store::outbox::{self, Op};
 
 use crate::template::lookup_path;
@@ -22,13 +22,18 @@ pub(crate) fn record_trigger(t: &Trigger) -> Option<(Op, &str, Option<&str>)> {
     }
 }
 
-pub(crate) async fn dispatch(rt: &Runtime, env: &str) -> Result<(), FlowError> {
+/// Turns the outbox entries of `env`'s databases (production, and any its `flows` are
+/// bound to) into runs.
+pub(crate) async fn dispatch(
+    rt: &Runtime,
+    env: &EnvRecord,
+    flows: &[FlowRecord],
+) -> Result<(), FlowError> {
     let control = rt.store.control();
-    let flows = control.flows(env).await?;
+    let env_db = &env.database;
+    let env = env.name.as_str();
     let mut databases: BTreeSet<String> = flows.iter().map(|f| f.database.clone()).collect();
-    if let Some(e) = control.get_env(env).await? {
-        databases.insert(e.database);
-    }
+    databases.insert(env_db.clone());
     for database in databases {
         let Ok(db) = rt.store.bound(env, &database).await else {
             continue;
@@ -39,7 +44,7 @@ pub(crate) async fn dispatch(rt: &Runtime, env: &str) -> Result<(), FlowError> {
         }
         let mut done = Vec::new();
         for e in &entries {
-            for f in &flows {
+            for f in flows {
                 if f.database != database || f.definition.state != FlowState::On {
                     continue;
                 }

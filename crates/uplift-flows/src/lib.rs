@@ -86,10 +86,17 @@ impl Runtime {
         }
         let me = self.clone();
         tokio::spawn(async move {
+            let poll = Duration::from_millis(POLL_MS);
+            let mut last_schedule: Option<std::time::Instant> = None;
             loop {
-                let _ =
-                    tokio::time::timeout(Duration::from_millis(POLL_MS), me.wake.notified()).await;
-                if let Err(e) = me.round().await {
+                let _ = tokio::time::timeout(poll, me.wake.notified()).await;
+                // Writes wake the loop many times a second; schedules have minute
+                // slots, so they are looked at once per poll interval at most.
+                let schedules = last_schedule.is_none_or(|t| t.elapsed() >= poll);
+                if schedules {
+                    last_schedule = Some(std::time::Instant::now());
+                }
+                if let Err(e) = me.round(schedules).await {
                     tracing::warn!(error = %e, "flow runtime round failed");
                 }
             }
@@ -141,8 +148,10 @@ impl Runtime {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<u32, FlowError> {
         let mut n = 0;
-        for env in self.store.control().list_envs().await? {
-            n += schedule::schedule(self, &env.name, now).await?;
+        let control = self.store.control();
+        for env in control.list_envs().await? {
+            let flows = control.flows(&env.name).await?;
+            n += schedule::schedule(self, &env.name, &flows, now).await?;
         }
         if n > 0 {
             self.wake();
@@ -168,12 +177,17 @@ impl Runtime {
         Ok(id)
     }
 
-    /// One round: outbox entries into runs, then queued runs onto the pool.
-    async fn round(self: &Arc<Self>) -> Result<(), FlowError> {
+    /// One round: outbox entries (and, when `schedules`, due schedule slots) into runs,
+    /// then queued runs onto the pool.
+    async fn round(self: &Arc<Self>, schedules: bool) -> Result<(), FlowError> {
         let now = chrono::Utc::now();
-        for env in self.store.control().list_envs().await? {
-            dispatch::dispatch(self, &env.name).await?;
-            schedule::schedule(self, &env.name, now).await?;
+        let control = self.store.control();
+        for env in control.list_envs().await? {
+            let flows = control.flows(&env.name).await?;
+            dispatch::dispatch(self, &env, &flows).await?;
+            if schedules {
+                schedule::schedule(self, &env.name, &flows, now).await?;
+            }
         }
         let runs = self.store.control().unfinished_runs(RUN_BATCH).await?;
         for run in runs {

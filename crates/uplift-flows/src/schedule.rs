@@ -11,6 +11,8 @@ use croner::Cron;
 use serde_json::json;
 use uplift_model::flow::{FlowState, Trigger, every_minutes};
 
+use uplift_store::control::FlowRecord;
+
 use crate::{FlowError, Runtime};
 
 /// The start (seconds since the epoch) of the latest slot of `trigger` at or before
@@ -40,15 +42,16 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
         .single()
 }
 
-/// Queues the due slot of every scheduled flow of `env` that is on.
+/// Queues the due slot of every scheduled flow of `env` (its `flows`) that is on.
 pub(crate) async fn schedule(
     rt: &Runtime,
     env: &str,
+    flows: &[FlowRecord],
     now: DateTime<Utc>,
 ) -> Result<u32, FlowError> {
     let control = rt.store.control();
     let mut queued = 0;
-    for f in control.flows(env).await? {
+    for f in flows {
         if f.definition.state != FlowState::On {
             continue;
         }
