@@ -96,8 +96,13 @@ impl Runtime {
                 if schedules {
                     last_schedule = Some(std::time::Instant::now());
                 }
-                if let Err(e) = me.round(schedules).await {
-                    tracing::warn!(error = %e, "flow runtime round failed");
+                // In a task of its own, so that even a bug that panics costs one round,
+                // not the loop every flow of the server depends on.
+                let round = me.clone();
+                match tokio::spawn(async move { round.round(schedules).await }).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::warn!(error = %e, "flow runtime round failed"),
+                    Err(e) => tracing::error!(error = %e, "flow runtime round panicked"),
                 }
             }
         });

@@ -23,7 +23,10 @@ pub fn due_slot(trigger: &Trigger, now: DateTime<Utc>, since: DateTime<Utc>) -> 
     };
     let slot = match (every, cron) {
         (Some(e), _) => {
-            let step = i64::try_from(every_minutes(e).ok()?).ok()? * 60;
+            let step = i64::try_from(every_minutes(e).ok()?)
+                .ok()?
+                .checked_mul(60)
+                .filter(|s| *s > 0)?;
             now.timestamp().div_euclid(step) * step
         }
         (None, Some(c)) => Cron::from_str(c)

@@ -477,21 +477,29 @@ fn check_trigger(t: &Trigger, catalog: &Catalog, err: &mut impl FnMut(String, St
 /// `15m`, `2h`, `1d` in minutes.
 pub fn every_minutes(s: &str) -> Result<u64, String> {
     let s = s.trim();
-    let (n, unit) = s.split_at(s.len().saturating_sub(1));
-    let n: u64 = n
-        .parse()
-        .map_err(|_| format!("'{s}' is not a number followed by m, h or d"))?;
-    let minutes = match unit {
-        "m" => n,
-        "h" => n * 60,
-        "d" => n * 60 * 24,
-        _ => return Err(format!("'{s}' is not a number followed by m, h or d")),
+    let shape = || format!("'{s}' is not a number followed by m, h or d");
+    let unit = s.chars().last().ok_or_else(shape)?;
+    let n: u64 = s[..s.len() - unit.len_utf8()].parse().map_err(|_| shape())?;
+    let per = match unit {
+        'm' => 1,
+        'h' => 60,
+        'd' => 60 * 24,
+        _ => return Err(shape()),
     };
+    let minutes = n.saturating_mul(per);
     if minutes == 0 {
         return Err("a schedule runs at most once a minute".into());
     }
+    if minutes > MAX_EVERY_MINUTES {
+        return Err(format!(
+            "'{s}' is longer than a year; use a cron expression for rare schedules"
+        ));
+    }
     Ok(minutes)
 }
+
+/// The longest `every`: a year (366 days).
+pub const MAX_EVERY_MINUTES: u64 = 366 * 24 * 60;
 
 /// A five-field cron expression (minute hour day month weekday), as the scheduler
 /// reads it.
