@@ -77,16 +77,24 @@ struct Ctx<'a> {
 
 pub(crate) async fn execute(rt: &Runtime, mut run: RunRecord) -> Result<(), FlowError> {
     let control = rt.store.control();
+    // Claimed in the database, against the state this run was read in: a stale copy
+    // (the run finished, or another worker took it, since it was listed) runs nothing.
+    let started = run.started_at.clone().unwrap_or_else(now);
+    if !control
+        .claim_run(&run.id, run.status, run.attempts, &started)
+        .await?
+    {
+        return Ok(());
+    }
+    run.status = RunStatus::Running;
+    run.attempts += 1;
+    run.started_at = Some(started);
     let flow = match control.flow(&run.env, &run.flow_id).await? {
         Some(f) => f,
         None => {
             return finish(rt, &mut run, Err("the flow no longer exists".into())).await;
         }
     };
-    run.status = RunStatus::Running;
-    run.attempts += 1;
-    run.started_at.get_or_insert_with(now);
-    control.save_run(&run).await?;
     // All data access goes through the binding; a missing database fails the run.
     let db = match rt.store.bound(&run.env, &flow.database).await {
         Ok(db) => db,
@@ -125,7 +133,23 @@ async fn finish(
         Ok(Ended::Done) => run.status = RunStatus::Succeeded,
         Ok(Ended::Waiting) => {
             run.status = RunStatus::Waiting;
-            return Ok(rt.store.control().save_run(run).await?);
+            let control = rt.store.control();
+            control.save_run(run).await?;
+            // An answer that came between asking and saving `waiting` found nothing to
+            // requeue; look again now that the run is waiting.
+            for s in run.steps.as_array().into_iter().flatten() {
+                if s["status"] == "waiting"
+                    && let Some(id) = s["outputs"]["approval"].as_str()
+                    && control
+                        .approval(&run.env, id)
+                        .await?
+                        .is_some_and(|a| a.outcome.is_some())
+                {
+                    control.requeue_run(&run.id).await?;
+                    rt.wake();
+                }
+            }
+            return Ok(());
         }
         Err(e) => {
             run.status = RunStatus::Failed;

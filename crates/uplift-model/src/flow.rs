@@ -479,7 +479,9 @@ pub fn every_minutes(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let shape = || format!("'{s}' is not a number followed by m, h or d");
     let unit = s.chars().last().ok_or_else(shape)?;
-    let n: u64 = s[..s.len() - unit.len_utf8()].parse().map_err(|_| shape())?;
+    let n: u64 = s[..s.len() - unit.len_utf8()]
+        .parse()
+        .map_err(|_| shape())?;
     let per = match unit {
         'm' => 1,
         'h' => 60,

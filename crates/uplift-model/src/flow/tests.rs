@@ -132,7 +132,17 @@ fn triggers_and_conditions_are_checked() {
 #[test]
 fn every_refuses_what_it_cannot_schedule_without_panicking() {
     assert_eq!(every_minutes("1d"), Ok(1440));
-    for bad in ["", "m", "5", "5é", "é", "0m", "-5m", "4611686018427387904m", "367d"] {
+    for bad in [
+        "",
+        "m",
+        "5",
+        "5é",
+        "é",
+        "0m",
+        "-5m",
+        "4611686018427387904m",
+        "367d",
+    ] {
         assert!(every_minutes(bad).is_err(), "{bad:?}");
     }
     assert!(every_minutes("366d").is_ok());

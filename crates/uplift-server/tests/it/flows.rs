@@ -1028,3 +1028,44 @@ async fn deleting_an_environment_removes_its_runs_and_approvals() {
         assert!(control.approvals("acme").await.unwrap().is_empty());
     }
 }
+
+/// A run is claimed in the database against the state it was read in, so a stale copy
+/// (listed before it finished) is not run a second time.
+#[tokio::test]
+async fn a_finished_run_cannot_be_claimed_again_from_a_stale_copy() {
+    use uplift_store::control::RunStatus;
+    for p in platforms().await {
+        p.create_env("acme", "classic", "open").await;
+        let flow = json!({
+            "name": "Once", "owner": "admin@uplift.local", "trigger": {"kind": "manual"},
+            "steps": [{"kind": "set_variable", "name": "v", "variable": "x", "value": "1"}]
+        });
+        let id = p
+            .post("/api/environments/acme/flows", ADMIN_TOKEN, flow)
+            .await
+            .body["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let control = p.store.control();
+        let run = control
+            .enqueue_run("acme", &id, "test:stale", &json!({"kind": "manual"}), 0)
+            .await
+            .unwrap()
+            .unwrap();
+        let stale = control.run("acme", &run).await.unwrap().unwrap();
+        assert_eq!((stale.status, stale.attempts), (RunStatus::Queued, 0));
+        let runs = runs_until(&p, &id, |r| r.len() == 1 && finished(r)).await;
+        assert_eq!(runs[0]["status"], "succeeded");
+        assert!(
+            !control
+                .claim_run(&run, stale.status, stale.attempts, "2026-01-01T00:00:00Z")
+                .await
+                .unwrap(),
+            "{}: a stale copy claims nothing",
+            p.engine
+        );
+        let after = control.run("acme", &run).await.unwrap().unwrap();
+        assert_eq!((after.status, after.attempts), (RunStatus::Succeeded, 1));
+    }
+}

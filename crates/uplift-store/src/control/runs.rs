@@ -208,6 +208,29 @@ impl Control {
 }
 
 impl Control {
+    /// Marks a run as running for one more attempt, if it is still in the state it was
+    /// read in (`status`, `attempts`); false when it has moved on since.
+    pub async fn claim_run(
+        &self,
+        id: &str,
+        status: RunStatus,
+        attempts: u32,
+        started_at: &str,
+    ) -> Result<bool> {
+        let n = self
+            .execute(
+                "UPDATE {s}flow_runs SET status = 'running', attempts = attempts + 1, started_at = ? WHERE id = ? AND status = ? AND attempts = ?",
+                &[
+                    Value::Text(started_at.into()),
+                    Value::Text(id.into()),
+                    Value::Text(status.as_str().into()),
+                    Value::Int(i64::from(attempts)),
+                ],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
     /// Puts a waiting run back in the queue (its approval was answered).
     pub async fn requeue_run(&self, id: &str) -> Result<()> {
         self.execute(
