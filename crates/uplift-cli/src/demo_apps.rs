@@ -20,7 +20,7 @@ fn flows() -> Vec<(&'static str, Value)> {
         (
             "welcome",
             json!({
-                "name": "Welcome new contacts", "owner": ALICE, "editors": [BOB],
+                "name": "Welcome new contacts", "owner": BOB, "editors": [ALICE],
                 "trigger": {"kind": "record_created", "entity": "Contact", "filter": "Email ne null and DoNotEmail eq false"},
                 "steps": [
                     {"kind": "list_records", "name": "company", "entity": "Account",
@@ -53,7 +53,7 @@ fn flows() -> Vec<(&'static str, Value)> {
         (
             "archive",
             json!({
-                "name": "Archive deleted accounts", "owner": CAROL, "editors": [ALICE],
+                "name": "Archive deleted accounts", "owner": ALICE, "editors": [CAROL],
                 "trigger": {"kind": "record_deleted", "entity": "Account"},
                 "steps": [
                     {"kind": "set_variable", "name": "ref", "variable": "reference", "value": "ACC-@{trigger.record.AccountNumber}"},

@@ -17,6 +17,7 @@ use uplift_store::EnvDb;
 use uplift_store::control::{FlowRecord, RunRecord, RunStatus};
 use uplift_store::records::{self, Actor, ListQuery};
 
+use crate::rights::OwnerRights;
 use crate::template::{lookup_path, render, render_json};
 use crate::{FlowError, Runtime};
 
@@ -70,6 +71,8 @@ struct Ctx<'a> {
     db: Arc<EnvDb>,
     /// `{"trigger": …, "steps": {name: outputs}, "variables": {…}}`.
     values: Json,
+    /// What the owner may do with records: every data step is checked against it.
+    rights: OwnerRights,
     /// The step being run was begun before (by a server that stopped, or an attempt
     /// that failed), so its effect may already be there.
     begun: bool,
@@ -100,6 +103,17 @@ pub(crate) async fn execute(rt: &Runtime, mut run: RunRecord) -> Result<(), Flow
         Ok(db) => db,
         Err(e) => return finish(rt, &mut run, Err(e.to_string())).await,
     };
+    // The flow acts as its owner: it may do with records what the owner may.
+    let rights = OwnerRights::load(&rt.store, &run.env, &flow.definition.owner).await?;
+    if run.trigger["kind"]
+        .as_str()
+        .is_some_and(|k| k.starts_with("record_"))
+        && let Some(entity) = run.trigger["entity"].as_str()
+        && let Err(e) = rights.check(entity, "Read")
+    {
+        // A record trigger hands the record to the flow: its owner must be able to read it.
+        return finish(rt, &mut run, Err(e)).await;
+    }
     let mut values = json!({"trigger": run.trigger, "steps": {}, "variables": {}});
     for s in run.steps.as_array().into_iter().flatten() {
         if s["status"] == "succeeded"
@@ -118,6 +132,7 @@ pub(crate) async fn execute(rt: &Runtime, mut run: RunRecord) -> Result<(), Flow
         flow: &flow,
         db,
         values,
+        rights,
         begun: false,
     };
     let outcome = run_steps(&mut ctx, &flow.definition.steps, &mut run).await;
@@ -351,6 +366,7 @@ async fn step_body(
             let id = text(ctx, id)?;
             *inputs = json!({"entity": e, "id": id});
             let e = entity(e)?;
+            ctx.rights.check(&e.name, "Read").map_err(permanent)?;
             let row = records::get(&ctx.db, &e, &id)
                 .await?
                 .ok_or_else(|| permanent(format!("no {} with id {id}", e.name)))?;
@@ -371,6 +387,7 @@ async fn step_body(
             };
             *inputs = json!({"entity": e, "filter": filter, "top": top});
             let e = entity(e)?;
+            ctx.rights.check(&e.name, "Read").map_err(permanent)?;
             let expr = match &filter {
                 Some(f) => {
                     let x = parse_filter(f).map_err(|x| permanent(format!("filter: {x}")))?;
@@ -409,6 +426,7 @@ async fn step_body(
             .map_err(permanent)?;
             *inputs = json!({"entity": e, "values": values});
             let e = entity(e)?;
+            ctx.rights.check(&e.name, "Create").map_err(permanent)?;
             let mut values = object(values)?;
             // The same run and step always create the same id, so a step repeated after
             // a crash (its insert committed, its record not yet saved) finds its record
@@ -445,6 +463,9 @@ async fn step_body(
             .map_err(permanent)?;
             *inputs = json!({"entity": e, "id": id, "values": values});
             let e = entity(e)?;
+            ctx.rights
+                .check(&e.name, version.update_privilege())
+                .map_err(permanent)?;
             let row = records::update(&ctx.db, &e, &id, &object(values)?, None, &actor).await?;
             ctx.rt.wake();
             Ok(json!({"record": record_json(&e, version, &row)}))
@@ -453,6 +474,7 @@ async fn step_body(
             let id = text(ctx, id)?;
             *inputs = json!({"entity": e, "id": id});
             let e = entity(e)?;
+            ctx.rights.check(&e.name, "Delete").map_err(permanent)?;
             match records::delete(&ctx.db, &e, &id, None, &actor).await {
                 Ok(()) => {}
                 // This step's own earlier attempt deleted it.

@@ -7,6 +7,7 @@
 mod dispatch;
 mod exec;
 pub mod mail;
+mod rights;
 pub mod schedule;
 pub mod template;
 

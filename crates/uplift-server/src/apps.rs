@@ -13,7 +13,7 @@ use uplift_model::app::{AppDef, validate};
 use uplift_store::EnvDb;
 use uplift_store::control::AppRecord;
 
-use crate::auth::Caller;
+use crate::auth::{Caller, Ownership};
 use crate::error::{ApiError, parse_body};
 use crate::state::AppState;
 
@@ -115,6 +115,17 @@ async fn put_app(
             caller.0.email
         )));
     }
+    caller.may_set_ownership(
+        &format!("app '{name}'"),
+        existing.as_ref().map(|a| Ownership {
+            owner: &a.owner,
+            editors: &a.editors,
+        }),
+        Ownership {
+            owner: &def.owner,
+            editors: &def.editors,
+        },
+    )?;
     // A new draft keeps the binding of the one before it; a new app is bound to
     // production.
     let database = match existing

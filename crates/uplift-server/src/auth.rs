@@ -73,6 +73,61 @@ impl Caller {
     }
 }
 
+/// Who owns and may edit an app or a flow.
+pub struct Ownership<'a> {
+    pub owner: &'a str,
+    pub editors: &'a [String],
+}
+
+impl Caller {
+    /// Checks that the caller may give `what` the ownership `new`, replacing `current`
+    /// (`None` when creating it). A flow acts with its owner's privileges, so only an
+    /// admin names someone else as owner; and only the owner (or an admin) changes
+    /// who the editors are, so an editor cannot lock the owner out.
+    pub fn may_set_ownership(
+        &self,
+        what: &str,
+        current: Option<Ownership<'_>>,
+        new: Ownership<'_>,
+    ) -> Result<(), ApiError> {
+        if self.is_admin() {
+            return Ok(());
+        }
+        let me = self.0.email.as_str();
+        match current {
+            None if !new.owner.eq_ignore_ascii_case(me) => Err(ApiError::forbidden(format!(
+                "{me} cannot make {what} owned by {}: makers own what they create, and only an admin names another owner",
+                new.owner
+            ))),
+            None => Ok(()),
+            Some(cur) if !cur.owner.eq_ignore_ascii_case(new.owner) => {
+                Err(ApiError::forbidden(format!(
+                    "only an admin changes the owner of {what} (from {} to {})",
+                    cur.owner, new.owner
+                )))
+            }
+            Some(cur)
+                if !cur.owner.eq_ignore_ascii_case(me) && !same_set(cur.editors, new.editors) =>
+            {
+                Err(ApiError::forbidden(format!(
+                    "only the owner ({}) or an admin changes the editors of {what}",
+                    cur.owner
+                )))
+            }
+            Some(_) => Ok(()),
+        }
+    }
+}
+
+fn same_set(a: &[String], b: &[String]) -> bool {
+    let norm = |v: &[String]| {
+        v.iter()
+            .map(|e| e.to_lowercase())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    norm(a) == norm(b)
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 

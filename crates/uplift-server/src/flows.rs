@@ -12,7 +12,7 @@ use uplift_model::flow::{FlowDef, FlowState, validate};
 use uplift_store::control::FlowRecord;
 
 use crate::apps::bound_database;
-use crate::auth::Caller;
+use crate::auth::{Caller, Ownership};
 use crate::error::{ApiError, parse_body};
 use crate::state::AppState;
 
@@ -130,6 +130,14 @@ async fn create_flow(
 ) -> Result<(StatusCode, Json<Json_>), ApiError> {
     caller.require_maker()?;
     let def: FlowDef = parse_body(body)?;
+    caller.may_set_ownership(
+        &format!("flow '{}'", def.name),
+        None,
+        Ownership {
+            owner: &def.owner,
+            editors: &def.editors,
+        },
+    )?;
     let production = s
         .store
         .control()
@@ -153,6 +161,17 @@ async fn put_flow(
     let def: FlowDef = parse_body(body)?;
     let f = find_flow(&s, &env, &id).await?;
     may_edit(&caller, &f)?;
+    caller.may_set_ownership(
+        &format!("flow '{}'", f.definition.name),
+        Some(Ownership {
+            owner: &f.definition.owner,
+            editors: &f.definition.editors,
+        }),
+        Ownership {
+            owner: &def.owner,
+            editors: &def.editors,
+        },
+    )?;
     Ok(Json(view(&save(&s, &env, &id, &def, &f.database).await?)))
 }
 

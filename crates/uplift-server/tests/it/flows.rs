@@ -1069,3 +1069,95 @@ async fn a_finished_run_cannot_be_claimed_again_from_a_stale_copy() {
         assert_eq!((after.status, after.attempts), (RunStatus::Succeeded, 1));
     }
 }
+
+/// A flow acts as its owner: in a restricted environment, a maker without privileges
+/// cannot read or change records through a flow, cannot name someone else as owner,
+/// and an editor cannot take the flow over.
+#[tokio::test]
+async fn flows_act_with_their_owners_privileges() {
+    for p in platforms().await {
+        p.create_env("acme", "classic", "restricted").await;
+        let mallory = p.user("mallory@acme.test", "maker").await;
+        let eve = p.user("eve@acme.test", "maker").await;
+        let flows = "/api/environments/acme/flows";
+        let leak = |owner: &str| {
+            json!({
+                "name": "Leak", "owner": owner, "editors": ["eve@acme.test"],
+                "trigger": {"kind": "manual"},
+                "steps": [{"kind": "list_records", "name": "all", "entity": "Account"},
+                          {"kind": "delete_record", "name": "drop", "entity": "Account",
+                           "id": "@{steps.all.value[0].id}"}]
+            })
+        };
+        let r = p.post(flows, &mallory, leak("admin@uplift.local")).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}: {}", p.engine, r.body);
+        assert!(
+            r.message().contains("only an admin names another owner"),
+            "{}",
+            r.message()
+        );
+
+        let r = p.post(flows, &mallory, leak("mallory@acme.test")).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let id = r.body["id"].as_str().unwrap().to_string();
+        let acc = p
+            .post(
+                "/api/environments/acme/data/accounts",
+                ADMIN_TOKEN,
+                json!({"Name": "Secret"}),
+            )
+            .await;
+        assert_eq!(acc.status, StatusCode::CREATED);
+        let r = p
+            .post(&format!("{flows}/{id}/run"), &mallory, json!({}))
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+        let runs = runs_until(&p, &id, |r| r.len() == 1 && finished(r)).await;
+        assert_eq!(runs[0]["status"], "failed", "{:#}", runs[0]);
+        let error = runs[0]["error"].as_str().unwrap();
+        assert!(
+            error.contains("mallory@acme.test does not have the Read privilege on Account"),
+            "{error}"
+        );
+        let count = p
+            .get("/api/environments/acme/data/accounts/$count", ADMIN_TOKEN)
+            .await;
+        assert_eq!(count.body, json!(1), "nothing was deleted");
+
+        // With a role that grants it, the same flow reads and deletes.
+        let r = p
+            .put(
+                "/api/environments/acme/roles/Cleaner",
+                ADMIN_TOKEN,
+                json!({"privileges": {"Account": ["Read", "Delete"]}}),
+            )
+            .await;
+        assert!(r.status.is_success(), "{}", r.body);
+        let r = p
+            .post(
+                "/api/environments/acme/roles/Cleaner/members",
+                ADMIN_TOKEN,
+                json!({"user": "mallory@acme.test"}),
+            )
+            .await;
+        assert!(r.status.is_success(), "{}", r.body);
+        p.post(&format!("{flows}/{id}/run"), &mallory, json!({}))
+            .await;
+        let runs = runs_until(&p, &id, |r| r.len() == 2 && finished(r)).await;
+        assert_eq!(runs[0]["status"], "succeeded", "{:#}", runs[0]);
+
+        // The editor may change the steps, not who owns the flow or edits it.
+        let r = p
+            .put(&format!("{flows}/{id}"), &eve, leak("eve@acme.test"))
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+        let mut locked_out = leak("mallory@acme.test");
+        locked_out["editors"] = json!(["eve@acme.test", "friend@acme.test"]);
+        let r = p.put(&format!("{flows}/{id}"), &eve, locked_out).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+        let r = p
+            .put(&format!("{flows}/{id}"), &eve, leak("mallory@acme.test"))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+}
