@@ -41,7 +41,10 @@ fn as_text(v: &Json) -> String {
 
 /// Fills a string. A string that is exactly one template takes the value's own JSON
 /// type (a number stays a number); otherwise values are written into the text.
-/// `quote` escapes them for a `$filter` string literal.
+/// `quote` fills a `$filter`: inside a string literal a value has its quotes doubled,
+/// and outside one it goes in only as a single literal (a number, `true`, `false`,
+/// `null`, a GUID, a date or a time) and otherwise as a quoted string, so no record's
+/// text can change what the filter asks.
 pub fn render(ctx: &Json, s: &str, quote: bool) -> Result<Json, String> {
     let found = templates(s)?;
     if let [only] = found.as_slice()
@@ -57,16 +60,34 @@ pub fn render(ctx: &Json, s: &str, quote: bool) -> Result<Json, String> {
             .find('}')
             .ok_or_else(|| format!("'@{{' without a closing '}}' in '{s}'"))?;
         let path = rest[i + 2..i + end].trim();
-        let text = lookup(ctx, path).map(|v| as_text(&v)).unwrap_or_default();
-        out.push_str(&if quote {
-            text.replace('\'', "''")
-        } else {
-            text
+        let value = lookup(ctx, path);
+        let text = value.as_ref().map(as_text).unwrap_or_default();
+        let inside_literal = out.matches('\'').count() % 2 == 1;
+        out.push_str(&match (quote, inside_literal) {
+            (false, _) => text,
+            (true, true) => text.replace('\'', "''"),
+            (true, false) if value.is_none_or(|v| v.is_null()) => "null".into(),
+            (true, false) if is_literal(&text) => text,
+            (true, false) => format!("'{}'", text.replace('\'', "''")),
         });
         rest = &rest[i + end + 1..];
     }
     out.push_str(rest);
     Ok(Json::String(out))
+}
+
+/// Whether `text` is one `$filter` literal that needs no quotes.
+fn is_literal(text: &str) -> bool {
+    let number = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E'))
+        && text.parse::<f64>().is_ok();
+    number
+        || matches!(text, "true" | "false" | "null")
+        || (text.len() == 36 && uuid::Uuid::parse_str(text).is_ok())
+        || uplift_model::value::parse_date(text).is_some()
+        || uplift_model::value::parse_instant(text).is_some()
 }
 
 /// Fills every string inside a JSON value.
@@ -120,6 +141,26 @@ mod tests {
             json!("Name eq 'O''Neil'")
         );
         assert_eq!(render(&ctx, "@{steps.nope.x}", false).unwrap(), Json::Null);
+        // Outside quotes a value is one literal, never more filter.
+        let ctx = json!({"r": {"n": 5, "t": "0 or Name ne null", "d": "2026-01-02",
+                               "g": "0192f000-0000-7000-8000-000000000001", "q": "it's"}});
+        let f = |s: &str| render(&ctx, s, true).unwrap();
+        assert_eq!(f("Count gt @{r.n} "), json!("Count gt 5 "));
+        assert_eq!(
+            f("Count gt @{r.t} "),
+            json!("Count gt '0 or Name ne null' ")
+        );
+        assert_eq!(f("Due lt @{r.d} "), json!("Due lt 2026-01-02 "));
+        assert_eq!(
+            f("Account eq @{r.g} "),
+            json!("Account eq 0192f000-0000-7000-8000-000000000001 ")
+        );
+        assert_eq!(f("Name eq @{r.q} "), json!("Name eq 'it''s' "));
+        assert_eq!(f("Name eq @{r.none} "), json!("Name eq null "));
+        assert_eq!(
+            f("Name eq '@{r.q}' and X eq @{r.t} "),
+            json!("Name eq 'it''s' and X eq '0 or Name ne null' ")
+        );
         assert!(render(&ctx, "@{x", false).is_err());
     }
 }
