@@ -51,6 +51,9 @@ impl From<StoreError> for ApiError {
             StoreError::PreconditionFailed(m) => {
                 ApiError::new(StatusCode::PRECONDITION_FAILED, "PreconditionFailed", m)
             }
+            e if e.is_unique_violation() => ApiError::conflict(format!(
+                "it was changed at the same time by another request; reload and retry ({e})"
+            )),
             e if e.is_transient() => {
                 tracing::warn!(error = %e, "transient storage failure");
                 ApiError::new(

@@ -30,6 +30,22 @@ pub enum StoreError {
 impl StoreError {
     /// Whether a retry could succeed (a lock or serialisation failure), as opposed to a
     /// fault in the request or the data.
+    /// Whether a unique key refused the write: someone else made the same thing first
+    /// (two first saves or publishes of one app at once).
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => matches!(
+                f.extended_code,
+                rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            ),
+            StoreError::Postgres(p) => {
+                p.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+            }
+            _ => false,
+        }
+    }
+
     pub fn is_transient(&self) -> bool {
         match self {
             StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {

@@ -260,7 +260,7 @@ pub async fn insert(
     buf.push(") RETURNING ").push(&select_list(&all));
     let row = match tx.query_opt(&buf.sql, &buf.params, &types(&all)).await {
         Ok(row) => row.ok_or_else(|| StoreError::Corrupt("insert returned nothing".into()))?,
-        Err(e) if is_unique_violation(&e) => {
+        Err(e) if e.is_unique_violation() => {
             return Err(StoreError::Conflict(format!(
                 "a {} with id {id} already exists",
                 entity.name
@@ -287,18 +287,6 @@ pub async fn insert(
         db.outbox_committed();
     }
     Ok(row)
-}
-
-fn is_unique_violation(e: &StoreError) -> bool {
-    match e {
-        StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => {
-            f.code == rusqlite::ErrorCode::ConstraintViolation
-        }
-        StoreError::Postgres(p) => {
-            p.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
-        }
-        _ => false,
-    }
 }
 
 async fn current_version(

@@ -296,3 +296,40 @@ async fn the_player_runs_views_page_by_page_and_loads_forms() {
         assert!(r.message().contains("no view 'Nope'"));
     }
 }
+
+/// Saves and publishes racing on one app end as successes or 409s, never a 500.
+#[tokio::test]
+async fn racing_saves_and_publishes_never_fail_with_500() {
+    for p in platforms().await {
+        p.create_env("acme", "classic", "open").await;
+        let owner = p.user("owner@acme.test", "maker").await;
+        let p = std::sync::Arc::new(p);
+        for round in 0..3 {
+            let name = format!("Race{round}");
+            let mut tasks = Vec::new();
+            for _ in 0..6 {
+                let (p, owner, name) = (p.clone(), owner.clone(), name.clone());
+                tasks.push(tokio::spawn(async move {
+                    let path = format!("/api/environments/acme/apps/{name}");
+                    let mut def = sales("owner@acme.test", &[], "Name ne null");
+                    def["name"] = json!(name);
+                    let saved = p.put(&path, &owner, def).await.status;
+                    let published = p
+                        .post(&format!("{path}/publish"), &owner, json!({}))
+                        .await
+                        .status;
+                    [saved, published]
+                }));
+            }
+            for t in tasks {
+                for status in t.await.unwrap() {
+                    assert!(
+                        status.is_success() || status == StatusCode::CONFLICT,
+                        "{}: {status}",
+                        p.engine
+                    );
+                }
+            }
+        }
+    }
+}
