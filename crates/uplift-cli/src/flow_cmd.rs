@@ -53,16 +53,22 @@ pub async fn run(cmd: FlowCmd, c: &Client, json_out: bool) -> Result<()> {
     let flows = |env: &str| format!("/api/environments/{}/flows", seg(env));
     match cmd {
         FlowCmd::Apply { env, file } => {
-            let def = read_document(&file)?;
+            let mut def = read_document(&file)?;
             let name = def["name"]
                 .as_str()
-                .ok_or_else(|| anyhow!("{}: the flow has no 'name'", file.display()))?;
+                .ok_or_else(|| anyhow!("{}: the flow has no 'name'", file.display()))?
+                .to_string();
             let existing = c.get(&flows(&env)).await?;
-            let same = existing["value"]
+            let found = existing["value"]
                 .as_array()
-                .and_then(|a| a.iter().find(|f| f["name"] == name))
-                .and_then(|f| f["id"].as_str())
-                .map(str::to_string);
+                .and_then(|a| a.iter().find(|f| f["name"] == name.as_str()));
+            let same = found.and_then(|f| f["id"].as_str()).map(str::to_string);
+            // A file that does not say on or off leaves a switched-off flow off.
+            if let (Some(f), Some(d)) = (found, def.as_object_mut())
+                && !d.contains_key("state")
+            {
+                d.insert("state".into(), f["state"].clone());
+            }
             let v = match &same {
                 Some(id) => c.put(&format!("{}/{}", flows(&env), seg(id)), &def).await?,
                 None => c.post(&flows(&env), &def).await?,

@@ -576,6 +576,12 @@ fields = ["Name", "Email"]
     assert!(ok && out.contains("flow Hello is off"), "{out}");
     let (ok, out, _) = s.cli(&["flow", "list", "acme"]);
     assert!(ok && out.contains(&id) && out.contains("off"), "{out}");
+    // Applying the file again (it says nothing of on or off) leaves the flow off.
+    let (ok, out, err) = s.cli(&["flow", "apply", "acme", flow.to_str().unwrap()]);
+    assert!(ok, "{out}{err}");
+    let (ok, out, _) = s.cli(&["flow", "show", "acme", &id, "--json"]);
+    let v: Value = serde_json::from_str(&out).expect("--json prints JSON");
+    assert!(ok && v["state"] == "off", "{v}");
     let (ok, out, _) = s.cli(&["flow", "show", "acme", &id, "--json"]);
     let v: Value = serde_json::from_str(&out).expect("--json prints JSON");
     assert!(

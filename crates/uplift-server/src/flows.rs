@@ -101,24 +101,32 @@ async fn save(
     find_flow(s, env, id).await
 }
 
+/// The flows the caller owns or edits (all, for an admin): a definition can hold
+/// secrets, such as an HTTP step's headers.
 async fn list_flows(
     State(s): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(env): Path<String>,
 ) -> Result<Json<Json_>, ApiError> {
     s.store.env_db(&env).await?;
     let flows = s.store.control().flows(&env).await?;
-    Ok(Json(
-        json!({"value": flows.iter().map(view).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(json!({
+        "value": flows
+            .iter()
+            .filter(|f| may_edit(&caller, f).is_ok())
+            .map(view)
+            .collect::<Vec<_>>()
+    })))
 }
 
 async fn show_flow(
     State(s): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path((env, id)): Path<(String, String)>,
 ) -> Result<Json<Json_>, ApiError> {
-    Ok(Json(view(&find_flow(&s, &env, &id).await?)))
+    let f = find_flow(&s, &env, &id).await?;
+    may_edit(&caller, &f)?;
+    Ok(Json(view(&f)))
 }
 
 /// Creates a flow bound to production; answers 201 with its id.

@@ -39,9 +39,21 @@ async fn flows_are_validated_stored_by_id_and_switched_on_and_off() {
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         assert_eq!(
-            p.get(&format!("{base}/{id}"), &user).await.body["state"],
+            p.get(&format!("{base}/{id}"), &editor).await.body["state"],
             "off"
         );
+        // Definitions (which may hold secrets) are shown to owners, editors and admins.
+        let r = p.get(&format!("{base}/{id}"), &user).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        let listed = p.get(base, &other).await;
+        assert_eq!(
+            listed.body["value"].as_array().unwrap().len(),
+            0,
+            "{}",
+            listed.body
+        );
+        let listed = p.get(base, &editor).await;
+        assert_eq!(listed.body["value"].as_array().unwrap().len(), 1);
         let r = p.post(&format!("{base}/{id}/on"), &other, json!({})).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN);
         let r = p.post(base, &user, follow_up("user@acme.test")).await;
