@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use serde_json::json;
 use uplift_model::filter::{eval_filter, parse_filter};
 use uplift_model::flow::{FlowState, Trigger};
-use uplift_store::control::{EnvRecord, FlowRecord, RunStatus};
+use uplift_store::control::{EnvRecord, FlowRecord};
 use uplift_store::outbox::{self, Op};
 
 use crate::template::lookup_path;
@@ -71,21 +71,19 @@ pub(crate) async fn dispatch(
                     "depth": e.depth,
                 });
                 let key = format!("outbox:{env}:{database}:{}:{}:{}", e.seq, e.at, f.id);
-                let queued = control
-                    .enqueue_run(env, &f.id, &key, &trigger, e.depth)
-                    .await?;
-                if let Some(id) = queued
-                    && e.depth >= MAX_DEPTH
-                    && let Some(mut run) = control.run(env, &id).await?
-                {
+                if e.depth >= MAX_DEPTH {
                     // A loop: flows writing records that trigger flows. Record it, stop.
-                    run.status = RunStatus::Failed;
-                    run.error = Some(format!(
+                    let reason = format!(
                         "stopped: the change that triggered this run was made {} flow runs deep, and the limit is {MAX_DEPTH}; flows are triggering each other in a loop",
                         e.depth
-                    ));
-                    run.finished_at = Some(crate::exec::now());
-                    control.save_run(&run).await?;
+                    );
+                    control
+                        .record_stopped_run(env, &f.id, &key, &trigger, e.depth, &reason)
+                        .await?;
+                } else {
+                    control
+                        .enqueue_run(env, &f.id, &key, &trigger, e.depth)
+                        .await?;
                 }
             }
             done.push(e.seq);

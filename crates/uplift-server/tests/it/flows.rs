@@ -301,6 +301,9 @@ async fn flows_triggering_themselves_stop_at_the_depth_limit() {
             "{}",
             stopped[0]
         );
+        // Stopped as it was recorded: never started, never run.
+        assert_eq!(stopped[0]["attempts"], 0, "{}", stopped[0]);
+        assert!(stopped[0]["finished_at"].is_string());
         tokio::time::sleep(std::time::Duration::from_millis(700)).await;
         let count = p
             .get("/api/environments/acme/data/accounts/$count", ADMIN_TOKEN)

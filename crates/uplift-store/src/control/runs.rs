@@ -123,18 +123,54 @@ impl Control {
         trigger: &Json,
         depth: u32,
     ) -> Result<Option<String>> {
+        self.insert_run(env, flow_id, trigger_key, trigger, depth, None)
+            .await
+    }
+
+    /// Records a run that is stopped before it starts (a loop past the depth limit),
+    /// with the reason, in one write: no crash can leave it queued instead.
+    pub async fn record_stopped_run(
+        &self,
+        env: &str,
+        flow_id: &str,
+        trigger_key: &str,
+        trigger: &Json,
+        depth: u32,
+        reason: &str,
+    ) -> Result<Option<String>> {
+        self.insert_run(env, flow_id, trigger_key, trigger, depth, Some(reason))
+            .await
+    }
+
+    async fn insert_run(
+        &self,
+        env: &str,
+        flow_id: &str,
+        trigger_key: &str,
+        trigger: &Json,
+        depth: u32,
+        stopped: Option<&str>,
+    ) -> Result<Option<String>> {
         let id = uuid::Uuid::now_v7().to_string();
+        let now = now_text();
+        let (status, finished) = match stopped {
+            Some(_) => (RunStatus::Failed, Value::Text(now.clone())),
+            None => (RunStatus::Queued, Value::Null),
+        };
         let n = self
             .execute(
-                "INSERT INTO {s}flow_runs (id, env, flow_id, trigger_key, status, depth, trigger, steps, attempts, created_at) VALUES (?, ?, ?, ?, 'queued', ?, ?, '[]', 0, ?) ON CONFLICT (trigger_key) DO NOTHING",
+                "INSERT INTO {s}flow_runs (id, env, flow_id, trigger_key, status, depth, trigger, steps, error, attempts, created_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, '[]', ?, 0, ?, ?) ON CONFLICT (trigger_key) DO NOTHING",
                 &[
                     Value::Text(id.clone()),
                     Value::Text(env.into()),
                     Value::Text(flow_id.into()),
                     Value::Text(trigger_key.into()),
+                    Value::Text(status.as_str().into()),
                     Value::Int(i64::from(depth)),
                     Value::Text(trigger.to_string()),
-                    Value::Text(now_text()),
+                    stopped.map_or(Value::Null, |r| Value::Text(r.into())),
+                    Value::Text(now),
+                    finished,
                 ],
             )
             .await?;
