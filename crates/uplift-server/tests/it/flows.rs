@@ -1176,3 +1176,68 @@ async fn flows_act_with_their_owners_privileges() {
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     }
 }
+
+/// Writes committed while no runtime was running (a server that died right after
+/// them) run their flows once the runtime starts, exactly once, even when a second
+/// start sees the same outbox.
+#[tokio::test]
+async fn writes_committed_before_a_crash_run_once_when_the_runtime_starts() {
+    for p in crate::support::platforms_with_flows_stopped().await {
+        p.create_env("acme", "classic", "open").await;
+        let flow = json!({
+            "name": "Note", "owner": "admin@uplift.local",
+            "trigger": {"kind": "record_created", "entity": "Account"},
+            "steps": [{"kind": "create_record", "name": "c", "entity": "Contact",
+                       "values": {"FullName": {"last_name": "@{trigger.record.Name}"}}}]
+        });
+        let id = p
+            .post("/api/environments/acme/flows", ADMIN_TOKEN, flow)
+            .await
+            .body["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        for i in 0..5 {
+            let r = p
+                .post(
+                    "/api/environments/acme/data/accounts",
+                    ADMIN_TOKEN,
+                    json!({"Name": format!("A{i}")}),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED);
+        }
+        let db = p.store.env_db("acme").await.unwrap();
+        let pending = uplift_store::outbox::pending(&db, 100).await.unwrap();
+        assert_eq!(pending.len(), 5, "{}: committed, not yet run", p.engine);
+        assert!(
+            p.store
+                .control()
+                .runs("acme", &id, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        p.flows.start().await.unwrap();
+        // A second server start on the same data, as after a restart mid-dispatch.
+        uplift_flows::Runtime::new(p.store.clone())
+            .start()
+            .await
+            .unwrap();
+        let runs = runs_until(&p, &id, |r| r.len() == 5 && finished(r)).await;
+        assert!(runs.iter().all(|r| r["status"] == "succeeded"), "{runs:#?}");
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        assert_eq!(runs_until(&p, &id, |_| true).await.len(), 5, "once each");
+        let contacts = p
+            .get("/api/environments/acme/data/contacts/$count", ADMIN_TOKEN)
+            .await;
+        assert_eq!(contacts.body, json!(5));
+        assert!(
+            uplift_store::outbox::pending(&db, 100)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}

@@ -144,13 +144,16 @@ async fn platform(
     backend: Backend,
     dir: tempfile::TempDir,
     pg: Option<PgDatabase>,
+    start_flows: bool,
 ) -> Platform {
     let store = Store::open(backend).await.expect("store opens");
     bootstrap(&store, dir.path(), Some(ADMIN_TOKEN))
         .await
         .expect("bootstrap");
     let state = AppState::new(store);
-    state.flows.start().await.expect("the flow runtime starts");
+    if start_flows {
+        state.flows.start().await.expect("the flow runtime starts");
+    }
     Platform {
         engine,
         store: state.store.clone(),
@@ -165,10 +168,29 @@ async fn platform(
 /// The platforms a test runs on: SQLite always, PostgreSQL when reachable (or
 /// required by `UPLIFT_REQUIRE_POSTGRES=1`).
 pub async fn platforms() -> Vec<Platform> {
+    platforms_with(true).await
+}
+
+/// [`platforms`] whose flow runtime is not started: writes reach the outbox, and
+/// nothing turns them into runs until the test starts it (as after a crash).
+pub async fn platforms_with_flows_stopped() -> Vec<Platform> {
+    platforms_with(false).await
+}
+
+async fn platforms_with(start_flows: bool) -> Vec<Platform> {
     let mut out = Vec::new();
     let dir = tempfile::tempdir().expect("tempdir");
     let data_dir = dir.path().to_path_buf();
-    out.push(platform("sqlite", Backend::Sqlite { data_dir }, dir, None).await);
+    out.push(
+        platform(
+            "sqlite",
+            Backend::Sqlite { data_dir },
+            dir,
+            None,
+            start_flows,
+        )
+        .await,
+    );
     if let Some(pg) = PgDatabase::create().await {
         let dir = tempfile::tempdir().expect("tempdir");
         out.push(
@@ -179,6 +201,7 @@ pub async fn platforms() -> Vec<Platform> {
                 },
                 dir,
                 Some(pg),
+                start_flows,
             )
             .await,
         );
