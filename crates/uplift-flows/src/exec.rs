@@ -92,12 +92,16 @@ pub(crate) async fn execute(rt: &Runtime, mut run: RunRecord) -> Result<(), Flow
     run.status = RunStatus::Running;
     run.attempts += 1;
     run.started_at = Some(started);
-    let flow = match control.flow(&run.env, &run.flow_id).await? {
+    let mut flow = match control.flow(&run.env, &run.flow_id).await? {
         Some(f) => f,
         None => {
             return finish(rt, &mut run, Err("the flow no longer exists".into())).await;
         }
     };
+    // The steps (and owner) the run was queued with; the binding is the flow's now.
+    if let Some(def) = run.definition.clone() {
+        flow.definition = def;
+    }
     // All data access goes through the binding; a missing database fails the run.
     let db = match rt.store.bound(&run.env, &flow.database).await {
         Ok(db) => db,

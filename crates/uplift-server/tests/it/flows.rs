@@ -1241,3 +1241,80 @@ async fn writes_committed_before_a_crash_run_once_when_the_runtime_starts() {
         );
     }
 }
+
+/// A run finishes the flow it started with: editing the flow while the run waits on
+/// an approval changes later runs, not this one.
+#[tokio::test]
+async fn a_waiting_run_finishes_the_flow_as_it_was_when_queued() {
+    for p in platforms().await {
+        p.create_env("acme", "classic", "open").await;
+        let def = |step: &str, note: &str| {
+            json!({
+                "name": "Ask", "owner": "admin@uplift.local",
+                "trigger": {"kind": "record_created", "entity": "Account"},
+                "steps": [
+                    {"kind": "start_approval", "name": step, "title": "OK?",
+                     "approvers": ["admin@uplift.local"]},
+                    {"kind": "update_record", "name": "mark", "entity": "Account",
+                     "id": "@{trigger.record.id}", "values": {"Description": note}}
+                ]
+            })
+        };
+        let flows = "/api/environments/acme/flows";
+        let id = p.post(flows, ADMIN_TOKEN, def("ask", "old")).await.body["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let acc = p
+            .post(
+                "/api/environments/acme/data/accounts",
+                ADMIN_TOKEN,
+                json!({"Name": "X"}),
+            )
+            .await;
+        let acc = acc.body["id"].as_str().unwrap().to_string();
+        runs_until(&p, &id, |r| r.len() == 1 && r[0]["status"] == "waiting").await;
+        let r = p
+            .put(
+                &format!("{flows}/{id}"),
+                ADMIN_TOKEN,
+                def("ask again", "new"),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let pending = p.get("/api/environments/acme/approvals", ADMIN_TOKEN).await;
+        let approval = pending.body["value"][0]["id"].as_str().unwrap().to_string();
+        p.post(
+            &format!("/api/environments/acme/approvals/{approval}"),
+            ADMIN_TOKEN,
+            json!({"outcome": "approved"}),
+        )
+        .await;
+        let runs = runs_until(&p, &id, |r| r.len() == 1 && finished(r)).await;
+        assert_eq!(
+            runs[0]["status"], "succeeded",
+            "{}: {:#}",
+            p.engine, runs[0]
+        );
+        let names: Vec<_> = runs[0]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["ask", "mark"]);
+        let all = p.get("/api/environments/acme/approvals", ADMIN_TOKEN).await;
+        assert_eq!(
+            all.body["value"].as_array().unwrap().len(),
+            1,
+            "no second request"
+        );
+        let account = p
+            .get(
+                &format!("/api/environments/acme/data/accounts({acc})"),
+                ADMIN_TOKEN,
+            )
+            .await;
+        assert_eq!(account.body["Description"], "old");
+    }
+}

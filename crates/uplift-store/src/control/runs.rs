@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 use serde_json::Value as Json;
+use uplift_model::flow::FlowDef;
 use uplift_model::{ColType, Value};
 
 use super::{Control, now_text, text};
@@ -11,7 +12,7 @@ use crate::{Result, StoreError};
 
 /// Tables behind runs; appended to the control plane's migration.
 pub(super) const MIGRATION: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS {s}flow_runs (id TEXT NOT NULL PRIMARY KEY, env TEXT NOT NULL, flow_id TEXT NOT NULL, trigger_key TEXT NOT NULL UNIQUE, status TEXT NOT NULL, depth BIGINT NOT NULL, trigger TEXT NOT NULL, steps TEXT NOT NULL, error TEXT, attempts BIGINT NOT NULL, created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT)",
+    "CREATE TABLE IF NOT EXISTS {s}flow_runs (id TEXT NOT NULL PRIMARY KEY, env TEXT NOT NULL, flow_id TEXT NOT NULL, trigger_key TEXT NOT NULL UNIQUE, status TEXT NOT NULL, depth BIGINT NOT NULL, trigger TEXT NOT NULL, steps TEXT NOT NULL, error TEXT, attempts BIGINT NOT NULL, created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT, definition TEXT)",
     "CREATE INDEX IF NOT EXISTS flow_runs_by_flow ON {s}flow_runs (env, flow_id, created_at)",
     "CREATE INDEX IF NOT EXISTS flow_runs_by_status ON {s}flow_runs (status)",
 ];
@@ -69,10 +70,14 @@ pub struct RunRecord {
     pub created_at: String,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
+    /// The flow as it was when the run was queued: a run finishes the flow it
+    /// started, even if the flow is edited while it waits (on an approval, say).
+    #[serde(skip)]
+    pub definition: Option<FlowDef>,
 }
 
-const COLUMNS: &str = "id, env, flow_id, trigger_key, status, depth, trigger, steps, error, attempts, created_at, started_at, finished_at";
-const TYPES: [ColType; 13] = [
+const COLUMNS: &str = "id, env, flow_id, trigger_key, status, depth, trigger, steps, error, attempts, created_at, started_at, finished_at, definition";
+const TYPES: [ColType; 14] = [
     ColType::Text,
     ColType::Text,
     ColType::Text,
@@ -83,6 +88,7 @@ const TYPES: [ColType; 13] = [
     ColType::Text,
     ColType::Text,
     ColType::Int,
+    ColType::Text,
     ColType::Text,
     ColType::Text,
     ColType::Text,
@@ -109,6 +115,11 @@ fn run_from(r: &[Value]) -> Result<RunRecord> {
         created_at: text(&r[10]),
         started_at: r[11].as_text().map(str::to_string),
         finished_at: r[12].as_text().map(str::to_string),
+        definition: r[13]
+            .as_text()
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("a run's flow does not parse: {e}")))?,
     })
 }
 
@@ -153,13 +164,23 @@ impl Control {
     ) -> Result<Option<String>> {
         let id = uuid::Uuid::now_v7().to_string();
         let now = now_text();
+        // The flow as it is now goes with the run.
+        let definition = self
+            .query(
+                "SELECT definition FROM {s}flows WHERE env = ? AND id = ?",
+                &[Value::Text(env.into()), Value::Text(flow_id.into())],
+                1,
+            )
+            .await?
+            .pop()
+            .map_or(Value::Null, |mut r| r.swap_remove(0));
         let (status, finished) = match stopped {
             Some(_) => (RunStatus::Failed, Value::Text(now.clone())),
             None => (RunStatus::Queued, Value::Null),
         };
         let n = self
             .execute(
-                "INSERT INTO {s}flow_runs (id, env, flow_id, trigger_key, status, depth, trigger, steps, error, attempts, created_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, '[]', ?, 0, ?, ?) ON CONFLICT (trigger_key) DO NOTHING",
+                "INSERT INTO {s}flow_runs (id, env, flow_id, trigger_key, status, depth, trigger, steps, error, attempts, created_at, finished_at, definition) VALUES (?, ?, ?, ?, ?, ?, ?, '[]', ?, 0, ?, ?, ?) ON CONFLICT (trigger_key) DO NOTHING",
                 &[
                     Value::Text(id.clone()),
                     Value::Text(env.into()),
@@ -171,6 +192,7 @@ impl Control {
                     stopped.map_or(Value::Null, |r| Value::Text(r.into())),
                     Value::Text(now),
                     finished,
+                    definition,
                 ],
             )
             .await?;
