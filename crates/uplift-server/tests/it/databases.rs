@@ -174,3 +174,45 @@ async fn the_copy_checksum_notices_a_changed_row() {
         );
     }
 }
+
+/// A control plane made before runs carried their flow gets the column when opened,
+/// on both engines, and keeps working.
+#[tokio::test]
+async fn an_older_control_plane_gains_the_columns_added_since() {
+    use uplift_store::{Backend, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Backend::Sqlite {
+        data_dir: dir.path().to_path_buf(),
+    };
+    drop(Store::open(backend.clone()).await.unwrap());
+    let control = dir.path().join("control.db");
+    let db = rusqlite::Connection::open(&control).unwrap();
+    db.execute_batch("ALTER TABLE flow_runs DROP COLUMN definition")
+        .unwrap();
+    drop(db);
+    Store::open(backend).await.unwrap();
+    let db = rusqlite::Connection::open(&control).unwrap();
+    db.prepare("SELECT definition FROM flow_runs")
+        .expect("sqlite: the column is back");
+
+    if let Some(pg) = crate::support::PgDatabase::create().await {
+        let backend = Backend::Postgres {
+            url: pg.url.clone(),
+        };
+        drop(Store::open(backend.clone()).await.unwrap());
+        let (client, conn) = tokio_postgres::connect(&pg.url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let table = format!("{}.flow_runs", uplift_store::store::CONTROL_SCHEMA);
+        client
+            .batch_execute(&format!("ALTER TABLE {table} DROP COLUMN definition"))
+            .await
+            .unwrap();
+        Store::open(backend).await.unwrap();
+        client
+            .batch_execute(&format!("SELECT definition FROM {table}"))
+            .await
+            .expect("postgres: the column is back");
+    }
+}

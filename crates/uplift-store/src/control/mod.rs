@@ -102,6 +102,37 @@ impl Control {
         {
             conn.batch(&stmt.replace("{s}", &prefix)).await?;
         }
+        // Columns added after a table was first made: added to tables that lack them.
+        for (table, column, ty) in runs::ADDED_COLUMNS {
+            let present = match pool.dialect() {
+                Dialect::Sqlite => !conn
+                    .query(
+                        "SELECT name FROM pragma_table_info(?) WHERE name = ?",
+                        &[Value::Text((*table).into()), Value::Text((*column).into())],
+                        &[ColType::Text],
+                    )
+                    .await?
+                    .is_empty(),
+                Dialect::Postgres => !conn
+                    .query(
+                        "SELECT column_name::text FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = $3",
+                        &[
+                            Value::Text(schema.unwrap_or("public").into()),
+                            Value::Text((*table).into()),
+                            Value::Text((*column).into()),
+                        ],
+                        &[ColType::Text],
+                    )
+                    .await?
+                    .is_empty(),
+            };
+            if !present {
+                conn.batch(&format!(
+                    "ALTER TABLE {prefix}{table} ADD COLUMN {column} {ty}"
+                ))
+                .await?;
+            }
+        }
         Ok(Control { pool, prefix })
     }
 

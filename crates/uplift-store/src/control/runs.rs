@@ -17,6 +17,9 @@ pub(super) const MIGRATION: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS flow_runs_by_status ON {s}flow_runs (status)",
 ];
 
+/// Columns added to `flow_runs` after it was first made: (table, column, type).
+pub(super) const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("flow_runs", "definition", "TEXT")];
+
 /// Where a run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
