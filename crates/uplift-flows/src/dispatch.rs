@@ -78,12 +78,10 @@ pub(crate) async fn dispatch(
                         e.depth
                     );
                     control
-                        .record_stopped_run(env, &f.id, &key, &trigger, e.depth, &reason)
+                        .record_stopped_run(f, &key, &trigger, e.depth, &reason)
                         .await?;
                 } else {
-                    control
-                        .enqueue_run(env, &f.id, &key, &trigger, e.depth)
-                        .await?;
+                    control.enqueue_run(f, &key, &trigger, e.depth).await?;
                 }
             }
             done.push(e.seq);

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore};
 use uplift_store::Store;
-use uplift_store::control::RunRecord;
+use uplift_store::control::{FlowRecord, RunRecord};
 
 pub use exec::MAX_ATTEMPTS;
 
@@ -168,15 +168,14 @@ impl Runtime {
     /// Queues a run of a flow started by hand or by an app command.
     pub async fn start_run(
         &self,
-        env: &str,
-        flow_id: &str,
+        flow: &FlowRecord,
         trigger: serde_json::Value,
     ) -> Result<String, FlowError> {
         let key = format!("manual:{}", uuid::Uuid::now_v7());
         let id = self
             .store
             .control()
-            .enqueue_run(env, flow_id, &key, &trigger, 0)
+            .enqueue_run(flow, &key, &trigger, 0)
             .await?
             .ok_or_else(|| FlowError::Invalid("the run was already queued".into()))?;
         self.wake();

@@ -71,11 +71,7 @@ pub(crate) async fn schedule(
             .unwrap_or_default();
         let trigger = json!({"kind": "schedule", "time": at});
         let key = format!("schedule:{env}:{}:{slot}", f.id);
-        if control
-            .enqueue_run(env, &f.id, &key, &trigger, 0)
-            .await?
-            .is_some()
-        {
+        if control.enqueue_run(f, &key, &trigger, 0).await?.is_some() {
             queued += 1;
         }
     }

@@ -12,14 +12,13 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value as Json_, json};
 use uplift_model::filter::{
-    Expr, OrderItem, PropertyResolver, PropertyType, ScalarType, check_filter, eval_filter,
-    parse_filter, parse_orderby,
+    Expr, OrderItem, PropertyResolver, PropertyType, ScalarType, eval_filter, parse_orderby,
 };
 use uplift_store::control::Approval;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, parse_body};
-use crate::odata::query::MAX_FILTER_CHARS;
+use crate::odata::query;
 use crate::state::AppState;
 
 type Body = Result<Bytes, BytesRejection>;
@@ -79,27 +78,14 @@ struct Query {
 }
 
 fn number(option: &str, v: &str) -> Result<usize, ApiError> {
-    v.parse().map_err(|_| {
-        ApiError::bad_request(format!("{option}: '{v}' is not a non-negative integer"))
-    })
+    Ok(usize::try_from(query::number(option, v)?).unwrap_or(usize::MAX))
 }
 
 fn parse_query(raw: Option<&str>) -> Result<Query, ApiError> {
     let mut q = Query::default();
     for (k, v) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
         match k.as_ref() {
-            "$filter" => {
-                if v.chars().count() > MAX_FILTER_CHARS {
-                    return Err(ApiError::bad_request(format!(
-                        "$filter is longer than {MAX_FILTER_CHARS} characters"
-                    )));
-                }
-                let e =
-                    parse_filter(&v).map_err(|e| ApiError::bad_request(format!("$filter: {e}")))?;
-                check_filter(&e, &v, &ApprovalProperties)
-                    .map_err(|e| ApiError::bad_request(format!("$filter: {e}")))?;
-                q.filter = Some(e);
-            }
+            "$filter" => q.filter = Some(query::filter(&v, &ApprovalProperties)?),
             "$orderby" => {
                 let items = parse_orderby(&v)
                     .map_err(|e| ApiError::bad_request(format!("$orderby: {e}")))?;
@@ -116,17 +102,7 @@ fn parse_query(raw: Option<&str>) -> Result<Query, ApiError> {
             }
             "$top" => q.top = Some(number("$top", &v)?),
             "$skip" => q.skip = number("$skip", &v)?,
-            "$count" => {
-                q.count = match v.as_ref() {
-                    "true" => true,
-                    "false" => false,
-                    _ => {
-                        return Err(ApiError::bad_request(format!(
-                            "$count: '{v}' is not true or false"
-                        )));
-                    }
-                }
-            }
+            "$count" => q.count = query::flag("$count", &v)?,
             other if other.starts_with('$') => {
                 return Err(ApiError::bad_request(format!(
                     "unknown or unsupported query option '{other}' on approvals (supported: $filter, $orderby, $top, $skip, $count)"
@@ -203,14 +179,26 @@ async fn show_approval(
     caller: Caller,
     Path((env, id)): Path<(String, String)>,
 ) -> Result<Json<Json_>, ApiError> {
-    let a = find(&s, &env, &id).await?;
+    Ok(Json(record(
+        &find_as_approver(&s, &caller, &env, &id).await?,
+    )))
+}
+
+/// A request the caller is an approver of (any, for an admin).
+async fn find_as_approver(
+    s: &AppState,
+    caller: &Caller,
+    env: &str,
+    id: &str,
+) -> Result<Approval, ApiError> {
+    let a = find(s, env, id).await?;
     if !caller.is_admin() && !a.may_answer(&caller.0.email) {
         return Err(ApiError::forbidden(format!(
             "{} is not an approver of '{}'",
             caller.0.email, a.title
         )));
     }
-    Ok(Json(record(&a)))
+    Ok(a)
 }
 
 async fn find(s: &AppState, env: &str, id: &str) -> Result<Approval, ApiError> {
@@ -244,13 +232,7 @@ async fn answer_approval(
             answer.outcome
         )));
     }
-    let a = find(&s, &env, &id).await?;
-    if !caller.is_admin() && !a.may_answer(&caller.0.email) {
-        return Err(ApiError::forbidden(format!(
-            "{} is not an approver of '{}'",
-            caller.0.email, a.title
-        )));
-    }
+    let a = find_as_approver(&s, &caller, &env, &id).await?;
     let control = s.store.control();
     control
         .answer_approval(&env, &id, &answer.outcome, &caller.0.email, &answer.comment)

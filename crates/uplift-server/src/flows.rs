@@ -243,7 +243,7 @@ async fn run_by_hand(
     });
     let run = s
         .flows
-        .start_run(&env, &id, trigger)
+        .start_run(&f, trigger)
         .await
         .map_err(|e| ApiError::conflict(e.to_string()))?;
     Ok((StatusCode::ACCEPTED, Json(json!({"run": run}))))

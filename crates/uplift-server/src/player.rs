@@ -287,7 +287,7 @@ async fn run_command(
         "time": uplift_model::value::format_instant(time::OffsetDateTime::now_utc()),
     });
     let run = flows
-        .start_run(&env, &flow.id, trigger)
+        .start_run(&flow, trigger)
         .await
         .map_err(|e| ApiError::conflict(e.to_string()))?;
     Ok((

@@ -43,10 +43,37 @@ fn option_error(option: &str, e: FilterError) -> ApiError {
     ApiError::bad_request(format!("{option}: {e}"))
 }
 
-fn number(option: &str, v: &str) -> Result<u64, ApiError> {
+/// A non-negative integer option (`$top`, `$skip`).
+pub(crate) fn number(option: &str, v: &str) -> Result<u64, ApiError> {
     v.parse().map_err(|_| {
         ApiError::bad_request(format!("{option}: '{v}' is not a non-negative integer"))
     })
+}
+
+/// A `true`/`false` option (`$count`).
+pub(crate) fn flag(option: &str, v: &str) -> Result<bool, ApiError> {
+    match v {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ApiError::bad_request(format!(
+            "{option}: '{v}' is not true or false"
+        ))),
+    }
+}
+
+/// A `$filter`, bounded in length, parsed and type-checked against `properties`.
+pub(crate) fn filter(
+    v: &str,
+    properties: &dyn uplift_model::filter::PropertyResolver,
+) -> Result<Expr, ApiError> {
+    if v.chars().count() > MAX_FILTER_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "$filter is longer than {MAX_FILTER_CHARS} characters"
+        )));
+    }
+    let e = parse_filter(v).map_err(|e| option_error("$filter", e))?;
+    check_filter(&e, v, properties).map_err(|e| option_error("$filter", e))?;
+    Ok(e)
 }
 
 /// Parses the raw query string. Unknown `$` options are refused rather than ignored,
@@ -61,15 +88,7 @@ pub fn parse(
         let (k, v) = (k.into_owned(), v.into_owned());
         match k.as_str() {
             "$filter" => {
-                if v.chars().count() > MAX_FILTER_CHARS {
-                    return Err(ApiError::bad_request(format!(
-                        "$filter is longer than {MAX_FILTER_CHARS} characters"
-                    )));
-                }
-                let e = parse_filter(&v).map_err(|e| option_error("$filter", e))?;
-                check_filter(&e, &v, &EntityProperties { entity, version })
-                    .map_err(|e| option_error("$filter", e))?;
-                o.filter = Some(e);
+                o.filter = Some(filter(&v, &EntityProperties { entity, version })?);
                 o.carried.push((k, v));
             }
             "$orderby" => {
@@ -137,15 +156,7 @@ pub fn parse(
             "$top" => o.top = Some(number("$top", &v)?),
             "$skip" => o.skip = number("$skip", &v)?,
             "$count" => {
-                o.count = match v.as_str() {
-                    "true" => true,
-                    "false" => false,
-                    _ => {
-                        return Err(ApiError::bad_request(format!(
-                            "$count: '{v}' is not true or false"
-                        )));
-                    }
-                };
+                o.count = flag("$count", &v)?;
                 o.carried.push((k, v));
             }
             "$skiptoken" => o.skiptoken = Some(v),

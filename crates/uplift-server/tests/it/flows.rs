@@ -169,6 +169,17 @@ async fn watched_changes_reach_the_outbox_in_their_own_transaction() {
     }
 }
 
+/// Creates a flow as the admin and returns its id.
+async fn new_flow(p: &crate::support::Platform, def: serde_json::Value) -> String {
+    let r = p
+        .post("/api/environments/acme/flows", ADMIN_TOKEN, def)
+        .await;
+    r.body["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{}: no flow made: {}", p.engine, r.body))
+        .to_string()
+}
+
 /// Polls until `done` holds for the flow's runs, or fails after a while.
 async fn runs_until(
     p: &crate::support::Platform,
@@ -279,13 +290,7 @@ async fn flows_triggering_themselves_stop_at_the_depth_limit() {
             "steps": [{"kind": "create_record", "name": "again", "entity": "Account",
                        "values": {"Name": "echo of @{trigger.record.Name}"}}]
         });
-        let id = p
-            .post("/api/environments/acme/flows", ADMIN_TOKEN, flow)
-            .await
-            .body["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let id = new_flow(&p, flow).await;
         p.post(
             "/api/environments/acme/data/accounts",
             ADMIN_TOKEN,
@@ -348,13 +353,7 @@ async fn transient_http_failures_are_retried_until_they_succeed() {
             "steps": [{"kind": "http_request", "name": "call", "method": "POST",
                        "url": format!("http://{addr}/hook"), "body": {"by": "@{trigger.user}"}}]
         });
-        let id = p
-            .post("/api/environments/acme/flows", ADMIN_TOKEN, flow)
-            .await
-            .body["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let id = new_flow(&p, flow).await;
         let r = p
             .post(
                 &format!("/api/environments/acme/flows/{id}/run"),
@@ -521,13 +520,7 @@ async fn an_approval_makes_the_run_wait_and_the_answer_resumes_it() {
                            "values": {"Description": "approved by @{steps.ask.responder}: @{steps.ask.comment}"}}]}
             ]
         });
-        let id = p
-            .post("/api/environments/acme/flows", ADMIN_TOKEN, flow)
-            .await
-            .body["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let id = new_flow(&p, flow).await;
         let acc = p
             .post(
                 "/api/environments/acme/data/accounts",
@@ -772,13 +765,7 @@ async fn a_rolled_back_write_leaves_no_trigger_and_no_run() {
             "trigger": {"kind": "record_created", "entity": "Account"},
             "steps": [{"kind": "set_variable", "name": "n", "variable": "name", "value": "@{trigger.record.Name}"}]
         });
-        let id = p
-            .post("/api/environments/acme/flows", ADMIN_TOKEN, flow)
-            .await
-            .body["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let id = new_flow(&p, flow).await;
         let db = p.store.env_db("acme").await.unwrap();
         assert!(
             db.is_watched("Account"),
@@ -905,13 +892,7 @@ async fn a_resumed_delete_step_is_not_done_twice() {
                 {"kind": "delete_record", "name": "drop", "entity": "Account", "id": "@{trigger.record.id}"}
             ]
         });
-        let id = p
-            .post("/api/environments/acme/flows", ADMIN_TOKEN, flow)
-            .await
-            .body["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let id = new_flow(&p, flow).await;
         let accounts = "/api/environments/acme/data/accounts";
         let control = p.store.control();
         for (name, begun) in [("Begun", true), ("Not begun", false)] {
@@ -1021,13 +1002,7 @@ async fn deleting_an_environment_removes_its_runs_and_approvals() {
             "steps": [{"kind": "start_approval", "name": "ok", "title": "Ship?",
                        "approvers": ["admin@uplift.local"]}]
         });
-        let id = p
-            .post("/api/environments/acme/flows", ADMIN_TOKEN, flow)
-            .await
-            .body["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let id = new_flow(&p, flow).await;
         p.post(
             &format!("/api/environments/acme/flows/{id}/run"),
             ADMIN_TOKEN,
@@ -1055,16 +1030,11 @@ async fn a_finished_run_cannot_be_claimed_again_from_a_stale_copy() {
             "name": "Once", "owner": "admin@uplift.local", "trigger": {"kind": "manual"},
             "steps": [{"kind": "set_variable", "name": "v", "variable": "x", "value": "1"}]
         });
-        let id = p
-            .post("/api/environments/acme/flows", ADMIN_TOKEN, flow)
-            .await
-            .body["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let id = new_flow(&p, flow).await;
         let control = p.store.control();
+        let flow = control.flow("acme", &id).await.unwrap().unwrap();
         let run = control
-            .enqueue_run("acme", &id, "test:stale", &json!({"kind": "manual"}), 0)
+            .enqueue_run(&flow, "test:stale", &json!({"kind": "manual"}), 0)
             .await
             .unwrap()
             .unwrap();
@@ -1190,13 +1160,7 @@ async fn writes_committed_before_a_crash_run_once_when_the_runtime_starts() {
             "steps": [{"kind": "create_record", "name": "c", "entity": "Contact",
                        "values": {"FullName": {"last_name": "@{trigger.record.Name}"}}}]
         });
-        let id = p
-            .post("/api/environments/acme/flows", ADMIN_TOKEN, flow)
-            .await
-            .body["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let id = new_flow(&p, flow).await;
         for i in 0..5 {
             let r = p
                 .post(

@@ -7,7 +7,7 @@ use serde_json::Value as Json;
 use uplift_model::flow::FlowDef;
 use uplift_model::{ColType, Value};
 
-use super::{Control, now_text, text};
+use super::{Control, FlowRecord, now_text, text};
 use crate::{Result, StoreError};
 
 /// Tables behind runs; appended to the control plane's migration.
@@ -127,17 +127,17 @@ fn run_from(r: &[Value]) -> Result<RunRecord> {
 }
 
 impl Control {
-    /// Records a queued run unless one with the same `trigger_key` exists; returns
-    /// the new run's id, or `None` for a duplicate.
+    /// Records a queued run of `flow` (which goes with it, as it is now) unless one
+    /// with the same `trigger_key` exists; returns the new run's id, or `None` for a
+    /// duplicate.
     pub async fn enqueue_run(
         &self,
-        env: &str,
-        flow_id: &str,
+        flow: &FlowRecord,
         trigger_key: &str,
         trigger: &Json,
         depth: u32,
     ) -> Result<Option<String>> {
-        self.insert_run(env, flow_id, trigger_key, trigger, depth, None)
+        self.insert_run(flow, trigger_key, trigger, depth, None)
             .await
     }
 
@@ -145,21 +145,19 @@ impl Control {
     /// with the reason, in one write: no crash can leave it queued instead.
     pub async fn record_stopped_run(
         &self,
-        env: &str,
-        flow_id: &str,
+        flow: &FlowRecord,
         trigger_key: &str,
         trigger: &Json,
         depth: u32,
         reason: &str,
     ) -> Result<Option<String>> {
-        self.insert_run(env, flow_id, trigger_key, trigger, depth, Some(reason))
+        self.insert_run(flow, trigger_key, trigger, depth, Some(reason))
             .await
     }
 
     async fn insert_run(
         &self,
-        env: &str,
-        flow_id: &str,
+        flow: &FlowRecord,
         trigger_key: &str,
         trigger: &Json,
         depth: u32,
@@ -167,16 +165,8 @@ impl Control {
     ) -> Result<Option<String>> {
         let id = uuid::Uuid::now_v7().to_string();
         let now = now_text();
-        // The flow as it is now goes with the run.
-        let definition = self
-            .query(
-                "SELECT definition FROM {s}flows WHERE env = ? AND id = ?",
-                &[Value::Text(env.into()), Value::Text(flow_id.into())],
-                1,
-            )
-            .await?
-            .pop()
-            .map_or(Value::Null, |mut r| r.swap_remove(0));
+        let definition = serde_json::to_string(&flow.definition)
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
         let (status, finished) = match stopped {
             Some(_) => (RunStatus::Failed, Value::Text(now.clone())),
             None => (RunStatus::Queued, Value::Null),
@@ -186,8 +176,8 @@ impl Control {
                 "INSERT INTO {s}flow_runs (id, env, flow_id, trigger_key, status, depth, trigger, steps, error, attempts, created_at, finished_at, definition) VALUES (?, ?, ?, ?, ?, ?, ?, '[]', ?, 0, ?, ?, ?) ON CONFLICT (trigger_key) DO NOTHING",
                 &[
                     Value::Text(id.clone()),
-                    Value::Text(env.into()),
-                    Value::Text(flow_id.into()),
+                    Value::Text(flow.env.clone()),
+                    Value::Text(flow.id.clone()),
                     Value::Text(trigger_key.into()),
                     Value::Text(status.as_str().into()),
                     Value::Int(i64::from(depth)),
@@ -195,7 +185,7 @@ impl Control {
                     stopped.map_or(Value::Null, |r| Value::Text(r.into())),
                     Value::Text(now),
                     finished,
-                    definition,
+                    Value::Text(definition),
                 ],
             )
             .await?;
