@@ -2,11 +2,12 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use clap::Subcommand;
-use serde_json::{Value, json};
+use uplift_api::Listing;
+use uplift_api::apps::{App, Published};
 
-use crate::client::{Client, read_document, seg};
+use crate::client::{Client, NO_BODY, definition_name, read_document, seg};
 use crate::output;
 
 #[derive(Subcommand)]
@@ -21,15 +22,23 @@ pub enum AppCmd {
     Show { env: String, app: String },
 }
 
-/// One line per app: name, owner, published version and whether a draft waits.
-fn summary(a: &Value) -> Value {
-    json!({
-        "name": a["name"],
-        "owner": a["owner"],
-        "editors": a["editors"],
-        "version": a["published"]["version"],
-        "draft": if a["draft"].is_object() { "yes" } else { "" },
-    })
+/// One line per app: name, owner, editors, published version, whether a draft waits.
+fn summary(a: &App) -> Vec<String> {
+    vec![
+        a.name.clone(),
+        a.owner.clone(),
+        a.editors.join(", "),
+        a.published
+            .as_ref()
+            .map(|p| p.version.to_string())
+            .unwrap_or_default(),
+        if matches!(a.draft, Some(Some(_))) {
+            "yes"
+        } else {
+            ""
+        }
+        .into(),
+    ]
 }
 
 pub async fn run(cmd: AppCmd, c: &Client, json_out: bool) -> Result<()> {
@@ -37,47 +46,33 @@ pub async fn run(cmd: AppCmd, c: &Client, json_out: bool) -> Result<()> {
     match cmd {
         AppCmd::Apply { env, file } => {
             let def = read_document(&file)?;
-            let name = def["name"]
-                .as_str()
-                .ok_or_else(|| anyhow!("{}: the app has no 'name'", file.display()))?
-                .to_string();
-            let v = c
+            let name = definition_name(&def, "app", &file)?;
+            let v: App = c
                 .put(&format!("{}/{}", apps(&env), seg(&name)), &def)
                 .await?;
             if json_out {
-                output::object(true, &v);
+                output::print_json(&v);
             } else {
                 println!("saved the draft of app {name}");
             }
         }
         AppCmd::Publish { env, app } => {
-            let v = c
-                .post(&format!("{}/{}/publish", apps(&env), seg(&app)), &json!({}))
+            let v: Published = c
+                .post(&format!("{}/{}/publish", apps(&env), seg(&app)), NO_BODY)
                 .await?;
             if json_out {
-                output::object(true, &v);
+                output::print_json(&v);
             } else {
-                println!("published app {app} version {}", v["version"]);
+                println!("published app {app} version {}", v.version);
             }
         }
         AppCmd::List { env } => {
-            let v = c.get(&apps(&env)).await?;
-            let rows: Vec<Value> = v["value"]
-                .as_array()
-                .map(|a| a.iter().map(summary).collect())
-                .unwrap_or_default();
-            if json_out {
-                output::rows(true, &v["value"], &[]);
-            } else {
-                output::rows(
-                    false,
-                    &Value::Array(rows),
-                    &["name", "owner", "editors", "version", "draft"],
-                );
-            }
+            let v: Listing<App> = c.get(&apps(&env)).await?;
+            let header = ["name", "owner", "editors", "version", "draft"];
+            output::table(json_out, &v.value, &header, summary);
         }
         AppCmd::Show { env, app } => {
-            let v = c.get(&format!("{}/{}", apps(&env), seg(&app))).await?;
+            let v: App = c.get(&format!("{}/{}", apps(&env), seg(&app))).await?;
             output::object(json_out, &v);
         }
     }

@@ -1,8 +1,12 @@
-//! A small HTTP client for the admin and data APIs, used by the client commands.
+//! A small HTTP client for the admin and data APIs, used by the client commands. It
+//! sends and decodes the `uplift-api` types the server encodes.
 
 use anyhow::{Context, Result, anyhow, bail};
 use reqwest::Method;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
+use uplift_api::ErrorBody;
 
 /// Talks to one server with one token.
 pub struct Client {
@@ -10,6 +14,9 @@ pub struct Client {
     token: Option<String>,
     http: reqwest::Client,
 }
+
+/// The empty body of a POST that takes none.
+pub const NO_BODY: Option<&()> = None;
 
 impl Client {
     pub fn new(server: &str, token: Option<String>) -> Result<Client> {
@@ -24,9 +31,14 @@ impl Client {
         })
     }
 
-    /// Sends a request and returns the JSON answer (or `null` for an empty one). A
-    /// non-2xx answer becomes an error carrying the server's own message.
-    pub async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value> {
+    /// Sends a request and returns the answer's text (empty for none). A non-2xx
+    /// answer becomes an error carrying the server's own message.
+    async fn send<B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<String> {
         let url = format!("{}{path}", self.server);
         let mut req = self.http.request(method.clone(), &url);
         if let Some(t) = &self.token {
@@ -42,33 +54,54 @@ impl Client {
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
         if !status.is_success() {
-            let msg = serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+            let msg = serde_json::from_str::<ErrorBody>(&text)
+                .map(|b| b.error.message)
                 .unwrap_or(text);
             bail!("{method} {path} failed with {status}: {msg}");
         }
-        if text.trim().is_empty() {
-            return Ok(Value::Null);
-        }
-        serde_json::from_str(&text)
-            .with_context(|| format!("{method} {path} answered with something that is not JSON"))
+        Ok(text)
     }
 
-    pub async fn get(&self, path: &str) -> Result<Value> {
-        self.call(Method::GET, path, None).await
+    /// Sends a request and decodes the answer as `T`.
+    pub async fn call<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T> {
+        let text = self.send(method.clone(), path, body).await?;
+        serde_json::from_str(&text).with_context(|| {
+            format!("{method} {path} answered with something this client does not understand")
+        })
     }
-    pub async fn post(&self, path: &str, body: &Value) -> Result<Value> {
-        self.call(Method::POST, path, Some(body)).await
+
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.call(Method::GET, path, NO_BODY).await
     }
-    pub async fn put(&self, path: &str, body: &Value) -> Result<Value> {
+    pub async fn post<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T> {
+        self.call(Method::POST, path, body).await
+    }
+    pub async fn put<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T> {
         self.call(Method::PUT, path, Some(body)).await
     }
-    pub async fn patch(&self, path: &str, body: &Value) -> Result<Value> {
+    pub async fn patch<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T> {
         self.call(Method::PATCH, path, Some(body)).await
     }
-    pub async fn delete(&self, path: &str) -> Result<Value> {
-        self.call(Method::DELETE, path, None).await
+    /// A DELETE, whose answer has no body.
+    pub async fn delete(&self, path: &str) -> Result<()> {
+        self.send(Method::DELETE, path, NO_BODY).await.map(drop)
     }
 }
 
@@ -95,4 +128,12 @@ pub fn read_document(path: &std::path::Path) -> Result<Value> {
         return serde_json::to_value(v).context("converting TOML");
     }
     serde_json::from_str(&text).map_err(|e| anyhow!("{}: {e}", path.display()))
+}
+
+/// The `name` a definition file gives its app or flow.
+pub fn definition_name(def: &Value, what: &str, path: &std::path::Path) -> Result<String> {
+    match def.get("name") {
+        Some(Value::String(n)) => Ok(n.clone()),
+        _ => bail!("{}: the {what} has no 'name'", path.display()),
+    }
 }

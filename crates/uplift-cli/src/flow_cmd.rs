@@ -3,12 +3,14 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use clap::Subcommand;
-use serde_json::json;
+use uplift_api::Listing;
+use uplift_api::apps::RunStarted;
+use uplift_api::flows::{Answer, Approval, ApprovalPage, Flow, Run};
 
-use crate::client::{Client, read_document, seg};
-use crate::output;
+use crate::client::{Client, NO_BODY, definition_name, read_document, seg};
+use crate::output::{self, opt, word};
 
 #[derive(Subcommand)]
 pub enum FlowCmd {
@@ -52,78 +54,63 @@ pub enum Outcome {
 pub async fn run(cmd: FlowCmd, c: &Client, json_out: bool) -> Result<()> {
     let flows = |env: &str| format!("/api/environments/{}/flows", seg(env));
     match cmd {
-        FlowCmd::Apply { env, file } => {
-            let mut def = read_document(&file)?;
-            let name = def["name"]
-                .as_str()
-                .ok_or_else(|| anyhow!("{}: the flow has no 'name'", file.display()))?
-                .to_string();
-            let existing = c.get(&flows(&env)).await?;
-            let found = existing["value"]
-                .as_array()
-                .and_then(|a| a.iter().find(|f| f["name"] == name.as_str()));
-            let same = found.and_then(|f| f["id"].as_str()).map(str::to_string);
-            // A file that does not say on or off leaves a switched-off flow off.
-            if let (Some(f), Some(d)) = (found, def.as_object_mut())
-                && !d.contains_key("state")
-            {
-                d.insert("state".into(), f["state"].clone());
-            }
-            let v = match &same {
-                Some(id) => c.put(&format!("{}/{}", flows(&env), seg(id)), &def).await?,
-                None => c.post(&flows(&env), &def).await?,
-            };
-            if json_out {
-                output::object(true, &v);
-            } else {
-                let verb = if same.is_some() { "changed" } else { "created" };
-                println!(
-                    "{verb} flow {name} ({})",
-                    v["id"].as_str().unwrap_or_default()
-                );
-            }
-        }
+        FlowCmd::Apply { env, file } => apply(c, &flows(&env), &file, json_out).await?,
         FlowCmd::On { env, flow } => switch(c, &flows(&env), &flow, "on", json_out).await?,
         FlowCmd::Off { env, flow } => switch(c, &flows(&env), &flow, "off", json_out).await?,
         FlowCmd::List { env } => {
-            let v = c.get(&flows(&env)).await?;
-            output::rows(
-                json_out,
-                &v["value"],
-                &["id", "name", "owner", "state", "database"],
-            );
+            let v: Listing<Flow> = c.get(&flows(&env)).await?;
+            let header = ["id", "name", "owner", "state", "database"];
+            output::table(json_out, &v.value, &header, |f| {
+                vec![
+                    f.id.clone(),
+                    f.name.clone(),
+                    f.owner.clone(),
+                    word(&f.state),
+                    f.database.clone(),
+                ]
+            });
         }
         FlowCmd::Run { env, flow } => {
-            let v = c
-                .post(&format!("{}/{}/run", flows(&env), seg(&flow)), &json!({}))
+            let v: RunStarted = c
+                .post(&format!("{}/{}/run", flows(&env), seg(&flow)), NO_BODY)
                 .await?;
             if json_out {
-                output::object(true, &v);
+                output::print_json(&v);
             } else {
-                println!("started run {}", v["run"].as_str().unwrap_or_default());
+                println!("started run {}", v.run);
             }
         }
         FlowCmd::Runs { env, flow } => {
-            let v = c
+            let v: Listing<Run> = c
                 .get(&format!("{}/{}/runs", flows(&env), seg(&flow)))
                 .await?;
-            output::rows(
-                json_out,
-                &v["value"],
-                &["id", "status", "created_at", "finished_at", "error"],
-            );
+            let header = ["id", "status", "created_at", "finished_at", "error"];
+            output::table(json_out, &v.value, &header, |r| {
+                vec![
+                    r.id.clone(),
+                    word(&r.status),
+                    r.created_at.clone(),
+                    opt(&r.finished_at),
+                    opt(&r.error),
+                ]
+            });
         }
         FlowCmd::Approvals { env, filter } => {
             let mut path = format!("/api/environments/{}/approvals", seg(&env));
             if let Some(f) = filter {
                 path.push_str(&format!("?$filter={}", seg(&f)));
             }
-            let v = c.get(&path).await?;
-            output::rows(
-                json_out,
-                &v["value"],
-                &["id", "status", "title", "approvers", "created_at"],
-            );
+            let v: ApprovalPage = c.get(&path).await?;
+            let header = ["id", "status", "title", "approvers", "created_at"];
+            output::table(json_out, &v.value, &header, |a| {
+                vec![
+                    a.id.clone(),
+                    word(&a.status),
+                    a.title.clone(),
+                    a.approvers.join(", "),
+                    a.created_at.clone(),
+                ]
+            });
         }
         FlowCmd::Answer {
             env,
@@ -132,45 +119,66 @@ pub async fn run(cmd: FlowCmd, c: &Client, json_out: bool) -> Result<()> {
             comment,
         } => {
             let outcome = match outcome {
-                Outcome::Approved => "approved",
-                Outcome::Rejected => "rejected",
+                Outcome::Approved => uplift_api::flows::Outcome::Approved,
+                Outcome::Rejected => uplift_api::flows::Outcome::Rejected,
             };
-            let v = c
-                .post(
-                    &format!(
-                        "/api/environments/{}/approvals/{}",
-                        seg(&env),
-                        seg(&approval)
-                    ),
-                    &json!({"outcome": outcome, "comment": comment}),
-                )
-                .await?;
+            let path = format!(
+                "/api/environments/{}/approvals/{}",
+                seg(&env),
+                seg(&approval)
+            );
+            let v: Approval = c.post(&path, Some(&Answer { outcome, comment })).await?;
             if json_out {
-                output::object(true, &v);
+                output::print_json(&v);
             } else {
-                println!("{} '{}'", outcome, v["title"].as_str().unwrap_or(&approval));
+                println!("{} '{}'", word(&outcome), v.title);
             }
         }
         FlowCmd::Show { env, flow } => {
-            let v = c.get(&format!("{}/{}", flows(&env), seg(&flow))).await?;
+            let v: Flow = c.get(&format!("{}/{}", flows(&env), seg(&flow))).await?;
             output::object(json_out, &v);
         }
     }
     Ok(())
 }
 
+/// Creates the flow a file defines, or changes the flow of the same name.
+async fn apply(c: &Client, base: &str, file: &std::path::Path, json_out: bool) -> Result<()> {
+    let mut def = read_document(file)?;
+    let name = definition_name(&def, "flow", file)?;
+    let existing: Listing<Flow> = c.get(base).await?;
+    let found = existing.value.iter().find(|f| f.name == name);
+    // A file that does not say on or off leaves a switched-off flow off.
+    if let (Some(f), Some(d)) = (found, def.as_object_mut())
+        && !d.contains_key("state")
+    {
+        d.insert("state".into(), serde_json::to_value(f.state)?);
+    }
+    let v: Flow = match found {
+        Some(f) => c.put(&format!("{base}/{}", seg(&f.id)), &def).await?,
+        None => c.post(base, Some(&def)).await?,
+    };
+    if json_out {
+        output::print_json(&v);
+    } else {
+        let verb = if found.is_some() {
+            "changed"
+        } else {
+            "created"
+        };
+        println!("{verb} flow {name} ({})", v.id);
+    }
+    Ok(())
+}
+
 async fn switch(c: &Client, base: &str, flow: &str, state: &str, json_out: bool) -> Result<()> {
-    let v = c
-        .post(&format!("{base}/{}/{state}", seg(flow)), &json!({}))
+    let v: Flow = c
+        .post(&format!("{base}/{}/{state}", seg(flow)), NO_BODY)
         .await?;
     if json_out {
-        output::object(true, &v);
+        output::print_json(&v);
     } else {
-        println!(
-            "flow {} is {}",
-            v["name"].as_str().unwrap_or(flow),
-            v["state"].as_str().unwrap_or(state)
-        );
+        println!("flow {} is {}", v.name, word(&v.state));
     }
     Ok(())
 }

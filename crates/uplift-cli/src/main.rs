@@ -13,7 +13,12 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
-use serde_json::json;
+use output::word;
+use uplift_api::admin::{
+    CatalogChange, CatalogChanges, Environment, EnvironmentDetail, Membership, NewEnvironment,
+    NewMember, NewToken, NewUser, Privileges, Role, RoleDefinition, RoleWithMembers, TokenRequest,
+    User, UserChange, UserStatus,
+};
 
 use client::{Client, read_document, seg};
 
@@ -327,27 +332,34 @@ async fn env_cmd(cmd: EnvCmd, conn: &Conn) -> Result<()> {
     let c = client(conn)?;
     match cmd {
         EnvCmd::List => {
-            let v = c.get("/api/environments").await?;
-            output::rows(
-                conn.json,
-                &v,
-                &["name", "schema_version", "security_mode", "created_at"],
-            );
+            let v: Vec<Environment> = c.get("/api/environments").await?;
+            let header = ["name", "schema_version", "security_mode", "created_at"];
+            output::table(conn.json, &v, &header, |e| {
+                vec![
+                    e.name.clone(),
+                    word(&e.schema_version),
+                    word(&e.security_mode),
+                    e.created_at.clone(),
+                ]
+            });
         }
         EnvCmd::Create {
             name,
             schema_version,
             security_mode,
         } => {
-            let v = c
-                .post("/api/environments", &json!({"name": name, "schema_version": schema_version, "security_mode": security_mode}))
-                .await?;
+            let body = NewEnvironment {
+                name,
+                schema_version: parse_word(&schema_version, "schema version")?,
+                security_mode: parse_word(&security_mode, "security mode")?,
+            };
+            let v: Environment = c.post("/api/environments", Some(&body)).await?;
             output::object(conn.json, &v);
         }
-        EnvCmd::Show { name } => output::object(
-            conn.json,
-            &c.get(&format!("/api/environments/{}", seg(&name))).await?,
-        ),
+        EnvCmd::Show { name } => {
+            let v: EnvironmentDetail = c.get(&format!("/api/environments/{}", seg(&name))).await?;
+            output::object(conn.json, &v);
+        }
         EnvCmd::Delete { name } => {
             c.delete(&format!("/api/environments/{}", seg(&name)))
                 .await?;
@@ -357,27 +369,31 @@ async fn env_cmd(cmd: EnvCmd, conn: &Conn) -> Result<()> {
         }
         EnvCmd::Apply { name, file } => {
             let doc = read_document(&file)?;
-            let v = c
+            let v: CatalogChanges = c
                 .put(&format!("/api/environments/{}/entities", seg(&name)), &doc)
                 .await?;
             if conn.json {
-                output::object(true, &v);
+                output::print_json(&v);
             } else {
-                let changes = v["changes"].as_array().cloned().unwrap_or_default();
-                if changes.is_empty() {
+                if v.changes.is_empty() {
                     println!("{name}: already up to date");
                 }
-                for ch in changes {
-                    match (ch["created_entity"].as_str(), ch["added_field"].as_str()) {
-                        (Some(e), _) => println!("created entity {e}"),
-                        (_, Some(f)) => println!("added field {f}"),
-                        _ => {}
+                for ch in v.changes {
+                    match ch {
+                        CatalogChange::CreatedEntity(e) => println!("created entity {e}"),
+                        CatalogChange::AddedField(f) => println!("added field {f}"),
                     }
                 }
             }
         }
     }
     Ok(())
+}
+
+/// A word of the API (`classic`, `maker`, …) into its type, naming what it should be.
+fn parse_word<T: serde::de::DeserializeOwned>(w: &str, what: &str) -> Result<T> {
+    serde_json::from_value(serde_json::Value::String(w.to_string()))
+        .map_err(|e| anyhow::anyhow!("'{w}' is not a {what}: {e}"))
 }
 
 async fn user_cmd(cmd: UserCmd, conn: &Conn) -> Result<()> {
@@ -390,24 +406,33 @@ async fn user_cmd(cmd: UserCmd, conn: &Conn) -> Result<()> {
         } => {
             let name = display_name
                 .unwrap_or_else(|| email.split('@').next().unwrap_or(&email).to_string());
-            let v = c
-                .post(
-                    "/api/users",
-                    &json!({"email": email, "display_name": name, "role": role}),
-                )
-                .await?;
+            let body = NewUser {
+                email,
+                display_name: name,
+                role: parse_word(&role, "role (admin, maker or user)")?,
+            };
+            let v: User = c.post("/api/users", Some(&body)).await?;
             output::object(conn.json, &v);
         }
         UserCmd::List => {
-            let v = c.get("/api/users").await?;
-            output::rows(conn.json, &v, &["email", "display_name", "role", "status"]);
+            let v: Vec<User> = c.get("/api/users").await?;
+            let header = ["email", "display_name", "role", "status"];
+            output::table(conn.json, &v, &header, |u| {
+                vec![
+                    u.email.clone(),
+                    u.display_name.clone(),
+                    word(&u.role),
+                    word(&u.status),
+                ]
+            });
         }
         UserCmd::Disable { email } => {
-            let v = c
-                .patch(
-                    &format!("/api/users/{}", seg(&email)),
-                    &json!({"status": "disabled"}),
-                )
+            let change = UserChange {
+                status: Some(UserStatus::Disabled),
+                ..UserChange::default()
+            };
+            let v: User = c
+                .patch(&format!("/api/users/{}", seg(&email)), &change)
                 .await?;
             output::object(conn.json, &v);
         }
@@ -419,59 +444,62 @@ async fn token_cmd(cmd: TokenCmd, conn: &Conn) -> Result<()> {
     let c = client(conn)?;
     match cmd {
         TokenCmd::Create { user, label } => {
-            let v = c
-                .post("/api/tokens", &json!({"user": user, "label": label}))
+            let v: NewToken = c
+                .post("/api/tokens", Some(&TokenRequest { user, label }))
                 .await?;
             if conn.json {
-                output::object(true, &v);
+                output::print_json(&v);
             } else {
-                println!("{}", v["token"].as_str().unwrap_or_default());
+                println!("{}", v.token);
             }
         }
     }
     Ok(())
 }
 
+/// A roles file: `[roles.Sales] Account = ["Create", "Read"]`.
+#[derive(serde::Deserialize)]
+struct RolesFile {
+    roles: std::collections::BTreeMap<String, Privileges>,
+}
+
 async fn role_cmd(cmd: RoleCmd, conn: &Conn) -> Result<()> {
     let c = client(conn)?;
     match cmd {
         RoleCmd::Apply { env, file } => {
-            let doc = read_document(&file)?;
-            let roles = doc["roles"].as_object().ok_or_else(|| {
+            let doc: RolesFile = serde_json::from_value(read_document(&file)?).map_err(|e| {
                 anyhow::anyhow!(
-                    "{}: expected a 'roles' table of role name -> entity -> privileges",
+                    "{}: expected a 'roles' table of role name -> entity -> privileges ({e})",
                     file.display()
                 )
             })?;
-            for (name, privileges) in roles {
-                c.put(
-                    &format!("/api/environments/{}/roles/{}", seg(&env), seg(name)),
-                    &json!({"privileges": privileges}),
-                )
-                .await?;
+            for (name, privileges) in doc.roles {
+                let path = format!("/api/environments/{}/roles/{}", seg(&env), seg(&name));
+                let _: Role = c.put(&path, &RoleDefinition { privileges }).await?;
                 if !conn.json {
                     println!("applied role {name}");
                 }
             }
         }
         RoleCmd::Assign { env, role, user } => {
-            let v = c
-                .post(
-                    &format!(
-                        "/api/environments/{}/roles/{}/members",
-                        seg(&env),
-                        seg(&role)
-                    ),
-                    &json!({"user": user}),
-                )
-                .await?;
+            let path = format!(
+                "/api/environments/{}/roles/{}/members",
+                seg(&env),
+                seg(&role)
+            );
+            let v: Membership = c.post(&path, Some(&NewMember { user })).await?;
             output::object(conn.json, &v);
         }
         RoleCmd::List { env } => {
-            let v = c
+            let v: Vec<RoleWithMembers> = c
                 .get(&format!("/api/environments/{}/roles", seg(&env)))
                 .await?;
-            output::rows(conn.json, &v, &["name", "members"]);
+            output::table(conn.json, &v, &["name", "members"], |r| {
+                vec![
+                    r.name.clone(),
+                    r.members.clone().unwrap_or_default().join(", "),
+                ]
+            });
         }
     }
     Ok(())

@@ -78,7 +78,12 @@ pub async fn serve(args: ServerArgs, demo_rows: Option<u64>) -> Result<()> {
 
     // Steps interrupted by the last stop carry on before anything else is served.
     let state = AppState::new(store);
-    let resumed = state.upgrades.resume().await.context("resuming upgrades")?;
+    let resumed = state
+        .services
+        .upgrades()
+        .resume()
+        .await
+        .context("resuming upgrades")?;
     if resumed > 0 {
         println!("Resumed {resumed} upgrade step(s) interrupted by the last stop.");
     }
@@ -87,11 +92,12 @@ pub async fn serve(args: ServerArgs, demo_rows: Option<u64>) -> Result<()> {
         None => uplift_flows::mail::Mailer::files(data_dir.join("outbox"), DEFAULT_FROM),
     }
     .map_err(|e| anyhow::anyhow!("e-mail: {e}"))?;
-    state.flows.set_mailer(mailer);
+    state.services.flows().set_mailer(mailer);
     // Flow runs left queued or running by the last stop, and outbox entries not yet
     // turned into runs, are picked up by the runtime's first round.
     state
-        .flows
+        .services
+        .flows()
         .start()
         .await
         .context("starting the flow runtime")?;
@@ -107,7 +113,7 @@ pub async fn serve(args: ServerArgs, demo_rows: Option<u64>) -> Result<()> {
     });
     println!(
         "Uplift is serving on http://{addr} (engine: {})",
-        state.store.engine_name()
+        state.services.store().engine_name()
     );
     if demo_rows.is_some() {
         println!("Demo environment: http://{addr}/api/environments/contoso/data/");

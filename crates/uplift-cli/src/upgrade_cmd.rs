@@ -5,9 +5,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use serde_json::{Value, json};
+use uplift_api::upgrade::{
+    Action, EntityReport, Preview, Report, StartUpgrade, Upgrade, UpgradeStatus,
+};
 
-use crate::client::{Client, seg};
+use crate::client::{Client, NO_BODY, seg};
+use crate::output::{self, opt, word};
 
 /// How often `--wait` asks for progress.
 const POLL_MS: u64 = 250;
@@ -55,53 +58,34 @@ pub fn parse_rate(s: &str) -> Result<(String, f64), String> {
 }
 
 pub async fn preview(c: &Client, env: &str, plan: &str, json_out: bool) -> Result<()> {
-    let v = c
-        .get(&format!(
-            "/api/environments/{}/upgrade/preview?plan={}",
-            seg(env),
-            seg(plan)
-        ))
-        .await?;
+    let path = format!(
+        "/api/environments/{}/upgrade/preview?plan={}",
+        seg(env),
+        seg(plan)
+    );
+    let v: Preview = c.get(&path).await?;
     if json_out {
-        println!("{}", serde_json::to_string_pretty(&v["changes"])?);
+        output::print_json(&v.changes);
         return Ok(());
     }
-    for e in v["changes"]["entities"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-    {
-        let fields = e["fields"].as_array().cloned().unwrap_or_default();
-        let changed = fields.iter().filter(|f| f["action"] != "kept").count();
-        println!(
-            "{:<40} {:<8} {:<40} {} field(s), {changed} changed{}",
-            e["source"].as_str().unwrap_or("(new)"),
-            e["action"].as_str().unwrap_or(""),
-            e["target"].as_str().unwrap_or("-"),
-            fields.len(),
-            e["reason"]
-                .as_str()
-                .map(|r| format!(" — {r}"))
-                .unwrap_or_default()
-        );
-    }
-    let found: Vec<String> = v["changes"]["currencies_found"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|c| c.as_str().map(str::to_string))
-        .collect();
-    println!("currencies found: {}", found.join(", "));
-    for w in v["changes"]["warnings"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-    {
-        println!(
-            "warning: {}",
-            w["message"].as_str().unwrap_or(&w.to_string())
-        );
+    let header = ["source", "action", "target", "fields", "changed", "reason"];
+    output::table(false, &v.changes.entities, &header, |e| {
+        let changed = e.fields.iter().filter(|f| f.action != Action::Kept).count();
+        vec![
+            e.source.clone().unwrap_or_else(|| "(new)".into()),
+            word(&e.action),
+            e.target.clone().unwrap_or_else(|| "-".into()),
+            e.fields.len().to_string(),
+            changed.to_string(),
+            opt(&e.reason),
+        ]
+    });
+    println!(
+        "currencies found: {}",
+        v.changes.currencies_found.join(", ")
+    );
+    for w in &v.changes.warnings {
+        println!("warning: {}", w.message);
     }
     Ok(())
 }
@@ -116,215 +100,200 @@ pub struct StartArgs<'a> {
     pub wait: bool,
 }
 
+/// The short form of an upgrade: its id, status and test database.
+#[derive(serde::Serialize)]
+struct Started<'a> {
+    id: &'a str,
+    status: UpgradeStatus,
+    test_database: &'a str,
+}
+
 pub async fn start(c: &Client, a: StartArgs<'_>, json_out: bool) -> Result<()> {
-    let StartArgs {
-        env,
-        plan,
-        language,
-        currency,
-        rates,
-        wait,
-    } = a;
-    let rates: BTreeMap<&str, f64> = rates.iter().map(|(c, r)| (c.as_str(), *r)).collect();
-    let body =
-        json!({"plan": plan, "language": language, "currency": currency, "exchange_rates": rates});
-    let v = c
-        .post(&format!("/api/environments/{}/upgrade", seg(env)), &body)
+    let body = StartUpgrade {
+        plan: a.plan.into(),
+        language: a.language.into(),
+        currency: a.currency.into(),
+        exchange_rates: a.rates.iter().cloned().collect(),
+    };
+    let v: Upgrade = c
+        .post(
+            &format!("/api/environments/{}/upgrade", seg(a.env)),
+            Some(&body),
+        )
         .await?;
-    if !wait {
-        crate::output::object(
-            json_out,
-            &json!({"id": v["id"], "status": v["status"], "test_database": v["test_database"]}),
-        );
+    if !a.wait {
+        let short = Started {
+            id: &v.id,
+            status: v.status,
+            test_database: &v.test_database,
+        };
+        output::object(json_out, &short);
         return Ok(());
     }
-    let end = follow(c, env).await?;
-    report(c, env, json_out).await?;
-    if end != "step2_verifying" {
-        bail!("step 1 ended as {end}");
+    let end = follow(c, a.env).await?;
+    report(c, a.env, json_out).await?;
+    if end != UpgradeStatus::Step2Verifying {
+        bail!("step 1 ended as {}", word(&end));
     }
     Ok(())
 }
 
+fn bar_style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
+}
+
 /// Draws live bars (one per entity and an overall one) until step 1 ends; returns the
 /// final status.
-pub async fn follow(c: &Client, env: &str) -> Result<String> {
+pub async fn follow(c: &Client, env: &str) -> Result<UpgradeStatus> {
     let multi = MultiProgress::new();
-    let style = ProgressStyle::with_template("{prefix:>32} [{bar:40}] {pos}/{len} rows {msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
+    let style = bar_style("{prefix:>32} [{bar:40}] {pos}/{len} rows {msg}");
     let overall = multi.add(ProgressBar::new(0));
-    overall.set_style(
-        ProgressStyle::with_template("{prefix:>32} [{bar:40}] {pos}/{len} rows, eta {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
+    overall.set_style(bar_style(
+        "{prefix:>32} [{bar:40}] {pos}/{len} rows, eta {msg}",
+    ));
     overall.set_prefix("step 1");
     let mut bars: BTreeMap<String, ProgressBar> = BTreeMap::new();
     loop {
-        let v = c
+        let v: Upgrade = c
             .get(&format!("/api/environments/{}/upgrade", seg(env)))
             .await?;
-        let status = v["status"].as_str().unwrap_or("").to_string();
-        if let Some(live) = v["live_entities"].as_object() {
-            for (entity, p) in live {
-                let bar = bars.entry(entity.clone()).or_insert_with(|| {
-                    let b = multi.insert_before(&overall, ProgressBar::new(0));
-                    b.set_style(style.clone());
-                    b.set_prefix(entity.clone());
-                    b
-                });
-                bar.set_length(p["total"].as_u64().unwrap_or(0));
-                bar.set_position(p["done"].as_u64().unwrap_or(0));
-            }
+        for (entity, p) in &v.live_entities {
+            let bar = bars.entry(entity.clone()).or_insert_with(|| {
+                let b = multi.insert_before(&overall, ProgressBar::new(0));
+                b.set_style(style.clone());
+                b.set_prefix(entity.clone());
+                b
+            });
+            bar.set_length(p.total);
+            bar.set_position(p.done);
         }
-        if let Some(p) = v["progress"].as_object() {
-            overall.set_length(p["total"].as_u64().unwrap_or(0));
-            overall.set_position(p["done"].as_u64().unwrap_or(0));
-            overall.set_message(
-                p["eta_seconds"]
-                    .as_f64()
-                    .map_or("?".into(), |s| format!("{s:.0}s")),
-            );
+        if let Some(p) = &v.progress {
+            overall.set_length(p.total);
+            overall.set_position(p.done);
+            overall.set_message(p.eta_seconds.map_or("?".into(), |s| format!("{s:.0}s")));
         }
-        let phase = v["phases"]
-            .as_array()
-            .and_then(|ps| ps.iter().rev().find(|p| !p["started_at"].is_null()))
-            .and_then(|p| p["phase"].as_str())
-            .unwrap_or("");
-        overall.set_prefix(format!("step 1: {phase}"));
-        if status != "step1_running" {
+        let phase = v
+            .phases
+            .iter()
+            .rev()
+            .find(|p| p.started_at.is_some())
+            .map(|p| word(&p.phase));
+        overall.set_prefix(format!("step 1: {}", phase.unwrap_or_default()));
+        if v.status != UpgradeStatus::Step1Running {
             for b in bars.values() {
                 b.finish();
             }
             overall.finish_with_message("done");
-            return Ok(status);
+            return Ok(v.status);
         }
         tokio::time::sleep(Duration::from_millis(POLL_MS)).await;
     }
 }
 
 pub async fn status(c: &Client, env: &str, json_out: bool) -> Result<()> {
-    let v = c
+    let v: Upgrade = c
         .get(&format!("/api/environments/{}/upgrade", seg(env)))
         .await?;
     if json_out {
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        output::print_json(&v);
         return Ok(());
     }
-    println!(
-        "upgrade {} of {env}: {}",
-        v["id"].as_str().unwrap_or(""),
-        v["status"].as_str().unwrap_or("")
-    );
-    for p in v["phases"].as_array().cloned().unwrap_or_default() {
-        let eta = p["eta_seconds"]
-            .as_f64()
-            .filter(|_| p["finished_at"].is_null());
-        println!(
-            "  {:<22} {:<26} {:<26} {:>9}/{:<9} {}",
-            p["phase"].as_str().unwrap_or(""),
-            p["started_at"].as_str().unwrap_or("-"),
-            p["finished_at"].as_str().unwrap_or(""),
-            p["done"],
-            p["total"],
-            eta.map_or(String::new(), |s| format!("eta {s:.0}s"))
-        );
-    }
-    if let Some(f) = v["failure"].as_object() {
-        println!(
-            "  failed in {}: {}",
-            f["phase"].as_str().unwrap_or(""),
-            f["message"].as_str().unwrap_or("")
-        );
+    println!("upgrade {} of {env}: {}", v.id, word(&v.status));
+    let header = ["phase", "started", "finished", "done", "total", "eta"];
+    output::table(false, &v.phases, &header, |p| {
+        let eta = p.eta_seconds.filter(|_| p.finished_at.is_none());
+        vec![
+            word(&p.phase),
+            p.started_at.clone().unwrap_or_else(|| "-".into()),
+            opt(&p.finished_at),
+            p.done.to_string(),
+            p.total.to_string(),
+            eta.map_or(String::new(), |s| format!("{s:.0}s")),
+        ]
+    });
+    if let Some(f) = &v.failure {
+        println!("  failed in {}: {}", word(&f.phase), f.message);
     }
     Ok(())
 }
 
+/// The check column of the report.
+fn check(e: &EntityReport) -> &'static str {
+    match e.checksum_match {
+        Some(true) => "ok",
+        Some(false) => "MISMATCH",
+        None => "-",
+    }
+}
+
+/// Step 1's report: one aligned table row per entity, then its summary line and
+/// up to three samples of each kind.
 pub async fn report(c: &Client, env: &str, json_out: bool) -> Result<()> {
-    let v = c
+    let v: Report = c
         .get(&format!("/api/environments/{}/upgrade/report", seg(env)))
         .await?;
     if json_out {
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        output::print_json(&v);
         return Ok(());
     }
-    println!(
-        "{:<40} {:<40} {:>9} {:>9} {:>7} {:>8} check",
-        "source", "target", "exported", "imported", "errors", "warnings"
-    );
-    for e in v["entities"].as_array().cloned().unwrap_or_default() {
-        let check = match e["checksum_match"].as_bool() {
-            Some(true) => "ok",
-            Some(false) => "MISMATCH",
-            None => "-",
-        };
-        println!(
-            "{:<40} {:<40} {:>9} {:>9} {:>7} {:>8} {check}",
-            e["source"].as_str().unwrap_or(""),
-            e["target"].as_str().unwrap_or("(dropped)"),
-            e["exported"],
-            e["imported"],
-            e["errors"],
-            e["warnings"]
-        );
-        if let Some(line) = e["summary"].as_str() {
-            println!("    {line}");
-        }
-        for s in e["error_samples"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
+    let header = [
+        "source", "target", "exported", "imported", "errors", "warnings", "check",
+    ];
+    output::table(false, &v.entities, &header, |e| {
+        vec![
+            e.source.clone(),
+            e.target.clone().unwrap_or_else(|| "(dropped)".into()),
+            e.exported.to_string(),
+            e.imported.to_string(),
+            e.errors.to_string(),
+            e.warnings.to_string(),
+            check(e).into(),
+        ]
+    });
+    for e in &v.entities {
+        let samples = e.error_samples.iter().take(3).map(|s| ("error", s));
+        let samples = samples.chain(e.warning_samples.iter().take(3).map(|s| ("warning", s)));
+        let lines: Vec<String> = e
+            .summary
             .iter()
-            .take(3)
-        {
-            println!(
-                "    error   {}: {}",
-                s["id"].as_str().unwrap_or(""),
-                s["reason"].as_str().unwrap_or("")
-            );
-        }
-        for s in e["warning_samples"]
-            .as_array()
             .cloned()
-            .unwrap_or_default()
-            .iter()
-            .take(3)
-        {
-            println!(
-                "    warning {}: {}",
-                s["id"].as_str().unwrap_or(""),
-                s["reason"].as_str().unwrap_or("")
-            );
+            .chain(samples.map(|(kind, s)| format!("{kind:<7} {}: {}", s.id, s.reason)))
+            .collect();
+        if !lines.is_empty() {
+            println!("{}:", e.source);
+            for l in lines {
+                println!("    {l}");
+            }
         }
     }
-    if let Some(ms) = v["step1_duration_ms"].as_u64() {
+    if let Some(ms) = v.step1_duration_ms {
         println!(
             "step 1 took {:.1} s (the reference product's estimate of step 3's downtime)",
             ms as f64 / 1000.0
         );
     }
-    for w in v["security"]["warnings"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-    {
-        println!(
-            "security warning: role {}: {}",
-            w["role"].as_str().unwrap_or(""),
-            w["message"].as_str().unwrap_or("")
-        );
+    for w in &v.security.warnings {
+        println!("security warning: role {}: {}", w.role, w.message);
     }
     Ok(())
 }
 
 pub async fn simple(c: &Client, env: &str, action: &str, json_out: bool) -> Result<()> {
-    let v: Value = c
-        .post(
-            &format!("/api/environments/{}/upgrade/{action}", seg(env)),
-            &json!({}),
-        )
-        .await?;
-    crate::output::object(json_out, &json!({"id": v["id"], "status": v["status"]}));
+    let path = format!("/api/environments/{}/upgrade/{action}", seg(env));
+    let v: Upgrade = c.post(&path, NO_BODY).await?;
+    #[derive(serde::Serialize)]
+    struct Short<'a> {
+        id: &'a str,
+        status: UpgradeStatus,
+    }
+    output::object(
+        json_out,
+        &Short {
+            id: &v.id,
+            status: v.status,
+        },
+    );
     Ok(())
 }

@@ -1,12 +1,16 @@
-//! API errors as OData error JSON: `{"error":{"code":"…","message":"…"}}`.
+//! API errors as OData error JSON: `{"error":{"code","message","request_id"}}`. Every
+//! failure path ends here, and each [`ServiceError`] variant maps to one status here
+//! and nowhere else. A 5xx never carries an engine's message, SQL or a path: the
+//! client gets plain words and the request id, the log gets the details under it.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
-use uplift_store::StoreError;
+use uplift_api::{ErrorBody, ErrorDetail};
+use uplift_service::ServiceError;
 
-/// An error answered to the client. Every failure path ends here, so no handler can
-/// answer with a bare status or a panic.
+use crate::request_id;
+
+/// An error answered to the client.
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -28,75 +32,120 @@ impl ApiError {
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "NotFound", message)
     }
-    pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "Forbidden", message)
-    }
-    pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "Unauthorized", message)
-    }
-    pub fn method_not_allowed(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", message)
-    }
-    pub fn conflict(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, "Conflict", message)
+}
+
+/// The status and code of each variant.
+fn status_of(e: &ServiceError) -> (StatusCode, &'static str) {
+    match e {
+        ServiceError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "Unauthorized"),
+        ServiceError::Disabled(_) | ServiceError::Forbidden(_) => {
+            (StatusCode::FORBIDDEN, "Forbidden")
+        }
+        ServiceError::NotFound(_) => (StatusCode::NOT_FOUND, "NotFound"),
+        ServiceError::Invalid(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
+        ServiceError::Conflict(_) => (StatusCode::CONFLICT, "Conflict"),
+        ServiceError::PreconditionFailed(_) => {
+            (StatusCode::PRECONDITION_FAILED, "PreconditionFailed")
+        }
+        ServiceError::Locked { .. } => (StatusCode::LOCKED, "Locked"),
+        ServiceError::MethodNotAllowed { .. } => {
+            (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed")
+        }
+        ServiceError::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "Busy"),
+        ServiceError::Internal { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound(m) => ApiError::not_found(m),
-            StoreError::Conflict(m) => ApiError::conflict(m),
-            StoreError::Invalid(m) => ApiError::bad_request(m),
-            StoreError::PreconditionFailed(m) => {
-                ApiError::new(StatusCode::PRECONDITION_FAILED, "PreconditionFailed", m)
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        let (status, code) = status_of(&e);
+        match &e {
+            ServiceError::Unavailable { detail } => {
+                tracing::warn!(request_id = %request_id::current(), %detail, "database unavailable");
             }
-            e if e.is_unique_violation() => ApiError::conflict(format!(
-                "it was changed at the same time by another request; reload and retry ({e})"
-            )),
-            e if e.is_transient() => {
-                tracing::warn!(error = %e, "transient storage failure");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Busy",
-                    format!("the database is busy, retry shortly ({e})"),
-                )
+            ServiceError::Internal { what, detail } => {
+                tracing::error!(request_id = %request_id::current(), what, %detail, "internal error");
             }
-            e => {
-                tracing::error!(error = %e, "storage failure");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "InternalError",
-                    e.to_string(),
-                )
-            }
+            _ => {}
         }
+        ApiError::new(status, code, e.to_string())
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.code, "message": self.message}});
+        let id = request_id::current();
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.into(),
+                message: self.message,
+                request_id: (!id.is_empty()).then_some(id),
+            },
+        };
         let mut resp = (self.status, axum::Json(body)).into_response();
-        resp.headers_mut()
-            .insert("OData-Version", HeaderValue::from_static("4.0"));
+        let h = resp.headers_mut();
+        h.insert("OData-Version", HeaderValue::from_static("4.0"));
         if self.status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         resp
     }
 }
 
-/// Parses a JSON request body, turning every failure (too large, not JSON, wrong
-/// shape) into a 4xx that says what is wrong.
-pub fn parse_body<T: serde::de::DeserializeOwned>(
-    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<T, ApiError> {
-    let bytes = body.map_err(|e| ApiError::new(e.status(), "BadRequest", e.body_text()))?;
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("request body: {e}")))
+/// A JSON request body, every failure (too large, not JSON, wrong shape) a 4xx that
+/// says what is wrong.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::new(e.status(), "BadRequest", e.body_text()))?;
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let at = e.path().to_string();
+            let e = e.into_inner();
+            match at.as_str() {
+                "." | "" => ApiError::bad_request(format!("request body: {e}")),
+                _ => ApiError::bad_request(format!("request body: {at}: {e}")),
+            }
+        })?;
+        de.end()
+            .map_err(|e| ApiError::bad_request(format!("request body: {e}")))?;
+        Ok(Body(value))
+    }
+}
+
+/// Query parameters, a malformed one a 400 that names it.
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestParts<S>
+    for Params<T>
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, ApiError> {
+        let raw = parts.uri.query().unwrap_or("");
+        serde_urlencoded_from(raw)
+            .map(Params)
+            .map_err(|e| ApiError::bad_request(format!("query string: {e}")))
+    }
+}
+
+fn serde_urlencoded_from<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, String> {
+    axum::extract::Query::<T>::try_from_uri(
+        &format!("/?{raw}")
+            .parse()
+            .map_err(|e: axum::http::uri::InvalidUri| e.to_string())?,
+    )
+    .map(|q| q.0)
+    .map_err(|e| e.body_text())
 }

@@ -1,293 +1,153 @@
-//! The flows API: makers create and change flows (validated against the catalog of
-//! the database they are bound to) and turn them on and off.
+//! The flows API: makers create and change flows and turn them on and off, start
+//! manual ones and read their runs.
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde_json::{Value as Json_, json};
-use uplift_model::flow::{FlowDef, FlowState, validate};
-use uplift_store::control::FlowRecord;
+use uplift_api::apps::RunStarted;
+use uplift_api::flows::{Flow, Run};
+use uplift_api::{ErrorBody, Listing};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::apps::bound_database;
-use crate::auth::{Caller, Ownership};
-use crate::error::{ApiError, parse_body};
+use crate::auth::Caller;
+use crate::error::{ApiError, Body, Params};
 use crate::state::AppState;
 
-type Body = Result<Bytes, BytesRejection>;
+type Answer<T> = Result<Json<T>, ApiError>;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/environments/{env}/flows",
-            get(list_flows).post(create_flow),
-        )
-        .route(
-            "/api/environments/{env}/flows/{flow}",
-            get(show_flow).put(put_flow),
-        )
-        .route("/api/environments/{env}/flows/{flow}/on", post(turn_on))
-        .route("/api/environments/{env}/flows/{flow}/off", post(turn_off))
-        .route(
-            "/api/environments/{env}/flows/{flow}/run",
-            post(run_by_hand),
-        )
-        .route("/api/environments/{env}/flows/{flow}/runs", get(list_runs))
-        .route(
-            "/api/environments/{env}/flows/{flow}/runs/{run}",
-            get(show_run),
-        )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_flows, create_flow))
+        .routes(routes!(show_flow, put_flow))
+        .routes(routes!(turn_on))
+        .routes(routes!(turn_off))
+        .routes(routes!(run_by_hand))
+        .routes(routes!(list_runs))
+        .routes(routes!(show_run))
 }
 
-fn view(f: &FlowRecord) -> Json_ {
-    json!({
-        "id": f.id,
-        "name": f.definition.name,
-        "owner": f.definition.owner,
-        "editors": f.definition.editors,
-        "state": f.definition.state,
-        "database": f.database,
-        "definition": f.definition,
-        "updated_at": f.updated_at,
-    })
-}
-
-pub(crate) async fn find_flow(s: &AppState, env: &str, id: &str) -> Result<FlowRecord, ApiError> {
-    s.store.env_db(env).await?;
-    s.store
-        .control()
-        .flow(env, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no flow '{id}' in '{env}'")))
-}
-
-fn may_edit(caller: &Caller, f: &FlowRecord) -> Result<(), ApiError> {
-    if caller.is_admin() || f.editable_by(&caller.0.email) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(format!(
-            "{} is neither the owner nor an editor of flow '{}'",
-            caller.0.email, f.definition.name
-        )))
-    }
-}
-
-/// Validates `def` against the catalog of `database` and stores it under `id`.
-async fn save(
-    s: &AppState,
-    env: &str,
-    id: &str,
-    def: &FlowDef,
-    database: &str,
-) -> Result<FlowRecord, ApiError> {
-    let db = bound_database(s, env, database).await?;
-    validate(def, &db.catalog()).map_err(|errors| {
-        ApiError::bad_request(
-            errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; "),
-        )
-    })?;
-    s.store.control().save_flow(env, id, def, database).await?;
-    // Which entities' changes go to the outbox follows the flows that are on.
-    s.flows
-        .refresh(env)
-        .await
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    find_flow(s, env, id).await
-}
-
-/// The flows the caller owns or edits (all, for an admin): a definition can hold
-/// secrets, such as an HTTP step's headers.
+/// The flows the caller owns or edits (all, for an admin).
+#[utoipa::path(get, path = "/api/environments/{env}/flows", tag = "flows", params(("env" = String, Path)),
+    responses((status = 200, body = Listing<Flow>), (status = 404, body = ErrorBody)))]
 async fn list_flows(
     State(s): State<AppState>,
-    caller: Caller,
+    Caller(c): Caller,
     Path(env): Path<String>,
-) -> Result<Json<Json_>, ApiError> {
-    s.store.env_db(&env).await?;
-    let flows = s.store.control().flows(&env).await?;
-    Ok(Json(json!({
-        "value": flows
-            .iter()
-            .filter(|f| may_edit(&caller, f).is_ok())
-            .map(view)
-            .collect::<Vec<_>>()
-    })))
+) -> Answer<Listing<Flow>> {
+    Ok(Json(Listing {
+        value: s.services.list_flows(&c, &env).await?,
+    }))
 }
 
+#[utoipa::path(get, path = "/api/environments/{env}/flows/{flow}", tag = "flows",
+    params(("env" = String, Path), ("flow" = String, Path)),
+    responses((status = 200, body = Flow), (status = 404, body = ErrorBody)))]
 async fn show_flow(
     State(s): State<AppState>,
-    caller: Caller,
+    Caller(c): Caller,
     Path((env, id)): Path<(String, String)>,
-) -> Result<Json<Json_>, ApiError> {
-    let f = find_flow(&s, &env, &id).await?;
-    may_edit(&caller, &f)?;
-    Ok(Json(view(&f)))
+) -> Answer<Flow> {
+    Ok(Json(s.services.flow(&c, &env, &id).await?))
 }
 
-/// Creates a flow bound to production; answers 201 with its id.
+/// Creates a flow bound to production; 201 with its id.
+#[utoipa::path(post, path = "/api/environments/{env}/flows", tag = "flows", params(("env" = String, Path)),
+    request_body = Object,
+    responses((status = 201, body = Flow), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
 async fn create_flow(
     State(s): State<AppState>,
-    caller: Caller,
+    Caller(c): Caller,
     Path(env): Path<String>,
-    body: Body,
-) -> Result<(StatusCode, Json<Json_>), ApiError> {
-    caller.require_maker()?;
-    let def: FlowDef = parse_body(body)?;
-    caller.may_set_ownership(
-        &format!("flow '{}'", def.name),
-        None,
-        Ownership {
-            owner: &def.owner,
-            editors: &def.editors,
-        },
-    )?;
-    let production = s
-        .store
-        .control()
-        .get_env(&env)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no environment '{env}'")))?
-        .database;
-    let id = uuid::Uuid::now_v7().to_string();
-    let f = save(&s, &env, &id, &def, &production).await?;
-    Ok((StatusCode::CREATED, Json(view(&f))))
+    Body(def): Body<uplift_api::Document>,
+) -> Result<(StatusCode, Json<Flow>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(s.services.create_flow(&c, &env, def).await?),
+    ))
 }
 
 /// Replaces a flow's definition; its binding stays.
+#[utoipa::path(put, path = "/api/environments/{env}/flows/{flow}", tag = "flows",
+    params(("env" = String, Path), ("flow" = String, Path)), request_body = Object,
+    responses((status = 200, body = Flow), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
 async fn put_flow(
     State(s): State<AppState>,
-    caller: Caller,
+    Caller(c): Caller,
     Path((env, id)): Path<(String, String)>,
-    body: Body,
-) -> Result<Json<Json_>, ApiError> {
-    caller.require_maker()?;
-    let def: FlowDef = parse_body(body)?;
-    let f = find_flow(&s, &env, &id).await?;
-    may_edit(&caller, &f)?;
-    caller.may_set_ownership(
-        &format!("flow '{}'", f.definition.name),
-        Some(Ownership {
-            owner: &f.definition.owner,
-            editors: &f.definition.editors,
-        }),
-        Ownership {
-            owner: &def.owner,
-            editors: &def.editors,
-        },
-    )?;
-    Ok(Json(view(&save(&s, &env, &id, &def, &f.database).await?)))
+    Body(def): Body<uplift_api::Document>,
+) -> Answer<Flow> {
+    Ok(Json(s.services.replace_flow(&c, &env, &id, def).await?))
 }
 
-async fn set_state(
-    s: AppState,
-    caller: Caller,
-    env: String,
-    id: String,
-    state: FlowState,
-) -> Result<Json<Json_>, ApiError> {
-    let f = find_flow(&s, &env, &id).await?;
-    may_edit(&caller, &f)?;
-    s.store.control().set_flow_state(&env, &id, state).await?;
-    s.flows
-        .refresh(&env)
-        .await
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    Ok(Json(view(&find_flow(&s, &env, &id).await?)))
-}
-
+#[utoipa::path(post, path = "/api/environments/{env}/flows/{flow}/on", tag = "flows",
+    params(("env" = String, Path), ("flow" = String, Path)),
+    responses((status = 200, body = Flow), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn turn_on(
     State(s): State<AppState>,
-    caller: Caller,
+    Caller(c): Caller,
     Path((env, id)): Path<(String, String)>,
-) -> Result<Json<Json_>, ApiError> {
-    set_state(s, caller, env, id, FlowState::On).await
+) -> Answer<Flow> {
+    Ok(Json(s.services.set_flow_state(&c, &env, &id, true).await?))
 }
 
+#[utoipa::path(post, path = "/api/environments/{env}/flows/{flow}/off", tag = "flows",
+    params(("env" = String, Path), ("flow" = String, Path)),
+    responses((status = 200, body = Flow), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn turn_off(
     State(s): State<AppState>,
-    caller: Caller,
+    Caller(c): Caller,
     Path((env, id)): Path<(String, String)>,
-) -> Result<Json<Json_>, ApiError> {
-    set_state(s, caller, env, id, FlowState::Off).await
+) -> Answer<Flow> {
+    Ok(Json(s.services.set_flow_state(&c, &env, &id, false).await?))
 }
 
 /// Queues a run of a manually triggered flow: 202 with the run's id.
+#[utoipa::path(post, path = "/api/environments/{env}/flows/{flow}/run", tag = "flows",
+    params(("env" = String, Path), ("flow" = String, Path)),
+    responses((status = 202, body = RunStarted), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn run_by_hand(
     State(s): State<AppState>,
-    caller: Caller,
+    Caller(c): Caller,
     Path((env, id)): Path<(String, String)>,
-) -> Result<(StatusCode, Json<Json_>), ApiError> {
-    let f = find_flow(&s, &env, &id).await?;
-    may_edit(&caller, &f)?;
-    if !matches!(f.definition.trigger, uplift_model::flow::Trigger::Manual) {
-        return Err(ApiError::conflict(format!(
-            "flow '{}' is started by its trigger, not by hand",
-            f.definition.name
-        )));
-    }
-    if f.definition.state == FlowState::Off {
-        return Err(ApiError::conflict(format!(
-            "flow '{}' is off",
-            f.definition.name
-        )));
-    }
-    let trigger = json!({
-        "kind": "manual",
-        "user": caller.0.email,
-        "time": uplift_model::value::format_instant(time::OffsetDateTime::now_utc()),
-    });
-    let run = s
-        .flows
-        .start_run(&f, trigger)
-        .await
-        .map_err(|e| ApiError::conflict(e.to_string()))?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"run": run}))))
+) -> Result<(StatusCode, Json<RunStarted>), ApiError> {
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(s.services.run_flow(&c, &env, &id).await?),
+    ))
 }
 
-/// Runs are shown to the flow's owner, editors and admins.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct RunsQuery {
+    /// How many of the newest runs (200 unless given, at most 100000).
+    top: Option<u32>,
+}
+
+/// The flow's runs, newest first, with every step.
+#[utoipa::path(get, path = "/api/environments/{env}/flows/{flow}/runs", tag = "flows",
+    params(("env" = String, Path), ("flow" = String, Path), RunsQuery),
+    responses((status = 200, body = Listing<Run>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn list_runs(
     State(s): State<AppState>,
-    caller: Caller,
+    Caller(c): Caller,
     Path((env, id)): Path<(String, String)>,
-    axum::extract::Query(q): axum::extract::Query<RunsQuery>,
-) -> Result<Json<Json_>, ApiError> {
-    let f = find_flow(&s, &env, &id).await?;
-    may_edit(&caller, &f)?;
-    let top = q
-        .top
-        .unwrap_or(DEFAULT_RUNS_LISTED)
-        .clamp(1, MAX_RUNS_LISTED);
-    let runs = s.store.control().runs(&env, &id, top).await?;
-    Ok(Json(json!({"value": runs})))
+    Params(q): Params<RunsQuery>,
+) -> Answer<Listing<Run>> {
+    Ok(Json(Listing {
+        value: s.services.runs(&c, &env, &id, q.top).await?,
+    }))
 }
 
+#[utoipa::path(get, path = "/api/environments/{env}/flows/{flow}/runs/{run}", tag = "flows",
+    params(("env" = String, Path), ("flow" = String, Path), ("run" = String, Path)),
+    responses((status = 200, body = Run), (status = 404, body = ErrorBody)))]
 async fn show_run(
     State(s): State<AppState>,
-    caller: Caller,
+    Caller(c): Caller,
     Path((env, id, run)): Path<(String, String, String)>,
-) -> Result<Json<Json_>, ApiError> {
-    let f = find_flow(&s, &env, &id).await?;
-    may_edit(&caller, &f)?;
-    let r = s
-        .store
-        .control()
-        .run(&env, &run)
-        .await?
-        .filter(|r| r.flow_id == id)
-        .ok_or_else(|| ApiError::not_found(format!("flow '{id}' has no run '{run}'")))?;
-    Ok(Json(json!(r)))
-}
-
-/// The newest runs a listing shows, unless `?top=` asks for more (up to the max).
-const DEFAULT_RUNS_LISTED: u32 = 200;
-const MAX_RUNS_LISTED: u32 = 100_000;
-
-#[derive(serde::Deserialize)]
-struct RunsQuery {
-    top: Option<u32>,
+) -> Answer<Run> {
+    Ok(Json(s.services.run(&c, &env, &id, &run).await?))
 }

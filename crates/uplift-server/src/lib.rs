@@ -1,33 +1,39 @@
-//! The HTTP edge: the OData data API, the admin API and authentication. Only this
-//! crate knows HTTP; it turns requests into calls on the store and typed errors into
-//! OData error JSON.
+//! The HTTP edge: the OData data API, the admin, maker and upgrade API, and their
+//! OpenAPI document. Only this crate knows HTTP. Handlers extract what a request
+//! says, call one method of `uplift-service`, and render its answer or its error.
 
 pub mod admin;
 pub mod approvals;
 pub mod apps;
 pub mod auth;
+pub mod docs;
 pub mod error;
 pub mod flows;
 pub mod odata;
 pub mod player;
+pub mod request_id;
 pub mod state;
 pub mod upgrade;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use axum::{Json, Router};
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
 
-pub use auth::{Bootstrap, bootstrap};
 pub use state::AppState;
+pub use uplift_service::{Bootstrap, bootstrap};
 
 /// The largest request body accepted. Images travel base64-encoded inside records, so
 /// this is generous, but bounded.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
-/// The whole API.
-pub fn router(state: AppState) -> Router {
-    Router::new()
+/// Every route, with the OpenAPI document that describes them.
+pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, doc) = OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .merge(admin::routes())
         .merge(apps::routes())
         .merge(player::routes())
@@ -35,13 +41,34 @@ pub fn router(state: AppState) -> Router {
         .merge(approvals::routes())
         .merge(odata::routes())
         .merge(upgrade::routes())
+        .split_for_parts();
+    (router, docs::finish(doc))
+}
+
+/// The OpenAPI document of this server.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().1
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    let (router, doc) = routes();
+    let doc = Arc::new(doc);
+    router
+        .route(
+            "/api/openapi.json",
+            get(move || async move { Json(doc.as_ref().clone()) }),
+        )
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(request_id::assign))
         .with_state(state)
 }
 
 async fn not_found(uri: axum::http::Uri) -> error::ApiError {
-    error::ApiError::not_found(format!("no such resource: {}", uri.path()))
+    error::ApiError::from(uplift_service::ServiceError::NotFound(
+        uplift_service::Missing::Resource(uri.path().to_string()),
+    ))
 }
 
 /// Serves the API on `listener` until the process is stopped.

@@ -28,8 +28,6 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Whether a retry could succeed (a lock or serialisation failure), as opposed to a
-    /// fault in the request or the data.
     /// Whether a unique key refused the write: someone else made the same thing first
     /// (two first saves or publishes of one app at once).
     pub fn is_unique_violation(&self) -> bool {
@@ -46,6 +44,30 @@ impl StoreError {
         }
     }
 
+    /// Whether the database is busy, overloaded or unreachable, so that the same
+    /// request may succeed later (a 503, not a fault of the request).
+    pub fn is_unavailable(&self) -> bool {
+        if self.is_transient() {
+            return true;
+        }
+        match self {
+            StoreError::Postgres(e) => {
+                let gone = e.is_closed()
+                    || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>());
+                gone || e.code().is_some_and(|c| {
+                    let c = c.code();
+                    c.starts_with("08") || c.starts_with("53") || c.starts_with("57P")
+                })
+            }
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                matches!(e.code, rusqlite::ErrorCode::CannotOpen)
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether a retry could succeed (a lock or serialisation failure), as opposed to a
+    /// fault in the request or the data.
     pub fn is_transient(&self) -> bool {
         match self {
             StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {

@@ -14,7 +14,7 @@ pub const VALUES_NAMESPACE: &str = "Uplift.Values";
 
 /// The suffix that names a lookup's navigation property (the lookup's own name holds
 /// the target id, as the data API's JSON shape promises).
-pub const NAV_SUFFIX: &str = "_ref";
+pub use uplift_service::data::NAV_SUFFIX;
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")

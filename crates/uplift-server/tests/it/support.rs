@@ -152,13 +152,18 @@ async fn platform(
         .expect("bootstrap");
     let state = AppState::new(store);
     if start_flows {
-        state.flows.start().await.expect("the flow runtime starts");
+        state
+            .services
+            .flows()
+            .start()
+            .await
+            .expect("the flow runtime starts");
     }
     Platform {
         engine,
-        store: state.store.clone(),
-        upgrades: state.upgrades.clone(),
-        flows: state.flows.clone(),
+        store: state.services.store().clone(),
+        upgrades: state.services.upgrades().clone(),
+        flows: state.services.flows().clone(),
         router: router(state),
         _dir: dir,
         _pg: pg,

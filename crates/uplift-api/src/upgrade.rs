@@ -1,0 +1,238 @@
+//! The environment upgrade: plans, the preview, step 1's progress and its report.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::admin::{Entity, Privileges, SchemaVersion, SecurityMode};
+
+/// What happened to an entity or a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Kept,
+    Renamed,
+    Retyped,
+    Flattened,
+    Dropped,
+    Added,
+}
+
+/// The schema changes of an upgrade: every source entity and field appears once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChangeList {
+    pub entities: Vec<EntityChange>,
+    /// Currency codes found in the data: each needs an exchange rate to start.
+    pub currencies_found: Vec<String>,
+    pub warnings: Vec<SchemaWarning>,
+}
+
+/// One entity's change; `source` is null for an added entity, `target` for a dropped one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EntityChange {
+    pub source: Option<String>,
+    pub target: Option<String>,
+    pub action: Action,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub fields: Vec<FieldChange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FieldChange {
+    pub source: Option<String>,
+    pub targets: Vec<String>,
+    pub action: Action,
+    pub source_type: Option<String>,
+    pub target_types: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Something an admin should know before going on (a dropped value, a shortened name).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SchemaWarning {
+    pub entity: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub message: String,
+}
+
+/// The security of the upgraded environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SecurityMapping {
+    pub mode: SecurityMode,
+    pub roles: Vec<MappedRole>,
+    pub members: Vec<MappedMember>,
+    pub warnings: Vec<SecurityWarning>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MappedRole {
+    pub name: String,
+    #[schema(value_type = BTreeMap<String, Vec<String>>)]
+    pub privileges: Privileges,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MappedMember {
+    pub role: String,
+    pub user: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SecurityWarning {
+    pub role: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    pub message: String,
+}
+
+/// The target catalog of a preview.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TargetCatalog {
+    pub schema_version: SchemaVersion,
+    pub entities: Vec<Entity>,
+}
+
+/// `GET …/upgrade/preview`: what the plan would do, touching nothing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Preview {
+    pub plan: String,
+    pub target: TargetCatalog,
+    pub changes: ChangeList,
+    pub security: SecurityMapping,
+}
+
+/// `POST …/upgrade`: starts step 1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartUpgrade {
+    /// A shipped plan's name (`classic-to-modern`) or a plan file's path on the server.
+    pub plan: String,
+    /// The base language of labels.
+    pub language: String,
+    /// The base currency (ISO 4217).
+    pub currency: String,
+    /// Units of the base currency per unit of each currency found in the data.
+    #[serde(default)]
+    pub exchange_rates: BTreeMap<String, f64>,
+}
+
+/// Where an upgrade stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UpgradeStatus {
+    Step1Running,
+    Step1Failed,
+    Step2Verifying,
+    Cancelled,
+}
+
+/// The phases of step 1, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    LockSchema,
+    Plan,
+    CreateTestDatabase,
+    Copy,
+    Check,
+    Done,
+}
+
+/// One phase's timing and size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PhaseState {
+    pub phase: Phase,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// Units of work done and in all (entities, or rows while a copy runs).
+    pub done: u64,
+    pub total: u64,
+    /// Seconds still needed at the rate seen so far, while the phase runs.
+    pub eta_seconds: Option<f64>,
+}
+
+/// A sampled row a rule refused or warned about.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Sample {
+    pub id: String,
+    pub reason: String,
+}
+
+/// Step 1's outcome for one entity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EntityReport {
+    pub source: String,
+    pub target: Option<String>,
+    pub exported: u64,
+    pub imported: u64,
+    pub errors: u64,
+    pub warnings: u64,
+    /// `None` until the check ran (and for dropped entities).
+    pub checksum_match: Option<bool>,
+    pub error_samples: Vec<Sample>,
+    pub warning_samples: Vec<Sample>,
+    /// The reference product's line, for an entity whose copy lost rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Failure {
+    pub phase: Phase,
+    pub message: String,
+}
+
+/// Done/total with an ETA.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Progress {
+    pub done: u64,
+    pub total: u64,
+    pub eta_seconds: Option<f64>,
+}
+
+/// The options step 1 was started with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UpgradeOptions {
+    pub plan: String,
+    pub language: String,
+    pub currency: String,
+    pub exchange_rates: BTreeMap<String, f64>,
+}
+
+/// `GET …/upgrade`: the upgrade's log folded, with live progress while step 1 runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Upgrade {
+    pub id: String,
+    pub env: String,
+    pub status: UpgradeStatus,
+    pub options: UpgradeOptions,
+    pub test_database: String,
+    /// Who started it.
+    pub actor: String,
+    pub started_at: String,
+    pub phases: Vec<PhaseState>,
+    pub entities: Vec<EntityReport>,
+    pub failure: Option<Failure>,
+    pub step1_duration_ms: Option<u64>,
+    /// Rows done/total over the whole copy, while step 1 runs.
+    pub progress: Option<Progress>,
+    /// Per source entity, while step 1 runs.
+    pub live_entities: BTreeMap<String, Progress>,
+}
+
+/// `GET …/upgrade/report`: step 1's report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Report {
+    pub id: String,
+    pub status: UpgradeStatus,
+    pub step1_duration_ms: Option<u64>,
+    /// What the reference product would take offline in step 3 (step 1's duration).
+    pub estimated_step3_downtime_ms: Option<u64>,
+    pub entities: Vec<EntityReport>,
+    pub changes: ChangeList,
+    pub security: SecurityMapping,
+}

@@ -1,0 +1,162 @@
+//! Pages and records as OData JSON responses: the annotations (`@odata.context`,
+//! `@odata.count`, `@odata.nextLink`) and headers (`ETag`, `OData-EntityId`,
+//! `Location`, `Preference-Applied`) that depend on the URL the client used.
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value as Json, json};
+use uplift_service::data::{Page, Record};
+use uplift_service::player::ViewPage;
+
+const JSON_CONTENT_TYPE: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
+
+/// `http(s)://host/api/environments/{env}`, as the client reached it.
+pub fn base(headers: &HeaderMap, env: &str) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .filter(|p| *p == "https" || *p == "http")
+        .unwrap_or("http");
+    format!("{proto}://{host}/api/environments/{env}")
+}
+
+/// The root of a data service: `…/{env}/data` or `…/{env}/upgrade/test/data`.
+pub fn data_base(headers: &HeaderMap, env: &str, path: &str) -> String {
+    format!("{}/{path}", base(headers, env))
+}
+
+/// The client's `Prefer: odata.maxpagesize=N`.
+pub fn max_page_size(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|p| {
+            p.trim()
+                .strip_prefix("odata.maxpagesize=")
+                .and_then(|n| n.trim().parse().ok())
+        })
+}
+
+/// The client's `Prefer: return=minimal`.
+pub fn prefers_minimal(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|p| p.trim() == "return=minimal"))
+}
+
+pub fn json_response(status: StatusCode, body: Json) -> Response {
+    let mut r = (status, body.to_string()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(JSON_CONTENT_TYPE),
+    );
+    r
+}
+
+fn query(params: &[(String, String)]) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        q.append_pair(k, v);
+    }
+    q.finish()
+}
+
+fn page_body(base: &str, page: &Page, next_url: Option<String>) -> Map<String, Json> {
+    let mut body = Map::new();
+    body.insert(
+        "@odata.context".into(),
+        json!(format!("{base}/$metadata#{}", page.set)),
+    );
+    if let Some(n) = page.count {
+        body.insert("@odata.count".into(), json!(n));
+    }
+    body.insert(
+        "value".into(),
+        Json::Array(page.values.iter().cloned().map(Json::Object).collect()),
+    );
+    if let Some(next) = next_url {
+        body.insert("@odata.nextLink".into(), json!(next));
+    }
+    body
+}
+
+fn with_preference(mut r: Response, page: &Page) -> Response {
+    if let Some(n) = page.page_size_applied
+        && let Ok(v) = HeaderValue::from_str(&format!("odata.maxpagesize={n}"))
+    {
+        r.headers_mut().insert("Preference-Applied", v);
+    }
+    r
+}
+
+/// A collection page; `base` is the data service root.
+pub fn page(base: &str, page: Page) -> Response {
+    let next = page
+        .next
+        .as_ref()
+        .map(|p| format!("{base}/{}?{}", page.set, query(p)));
+    let body = page_body(base, &page, next);
+    with_preference(json_response(StatusCode::OK, Json::Object(body)), &page)
+}
+
+/// A page of an app's view: its next link leads to the view's next page, carrying
+/// only the paging options.
+pub fn view_page(env_base: &str, app: &str, v: ViewPage, draft: bool) -> Response {
+    let next = v.page.next.as_ref().map(|p| {
+        let mut params: Vec<(String, String)> = Vec::new();
+        if draft {
+            params.push(("draft".into(), "true".into()));
+        }
+        params.extend(
+            p.iter()
+                .filter(|(k, _)| k == "$skiptoken" || k == "$top")
+                .cloned(),
+        );
+        format!("{env_base}/apps/{app}/views/{}?{}", v.view, query(&params))
+    });
+    let mut body = page_body(&format!("{env_base}/data"), &v.page, next);
+    body.insert("view".into(), json!(v.view));
+    body.insert("columns".into(), json!(v.columns));
+    let r = json_response(StatusCode::OK, Json::Object(body));
+    odata_version(with_preference(r, &v.page))
+}
+
+/// One record; with `minimal`, 204 and the headers only.
+pub fn record(base: &str, rec: Record, status: StatusCode, minimal: bool) -> Response {
+    let mut obj = rec.value;
+    obj.insert(
+        "@odata.context".into(),
+        json!(format!("{base}/$metadata#{}/$entity", rec.set)),
+    );
+    let location = format!("{base}/{}({})", rec.set, rec.id);
+    let mut r = if minimal {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        json_response(status, Json::Object(obj))
+    };
+    let h = r.headers_mut();
+    if let Some(e) = rec.etag.and_then(|e| HeaderValue::from_str(&e).ok()) {
+        h.insert(header::ETAG, e);
+    }
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        h.insert("OData-EntityId", v.clone());
+        if status == StatusCode::CREATED {
+            h.insert(header::LOCATION, v);
+        }
+    }
+    odata_version(r)
+}
+
+pub fn odata_version(mut resp: Response) -> Response {
+    resp.headers_mut()
+        .insert("OData-Version", HeaderValue::from_static("4.0"));
+    resp
+}

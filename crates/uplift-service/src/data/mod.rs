@@ -1,0 +1,545 @@
+//! Record access on one database of an environment, with the acting user's rights:
+//! what the OData data API and the app player both read and write through. The
+//! policy's [`DataRights`] decide every privilege; the store's write path does the
+//! rest (validation, lookups, system fields, row versions).
+
+pub mod query;
+pub mod shape;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use serde_json::{Map, Value as Json};
+use uplift_model::codec::parse_guid;
+use uplift_model::entity::KEY;
+use uplift_model::layout::VERSION_COLUMN;
+use uplift_model::{Catalog, Entity, FieldType, SchemaVersion};
+use uplift_store::EnvDb;
+use uplift_store::records::{self, Actor as Writer, ListQuery};
+
+use crate::Services;
+use crate::auth::Actor;
+use crate::error::{Missing, Result, ServiceError};
+use crate::policy::{self, DataRights, Database};
+use query::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Options, decode_skiptoken, encode_skiptoken};
+use shape::RowShape;
+
+/// The suffix of a lookup's navigation property (`Account` → `Account_ref`).
+pub const NAV_SUFFIX: &str = "_ref";
+
+/// What a resource path segment names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resource {
+    Metadata,
+    Set(String),
+    Entity(String, String),
+}
+
+/// Parses `$metadata`, `accounts` or `accounts(<id>)` (also `accounts(id=<id>)`).
+pub fn parse_resource(s: &str) -> Result<Resource> {
+    if s == "$metadata" {
+        return Ok(Resource::Metadata);
+    }
+    match (s.find('('), s.ends_with(')')) {
+        (Some(open), true) => {
+            let set = &s[..open];
+            let inner = &s[open + 1..s.len() - 1];
+            let inner = inner.strip_prefix("id=").unwrap_or(inner);
+            let key = inner.trim_matches('\'');
+            let id = parse_guid(key).ok_or_else(|| {
+                ServiceError::Invalid(format!("key '{inner}' of {set} is not a GUID"))
+            })?;
+            Ok(Resource::Entity(set.to_string(), id))
+        }
+        (None, false) => Ok(Resource::Set(s.to_string())),
+        _ => Err(ServiceError::Invalid(format!(
+            "'{s}' is not a resource path"
+        ))),
+    }
+}
+
+/// A page of records.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub set: String,
+    pub values: Vec<Map<String, Json>>,
+    pub count: Option<u64>,
+    /// The query options of the next page (the carried ones, `$top`, `$skiptoken`).
+    pub next: Option<Vec<(String, String)>>,
+    /// The page size the client asked for with `Prefer`, as applied.
+    pub page_size_applied: Option<u64>,
+}
+
+/// One record.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub set: String,
+    pub id: String,
+    pub value: Map<String, Json>,
+    pub etag: Option<String>,
+}
+
+/// Data access for one actor on one database of one environment.
+pub struct DataSession {
+    rights: DataRights,
+    db: Arc<EnvDb>,
+    catalog: Arc<Catalog>,
+}
+
+impl Services {
+    /// Opens `database` of `env` for `actor`; what they may do is checked per call.
+    pub async fn open_data(
+        &self,
+        actor: &Actor,
+        env: &str,
+        database: Database,
+    ) -> Result<DataSession> {
+        self.env(env).await?;
+        policy::open_database(actor, env, database)?;
+        let db = match database {
+            Database::Production => self.store.env_db(env).await?,
+            Database::Test => self.test_database(env).await?,
+        };
+        self.session(actor, env, database, db).await
+    }
+
+    /// Opens a database by its name, as an app or flow binding names it.
+    pub(crate) async fn open_bound(
+        &self,
+        actor: &Actor,
+        env: &str,
+        database: &str,
+    ) -> Result<DataSession> {
+        let rec = self.env(env).await?;
+        let which = if database == rec.database {
+            Database::Production
+        } else {
+            Database::Test
+        };
+        policy::open_database(actor, env, which)?;
+        let db = self.store.bound(env, database).await?;
+        self.session(actor, env, which, db).await
+    }
+
+    async fn session(
+        &self,
+        actor: &Actor,
+        env: &str,
+        database: Database,
+        db: Arc<EnvDb>,
+    ) -> Result<DataSession> {
+        let rec = self.env(env).await?;
+        let grants = self.grants(env, actor.email()).await?;
+        Ok(DataSession {
+            rights: DataRights {
+                actor: actor.clone(),
+                env: env.into(),
+                mode: rec.security_mode,
+                database,
+                grants,
+            },
+            catalog: db.catalog(),
+            db,
+        })
+    }
+
+    /// The test database of the environment's upgrade, once step 1 has finished.
+    async fn test_database(&self, env: &str) -> Result<Arc<EnvDb>> {
+        let latest = self.upgrades.latest(env).await?;
+        let ready =
+            latest.filter(|(_, s)| s.status == uplift_upgrade::state::Status::Step2Verifying);
+        let Some((_, upgrade)) = ready else {
+            return Err(ServiceError::NotFound(Missing::TestDatabase {
+                env: env.into(),
+            }));
+        };
+        Ok(self.store.database(env, &upgrade.test_database).await?)
+    }
+}
+
+fn missing_record(entity: &Entity, id: &str) -> ServiceError {
+    ServiceError::NotFound(Missing::Record {
+        entity: entity.name.clone(),
+        id: id.into(),
+    })
+}
+
+impl DataSession {
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    fn version(&self) -> SchemaVersion {
+        self.catalog.version
+    }
+
+    /// Using the environment at all: its service document and `$metadata`.
+    pub fn require_environment(&self) -> Result<()> {
+        self.rights.require_environment()
+    }
+
+    pub fn entity_by_set(&self, set: &str) -> Result<&Entity> {
+        self.catalog.entity_by_set(set).ok_or_else(|| {
+            ServiceError::NotFound(Missing::EntitySet {
+                env: self.rights.env.clone(),
+                set: set.into(),
+            })
+        })
+    }
+
+    /// The entity by its logical name, as a definition refers to it.
+    pub(crate) fn entity_named(
+        &self,
+        name: &str,
+        what: impl FnOnce() -> String,
+    ) -> Result<&Entity> {
+        self.catalog.entity(name).ok_or_else(|| {
+            ServiceError::Conflict(format!("{}, which its database no longer has", what()))
+        })
+    }
+
+    /// Parses a raw query string against `set`'s entity.
+    pub fn options(&self, set: &str, raw: Option<&str>) -> Result<Options> {
+        query::parse(raw, self.entity_by_set(set)?, self.version())
+    }
+
+    /// A page of `set` as `opts` ask; `preferred` is the client's `odata.maxpagesize`.
+    pub async fn list(&self, set: &str, opts: &Options, preferred: Option<u64>) -> Result<Page> {
+        let entity = self.entity_by_set(set)?;
+        let version = self.version();
+        self.rights.require(&entity.name, "Read")?;
+        let expand_fields: BTreeSet<&str> = opts.expand.iter().map(|(_, f)| f.as_str()).collect();
+        let cols: Vec<_> = self
+            .db
+            .layout(entity)
+            .columns
+            .iter()
+            .filter(|&c| match &opts.select {
+                None => true,
+                Some(names) => {
+                    c.field == KEY
+                        || c.field == VERSION_COLUMN
+                        || names.contains(&c.field)
+                        || expand_fields.contains(c.field.as_str())
+                }
+            })
+            .cloned()
+            .collect();
+        let page_size = preferred
+            .unwrap_or(DEFAULT_PAGE_SIZE)
+            .clamp(1, MAX_PAGE_SIZE);
+        let limit = opts.top.map_or(page_size, |t| t.min(page_size));
+        let keys = records::order_keys(entity, version, &opts.orderby)?;
+        let after = match &opts.skiptoken {
+            Some(t) => Some(decode_skiptoken(
+                t,
+                &keys.iter().map(|(k, _)| k.column.ty).collect::<Vec<_>>(),
+            )?),
+            None => None,
+        };
+        let q = ListQuery {
+            filter: opts.filter.clone(),
+            orderby: opts.orderby.clone(),
+            skip: if after.is_some() { 0 } else { opts.skip },
+            limit,
+            after,
+        };
+        let page = records::list(&self.db, entity, &cols, &q).await?;
+        let count = match opts.count {
+            true => Some(records::count(&self.db, entity, opts.filter.as_ref()).await?),
+            false => None,
+        };
+        let shape = RowShape::new(entity, version, &cols);
+        let keep = keeper(opts);
+        let mut values: Vec<Map<String, Json>> = page
+            .rows
+            .iter()
+            .map(|r| shape.to_json(r, Some(&keep)))
+            .collect();
+        self.expand(entity, &shape, &page.rows, &mut values, &opts.expand)
+            .await?;
+        let remaining = opts.top.map(|t| t.saturating_sub(values.len() as u64));
+        let next = page.next.filter(|_| remaining != Some(0)).map(|pos| {
+            let mut params = opts.carried.clone();
+            if let Some(r) = remaining {
+                params.push(("$top".into(), r.to_string()));
+            }
+            params.push(("$skiptoken".into(), encode_skiptoken(&pos)));
+            params
+        });
+        Ok(Page {
+            set: entity.set_name.clone(),
+            values,
+            count,
+            next,
+            page_size_applied: preferred.map(|n| n.clamp(1, MAX_PAGE_SIZE)),
+        })
+    }
+
+    pub async fn count(&self, set: &str, opts: &Options) -> Result<u64> {
+        let entity = self.entity_by_set(set)?;
+        self.rights.require(&entity.name, "Read")?;
+        Ok(records::count(&self.db, entity, opts.filter.as_ref()).await?)
+    }
+
+    /// Replaces each expanded lookup with the target record (or null), fetched in
+    /// one batch per lookup rather than once per row.
+    async fn expand(
+        &self,
+        entity: &Entity,
+        shape: &RowShape<'_>,
+        rows: &[Vec<uplift_model::Value>],
+        values: &mut [Map<String, Json>],
+        expand: &[(String, String)],
+    ) -> Result<()> {
+        let version = self.version();
+        for (name, field) in expand {
+            let Some(FieldType::Lookup { target }) = entity.field(version, field).map(|f| &f.ty)
+            else {
+                continue;
+            };
+            let target = self.catalog.entity(target).ok_or_else(|| {
+                ServiceError::Invalid(format!("$expand: lookup target '{target}' is missing"))
+            })?;
+            self.rights.require(&target.name, "Read")?;
+            let ids: BTreeSet<String> = rows
+                .iter()
+                .filter_map(|r| shape.lookup(r, field))
+                .map(str::to_string)
+                .collect();
+            let ids: Vec<String> = ids.into_iter().collect();
+            let found = records::get_many(&self.db, target, &ids).await?;
+            let tshape = RowShape::new(target, version, &self.db.layout(target).columns);
+            let by_id: HashMap<String, Map<String, Json>> = found
+                .iter()
+                .filter_map(|r| {
+                    tshape
+                        .id(r)
+                        .map(|id| (id.to_string(), tshape.to_json(r, None)))
+                })
+                .collect();
+            for (row, obj) in rows.iter().zip(values.iter_mut()) {
+                let v = shape
+                    .lookup(row, field)
+                    .and_then(|id| by_id.get(id))
+                    .cloned()
+                    .map_or(Json::Null, Json::Object);
+                obj.insert(name.clone(), v);
+            }
+        }
+        Ok(())
+    }
+
+    /// One record of `set`, with `opts`' `$select` and `$expand`.
+    pub async fn get(&self, set: &str, id: &str, opts: &Options) -> Result<Record> {
+        let entity = self.entity_by_set(set)?;
+        let version = self.version();
+        self.rights.require(&entity.name, "Read")?;
+        let row = records::get(&self.db, entity, id)
+            .await?
+            .ok_or_else(|| missing_record(entity, id))?;
+        let layout = self.db.layout(entity);
+        let shape = RowShape::new(entity, version, &layout.columns);
+        let keep = keeper(opts);
+        let mut values = vec![shape.to_json(&row, Some(&keep))];
+        let rows = vec![row];
+        self.expand(entity, &shape, &rows, &mut values, &opts.expand)
+            .await?;
+        Ok(Record {
+            set: entity.set_name.clone(),
+            id: id.to_string(),
+            value: values.pop().unwrap_or_default(),
+            etag: shape.etag(&rows[0]),
+        })
+    }
+
+    /// The record a lookup of a record points at (`contacts(<id>)/Account_ref`), or
+    /// `None` when the lookup is empty.
+    pub async fn navigate(
+        &self,
+        set: &str,
+        id: &str,
+        nav: &str,
+        raw: Option<&str>,
+    ) -> Result<Option<Record>> {
+        let entity = self.entity_by_set(set)?;
+        let field = nav.strip_suffix(NAV_SUFFIX).unwrap_or(nav);
+        let Some(FieldType::Lookup { target }) = entity.field(self.version(), field).map(|f| &f.ty)
+        else {
+            return Err(ServiceError::NotFound(Missing::NavigationProperty {
+                entity: entity.name.clone(),
+                name: nav.into(),
+            }));
+        };
+        self.rights.require(&entity.name, "Read")?;
+        let row = records::get(&self.db, entity, id)
+            .await?
+            .ok_or_else(|| missing_record(entity, id))?;
+        let shape = RowShape::new(entity, self.version(), &self.db.layout(entity).columns);
+        let target_set = self
+            .catalog
+            .entity(target)
+            .map(|t| t.set_name.clone())
+            .ok_or_else(|| {
+                ServiceError::NotFound(Missing::Stored(format!(
+                    "lookup target '{target}' is missing"
+                )))
+            })?;
+        match shape.lookup(&row, field) {
+            Some(target_id) => {
+                let opts = self.options(&target_set, raw)?;
+                Ok(Some(self.get(&target_set, target_id, &opts).await?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn record(&self, entity: &Entity, row: &[uplift_model::Value]) -> Record {
+        let layout = self.db.layout(entity);
+        let shape = RowShape::new(entity, self.version(), &layout.columns);
+        Record {
+            set: entity.set_name.clone(),
+            id: shape.id(row).unwrap_or_default().to_string(),
+            value: shape.to_json(row, None),
+            etag: shape.etag(row),
+        }
+    }
+
+    fn writer(&self) -> Writer {
+        Writer::person(self.rights.actor.email().to_string())
+    }
+
+    /// Creates a record of `set` from an OData payload.
+    pub async fn insert(&self, set: &str, input: Map<String, Json>) -> Result<Record> {
+        let entity = self.entity_by_set(set)?;
+        self.rights.require(&entity.name, "Create")?;
+        let (input, lookups) = self.normalise_payload(entity, input)?;
+        self.authorize_lookups(entity, &lookups)?;
+        let row = records::insert(&self.db, entity, &input, &self.writer()).await?;
+        Ok(self.record(entity, &row))
+    }
+
+    /// Changes a record; `expected` is the row version an `If-Match` named.
+    pub async fn update(
+        &self,
+        set: &str,
+        id: &str,
+        input: Map<String, Json>,
+        expected: Option<i64>,
+    ) -> Result<Record> {
+        let entity = self.entity_by_set(set)?;
+        self.rights
+            .require(&entity.name, self.version().update_privilege())?;
+        let (input, lookups) = self.normalise_payload(entity, input)?;
+        self.authorize_lookups(entity, &lookups)?;
+        let row = records::update(&self.db, entity, id, &input, expected, &self.writer()).await?;
+        Ok(self.record(entity, &row))
+    }
+
+    pub async fn delete(&self, set: &str, id: &str, expected: Option<i64>) -> Result<()> {
+        let entity = self.entity_by_set(set)?;
+        self.rights.require(&entity.name, "Delete")?;
+        records::delete(&self.db, entity, id, expected, &self.writer()).await?;
+        Ok(())
+    }
+
+    /// Turns `X@odata.bind` entries into plain lookup ids and drops other
+    /// annotations, then says which lookups the payload sets (for Append/AppendTo).
+    fn normalise_payload(
+        &self,
+        entity: &Entity,
+        mut input: Map<String, Json>,
+    ) -> Result<(Map<String, Json>, Vec<String>)> {
+        let version = self.version();
+        let keys: Vec<String> = input.keys().filter(|k| k.contains('@')).cloned().collect();
+        for k in keys {
+            let v = input.remove(&k).unwrap_or(Json::Null);
+            let Some(field_name) = k.strip_suffix("@odata.bind") else {
+                continue;
+            };
+            let field_name = field_name.strip_suffix(NAV_SUFFIX).unwrap_or(field_name);
+            let Some(FieldType::Lookup { target }) =
+                entity.field(version, field_name).map(|f| &f.ty)
+            else {
+                return Err(ServiceError::Invalid(format!(
+                    "'{k}': '{field_name}' is not a lookup of {}",
+                    entity.name
+                )));
+            };
+            let bound = self.bound_id(entity, &k, field_name, target, &v)?;
+            input.insert(field_name.to_string(), bound);
+        }
+        let lookups = input
+            .iter()
+            .filter(|(k, v)| {
+                !v.is_null()
+                    && entity
+                        .field(version, k)
+                        .is_some_and(|f| matches!(f.ty, FieldType::Lookup { .. }))
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        Ok((input, lookups))
+    }
+
+    /// The id an `@odata.bind` value (`accounts(<id>)`, maybe as a URL) names.
+    fn bound_id(
+        &self,
+        entity: &Entity,
+        k: &str,
+        field: &str,
+        target: &str,
+        v: &Json,
+    ) -> Result<Json> {
+        let s = match v {
+            Json::Null => return Ok(Json::Null),
+            Json::String(s) => s,
+            other => {
+                return Err(ServiceError::Invalid(format!(
+                    "'{k}' must be a string like accounts(<id>), got {other}"
+                )));
+            }
+        };
+        let path = s.rsplit('/').next().unwrap_or(s);
+        let Resource::Entity(set, id) = parse_resource(path)? else {
+            return Err(ServiceError::Invalid(format!(
+                "'{k}': '{s}' is not an entity reference like {}(<id>)",
+                entity.set_name
+            )));
+        };
+        let t = self.entity_by_set(&set)?;
+        if t.name != target {
+            return Err(ServiceError::Invalid(format!(
+                "'{k}': {field} looks up {target}, not {}",
+                t.name
+            )));
+        }
+        Ok(Json::String(id))
+    }
+
+    /// The modern version's Append/AppendTo rule: setting a lookup needs Append on
+    /// the record's entity and AppendTo on the target.
+    fn authorize_lookups(&self, entity: &Entity, lookups: &[String]) -> Result<()> {
+        if self.version() != SchemaVersion::Modern || lookups.is_empty() {
+            return Ok(());
+        }
+        self.rights.require(&entity.name, "Append")?;
+        for l in lookups {
+            if let Some(FieldType::Lookup { target }) =
+                entity.field(self.version(), l).map(|f| &f.ty)
+            {
+                self.rights.require(target, "AppendTo")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `$select` filter of a record's JSON.
+fn keeper(opts: &Options) -> impl Fn(&str) -> bool + '_ {
+    move |name: &str| {
+        opts.select
+            .as_ref()
+            .is_none_or(|s| s.iter().any(|n| n == name))
+    }
+}

@@ -1,0 +1,93 @@
+//! The domain services. Every operation of the admin, maker and upgrade API is a
+//! method here that takes the acting user and typed input and returns an API type or
+//! a [`ServiceError`]. The HTTP handlers, the CLI's server side and the web UI call
+//! these and nothing below them, so the rules a caller must not forget live here once:
+//! the authorization policy ([`policy`]), clearing the security cache after a change
+//! to users, tokens, roles or environments, refreshing the flow runtime after a flow
+//! changes, and waking a run when its approval is answered.
+
+pub mod admin;
+pub mod approvals;
+pub mod apps;
+pub mod auth;
+mod cache;
+mod convert;
+pub mod data;
+pub mod error;
+pub mod flows;
+pub mod player;
+pub mod policy;
+pub mod upgrade;
+
+use std::sync::Arc;
+
+use uplift_model::security::Privileges;
+use uplift_store::Store;
+use uplift_store::control::EnvRecord;
+use uplift_upgrade::runner::Upgrades;
+
+pub use auth::{Actor, Bootstrap, bootstrap, hash_token};
+pub use error::{Missing, Result, ServiceError};
+pub use policy::Database;
+
+/// The platform's services over one store. Cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    store: Arc<Store>,
+    cache: Arc<cache::SecurityCache>,
+    upgrades: Arc<Upgrades>,
+    flows: Arc<uplift_flows::Runtime>,
+}
+
+impl Services {
+    pub fn new(store: Store) -> Self {
+        let store = Arc::new(store);
+        Services {
+            upgrades: Upgrades::new(store.clone()),
+            flows: uplift_flows::Runtime::new(store.clone()),
+            store,
+            cache: Arc::new(cache::SecurityCache::default()),
+        }
+    }
+
+    /// The store, for what runs beside the services (bootstrap, benches, tests).
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The upgrade runner (the server resumes it at start).
+    pub fn upgrades(&self) -> &Arc<Upgrades> {
+        &self.upgrades
+    }
+
+    /// The flow runtime (the server starts it).
+    pub fn flows(&self) -> &Arc<uplift_flows::Runtime> {
+        &self.flows
+    }
+
+    /// An environment's record, from the cache when possible.
+    pub(crate) async fn env(&self, name: &str) -> Result<EnvRecord> {
+        if let Some(e) = self.cache.env(name) {
+            return Ok(e);
+        }
+        let e = self
+            .store
+            .control()
+            .get_env(name)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(Missing::Environment(name.into())))?;
+        self.cache.put_env(e.clone());
+        Ok(e)
+    }
+
+    /// The privileges granted to `email` in `env` by all their roles.
+    pub(crate) async fn grants(&self, env: &str, email: &str) -> Result<Arc<Vec<Privileges>>> {
+        if let Some(g) = self.cache.grants(env, email) {
+            return Ok(g);
+        }
+        let roles = self.store.control().roles_of(env, email).await?;
+        let g = Arc::new(roles.into_iter().map(|r| r.privileges).collect::<Vec<_>>());
+        self.cache.put_grants(env, email, g.clone());
+        Ok(g)
+    }
+}

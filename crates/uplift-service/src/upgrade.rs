@@ -1,0 +1,358 @@
+//! The environment upgrade: preview a plan, start step 1, follow it, read its report,
+//! cancel or retry it. The runner (`uplift-upgrade`) does the work; this is where the
+//! policy is asked and the answers are shaped.
+
+use std::collections::BTreeMap;
+
+use uplift_api as api;
+use uplift_model::security::UserStatus;
+use uplift_plan::{ChangeList, Options, SourceSecurity, apply, map_security};
+use uplift_upgrade::events::{EntityReport, Phase, StartOptions};
+use uplift_upgrade::runner::{UpgradeView, currencies_found, load_plan};
+use uplift_upgrade::state::Status;
+
+use crate::auth::Actor;
+use crate::error::{Missing, Result, ServiceError};
+use crate::{Services, convert, policy};
+
+/// The plan a preview uses when none is named.
+pub const DEFAULT_PLAN: &str = "classic-to-modern";
+
+/// What a preview is asked for.
+#[derive(Debug, Clone, Default)]
+pub struct PreviewRequest {
+    pub plan: Option<String>,
+    pub language: Option<String>,
+    pub currency: Option<String>,
+}
+
+impl Services {
+    /// The target catalog and the change list, touching nothing.
+    pub async fn preview_upgrade(
+        &self,
+        actor: &Actor,
+        env: &str,
+        req: PreviewRequest,
+    ) -> Result<api::upgrade::Preview> {
+        policy::admin(actor)?;
+        self.env(env).await?;
+        let plan_name = req.plan.unwrap_or_else(|| DEFAULT_PLAN.into());
+        let options = Options {
+            language: req.language.unwrap_or_else(|| "en".into()),
+            currency: req.currency.unwrap_or_else(|| "USD".into()),
+            exchange_rates: BTreeMap::new(),
+        };
+        let (upgrade, changes, security) = self.planned(env, &plan_name, &options).await?;
+        let version = upgrade.target.version;
+        Ok(api::upgrade::Preview {
+            plan: plan_name,
+            target: api::upgrade::TargetCatalog {
+                schema_version: convert::schema_version(version),
+                entities: upgrade
+                    .target
+                    .entities
+                    .iter()
+                    .map(|e| convert::entity(e, version))
+                    .collect(),
+            },
+            changes: change_list(&changes),
+            security,
+        })
+    }
+
+    /// The plan applied to production now: the upgrade, its change list with the
+    /// currencies found in the data, and the security mapping.
+    async fn planned(
+        &self,
+        env: &str,
+        plan_name: &str,
+        options: &Options,
+    ) -> Result<(
+        uplift_plan::Upgrade,
+        ChangeList,
+        api::upgrade::SecurityMapping,
+    )> {
+        let (_, plan) = load_plan(plan_name)?;
+        let prod = self.store.env_db(env).await?;
+        let upgrade = apply(&plan, &prod.catalog(), options)
+            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        let mut changes = upgrade.changes.clone();
+        changes.currencies_found = currencies_found(&self.store, env)
+            .await?
+            .into_iter()
+            .collect();
+        let security = self.security_outcome(env, &plan, &upgrade).await?;
+        Ok((upgrade, changes, security))
+    }
+
+    async fn security_outcome(
+        &self,
+        env: &str,
+        plan: &uplift_plan::Plan,
+        upgrade: &uplift_plan::Upgrade,
+    ) -> Result<api::upgrade::SecurityMapping> {
+        let control = self.store.control();
+        let record = self.env(env).await?;
+        let roles = control
+            .list_roles(env)
+            .await?
+            .into_iter()
+            .map(|r| (r.name, r.privileges))
+            .collect();
+        let members = control
+            .list_members(env)
+            .await?
+            .into_iter()
+            .map(|m| (m.role, m.user))
+            .collect();
+        let users: Vec<(String, UserStatus)> = control
+            .list_users()
+            .await?
+            .into_iter()
+            .map(|u| (u.email, u.status))
+            .collect();
+        let source = SourceSecurity {
+            mode: record.security_mode,
+            roles,
+            members,
+            users,
+        };
+        let out = map_security(plan, &source, upgrade);
+        Ok(api::upgrade::SecurityMapping {
+            mode: convert::security_mode(out.mode),
+            roles: out
+                .roles
+                .into_iter()
+                .map(|(name, privileges)| api::upgrade::MappedRole { name, privileges })
+                .collect(),
+            members: out
+                .members
+                .into_iter()
+                .map(|(role, user)| api::upgrade::MappedMember { role, user })
+                .collect(),
+            warnings: out
+                .warnings
+                .into_iter()
+                .map(|w| api::upgrade::SecurityWarning {
+                    role: w.role,
+                    user: w.user,
+                    message: w.message,
+                })
+                .collect(),
+        })
+    }
+
+    /// Starts step 1; it runs in the background.
+    pub async fn start_upgrade(
+        &self,
+        actor: &Actor,
+        env: &str,
+        req: api::upgrade::StartUpgrade,
+    ) -> Result<api::upgrade::Upgrade> {
+        policy::admin(actor)?;
+        if let Some((code, rate)) = req
+            .exchange_rates
+            .iter()
+            .find(|(_, r)| !(r.is_finite() && **r > 0.0))
+        {
+            return Err(ServiceError::Invalid(format!(
+                "exchange rate {code}={rate} must be a positive number"
+            )));
+        }
+        let options = StartOptions {
+            plan: req.plan,
+            language: req.language,
+            currency: req.currency.to_uppercase(),
+            exchange_rates: req.exchange_rates,
+        };
+        let view = self.upgrades.start(env, options, actor.email()).await?;
+        Ok(upgrade_view(view))
+    }
+
+    pub async fn upgrade_status(&self, actor: &Actor, env: &str) -> Result<api::upgrade::Upgrade> {
+        policy::maker(actor)?;
+        Ok(upgrade_view(self.latest_upgrade(env).await?))
+    }
+
+    async fn latest_upgrade(&self, env: &str) -> Result<UpgradeView> {
+        self.env(env).await?;
+        self.upgrades
+            .view(env)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(Missing::Upgrade { env: env.into() }))
+    }
+
+    /// Cancels step 1: the test database is dropped, production is as before.
+    pub async fn cancel_upgrade(&self, actor: &Actor, env: &str) -> Result<api::upgrade::Upgrade> {
+        policy::admin(actor)?;
+        self.env(env).await?;
+        Ok(upgrade_view(self.upgrades.cancel(env).await?))
+    }
+
+    pub async fn retry_upgrade(&self, actor: &Actor, env: &str) -> Result<api::upgrade::Upgrade> {
+        policy::admin(actor)?;
+        self.env(env).await?;
+        Ok(upgrade_view(self.upgrades.retry(env).await?))
+    }
+
+    /// Step 1's report: per entity counts, checks and samples, the change list and
+    /// the security mapping.
+    pub async fn upgrade_report(&self, actor: &Actor, env: &str) -> Result<api::upgrade::Report> {
+        policy::maker(actor)?;
+        let view = self.latest_upgrade(env).await?;
+        let o = &view.state.options;
+        let options = Options {
+            language: o.language.clone(),
+            currency: o.currency.clone(),
+            exchange_rates: o.exchange_rates.clone(),
+        };
+        let (_, changes, security) = self.planned(env, &o.plan, &options).await?;
+        Ok(api::upgrade::Report {
+            id: view.id,
+            status: status(view.state.status),
+            step1_duration_ms: view.state.step1_duration_ms,
+            estimated_step3_downtime_ms: view.state.step1_duration_ms,
+            entities: view.state.entities.iter().map(entity_report).collect(),
+            changes: change_list(&changes),
+            security,
+        })
+    }
+}
+
+fn status(s: Status) -> api::upgrade::UpgradeStatus {
+    match s {
+        Status::Step1Running => api::upgrade::UpgradeStatus::Step1Running,
+        Status::Step1Failed => api::upgrade::UpgradeStatus::Step1Failed,
+        Status::Step2Verifying => api::upgrade::UpgradeStatus::Step2Verifying,
+        Status::Cancelled => api::upgrade::UpgradeStatus::Cancelled,
+    }
+}
+
+fn phase(p: Phase) -> api::upgrade::Phase {
+    match p {
+        Phase::LockSchema => api::upgrade::Phase::LockSchema,
+        Phase::Plan => api::upgrade::Phase::Plan,
+        Phase::CreateTestDatabase => api::upgrade::Phase::CreateTestDatabase,
+        Phase::Copy => api::upgrade::Phase::Copy,
+        Phase::Check => api::upgrade::Phase::Check,
+        Phase::Done => api::upgrade::Phase::Done,
+    }
+}
+
+fn progress(p: &uplift_upgrade::progress::Progress) -> api::upgrade::Progress {
+    api::upgrade::Progress {
+        done: p.done,
+        total: p.total,
+        eta_seconds: p.eta_seconds,
+    }
+}
+
+fn entity_report(e: &EntityReport) -> api::upgrade::EntityReport {
+    let sample = |s: &uplift_upgrade::events::Sample| api::upgrade::Sample {
+        id: s.id.clone(),
+        reason: s.reason.clone(),
+    };
+    api::upgrade::EntityReport {
+        source: e.source.clone(),
+        target: e.target.clone(),
+        exported: e.exported,
+        imported: e.imported,
+        errors: e.errors,
+        warnings: e.warnings,
+        checksum_match: e.checksum_match,
+        error_samples: e.error_samples.iter().map(sample).collect(),
+        warning_samples: e.warning_samples.iter().map(sample).collect(),
+        summary: e.summary(),
+    }
+}
+
+fn upgrade_view(v: UpgradeView) -> api::upgrade::Upgrade {
+    let s = v.state;
+    api::upgrade::Upgrade {
+        id: v.id,
+        env: v.env,
+        status: status(s.status),
+        options: api::upgrade::UpgradeOptions {
+            plan: s.options.plan,
+            language: s.options.language,
+            currency: s.options.currency,
+            exchange_rates: s.options.exchange_rates,
+        },
+        test_database: s.test_database,
+        actor: s.actor,
+        started_at: s.started_at,
+        phases: s
+            .phases
+            .into_iter()
+            .map(|p| api::upgrade::PhaseState {
+                phase: phase(p.phase),
+                started_at: p.started_at,
+                finished_at: p.finished_at,
+                done: p.done,
+                total: p.total,
+                eta_seconds: p.eta_seconds,
+            })
+            .collect(),
+        entities: s.entities.iter().map(entity_report).collect(),
+        failure: s.failure.map(|f| api::upgrade::Failure {
+            phase: phase(f.phase),
+            message: f.message,
+        }),
+        step1_duration_ms: s.step1_duration_ms,
+        progress: v.progress.as_ref().map(progress),
+        live_entities: v
+            .live_entities
+            .iter()
+            .map(|(k, p)| (k.clone(), progress(p)))
+            .collect(),
+    }
+}
+
+fn action(a: uplift_plan::changes::Action) -> api::upgrade::Action {
+    use uplift_plan::changes::Action as A;
+    match a {
+        A::Kept => api::upgrade::Action::Kept,
+        A::Renamed => api::upgrade::Action::Renamed,
+        A::Retyped => api::upgrade::Action::Retyped,
+        A::Flattened => api::upgrade::Action::Flattened,
+        A::Dropped => api::upgrade::Action::Dropped,
+        A::Added => api::upgrade::Action::Added,
+    }
+}
+
+fn change_list(c: &ChangeList) -> api::upgrade::ChangeList {
+    api::upgrade::ChangeList {
+        entities: c
+            .entities
+            .iter()
+            .map(|e| api::upgrade::EntityChange {
+                source: e.source.clone(),
+                target: e.target.clone(),
+                action: action(e.action),
+                reason: e.reason.clone(),
+                fields: e
+                    .fields
+                    .iter()
+                    .map(|f| api::upgrade::FieldChange {
+                        source: f.source.clone(),
+                        targets: f.targets.clone(),
+                        action: action(f.action),
+                        source_type: f.source_type.clone(),
+                        target_types: f.target_types.clone(),
+                        reason: f.reason.clone(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        currencies_found: c.currencies_found.clone(),
+        warnings: c
+            .warnings
+            .iter()
+            .map(|w| api::upgrade::SchemaWarning {
+                entity: w.entity.clone(),
+                field: w.field.clone(),
+                message: w.message.clone(),
+            })
+            .collect(),
+    }
+}
