@@ -957,6 +957,40 @@ fn flow_runs_survive_a_killed_server_exactly_once() {
     }
 }
 
+/// The report's table: every row as wide as the header, every cell starting where its
+/// header does.
+fn assert_report_table_aligns(out: &str) {
+    let lines: Vec<Vec<char>> = out
+        .lines()
+        .take_while(|l| !l.ends_with(':') && !l.starts_with("step 1"))
+        .filter(|l| l.starts_with('│'))
+        .map(|l| l.chars().collect())
+        .collect();
+    let header = lines.first().expect("a header row");
+    let text: String = header.iter().collect();
+    let starts: Vec<usize> = [
+        "source", "target", "exported", "imported", "errors", "warnings", "check",
+    ]
+    .iter()
+    .map(|h| {
+        text.find(h)
+            .map(|b| text[..b].chars().count())
+            .expect("header column")
+    })
+    .collect();
+    assert!(lines.len() > 10, "{out}");
+    for row in &lines[1..] {
+        let r: String = row.iter().collect();
+        assert_eq!(row.len(), header.len(), "{r}\n{text}");
+        for &p in &starts {
+            assert!(
+                row[p - 1] == ' ' && row[p] != ' ',
+                "column at {p}: {r}\n{text}"
+            );
+        }
+    }
+}
+
 #[test]
 fn upgrade_commands_preview_start_wait_report_and_cancel_the_demo() {
     let dir = tempfile::tempdir().unwrap();
@@ -1034,6 +1068,9 @@ fn upgrade_commands_preview_start_wait_report_and_cancel_the_demo() {
     assert!(out.contains("cr_project") && out.contains(" ok"), "{out}");
     let (ok, out, _) = s.cli(&["upgrade", "status", "contoso"]);
     assert!(ok && out.contains("step2_verifying"), "{out}");
+    let (ok, out, _) = s.cli(&["upgrade", "report", "contoso"]);
+    assert!(ok, "{out}");
+    assert_report_table_aligns(&out);
     let (ok, out, _) = s.cli(&["upgrade", "report", "contoso", "--json"]);
     let report: Value = serde_json::from_str(&out).expect("JSON report");
     assert!(
@@ -1044,4 +1081,46 @@ fn upgrade_commands_preview_start_wait_report_and_cancel_the_demo() {
     assert!(ok && out.contains("cancelled"), "{out}");
     let (ok, _, err) = s.cli(&["upgrade", "retry", "contoso"]);
     assert!(!ok && err.contains("has not failed"), "{err}");
+}
+
+/// The served OpenAPI document passes a well-kept validator (PyPI
+/// `openapi-spec-validator`, tests/openapi/requirements.txt) as OpenAPI 3.1.
+#[test]
+fn the_openapi_document_validates_as_openapi_3_1() {
+    let has_validator = Command::new("python3")
+        .args(["-c", "import openapi_spec_validator"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_validator {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "openapi-spec-validator is missing: pip install -r tests/openapi/requirements.txt"
+        );
+        eprintln!(
+            "NOTICE: openapi-spec-validator not installed (pip install -r tests/openapi/requirements.txt); skipping"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(&["serve"], dir.path(), &dir.path().join("data"));
+    let doc = dir.path().join("openapi.json");
+    let fetched = Command::new("curl")
+        .args(["-sf", "-o"])
+        .arg(&doc)
+        .arg(format!("{}/api/openapi.json", s.url))
+        .status()
+        .expect("curl runs");
+    assert!(fetched.success());
+    let script = "import json, sys\nfrom openapi_spec_validator import validate\nfrom openapi_spec_validator.validation import OpenAPIV31SpecValidator\nd = json.load(open(sys.argv[1]))\nassert d['openapi'].startswith('3.1'), d['openapi']\nvalidate(d, cls=OpenAPIV31SpecValidator)\nprint('VALID', len(d['paths']))";
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(&doc)
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("VALID"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

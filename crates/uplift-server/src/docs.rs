@@ -67,33 +67,33 @@ macro_rules! data_service {
             use uplift_api::ErrorBody;
 
             /// The OData service document: the entity sets.
-            #[utoipa::path(get, path = $root, tag = $tag, params(("env" = String, Path)),
+            #[utoipa::path(get, path = $root, tag = $tag, operation_id = concat!(stringify!($module), "_service_document"), params(("env" = String, Path)),
                 responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
             pub fn service_document() {}
 
             /// The OData service document (with a trailing slash).
-            #[utoipa::path(get, path = $slash, tag = $tag, params(("env" = String, Path)),
+            #[utoipa::path(get, path = $slash, tag = $tag, operation_id = concat!(stringify!($module), "_service_document_slash"), params(("env" = String, Path)),
                 responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
             pub fn service_document_slash() {}
 
             /// `$metadata` (CSDL XML), an entity set's page, or one entity `set(<id>)`,
             /// with `$filter`, `$select`, `$orderby`, `$top`, `$skip`, `$count`,
             /// `$expand` and `$skiptoken`.
-            #[utoipa::path(get, path = $resource, tag = $tag,
+            #[utoipa::path(get, path = $resource, tag = $tag, operation_id = concat!(stringify!($module), "_get_resource"),
                 params(("env" = String, Path), ("resource" = String, Path, description = "`$metadata`, `accounts` or `accounts(<id>)`")),
                 responses((status = 200, description = "OData JSON, or CSDL XML for `$metadata`", body = Object),
                     (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
             pub fn get_resource() {}
 
             /// Creates a record of an entity set.
-            #[utoipa::path(post, path = $resource, tag = $tag,
+            #[utoipa::path(post, path = $resource, tag = $tag, operation_id = concat!(stringify!($module), "_post_resource"),
                 params(("env" = String, Path), ("resource" = String, Path)), request_body = Object,
                 responses((status = 201, body = Object), (status = 204), (status = 400, body = ErrorBody),
                     (status = 404, body = ErrorBody), (status = 405, body = ErrorBody), (status = 409, body = ErrorBody)))]
             pub fn post_resource() {}
 
             /// Changes a record (`If-Match` for an ETag check).
-            #[utoipa::path(patch, path = $resource, tag = $tag,
+            #[utoipa::path(patch, path = $resource, tag = $tag, operation_id = concat!(stringify!($module), "_patch_resource"),
                 params(("env" = String, Path), ("resource" = String, Path)), request_body = Object,
                 responses((status = 200, body = Object), (status = 204), (status = 400, body = ErrorBody),
                     (status = 404, body = ErrorBody), (status = 405, body = ErrorBody), (status = 409, body = ErrorBody),
@@ -101,14 +101,14 @@ macro_rules! data_service {
             pub fn patch_resource() {}
 
             /// Deletes a record (`If-Match` for an ETag check).
-            #[utoipa::path(delete, path = $resource, tag = $tag,
+            #[utoipa::path(delete, path = $resource, tag = $tag, operation_id = concat!(stringify!($module), "_delete_resource"),
                 params(("env" = String, Path), ("resource" = String, Path)),
                 responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
                     (status = 405, body = ErrorBody), (status = 409, body = ErrorBody), (status = 412, body = ErrorBody)))]
             pub fn delete_resource() {}
 
             /// `set/$count`, or the record a lookup points at (`set(<id>)/Account_ref`).
-            #[utoipa::path(get, path = $sub, tag = $tag,
+            #[utoipa::path(get, path = $sub, tag = $tag, operation_id = concat!(stringify!($module), "_get_sub"),
                 params(("env" = String, Path), ("resource" = String, Path), ("sub" = String, Path)),
                 responses((status = 200, description = "A count (text) or a record (OData JSON)", body = Object),
                     (status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -166,6 +166,19 @@ pub fn finish(mut doc: Document) -> Document {
         let public = PUBLIC_PATHS.contains(&path.as_str());
         for op in operations(item) {
             let r = &mut op.responses.responses;
+            for (status, resp) in r.iter_mut() {
+                if let RefOr::T(resp) = resp
+                    && resp.description.is_empty()
+                {
+                    resp.description = status
+                        .parse::<u16>()
+                        .ok()
+                        .and_then(|s| axum::http::StatusCode::from_u16(s).ok())
+                        .and_then(|s| s.canonical_reason())
+                        .unwrap_or("An answer")
+                        .to_string();
+                }
+            }
             let mut add = |status: &str, description: &str| {
                 r.entry(status.to_string())
                     .or_insert_with(|| error_response(description));

@@ -3,7 +3,9 @@
 mod apps;
 mod catalog;
 mod databases;
+mod errors;
 mod flows;
+mod openapi;
 mod query;
 mod records;
 mod security;

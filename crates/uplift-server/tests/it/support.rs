@@ -42,6 +42,16 @@ impl Answer {
 }
 
 impl Platform {
+    /// The data directory (SQLite's files live under it).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
+    /// The name of the PostgreSQL database under test, if this is the PostgreSQL half.
+    pub fn pg_database(&self) -> Option<&str> {
+        self._pg.as_ref().map(|p| p.name.as_str())
+    }
+
     pub async fn call(
         &self,
         method: Method,
