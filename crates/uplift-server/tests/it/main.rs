@@ -1,6 +1,7 @@
 //! Integration tests of the HTTP API, each run on SQLite and on PostgreSQL.
 
 mod apps;
+mod authorization;
 mod catalog;
 mod databases;
 mod errors;
