@@ -41,10 +41,8 @@ enum Fresh {
     Draft,
     /// A pending approval of the role member's (`{approval}`).
     Approval,
-    /// An account in production (`{record}`).
+    /// An account in the database the case addresses (`{record}`).
     Record,
-    /// An account in the test database (`{record}`).
-    TestRecord,
 }
 
 struct Case {
@@ -559,8 +557,8 @@ async fn make_fresh(
             ("{draft}", String::new())
         }
         Fresh::Approval => ("{approval}", approval(p, &f.ask).await),
-        Fresh::Record | Fresh::TestRecord => {
-            let (root, field) = match test_db || matches!(kind, Fresh::TestRecord) {
+        Fresh::Record => {
+            let (root, field) = match test_db {
                 true => (format!("{ENV}/upgrade/test/data"), "name"),
                 false => (format!("{ENV}/data"), "Name"),
             };
