@@ -179,6 +179,19 @@ pub const SINGLE_LINE_MAX_CHARS: u32 = 4000;
 
 impl FieldType {
     /// The name users write in definitions and see in reports.
+    /// The type as a change list shows it: its name, with the format or facet that
+    /// says what the field holds (`SingleLineText(Email)`, `DateTime(DateOnly)`), so
+    /// that an e-mail field is seen to stay an e-mail field.
+    pub fn type_label(&self) -> String {
+        match self {
+            FieldType::SingleLineText { format, .. } if *format != TextFormat::Text => {
+                format!("SingleLineText({})", format.as_str())
+            }
+            FieldType::ModernDateTime { date_only: true } => "DateTime(DateOnly)".into(),
+            other => other.type_name().into(),
+        }
+    }
+
     pub fn type_name(&self) -> &'static str {
         match self {
             FieldType::Text { .. } => "Text",

@@ -422,6 +422,7 @@ fn upgrade_entity(ctx: &Ctx, source: &Entity, target_name: &str) -> Result<Built
                 let mut reasons: Vec<String> = reason.into_iter().collect();
                 let mut target_names = Vec::new();
                 let mut target_types = Vec::new();
+                let mut target_type_names = Vec::new();
                 let single = targets.len() == 1;
                 let origin = field_origin(source, f);
                 for Planned {
@@ -464,7 +465,8 @@ fn upgrade_entity(ctx: &Ctx, source: &Entity, target_name: &str) -> Result<Built
                         key_target = Some(name.clone());
                     }
                     target_names.push(name.clone());
-                    target_types.push(ty.type_name().to_string());
+                    target_types.push(ty.type_label());
+                    target_type_names.push(ty.type_name());
                     placed.push(Placed {
                         field: Field {
                             name,
@@ -478,7 +480,7 @@ fn upgrade_entity(ctx: &Ctx, source: &Entity, target_name: &str) -> Result<Built
                 }
                 let action = if flattened {
                     Action::Flattened
-                } else if target_types.first().map(String::as_str) != Some(f.ty.type_name()) {
+                } else if target_type_names.first() != Some(&f.ty.type_name()) {
                     Action::Retyped
                 } else if target_names
                     .first()
@@ -683,7 +685,7 @@ fn carry_system_fields(plan: &Plan, source: &Entity) -> Result<SystemPart, Apply
                         Action::Renamed
                     },
                     source_type: Some(sf.ty.type_name().to_string()),
-                    target_types: vec![tf.ty.type_name().to_string()],
+                    target_types: vec![tf.ty.type_label()],
                     reason: Some(reasons.join("; ")),
                 }
             }
@@ -744,7 +746,7 @@ fn added_change(f: &Field, reason: String) -> FieldChange {
         targets: vec![f.name.clone()],
         action: Action::Added,
         source_type: None,
-        target_types: vec![f.ty.type_name().to_string()],
+        target_types: vec![f.ty.type_label()],
         reason: Some(reason),
     }
 }

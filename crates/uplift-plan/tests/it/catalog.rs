@@ -181,7 +181,7 @@ fn every_classic_type_becomes_its_modern_type() {
         assert_eq!(fc.action, action, "{source}: {fc:?}");
         let names: Vec<&str> = expected.iter().map(|(n, _)| *n).collect();
         assert_eq!(fc.targets, names, "{source}");
-        let types: Vec<&str> = expected.iter().map(|(_, t)| t.type_name()).collect();
+        let types: Vec<String> = expected.iter().map(|(_, t)| t.type_label()).collect();
         assert_eq!(fc.target_types, types, "{source}");
         for (name, ty) in expected {
             let f = project.fields.iter().find(|f| f.name == name);
@@ -746,4 +746,25 @@ fn plans_and_options_that_cannot_apply_are_refused() {
         e.contains("field 'Customer': looks up entity 'Nowhere'"),
         "{e}"
     );
+}
+
+/// The change list says the whole target type, format and facet included, so an
+/// e-mail field is seen to stay an e-mail field and a date to stay a date.
+#[test]
+fn the_change_list_names_each_target_type_with_its_format() {
+    let u = upgrade();
+    let check = |source: &str, expect: &[&str]| {
+        let change = u.changes.entity("Project").expect("Project");
+        let fc = change
+            .field(source)
+            .unwrap_or_else(|| panic!("no {source}"));
+        assert_eq!(fc.target_types, expect, "{source}");
+    };
+    check("Code", &["SingleLineText"]);
+    check("ContactEmail", &["SingleLineText(Email)"]);
+    check("Hotline", &["SingleLineText(Phone)"]);
+    check("Homepage", &["SingleLineText(Url)"]);
+    check("Summary", &["MultipleLinesOfText"]);
+    check("StartDate", &["DateTime(DateOnly)"]);
+    check("Kickoff", &["DateTime"]);
 }
