@@ -39,8 +39,9 @@ fn column_def(dialect: Dialect, c: &Column, ty: Option<&FieldType>, keys: Keys) 
 
 /// Indexes a field needs: its lookup column (for `$expand` and delete clean-up) and
 /// the business key (looked up by value, and the usual sort of lists). The key index
-/// ends with `id`, the tie-breaker every list orders by, so an ordered page is an
-/// index walk rather than a sort of every matching row.
+/// ends with `id`, the tie-breaker every list orders by, and is declared in the order
+/// lists ask for (nulls first; see `records::direction`), so an ordered page is an
+/// index walk, forwards or backwards, rather than a sort of every matching row.
 fn field_indexes(
     dialect: Dialect,
     qualified: &str,
@@ -58,8 +59,9 @@ fn field_indexes(
             let name = physical(&format!("ix_{table}_{}", c.name), None);
             let expr = match (dialect, is_key) {
                 (Dialect::Postgres, true) if c.ty == ColType::Text => {
-                    format!("lower({}), \"id\"", ident(&c.name))
+                    format!("lower({}) NULLS FIRST, \"id\"", ident(&c.name))
                 }
+                (Dialect::Postgres, true) => format!("{} NULLS FIRST, \"id\"", ident(&c.name)),
                 (_, true) => format!("{}, \"id\"", ident(&c.name)),
                 _ => ident(&c.name),
             };

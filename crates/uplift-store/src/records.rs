@@ -570,10 +570,12 @@ pub fn order_keys(
     }
     let id = resolve_path(entity, version, &[KEY.to_string()])
         .ok_or_else(|| StoreError::Corrupt("no id".into()))?;
-    let id_desc = orderby
-        .iter()
-        .find(|o| o.path == [KEY])
-        .is_some_and(|o| o.descending);
+    // The tie-breaker runs the way the last key does, so `Name desc` is the key
+    // index walked backwards rather than a sort.
+    let id_desc = match orderby.iter().find(|o| o.path == [KEY]) {
+        Some(o) => o.descending,
+        None => keys.last().is_some_and(|(_, desc)| *desc),
+    };
     keys.push((id, id_desc));
     Ok(keys)
 }
@@ -622,6 +624,24 @@ fn keyset(buf: &mut SqlBuf, keys: &[(PathTarget, bool)], after: &[Value]) {
     buf.push(")");
 }
 
+/// The direction of one order key, spelled so that the indexes serve it. Nulls sort
+/// first ascending and last descending on both engines: SQLite does so by default
+/// (and its planner matches an index only to the default spelling); on PostgreSQL a
+/// nullable key says so, matching the `NULLS FIRST` its index is declared with, and a
+/// key that is never null (`id`, the row version) says nothing, matching a default
+/// index column. Either way a descending order is the index walked backwards.
+pub fn direction(dialect: Dialect, column: &str, descending: bool) -> &'static str {
+    let never_null = column == KEY || column == VERSION_COLUMN;
+    match (dialect, descending) {
+        (Dialect::Sqlite, false) => " ASC",
+        (Dialect::Sqlite, true) => " DESC",
+        (Dialect::Postgres, false) if never_null => " ASC",
+        (Dialect::Postgres, true) if never_null => " DESC",
+        (Dialect::Postgres, false) => " ASC NULLS FIRST",
+        (Dialect::Postgres, true) => " DESC NULLS LAST",
+    }
+}
+
 /// The statement [`list`] runs and the types of its result columns (the requested
 /// columns, then the order keys), exposed for benchmarks.
 pub fn list_sql(
@@ -655,11 +675,7 @@ pub fn list_sql(
             buf.push(", ");
         }
         buf.push(&order_sql(dialect, t));
-        buf.push(if *desc {
-            " DESC NULLS LAST"
-        } else {
-            " ASC NULLS FIRST"
-        });
+        buf.push(direction(dialect, &t.column.name, *desc));
     }
     buf.push(" LIMIT ");
     buf.param(Value::Int(q.limit as i64 + 1), ColType::Int);
