@@ -168,9 +168,8 @@ pub fn decode(field: &Field, json: &Json) -> Result<Vec<Value>, String> {
         }
         FieldType::Image => {
             let s = json.as_str().ok_or_else(|| wrong("base64 text"))?;
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(s)
-                .map_err(|e| format!("field '{name}': not valid base64 ({e})"))?;
+            let bytes =
+                decode_binary(s).map_err(|e| format!("field '{name}': not valid base64 ({e})"))?;
             Ok(vec![Value::Bytes(bytes)])
         }
     }
@@ -204,7 +203,7 @@ pub fn scalar(v: &Value) -> Json {
         Value::Bool(b) => Json::Bool(*b),
         Value::Date(d) => Json::String(format_date(*d)),
         Value::DateTime(t) => Json::String(format_instant(*t)),
-        Value::Bytes(b) => Json::String(base64::engine::general_purpose::STANDARD.encode(b)),
+        Value::Bytes(b) => Json::String(encode_binary(b)),
     }
 }
 
@@ -421,5 +420,46 @@ mod tests {
         )
         .unwrap();
         assert_eq!(cols[2], Value::Float(127.0));
+    }
+}
+
+/// `Edm.Binary` as OData's JSON format carries it: base64url (RFC 4648 §5), padded.
+pub fn encode_binary(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE.encode(bytes)
+}
+
+/// Binary from base64url, as OData clients send it, or standard base64, as curl users
+/// write it; padded or not.
+pub fn decode_binary(s: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    let config =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    let alphabet = if s.contains(['-', '_']) {
+        &base64::alphabet::URL_SAFE
+    } else {
+        &base64::alphabet::STANDARD
+    };
+    GeneralPurpose::new(alphabet, config).decode(s)
+}
+
+#[cfg(test)]
+mod binary_tests {
+    use super::{decode_binary, encode_binary};
+
+    #[test]
+    fn binary_is_served_as_base64url_and_read_in_either_alphabet() {
+        let bytes = [0xfb, 0xff, 0x00];
+        assert_eq!(encode_binary(&bytes), "-_8A");
+        assert_eq!(encode_binary(&[0xfb, 0xff]), "-_8=");
+        let check = |input: &str, expect: Option<&[u8]>| {
+            assert_eq!(decode_binary(input).ok().as_deref(), expect, "{input}");
+        };
+        check("-_8A", Some(&bytes));
+        check("+/8A", Some(&bytes));
+        check("-_8=", Some(&[0xfb, 0xff]));
+        check("-_8", Some(&[0xfb, 0xff]));
+        check("+/8=", Some(&[0xfb, 0xff]));
+        check("+_8=", None);
+        check("***", None);
     }
 }

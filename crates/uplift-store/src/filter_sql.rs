@@ -68,6 +68,18 @@ impl Compiler<'_> {
                 buf.push("(").ident(&t.column.name).push(" = ");
                 buf.param(Value::Bool(true), ColType::Bool).push(")");
             }
+            ExprKind::Compare { .. } if e.boolean_comparison().is_some() => {
+                if let Some((pred, holds)) = e.boolean_comparison() {
+                    // Unknown counts as false, as under `not`.
+                    buf.push(if holds {
+                        "COALESCE(("
+                    } else {
+                        "NOT COALESCE(("
+                    });
+                    self.boolean(buf, pred)?;
+                    buf.push("), FALSE)");
+                }
+            }
             ExprKind::Compare { op, left, right } => self.compare(buf, *op, left, right)?,
             ExprKind::Call { func, args } => self.call(buf, *func, args)?,
             ExprKind::Literal(l) => return Err(invalid(format!("{l:?} is not a condition"))),

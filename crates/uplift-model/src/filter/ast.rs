@@ -48,6 +48,31 @@ impl Expr {
     }
 }
 
+impl Expr {
+    /// `contains(Name,'x') eq true`, `startswith(Name,'A') ne false` and the like,
+    /// which the grammar allows: a predicate (a function call, every one of which is
+    /// boolean) compared by `eq`/`ne` with a boolean literal. Returns the predicate and
+    /// whether the comparison holds when the predicate does (`false` means it is the
+    /// predicate's negation). The tree keeps what was written; checking, SQL and
+    /// evaluation read it through this.
+    pub fn boolean_comparison(&self) -> Option<(&Expr, bool)> {
+        let ExprKind::Compare { op, left, right } = &self.kind else {
+            return None;
+        };
+        let is_call = |e: &Expr| matches!(e.kind, ExprKind::Call { .. });
+        let (pred, value) = match (&left.kind, &right.kind) {
+            (_, ExprKind::Literal(Literal::Bool(b))) if is_call(left) => (left, *b),
+            (ExprKind::Literal(Literal::Bool(b)), _) if is_call(right) => (right, *b),
+            _ => return None,
+        };
+        match op {
+            CompareOp::Eq => Some((pred, value)),
+            CompareOp::Ne => Some((pred, !value)),
+            _ => None,
+        }
+    }
+}
+
 impl PartialEq for Expr {
     fn eq(&self, other: &Self) -> bool {
         self.kind == other.kind

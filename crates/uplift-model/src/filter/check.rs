@@ -117,6 +117,9 @@ impl Checker<'_> {
                     stack.push(l);
                 }
                 ExprKind::Not(inner) => stack.push(inner),
+                ExprKind::Compare { .. } if e.boolean_comparison().is_some() => {
+                    stack.extend(e.boolean_comparison().map(|(pred, _)| pred));
+                }
                 ExprKind::Compare { op, left, right } => self.check_compare(*op, left, right)?,
                 ExprKind::Call { func, args } => self.check_call(e, *func, args)?,
                 ExprKind::Property(path) => {

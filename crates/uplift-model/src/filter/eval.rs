@@ -30,6 +30,11 @@ fn truth(e: &Expr, lookup: &dyn Fn(&[String]) -> Option<Json>) -> Option<bool> {
             (Some(false), Some(false)) => Some(false),
             _ => None,
         },
+        ExprKind::Compare { .. } if e.boolean_comparison().is_some() => {
+            let (pred, holds) = e.boolean_comparison()?;
+            // Unknown counts as false, as under `not`.
+            Some(truth(pred, lookup).unwrap_or(false) == holds)
+        }
         ExprKind::Compare { op, left, right } => {
             let (l, r) = (operand(left, lookup), operand(right, lookup));
             match (&l, &r) {

@@ -16,7 +16,13 @@ const GOOD: &[(&str, &str)] = &[
     ("contains(Name,'ab')", "contains(Name, 'ab')"),
     ("startswith( Name , 'a' )", "startswith(Name, 'a')"),
     ("endswith(Site/city, 'z')", "endswith(Site/city, 'z')"),
+    // a predicate compared with a boolean literal, as the grammar allows
     ("contains(Name, 'a') eq true", "contains(Name, 'a') eq true"),
+    (
+        "startswith(Name,'A') eq false",
+        "startswith(Name, 'A') eq false",
+    ),
+    ("true ne endswith(Name,'z')", "true ne endswith(Name, 'z')"),
     ("not contains(Name,'x')", "not contains(Name, 'x')"),
     (
         "contains(Name, 'a') or IsActive",
@@ -526,6 +532,8 @@ fn resolve_test_path(path: &[String]) -> Option<PropertyType> {
 }
 
 const TYPE_OK: &[&str] = &[
+    "contains(Name, 'a') eq true",
+    "false ne startswith(Name, 'a')",
     "Name eq 'x'",
     "Name ne null",
     "null eq Name",

@@ -56,6 +56,17 @@ fn complex_name(ty: &FieldType) -> Option<&'static str> {
     }
 }
 
+/// The facets a client needs to read values exactly: instants are served with
+/// milliseconds, decimals with as many digits as they have.
+fn facets(scalar: uplift_model::filter::ScalarType) -> &'static str {
+    use uplift_model::filter::ScalarType as S;
+    match scalar {
+        S::DateTimeOffset => r#" Precision="3""#,
+        S::Decimal => r#" Scale="variable""#,
+        _ => "",
+    }
+}
+
 fn property(out: &mut String, f: &Field) {
     let _ = write!(
         out,
@@ -69,12 +80,8 @@ fn property(out: &mut String, f: &Field) {
     if let Some(n) = f.ty.max_chars() {
         let _ = write!(out, r#" MaxLength="{n}""#);
     }
-    if matches!(
-        scalar_type(&f.ty, None),
-        uplift_model::filter::ScalarType::Decimal
-    ) && f.ty.parts().is_none()
-    {
-        out.push_str(r#" Scale="variable""#);
+    if f.ty.parts().is_none() {
+        out.push_str(facets(scalar_type(&f.ty, None)));
     }
     if f.is_computed() {
         out.push_str(r#"><Annotation Term="Org.OData.Core.V1.Computed" Bool="true"/></Property>"#);
@@ -95,9 +102,14 @@ fn entity_type(out: &mut String, e: &Entity, version: SchemaVersion) {
     }
     for f in &e.fields {
         if let FieldType::Lookup { target } = &f.ty {
+            let nullable = if f.required {
+                r#" Nullable="false""#
+            } else {
+                ""
+            };
             let _ = write!(
                 out,
-                r#"<NavigationProperty Name="{}{NAV_SUFFIX}" Type="{NAMESPACE}.{}"><ReferentialConstraint Property="{}" ReferencedProperty="id"/></NavigationProperty>"#,
+                r#"<NavigationProperty Name="{}{NAV_SUFFIX}" Type="{NAMESPACE}.{}"{nullable}><ReferentialConstraint Property="{}" ReferencedProperty="id"/></NavigationProperty>"#,
                 esc(&f.name),
                 esc(target),
                 esc(&f.name)
@@ -131,8 +143,9 @@ pub fn csdl(catalog: &Catalog) -> String {
         for p in ty.parts().unwrap_or_default() {
             let _ = write!(
                 out,
-                r#"<Property Name="{p}" Type="{}"/>"#,
-                edm_scalar(&ty, Some(p))
+                r#"<Property Name="{p}" Type="{}"{}/>"#,
+                edm_scalar(&ty, Some(p)),
+                facets(scalar_type(&ty, Some(p)))
             );
         }
         out.push_str("</ComplexType>");

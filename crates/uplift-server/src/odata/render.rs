@@ -69,11 +69,23 @@ fn query(params: &[(String, String)]) -> String {
     q.finish()
 }
 
+/// `{set}`, or `{set}(A,B)` when a `$select` chose the properties: the context URL's
+/// fragment.
+fn context_of(set: &str, select: &Option<Vec<String>>) -> String {
+    match select {
+        Some(cols) => format!("{set}({})", cols.join(",")),
+        None => set.to_string(),
+    }
+}
+
 fn page_body(base: &str, page: &Page, next_url: Option<String>) -> Map<String, Json> {
     let mut body = Map::new();
     body.insert(
         "@odata.context".into(),
-        json!(format!("{base}/$metadata#{}", page.set)),
+        json!(format!(
+            "{base}/$metadata#{}",
+            context_of(&page.set, &page.select)
+        )),
     );
     if let Some(n) = page.count {
         body.insert("@odata.count".into(), json!(n));
@@ -134,7 +146,10 @@ pub fn record(base: &str, rec: Record, status: StatusCode, minimal: bool) -> Res
     let mut obj = rec.value;
     obj.insert(
         "@odata.context".into(),
-        json!(format!("{base}/$metadata#{}/$entity", rec.set)),
+        json!(format!(
+            "{base}/$metadata#{}/$entity",
+            context_of(&rec.set, &rec.select)
+        )),
     );
     let location = format!("{base}/{}({})", rec.set, rec.id);
     let mut r = if minimal {

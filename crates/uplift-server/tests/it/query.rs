@@ -392,6 +392,11 @@ async fn paging_through_next_links_reaches_the_last_row_exactly_once() {
 async fn metadata_and_service_document() {
     for p in platforms().await {
         seed(&p).await;
+        let part = json!({"fields": [{"name": "Item", "type": "Lookup", "target": "Item", "required": true}]});
+        let a = p
+            .put("/api/environments/contoso/entities/Part", ADMIN_TOKEN, part)
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
         let m = p
             .get("/api/environments/contoso/data/$metadata", ADMIN_TOKEN)
             .await;
@@ -403,9 +408,12 @@ async fn metadata_and_service_document() {
             r#"<Property Name="id" Type="Edm.Guid" Nullable="false"/>"#,
             r#"<Property Name="Site" Type="Uplift.Values.Address"/>"#,
             r#"<Property Name="Day" Type="Edm.Date"/>"#,
-            r#"<Property Name="At" Type="Edm.DateTimeOffset"/>"#,
+            r#"<Property Name="At" Type="Edm.DateTimeOffset" Precision="3"/>"#,
+            r#"<Property Name="Price" Type="Edm.Decimal" Scale="variable"/>"#,
             r#"<NavigationProperty Name="Maker_ref" Type="Uplift.Account">"#,
-            r#"<Property Name="CreatedDateTime" Type="Edm.DateTimeOffset"><Annotation Term="Org.OData.Core.V1.Computed" Bool="true"/>"#,
+            r#"<NavigationProperty Name="Item_ref" Type="Uplift.Item" Nullable="false">"#,
+            r#"<Property Name="value" Type="Edm.Decimal" Scale="variable"/>"#,
+            r#"<Property Name="CreatedDateTime" Type="Edm.DateTimeOffset" Precision="3"><Annotation Term="Org.OData.Core.V1.Computed" Bool="true"/>"#,
             r#"<Property Name="Name" Type="Edm.String" Nullable="false" MaxLength="160"/>"#,
         ] {
             assert!(
@@ -504,6 +512,58 @@ async fn an_ordered_page_is_an_index_walk() {
                 p.engine,
                 buf.sql
             );
+        }
+    }
+}
+
+/// OData conformance found by a strict generated client: the context URL names the
+/// `$select` list; a predicate may be compared with a boolean literal.
+#[tokio::test]
+async fn context_urls_name_the_select_list_and_predicates_compare_with_booleans() {
+    for p in platforms().await {
+        seed(&p).await;
+        let a = p
+            .get(&format!("{SET}?$select=Name,Site&$top=1"), ADMIN_TOKEN)
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{}: {}", p.engine, a.body);
+        let ctx = a.body["@odata.context"].as_str().unwrap();
+        assert!(
+            ctx.ends_with("/$metadata#items(Name,Site)"),
+            "{}: {ctx}",
+            p.engine
+        );
+        let id = a.body["value"][0]["id"].as_str().unwrap();
+        let one = p
+            .get(&format!("{SET}({id})?$select=Name"), ADMIN_TOKEN)
+            .await;
+        let ctx = one.body["@odata.context"].as_str().unwrap();
+        assert!(
+            ctx.ends_with("/$metadata#items(Name)/$entity"),
+            "{}: {ctx}",
+            p.engine
+        );
+        for (filter, expect) in [
+            ("contains(Name,'an') eq true", vec!["Banana"]),
+            (
+                "startswith(Name,'a') eq false and Qty ne null",
+                vec!["Banana", "cherry", "Date 50%_off", "elderberry"],
+            ),
+            ("true eq endswith(Name,'y')", vec!["cherry", "elderberry"]),
+        ] {
+            let a = p
+                .get(
+                    &format!("{SET}?$filter={}&$orderby=Name", enc(filter)),
+                    ADMIN_TOKEN,
+                )
+                .await;
+            assert_eq!(
+                a.status,
+                StatusCode::OK,
+                "{}: {filter}: {}",
+                p.engine,
+                a.body
+            );
+            assert_eq!(names(&a.body), expect, "{}: {filter}", p.engine);
         }
     }
 }

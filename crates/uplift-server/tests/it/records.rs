@@ -426,11 +426,28 @@ async fn lookups_bind_by_reference_and_clear_on_delete() {
         );
         let exp = p
             .get(
+                &format!("/api/environments/contoso/data/contacts({cid})?$expand=Account_ref"),
+                ADMIN_TOKEN,
+            )
+            .await;
+        assert_eq!(exp.body["Account_ref"]["Name"], "Fabrikam", "{}", exp.body);
+        assert!(
+            exp.body["Account"].is_string(),
+            "the lookup stays its id: {}",
+            exp.body
+        );
+        let by_id = p
+            .get(
                 &format!("/api/environments/contoso/data/contacts({cid})?$expand=Account"),
                 ADMIN_TOKEN,
             )
             .await;
-        assert_eq!(exp.body["Account"]["Name"], "Fabrikam", "{}", exp.body);
+        assert_eq!(by_id.status, StatusCode::BAD_REQUEST, "{}", by_id.body);
+        assert!(
+            by_id.message().contains("expand 'Account_ref'"),
+            "{}",
+            by_id.body
+        );
         let del = p
             .delete(
                 &format!("/api/environments/contoso/data/accounts({acc})"),

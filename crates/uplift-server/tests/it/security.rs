@@ -110,7 +110,7 @@ async fn restricted_environments_enforce_roles_per_entity_and_privilege() {
         assert_eq!(prod.status, StatusCode::FORBIDDEN);
         let exp = p
             .get(
-                "/api/environments/contoso/data/contacts?$expand=Account",
+                "/api/environments/contoso/data/contacts?$expand=Account_ref",
                 &seller,
             )
             .await;

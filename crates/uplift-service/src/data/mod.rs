@@ -62,6 +62,8 @@ pub fn parse_resource(s: &str) -> Result<Resource> {
 #[derive(Debug, Clone)]
 pub struct Page {
     pub set: String,
+    /// The `$select` list, which the context URL names.
+    pub select: Option<Vec<String>>,
     pub values: Vec<Map<String, Json>>,
     pub count: Option<u64>,
     /// The query options of the next page (the carried ones, `$top`, `$skiptoken`).
@@ -74,6 +76,8 @@ pub struct Page {
 #[derive(Debug, Clone)]
 pub struct Record {
     pub set: String,
+    /// The `$select` list, which the context URL names.
+    pub select: Option<Vec<String>>,
     pub id: String,
     pub value: Map<String, Json>,
     pub etag: Option<String>,
@@ -269,6 +273,7 @@ impl DataSession {
         });
         Ok(Page {
             set: entity.set_name.clone(),
+            select: opts.select.clone(),
             values,
             count,
             next,
@@ -347,6 +352,7 @@ impl DataSession {
             .await?;
         Ok(Record {
             set: entity.set_name.clone(),
+            select: opts.select.clone(),
             id: id.to_string(),
             value: values.pop().unwrap_or_default(),
             etag: shape.etag(&rows[0]),
@@ -399,6 +405,7 @@ impl DataSession {
         let shape = RowShape::new(entity, self.version(), &layout.columns);
         Record {
             set: entity.set_name.clone(),
+            select: None,
             id: shape.id(row).unwrap_or_default().to_string(),
             value: shape.to_json(row, None),
             etag: shape.etag(row),

@@ -200,8 +200,16 @@ fn expand(
 ) -> Result<Vec<(String, String)>, ServiceError> {
     let mut out = Vec::new();
     for name in parse_expand(v).map_err(|e| option_error("$expand", e))? {
-        let field = name.strip_suffix(NAV_SUFFIX).unwrap_or(&name);
+        let nav = name.strip_suffix(NAV_SUFFIX);
+        let field = nav.unwrap_or(&name);
         match entity.field(version, field) {
+            // The lookup itself is the target's id (`Edm.Guid` in `$metadata`); the
+            // record it points at is its navigation property's.
+            Some(f) if matches!(f.ty, FieldType::Lookup { .. }) && nav.is_none() => {
+                return Err(ServiceError::Invalid(format!(
+                    "$expand: '{name}' is a lookup's id, not a navigation property; expand '{name}{NAV_SUFFIX}'"
+                )));
+            }
             Some(f) if matches!(f.ty, FieldType::Lookup { .. }) => {
                 out.push((name.clone(), field.to_string()))
             }
