@@ -49,9 +49,9 @@ impl Expr {
 }
 
 impl Expr {
-    /// `contains(Name,'x') eq true`, `startswith(Name,'A') ne false` and the like,
-    /// which the grammar allows: a predicate (a function call, every one of which is
-    /// boolean) compared by `eq`/`ne` with a boolean literal. Returns the predicate and
+    /// `contains(Name,'x') eq true`, `(Qty gt 5) ne false` and the like, which the
+    /// grammar allows: a predicate (a function call, every one of which is boolean, a
+    /// comparison or a combination) compared by `eq`/`ne` with a boolean literal. Returns the predicate and
     /// whether the comparison holds when the predicate does (`false` means it is the
     /// predicate's negation). The tree keeps what was written; checking, SQL and
     /// evaluation read it through this.
@@ -59,10 +59,19 @@ impl Expr {
         let ExprKind::Compare { op, left, right } = &self.kind else {
             return None;
         };
-        let is_call = |e: &Expr| matches!(e.kind, ExprKind::Call { .. });
+        let is_predicate = |e: &Expr| {
+            matches!(
+                e.kind,
+                ExprKind::Call { .. }
+                    | ExprKind::Compare { .. }
+                    | ExprKind::Not(_)
+                    | ExprKind::And(..)
+                    | ExprKind::Or(..)
+            )
+        };
         let (pred, value) = match (&left.kind, &right.kind) {
-            (_, ExprKind::Literal(Literal::Bool(b))) if is_call(left) => (left, *b),
-            (ExprKind::Literal(Literal::Bool(b)), _) if is_call(right) => (right, *b),
+            (_, ExprKind::Literal(Literal::Bool(b))) if is_predicate(left) => (left, *b),
+            (ExprKind::Literal(Literal::Bool(b)), _) if is_predicate(right) => (right, *b),
             _ => return None,
         };
         match op {

@@ -215,6 +215,19 @@ impl Checker<'_> {
         if op.is_equality() && (complex_vs_null(left, right) || complex_vs_null(right, left)) {
             return Ok(());
         }
+        // A condition as an operand is allowed only against true or false with eq/ne
+        // (see `Expr::boolean_comparison`, checked before this).
+        let leaf = |e: &Expr| matches!(e.kind, ExprKind::Literal(_) | ExprKind::Property(_));
+        if let Some(cond) = [left, right].into_iter().find(|e| !leaf(e)) {
+            self.check_condition(cond)?;
+            return Err(self.err(
+                cond.span,
+                format!(
+                    "'{}' is a condition: it can only be compared with true or false, using eq or ne",
+                    print_filter(cond)
+                ),
+            ));
+        }
         let lt = self.operand_type(left)?;
         let rt = self.operand_type(right)?;
         let (a, b) = match (lt, rt) {

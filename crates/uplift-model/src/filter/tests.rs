@@ -565,11 +565,12 @@ const TYPE_OK: &[&str] = &[
     "endswith(Name, Site/zip)",
     "1 eq 1",
     "(Age gt 5) eq true",
-    "(Age gt 5) ne IsActive",
     "contains(Name, 'a') eq false",
 ];
 
 const TYPE_BAD: &[(&str, usize, &str)] = &[
+    // a condition compares only with true or false: SQL has no such comparison
+    ("(Age gt 5) ne IsActive", 1, "is a condition"),
     ("Foo eq 1", 1, "unknown property 'Foo'"),
     ("Site/country eq 'x'", 1, "unknown property 'Site/country'"),
     ("'é' eq Foo", 8, "unknown property 'Foo'"),

@@ -549,6 +549,10 @@ async fn context_urls_name_the_select_list_and_predicates_compare_with_booleans(
                 vec!["Banana", "cherry", "Date 50%_off", "elderberry"],
             ),
             ("true eq endswith(Name,'y')", vec!["cherry", "elderberry"]),
+            (
+                "(Qty gt 2) eq true",
+                vec!["cherry", "Date 50%_off", "elderberry"],
+            ),
         ] {
             let a = p
                 .get(
@@ -564,6 +568,55 @@ async fn context_urls_name_the_select_list_and_predicates_compare_with_booleans(
                 a.body
             );
             assert_eq!(names(&a.body), expect, "{}: {filter}", p.engine);
+        }
+    }
+}
+
+/// Every `$filter` error, whatever stage finds it (the parser, the type checker or
+/// the SQL compiler), says `$filter:` and where the problem is.
+#[tokio::test]
+async fn every_filter_error_has_the_prefix_and_a_position() {
+    let filters = [
+        "Name eq",
+        "Nam eq 'x'",
+        "Name eq 5",
+        "Name",
+        "Qty",
+        "Site gt null",
+        "Site eq 'x'",
+        "contains(Name, 'a') eq Active",
+        "(Qty eq 1) eq (Qty eq 2)",
+        "contains(Qty, 'a')",
+        "contains(Name)",
+        "Name eq 'a' or",
+        "not",
+        "'x'",
+        "1 eq 1 eq 1",
+        "Day gt 2024-13-01",
+        "At gt 2024-01-01T25:00:00Z",
+        "Ref eq 1",
+        "Maker eq 'x'",
+        "((((Name eq 'x'",
+    ];
+    for p in platforms().await {
+        seed(&p).await;
+        for f in filters {
+            let a = p
+                .get(&format!("{SET}?$filter={}", enc(f)), ADMIN_TOKEN)
+                .await;
+            assert_eq!(
+                a.status,
+                StatusCode::BAD_REQUEST,
+                "{}: {f}: {}",
+                p.engine,
+                a.body
+            );
+            let m = a.message();
+            assert!(
+                m.starts_with("$filter: ") && m.contains("position"),
+                "{}: {f}: {m}",
+                p.engine
+            );
         }
     }
 }
