@@ -133,19 +133,8 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestP
         parts: &mut axum::http::request::Parts,
         _state: &S,
     ) -> Result<Self, ApiError> {
-        let raw = parts.uri.query().unwrap_or("");
-        serde_urlencoded_from(raw)
-            .map(Params)
-            .map_err(|e| ApiError::bad_request(format!("query string: {e}")))
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|q| Params(q.0))
+            .map_err(|e| ApiError::bad_request(format!("query string: {}", e.body_text())))
     }
-}
-
-fn serde_urlencoded_from<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, String> {
-    axum::extract::Query::<T>::try_from_uri(
-        &format!("/?{raw}")
-            .parse()
-            .map_err(|e: axum::http::uri::InvalidUri| e.to_string())?,
-    )
-    .map(|q| q.0)
-    .map_err(|e| e.body_text())
 }

@@ -44,11 +44,6 @@ impl PropertyResolver for ApprovalProperties {
     }
 }
 
-/// One request as the API shows it, as JSON for filtering and ordering.
-fn record(a: &Approval) -> Json_ {
-    json!(convert::approval(a))
-}
-
 /// Parsed query options of a listing.
 #[derive(Default)]
 struct Query {
@@ -130,10 +125,11 @@ impl Services {
         raw: Option<&str>,
     ) -> Result<api::flows::ApprovalPage> {
         let q = parse_query(raw)?;
-        let mut rows: Vec<(Json_, &Approval)> = Vec::new();
-        let visible = self.visible_approvals(actor, env).await?;
-        for a in &visible {
-            let r = record(a);
+        // Each request as the API shows it, with its JSON, which filters and orders read.
+        let mut rows: Vec<(Json_, api::flows::Approval)> = Vec::new();
+        for a in self.visible_approvals(actor, env).await? {
+            let a = convert::approval(&a);
+            let r = json!(a);
             let keep = q
                 .filter
                 .as_ref()
@@ -154,7 +150,7 @@ impl Services {
             .into_iter()
             .skip(q.skip)
             .take(q.top.unwrap_or(usize::MAX))
-            .map(|(_, a)| convert::approval(a))
+            .map(|(_, a)| a)
             .collect();
         Ok(api::flows::ApprovalPage {
             value,

@@ -35,6 +35,17 @@ fn invalid(msg: impl Into<String>) -> StoreError {
 
 impl Compiler<'_> {
     fn boolean(&self, buf: &mut SqlBuf, e: &Expr) -> Result<()> {
+        if let Some((pred, holds)) = e.boolean_comparison() {
+            // Unknown counts as false, as under `not`.
+            buf.push(if holds {
+                "COALESCE(("
+            } else {
+                "NOT COALESCE(("
+            });
+            self.boolean(buf, pred)?;
+            buf.push("), FALSE)");
+            return Ok(());
+        }
         match &e.kind {
             ExprKind::And(a, b) | ExprKind::Or(a, b) => {
                 let op = if matches!(e.kind, ExprKind::And(..)) {
@@ -67,18 +78,6 @@ impl Compiler<'_> {
                 }
                 buf.push("(").ident(&t.column.name).push(" = ");
                 buf.param(Value::Bool(true), ColType::Bool).push(")");
-            }
-            ExprKind::Compare { .. } if e.boolean_comparison().is_some() => {
-                if let Some((pred, holds)) = e.boolean_comparison() {
-                    // Unknown counts as false, as under `not`.
-                    buf.push(if holds {
-                        "COALESCE(("
-                    } else {
-                        "NOT COALESCE(("
-                    });
-                    self.boolean(buf, pred)?;
-                    buf.push("), FALSE)");
-                }
             }
             ExprKind::Compare { op, left, right } => self.compare(buf, *op, left, right)?,
             ExprKind::Call { func, args } => self.call(buf, *func, args)?,

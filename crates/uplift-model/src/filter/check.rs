@@ -110,6 +110,10 @@ impl Checker<'_> {
     fn check_condition(&self, e: &Expr) -> Result<(), FilterError> {
         let mut stack = vec![e];
         while let Some(e) = stack.pop() {
+            if let Some((pred, _)) = e.boolean_comparison() {
+                stack.push(pred);
+                continue;
+            }
             match &e.kind {
                 ExprKind::And(l, r) | ExprKind::Or(l, r) => {
                     // Right first onto the stack so errors are found left to right.
@@ -117,9 +121,6 @@ impl Checker<'_> {
                     stack.push(l);
                 }
                 ExprKind::Not(inner) => stack.push(inner),
-                ExprKind::Compare { .. } if e.boolean_comparison().is_some() => {
-                    stack.extend(e.boolean_comparison().map(|(pred, _)| pred));
-                }
                 ExprKind::Compare { op, left, right } => self.check_compare(*op, left, right)?,
                 ExprKind::Call { func, args } => self.check_call(e, *func, args)?,
                 ExprKind::Property(path) => {

@@ -18,6 +18,10 @@ pub fn eval_filter(e: &Expr, lookup: &dyn Fn(&[String]) -> Option<Json>) -> bool
 
 /// Three-valued: `None` is unknown.
 fn truth(e: &Expr, lookup: &dyn Fn(&[String]) -> Option<Json>) -> Option<bool> {
+    if let Some((pred, holds)) = e.boolean_comparison() {
+        // Unknown counts as false, as under `not`.
+        return Some(truth(pred, lookup).unwrap_or(false) == holds);
+    }
     match &e.kind {
         ExprKind::Not(x) => truth(x, lookup).map(|b| !b),
         ExprKind::And(a, b) => match (truth(a, lookup), truth(b, lookup)) {
@@ -30,11 +34,6 @@ fn truth(e: &Expr, lookup: &dyn Fn(&[String]) -> Option<Json>) -> Option<bool> {
             (Some(false), Some(false)) => Some(false),
             _ => None,
         },
-        ExprKind::Compare { .. } if e.boolean_comparison().is_some() => {
-            let (pred, holds) = e.boolean_comparison()?;
-            // Unknown counts as false, as under `not`.
-            Some(truth(pred, lookup).unwrap_or(false) == holds)
-        }
         ExprKind::Compare { op, left, right } => {
             let (l, r) = (operand(left, lookup), operand(right, lookup));
             match (&l, &r) {

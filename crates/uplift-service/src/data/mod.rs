@@ -15,6 +15,7 @@ use uplift_model::entity::KEY;
 use uplift_model::layout::VERSION_COLUMN;
 use uplift_model::{Catalog, Entity, FieldType, SchemaVersion};
 use uplift_store::EnvDb;
+use uplift_store::control::EnvRecord;
 use uplift_store::records::{self, Actor as Writer, ListQuery};
 
 use crate::Services;
@@ -98,13 +99,13 @@ impl Services {
         env: &str,
         database: Database,
     ) -> Result<DataSession> {
-        self.env(env).await?;
+        let rec = self.env(env).await?;
         policy::open_database(actor, env, database)?;
         let db = match database {
             Database::Production => self.store.env_db(env).await?,
             Database::Test => self.test_database(env).await?,
         };
-        self.session(actor, env, database, db).await
+        self.session(actor, &rec, database, db).await
     }
 
     /// Opens a database by its name, as an app or flow binding names it.
@@ -122,17 +123,17 @@ impl Services {
         };
         policy::open_database(actor, env, which)?;
         let db = self.store.bound(env, database).await?;
-        self.session(actor, env, which, db).await
+        self.session(actor, &rec, which, db).await
     }
 
     async fn session(
         &self,
         actor: &Actor,
-        env: &str,
+        rec: &EnvRecord,
         database: Database,
         db: Arc<EnvDb>,
     ) -> Result<DataSession> {
-        let rec = self.env(env).await?;
+        let env = rec.name.as_str();
         let grants = self.grants(env, actor.email()).await?;
         Ok(DataSession {
             rights: DataRights {
