@@ -15,7 +15,8 @@ use std::time::Duration;
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{ADMIN_TOKEN, Platform, platforms};
+use crate::support::{ADMIN_TOKEN, Platform};
+use uplift_test_macros::engine_test;
 
 const ENV: &str = "/api/environments/acme";
 const CALLERS: [&str; 7] = [
@@ -612,36 +613,34 @@ async fn check(
     }
 }
 
-#[tokio::test]
-async fn every_endpoint_answers_each_caller_as_the_policy_says() {
-    for p in platforms().await {
-        let f = setup(&p).await;
-        let mut failures = Vec::new();
-        check(&p, &f, admin_cases(), false, &mut failures).await;
-        check(&p, &f, maker_cases(&f), false, &mut failures).await;
-        check(&p, &f, upgrade_cases(), false, &mut failures).await;
-        check(
-            &p,
-            &f,
-            data_cases(&format!("{ENV}/data"), "Name", GRANTED),
-            false,
-            &mut failures,
-        )
-        .await;
-        let test = format!("{ENV}/upgrade/test/data");
-        check(
-            &p,
-            &f,
-            data_cases(&test, "name", MAKERS),
-            true,
-            &mut failures,
-        )
-        .await;
-        assert!(
-            failures.is_empty(),
-            "{} cells differ:\n{}",
-            failures.len(),
-            failures.join("\n")
-        );
-    }
+#[engine_test]
+async fn every_endpoint_answers_each_caller_as_the_policy_says(p: Platform) {
+    let f = setup(&p).await;
+    let mut failures = Vec::new();
+    check(&p, &f, admin_cases(), false, &mut failures).await;
+    check(&p, &f, maker_cases(&f), false, &mut failures).await;
+    check(&p, &f, upgrade_cases(), false, &mut failures).await;
+    check(
+        &p,
+        &f,
+        data_cases(&format!("{ENV}/data"), "Name", GRANTED),
+        false,
+        &mut failures,
+    )
+    .await;
+    let test = format!("{ENV}/upgrade/test/data");
+    check(
+        &p,
+        &f,
+        data_cases(&test, "name", MAKERS),
+        true,
+        &mut failures,
+    )
+    .await;
+    assert!(
+        failures.is_empty(),
+        "{} cells differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

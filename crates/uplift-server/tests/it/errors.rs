@@ -5,7 +5,8 @@
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::{ADMIN_TOKEN, Platform, admin_url, platforms};
+use crate::support::{ADMIN_TOKEN, Platform, admin_url};
+use uplift_test_macros::engine_test;
 
 /// Words that would mean engine text, SQL or a path leaked into a body.
 const LEAKS: &[&str] = &[
@@ -30,46 +31,44 @@ async fn drop_accounts(p: &Platform) {
         .expect("drop");
 }
 
-#[tokio::test]
-async fn a_5xx_names_no_engine_text_and_gives_the_request_id() {
-    for p in platforms().await {
-        p.create_env("acme", "classic", "open").await;
-        drop_accounts(&p).await;
-        let a = p
-            .call(
-                Method::GET,
-                "/api/environments/acme/data/accounts",
-                Some(ADMIN_TOKEN),
-                None,
-                &[("x-request-id", "req-42")],
-            )
-            .await;
-        assert_eq!(
-            a.status,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "{}: {}",
-            p.engine,
-            a.body
-        );
-        assert_eq!(a.body["error"]["code"], "InternalError", "{}", p.engine);
-        assert_eq!(a.body["error"]["request_id"], "req-42", "{}", p.engine);
-        assert_eq!(a.headers["x-request-id"], "req-42", "{}", p.engine);
-        let text = a.body.to_string().to_lowercase();
-        for leak in LEAKS {
-            assert!(!text.contains(leak), "{}: '{leak}' in {text}", p.engine);
-        }
-        assert!(
-            a.message().contains("failed"),
-            "{}: {}",
-            p.engine,
-            a.message()
-        );
+#[engine_test]
+async fn a_5xx_names_no_engine_text_and_gives_the_request_id(p: Platform) {
+    p.create_env("acme", "classic", "open").await;
+    drop_accounts(&p).await;
+    let a = p
+        .call(
+            Method::GET,
+            "/api/environments/acme/data/accounts",
+            Some(ADMIN_TOKEN),
+            None,
+            &[("x-request-id", "req-42")],
+        )
+        .await;
+    assert_eq!(
+        a.status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "{}: {}",
+        p.engine,
+        a.body
+    );
+    assert_eq!(a.body["error"]["code"], "InternalError", "{}", p.engine);
+    assert_eq!(a.body["error"]["request_id"], "req-42", "{}", p.engine);
+    assert_eq!(a.headers["x-request-id"], "req-42", "{}", p.engine);
+    let text = a.body.to_string().to_lowercase();
+    for leak in LEAKS {
+        assert!(!text.contains(leak), "{}: '{leak}' in {text}", p.engine);
     }
+    assert!(
+        a.message().contains("failed"),
+        "{}: {}",
+        p.engine,
+        a.message()
+    );
 }
 
 #[tokio::test]
 async fn every_answer_carries_a_request_id() {
-    let p = &platforms().await[0];
+    let p = &crate::support::sqlite().await;
     let a = p.get("/api/environments/nowhere", ADMIN_TOKEN).await;
     assert_eq!(a.status, StatusCode::NOT_FOUND);
     let id = a.headers["x-request-id"].to_str().unwrap().to_string();
@@ -92,80 +91,78 @@ async fn every_answer_carries_a_request_id() {
 /// the busy timeout, then answers 503. PostgreSQL: a request while the server can
 /// reach no database (its connections ended, new ones refused) answers 503. Either
 /// way the next request after the database is back is served.
-#[tokio::test]
-async fn a_busy_or_lost_database_answers_503_with_retry_after() {
-    for p in platforms().await {
-        p.create_env("acme", "classic", "open").await;
-        let body = json!({"Name": "Busy"});
-        let mut lock = None;
-        let mut pg = None;
-        if p.engine == "sqlite" {
-            let path = p.data_dir().join("envs/acme/prod.db");
-            let c = rusqlite::Connection::open(path).expect("open");
-            c.execute_batch("BEGIN EXCLUSIVE").expect("lock");
-            lock = Some(c);
-        } else {
-            let name = p.pg_database().expect("a PostgreSQL database").to_string();
-            let (client, conn) = tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls)
-                .await
-                .expect("admin connection");
-            tokio::spawn(conn);
-            client
-                .batch_execute(&format!(
-                    "ALTER DATABASE {name} ALLOW_CONNECTIONS false; SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
-                ))
-                .await
-                .expect("refuse connections");
-            pg = Some((client, name));
-        }
-        let a = p
-            .post(
-                "/api/environments/acme/data/accounts",
-                ADMIN_TOKEN,
-                body.clone(),
-            )
-            .await;
-        assert_eq!(
-            a.status,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "{}: {}",
-            p.engine,
-            a.body
-        );
-        assert_eq!(a.headers["retry-after"], "1", "{}", p.engine);
-        assert_eq!(a.body["error"]["code"], "Busy", "{}", p.engine);
-        drop(lock);
-        if let Some((client, name)) = pg {
-            client
-                .batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
-                .await
-                .expect("allow connections");
-        }
-        let mut again = p
-            .post(
-                "/api/environments/acme/data/accounts",
-                ADMIN_TOKEN,
-                body.clone(),
-            )
-            .await;
-        for _ in 0..5 {
-            if again.status == StatusCode::CREATED {
-                break;
-            }
-            again = p
-                .post(
-                    "/api/environments/acme/data/accounts",
-                    ADMIN_TOKEN,
-                    body.clone(),
-                )
-                .await;
-        }
-        assert_eq!(
-            again.status,
-            StatusCode::CREATED,
-            "{}: {}",
-            p.engine,
-            again.body
-        );
+#[engine_test]
+async fn a_busy_or_lost_database_answers_503_with_retry_after(p: Platform) {
+    p.create_env("acme", "classic", "open").await;
+    let body = json!({"Name": "Busy"});
+    let mut lock = None;
+    let mut pg = None;
+    if p.engine == "sqlite" {
+        let path = p.data_dir().join("envs/acme/prod.db");
+        let c = rusqlite::Connection::open(path).expect("open");
+        c.execute_batch("BEGIN EXCLUSIVE").expect("lock");
+        lock = Some(c);
+    } else {
+        let name = p.pg_database().expect("a PostgreSQL database").to_string();
+        let (client, conn) = tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls)
+            .await
+            .expect("admin connection");
+        tokio::spawn(conn);
+        client
+            .batch_execute(&format!(
+                "ALTER DATABASE {name} ALLOW_CONNECTIONS false; SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+            ))
+            .await
+            .expect("refuse connections");
+        pg = Some((client, name));
     }
+    let a = p
+        .post(
+            "/api/environments/acme/data/accounts",
+            ADMIN_TOKEN,
+            body.clone(),
+        )
+        .await;
+    assert_eq!(
+        a.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}: {}",
+        p.engine,
+        a.body
+    );
+    assert_eq!(a.headers["retry-after"], "1", "{}", p.engine);
+    assert_eq!(a.body["error"]["code"], "Busy", "{}", p.engine);
+    drop(lock);
+    if let Some((client, name)) = pg {
+        client
+            .batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+            .await
+            .expect("allow connections");
+    }
+    let mut again = p
+        .post(
+            "/api/environments/acme/data/accounts",
+            ADMIN_TOKEN,
+            body.clone(),
+        )
+        .await;
+    for _ in 0..5 {
+        if again.status == StatusCode::CREATED {
+            break;
+        }
+        again = p
+            .post(
+                "/api/environments/acme/data/accounts",
+                ADMIN_TOKEN,
+                body.clone(),
+            )
+            .await;
+    }
+    assert_eq!(
+        again.status,
+        StatusCode::CREATED,
+        "{}: {}",
+        p.engine,
+        again.body
+    );
 }

@@ -1,4 +1,5 @@
-//! Integration tests of the HTTP API, each run on SQLite and on PostgreSQL.
+//! Integration tests of the HTTP API. Each `#[engine_test]` is two tests,
+//! `<name>::sqlite` and `<name>::postgres`, so a failure names its engine.
 
 mod apps;
 mod authorization;
@@ -6,6 +7,7 @@ mod catalog;
 mod databases;
 mod errors;
 mod flows;
+mod migration;
 mod openapi;
 mod query;
 mod records;

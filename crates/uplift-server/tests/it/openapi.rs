@@ -3,8 +3,6 @@
 use axum::http::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::support::platforms;
-
 /// Every (method, path) the document describes.
 fn operations(doc: &Value) -> Vec<(Method, String)> {
     let mut out = Vec::new();
@@ -39,7 +37,7 @@ fn concrete(path: &str) -> String {
 
 #[tokio::test]
 async fn the_document_is_openapi_3_1_and_describes_the_error_body() {
-    let p = &platforms().await[0];
+    let p = &crate::support::sqlite().await;
     let a = p
         .call(Method::GET, "/api/openapi.json", None, None, &[])
         .await;
@@ -64,7 +62,7 @@ async fn the_document_is_openapi_3_1_and_describes_the_error_body() {
 /// ones answer), never the fallback's 404 or a 405.
 #[tokio::test]
 async fn every_documented_operation_is_a_route() {
-    let p = &platforms().await[0];
+    let p = &crate::support::sqlite().await;
     let doc = uplift_server::openapi();
     let doc = serde_json::to_value(&doc).expect("json");
     let ops = operations(&doc);

@@ -3,7 +3,8 @@
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{ADMIN_TOKEN, Platform, platforms};
+use crate::support::{ADMIN_TOKEN, Platform};
+use uplift_test_macros::engine_test;
 
 const SET: &str = "/api/environments/contoso/data/items";
 
@@ -98,8 +99,8 @@ fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-#[tokio::test]
-async fn every_filter_operator_and_function() {
+#[engine_test]
+async fn every_filter_operator_and_function(p: Platform) {
     let cases: &[(&str, &[&str])] = &[
         ("Name eq 'APPLE'", &["apple"]),
         (
@@ -163,29 +164,27 @@ async fn every_filter_operator_and_function() {
             ],
         ),
     ];
-    for p in platforms().await {
-        seed(&p).await;
-        for (filter, expected) in cases {
-            let a = p
-                .get(
-                    &format!("{SET}?$orderby=Name&$filter={}", enc(filter)),
-                    ADMIN_TOKEN,
-                )
-                .await;
-            assert_eq!(
-                a.status,
-                StatusCode::OK,
-                "{}: {filter}: {}",
-                p.engine,
-                a.body
-            );
-            assert_eq!(names(&a.body), *expected, "{}: $filter={filter}", p.engine);
-        }
+    seed(&p).await;
+    for (filter, expected) in cases {
+        let a = p
+            .get(
+                &format!("{SET}?$orderby=Name&$filter={}", enc(filter)),
+                ADMIN_TOKEN,
+            )
+            .await;
+        assert_eq!(
+            a.status,
+            StatusCode::OK,
+            "{}: {filter}: {}",
+            p.engine,
+            a.body
+        );
+        assert_eq!(names(&a.body), *expected, "{}: $filter={filter}", p.engine);
     }
 }
 
-#[tokio::test]
-async fn bad_query_options_are_400_with_a_position() {
+#[engine_test]
+async fn bad_query_options_are_400_with_a_position(p: Platform) {
     let cases: &[(&str, &str)] = &[
         ("$filter=Name eq", "$filter"),
         ("$filter=Nam eq 'x'", "unknown property 'Nam' at position 1"),
@@ -206,117 +205,113 @@ async fn bad_query_options_are_400_with_a_position() {
         ("$expand=Name", "not a lookup"),
         ("$skiptoken=garbage", "$skiptoken"),
     ];
-    for p in platforms().await {
-        seed(&p).await;
-        for (q, expected) in cases {
-            let path = format!("{SET}?{}", q.replace(' ', "%20").replace('\'', "%27"));
-            let a = p.get(&path, ADMIN_TOKEN).await;
-            assert_eq!(
-                a.status,
-                StatusCode::BAD_REQUEST,
-                "{}: {q}: {}",
-                p.engine,
-                a.body
-            );
-            assert!(
-                a.message().contains(expected),
-                "{}: {q}: expected '{expected}' in '{}'",
-                p.engine,
-                a.message()
-            );
-        }
+    seed(&p).await;
+    for (q, expected) in cases {
+        let path = format!("{SET}?{}", q.replace(' ', "%20").replace('\'', "%27"));
+        let a = p.get(&path, ADMIN_TOKEN).await;
+        assert_eq!(
+            a.status,
+            StatusCode::BAD_REQUEST,
+            "{}: {q}: {}",
+            p.engine,
+            a.body
+        );
+        assert!(
+            a.message().contains(expected),
+            "{}: {q}: expected '{expected}' in '{}'",
+            p.engine,
+            a.message()
+        );
     }
 }
 
-#[tokio::test]
-async fn select_orderby_top_skip_count_and_expand() {
-    for p in platforms().await {
-        seed(&p).await;
-        let a = p
-            .get(
-                &format!("{SET}?$select=Name,Qty&$orderby=Qty%20desc&$top=2&$skip=1&$count=true"),
-                ADMIN_TOKEN,
-            )
-            .await;
-        assert_eq!(a.body["@odata.count"], 6, "{}", a.body);
-        assert_eq!(names(&a.body), ["Date 50%_off", "cherry"]);
-        let first = a.body["value"][0].as_object().unwrap();
-        let keys: Vec<&str> = first.keys().map(String::as_str).collect();
-        assert_eq!(
-            keys,
-            ["@odata.etag", "id", "Name", "Qty"],
-            "{}: only selected fields",
-            p.engine
-        );
-        // Nulls sort first ascending, last descending; text ignores case.
-        let asc = p
-            .get(&format!("{SET}?$orderby=Qty,Name"), ADMIN_TOKEN)
-            .await;
-        assert_eq!(
-            names(&asc.body),
-            [
-                "fig",
-                "apple",
-                "Banana",
-                "cherry",
-                "Date 50%_off",
-                "elderberry"
-            ]
-        );
-        let multi = p
-            .get(
-                &format!("{SET}?$orderby=Active%20desc,Name%20desc"),
-                ADMIN_TOKEN,
-            )
-            .await;
-        assert_eq!(
-            names(&multi.body),
-            [
-                "elderberry",
-                "cherry",
-                "apple",
-                "Date 50%_off",
-                "Banana",
-                "fig"
-            ],
-            "{}",
-            p.engine
-        );
-        let by_city = p
-            .get(
-                &format!("{SET}?$orderby=Site/city%20desc&$filter=Qty%20ne%20null"),
-                ADMIN_TOKEN,
-            )
-            .await;
-        // Ties (apple and Banana share a city) go by id, the way the last key runs.
-        assert_eq!(
-            names(&by_city.body),
-            ["elderberry", "Banana", "apple", "cherry", "Date 50%_off"]
-        );
-        let count = p
-            .get(
-                &format!("{SET}/$count?$filter=Active%20eq%20true"),
-                ADMIN_TOKEN,
-            )
-            .await;
-        assert_eq!(count.body, json!(3));
-        let exp = p
-            .get(
-                &format!("{SET}?$filter=Qty%20eq%201&$expand=Maker_ref&$select=Name"),
-                ADMIN_TOKEN,
-            )
-            .await;
-        assert_eq!(
-            exp.body["value"][0]["Maker_ref"]["Name"], "Fabrikam",
-            "{}",
-            exp.body
-        );
-        let top0 = p
-            .get(&format!("{SET}?$top=0&$count=true"), ADMIN_TOKEN)
-            .await;
-        assert_eq!(top0.body["value"], json!([]));
-        assert!(top0.body.get("@odata.nextLink").is_none());
-    }
+#[engine_test]
+async fn select_orderby_top_skip_count_and_expand(p: Platform) {
+    seed(&p).await;
+    let a = p
+        .get(
+            &format!("{SET}?$select=Name,Qty&$orderby=Qty%20desc&$top=2&$skip=1&$count=true"),
+            ADMIN_TOKEN,
+        )
+        .await;
+    assert_eq!(a.body["@odata.count"], 6, "{}", a.body);
+    assert_eq!(names(&a.body), ["Date 50%_off", "cherry"]);
+    let first = a.body["value"][0].as_object().unwrap();
+    let keys: Vec<&str> = first.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        ["@odata.etag", "id", "Name", "Qty"],
+        "{}: only selected fields",
+        p.engine
+    );
+    // Nulls sort first ascending, last descending; text ignores case.
+    let asc = p
+        .get(&format!("{SET}?$orderby=Qty,Name"), ADMIN_TOKEN)
+        .await;
+    assert_eq!(
+        names(&asc.body),
+        [
+            "fig",
+            "apple",
+            "Banana",
+            "cherry",
+            "Date 50%_off",
+            "elderberry"
+        ]
+    );
+    let multi = p
+        .get(
+            &format!("{SET}?$orderby=Active%20desc,Name%20desc"),
+            ADMIN_TOKEN,
+        )
+        .await;
+    assert_eq!(
+        names(&multi.body),
+        [
+            "elderberry",
+            "cherry",
+            "apple",
+            "Date 50%_off",
+            "Banana",
+            "fig"
+        ],
+        "{}",
+        p.engine
+    );
+    let by_city = p
+        .get(
+            &format!("{SET}?$orderby=Site/city%20desc&$filter=Qty%20ne%20null"),
+            ADMIN_TOKEN,
+        )
+        .await;
+    // Ties (apple and Banana share a city) go by id, the way the last key runs.
+    assert_eq!(
+        names(&by_city.body),
+        ["elderberry", "Banana", "apple", "cherry", "Date 50%_off"]
+    );
+    let count = p
+        .get(
+            &format!("{SET}/$count?$filter=Active%20eq%20true"),
+            ADMIN_TOKEN,
+        )
+        .await;
+    assert_eq!(count.body, json!(3));
+    let exp = p
+        .get(
+            &format!("{SET}?$filter=Qty%20eq%201&$expand=Maker_ref&$select=Name"),
+            ADMIN_TOKEN,
+        )
+        .await;
+    assert_eq!(
+        exp.body["value"][0]["Maker_ref"]["Name"], "Fabrikam",
+        "{}",
+        exp.body
+    );
+    let top0 = p
+        .get(&format!("{SET}?$top=0&$count=true"), ADMIN_TOKEN)
+        .await;
+    assert_eq!(top0.body["value"], json!([]));
+    assert!(top0.body.get("@odata.nextLink").is_none());
 }
 
 /// Follows `@odata.nextLink` until the end; returns every name seen and the pages.
@@ -347,235 +342,228 @@ async fn follow(p: &Platform, first: &str, page: u64) -> (Vec<String>, usize) {
     (seen, pages)
 }
 
-#[tokio::test]
-async fn paging_through_next_links_reaches_the_last_row_exactly_once() {
-    for p in platforms().await {
-        seed(&p).await;
-        // Many rows sharing order keys: the keyset must still be exact.
-        for i in 0..37 {
-            let c = p
-                .post(
-                    SET,
-                    ADMIN_TOKEN,
-                    json!({"Name":format!("bulk{:02}", i % 7),"Qty":i % 3}),
-                )
-                .await;
-            assert_eq!(c.status, StatusCode::CREATED);
-        }
-        let all = p
-            .get(
-                &format!("{SET}?$orderby=Qty%20desc,Name&$top=1000"),
+#[engine_test]
+async fn paging_through_next_links_reaches_the_last_row_exactly_once(p: Platform) {
+    seed(&p).await;
+    // Many rows sharing order keys: the keyset must still be exact.
+    for i in 0..37 {
+        let c = p
+            .post(
+                SET,
                 ADMIN_TOKEN,
+                json!({"Name":format!("bulk{:02}", i % 7),"Qty":i % 3}),
             )
             .await;
-        let expected = names(&all.body);
-        assert_eq!(expected.len(), 43);
-        let (seen, pages) = follow(&p, &format!("{SET}?$orderby=Qty%20desc,Name"), 5).await;
-        assert_eq!(seen, expected, "{}: keyset paging in order", p.engine);
-        assert_eq!(pages, 9);
-        // $top across pages, with a filter carried along.
-        let (seen, _) = follow(
-            &p,
-            &format!("{SET}?$filter=startswith(Name,'bulk')&$orderby=Name&$top=12"),
-            5,
+        assert_eq!(c.status, StatusCode::CREATED);
+    }
+    let all = p
+        .get(
+            &format!("{SET}?$orderby=Qty%20desc,Name&$top=1000"),
+            ADMIN_TOKEN,
         )
         .await;
-        assert_eq!(seen.len(), 12);
-        assert!(seen.iter().all(|n| n.starts_with("bulk")));
-        // Default ordering (by id) pages through everything too.
-        let (seen, _) = follow(&p, SET, 10).await;
-        assert_eq!(seen.len(), 43);
-    }
+    let expected = names(&all.body);
+    assert_eq!(expected.len(), 43);
+    let (seen, pages) = follow(&p, &format!("{SET}?$orderby=Qty%20desc,Name"), 5).await;
+    assert_eq!(seen, expected, "{}: keyset paging in order", p.engine);
+    assert_eq!(pages, 9);
+    // $top across pages, with a filter carried along.
+    let (seen, _) = follow(
+        &p,
+        &format!("{SET}?$filter=startswith(Name,'bulk')&$orderby=Name&$top=12"),
+        5,
+    )
+    .await;
+    assert_eq!(seen.len(), 12);
+    assert!(seen.iter().all(|n| n.starts_with("bulk")));
+    // Default ordering (by id) pages through everything too.
+    let (seen, _) = follow(&p, SET, 10).await;
+    assert_eq!(seen.len(), 43);
 }
 
-#[tokio::test]
-async fn metadata_and_service_document() {
-    for p in platforms().await {
-        seed(&p).await;
-        let part = json!({"fields": [{"name": "Item", "type": "Lookup", "target": "Item", "required": true}]});
-        let a = p
-            .put("/api/environments/contoso/entities/Part", ADMIN_TOKEN, part)
-            .await;
-        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
-        let m = p
-            .get("/api/environments/contoso/data/$metadata", ADMIN_TOKEN)
-            .await;
-        assert_eq!(m.status, StatusCode::OK);
-        assert_eq!(m.headers["odata-version"], "4.0");
-        let xml = m.body.as_str().unwrap();
-        for needle in [
-            r#"<EntitySet Name="items" EntityType="Uplift.Item">"#,
-            r#"<Property Name="id" Type="Edm.Guid" Nullable="false"/>"#,
-            r#"<Property Name="Site" Type="Uplift.Values.Address"/>"#,
-            r#"<Property Name="Day" Type="Edm.Date"/>"#,
-            r#"<Property Name="At" Type="Edm.DateTimeOffset" Precision="3"/>"#,
-            r#"<Property Name="Price" Type="Edm.Decimal" Scale="variable"/>"#,
-            r#"<NavigationProperty Name="Maker_ref" Type="Uplift.Account">"#,
-            r#"<NavigationProperty Name="Item_ref" Type="Uplift.Item" Nullable="false">"#,
-            r#"<Property Name="value" Type="Edm.Decimal" Scale="variable"/>"#,
-            r#"<Property Name="CreatedDateTime" Type="Edm.DateTimeOffset" Precision="3"><Annotation Term="Org.OData.Core.V1.Computed" Bool="true"/>"#,
-            r#"<Property Name="Name" Type="Edm.String" Nullable="false" MaxLength="160"/>"#,
-        ] {
-            assert!(
-                xml.contains(needle),
-                "{}: $metadata lacks {needle}",
-                p.engine
-            );
-        }
-        let doc = p.get("/api/environments/contoso/data/", ADMIN_TOKEN).await;
+#[engine_test]
+async fn metadata_and_service_document(p: Platform) {
+    seed(&p).await;
+    let part =
+        json!({"fields": [{"name": "Item", "type": "Lookup", "target": "Item", "required": true}]});
+    let a = p
+        .put("/api/environments/contoso/entities/Part", ADMIN_TOKEN, part)
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let m = p
+        .get("/api/environments/contoso/data/$metadata", ADMIN_TOKEN)
+        .await;
+    assert_eq!(m.status, StatusCode::OK);
+    assert_eq!(m.headers["odata-version"], "4.0");
+    let xml = m.body.as_str().unwrap();
+    for needle in [
+        r#"<EntitySet Name="items" EntityType="Uplift.Item">"#,
+        r#"<Property Name="id" Type="Edm.Guid" Nullable="false"/>"#,
+        r#"<Property Name="Site" Type="Uplift.Values.Address"/>"#,
+        r#"<Property Name="Day" Type="Edm.Date"/>"#,
+        r#"<Property Name="At" Type="Edm.DateTimeOffset" Precision="3"/>"#,
+        r#"<Property Name="Price" Type="Edm.Decimal" Scale="variable"/>"#,
+        r#"<NavigationProperty Name="Maker_ref" Type="Uplift.Account">"#,
+        r#"<NavigationProperty Name="Item_ref" Type="Uplift.Item" Nullable="false">"#,
+        r#"<Property Name="value" Type="Edm.Decimal" Scale="variable"/>"#,
+        r#"<Property Name="CreatedDateTime" Type="Edm.DateTimeOffset" Precision="3"><Annotation Term="Org.OData.Core.V1.Computed" Bool="true"/>"#,
+        r#"<Property Name="Name" Type="Edm.String" Nullable="false" MaxLength="160"/>"#,
+    ] {
         assert!(
-            doc.body["value"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|s| s["name"] == "items")
+            xml.contains(needle),
+            "{}: $metadata lacks {needle}",
+            p.engine
         );
-        assert_eq!(doc.headers["odata-version"], "4.0");
     }
+    let doc = p.get("/api/environments/contoso/data/", ADMIN_TOKEN).await;
+    assert!(
+        doc.body["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "items")
+    );
+    assert_eq!(doc.headers["odata-version"], "4.0");
 }
 
 /// A page ordered by the business key is a walk of its index, forwards for ascending
 /// and backwards for descending, never a sort of every row: PostgreSQL, told not to
 /// sort unless it must, plans an index scan; SQLite plans no temporary B-tree.
-#[tokio::test]
-async fn an_ordered_page_is_an_index_walk() {
+#[engine_test]
+async fn an_ordered_page_is_an_index_walk(p: Platform) {
     use uplift_model::ColType;
     use uplift_store::Dialect;
     use uplift_store::records::{ListQuery, list_sql};
-    for p in platforms().await {
-        p.create_env("acme", "classic", "open").await;
-        for name in ["b", "A", "c"] {
-            p.post(
-                "/api/environments/acme/data/accounts",
-                ADMIN_TOKEN,
-                json!({"Name": name}),
-            )
-            .await;
-        }
-        let db = p.store.env_db("acme").await.unwrap();
-        let account = db.catalog().entity("Account").unwrap().clone();
-        let cols = uplift_model::layout::entity_columns(&account, db.catalog().version);
-        for orderby in ["Name", "Name desc"] {
-            let q = ListQuery {
-                filter: None,
-                orderby: uplift_model::filter::parse_orderby(orderby).unwrap(),
-                skip: 0,
-                limit: 50,
-                after: None,
-            };
-            let (buf, _) = list_sql(
-                db.dialect(),
-                &db.table(&account),
-                &account,
-                db.catalog().version,
-                &cols,
-                &q,
-            )
-            .unwrap();
-            let mut conn = db.pool().conn().await.unwrap();
-            let plan: Vec<String> = match db.dialect() {
-                Dialect::Postgres => {
-                    conn.batch("SET enable_sort = off").await.unwrap();
-                    let rows = conn
-                        .query(
-                            &format!("EXPLAIN {}", buf.sql),
-                            &buf.params,
-                            &[ColType::Text],
-                        )
-                        .await
-                        .unwrap();
-                    conn.batch("RESET enable_sort").await.unwrap();
-                    rows.iter()
-                        .map(|r| r[0].as_text().unwrap_or_default().to_string())
-                        .collect()
-                }
-                Dialect::Sqlite => {
-                    let types = [ColType::Int, ColType::Int, ColType::Int, ColType::Text];
-                    let rows = conn
-                        .query(
-                            &format!("EXPLAIN QUERY PLAN {}", buf.sql),
-                            &buf.params,
-                            &types,
-                        )
-                        .await
-                        .unwrap();
-                    rows.iter()
-                        .map(|r| r[3].as_text().unwrap_or_default().to_string())
-                        .collect()
-                }
-            };
-            let plan = plan.join("\n");
-            let sorts = plan.contains("Sort") || plan.contains("TEMP B-TREE");
-            assert!(
-                !sorts && plan.contains("ix_"),
-                "{}: $orderby={orderby}:\n{}\n{plan}",
-                p.engine,
-                buf.sql
-            );
-        }
+    p.create_env("acme", "classic", "open").await;
+    for name in ["b", "A", "c"] {
+        p.post(
+            "/api/environments/acme/data/accounts",
+            ADMIN_TOKEN,
+            json!({"Name": name}),
+        )
+        .await;
+    }
+    let db = p.store.env_db("acme").await.unwrap();
+    let account = db.catalog().entity("Account").unwrap().clone();
+    let cols = uplift_model::layout::entity_columns(&account, db.catalog().version);
+    for orderby in ["Name", "Name desc"] {
+        let q = ListQuery {
+            filter: None,
+            orderby: uplift_model::filter::parse_orderby(orderby).unwrap(),
+            skip: 0,
+            limit: 50,
+            after: None,
+        };
+        let (buf, _) = list_sql(
+            db.dialect(),
+            &db.table(&account),
+            &account,
+            db.catalog().version,
+            &cols,
+            &q,
+        )
+        .unwrap();
+        let mut conn = db.pool().conn().await.unwrap();
+        let plan: Vec<String> = match db.dialect() {
+            Dialect::Postgres => {
+                conn.batch("SET enable_sort = off").await.unwrap();
+                let rows = conn
+                    .query(
+                        &format!("EXPLAIN {}", buf.sql),
+                        &buf.params,
+                        &[ColType::Text],
+                    )
+                    .await
+                    .unwrap();
+                conn.batch("RESET enable_sort").await.unwrap();
+                rows.iter()
+                    .map(|r| r[0].as_text().unwrap_or_default().to_string())
+                    .collect()
+            }
+            Dialect::Sqlite => {
+                let types = [ColType::Int, ColType::Int, ColType::Int, ColType::Text];
+                let rows = conn
+                    .query(
+                        &format!("EXPLAIN QUERY PLAN {}", buf.sql),
+                        &buf.params,
+                        &types,
+                    )
+                    .await
+                    .unwrap();
+                rows.iter()
+                    .map(|r| r[3].as_text().unwrap_or_default().to_string())
+                    .collect()
+            }
+        };
+        let plan = plan.join("\n");
+        let sorts = plan.contains("Sort") || plan.contains("TEMP B-TREE");
+        assert!(
+            !sorts && plan.contains("ix_"),
+            "{}: $orderby={orderby}:\n{}\n{plan}",
+            p.engine,
+            buf.sql
+        );
     }
 }
 
 /// OData conformance found by a strict generated client: the context URL names the
 /// `$select` list; a predicate may be compared with a boolean literal.
-#[tokio::test]
-async fn context_urls_name_the_select_list_and_predicates_compare_with_booleans() {
-    for p in platforms().await {
-        seed(&p).await;
+#[engine_test]
+async fn context_urls_name_the_select_list_and_predicates_compare_with_booleans(p: Platform) {
+    seed(&p).await;
+    let a = p
+        .get(&format!("{SET}?$select=Name,Site&$top=1"), ADMIN_TOKEN)
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}: {}", p.engine, a.body);
+    let ctx = a.body["@odata.context"].as_str().unwrap();
+    assert!(
+        ctx.ends_with("/$metadata#items(Name,Site)"),
+        "{}: {ctx}",
+        p.engine
+    );
+    let id = a.body["value"][0]["id"].as_str().unwrap();
+    let one = p
+        .get(&format!("{SET}({id})?$select=Name"), ADMIN_TOKEN)
+        .await;
+    let ctx = one.body["@odata.context"].as_str().unwrap();
+    assert!(
+        ctx.ends_with("/$metadata#items(Name)/$entity"),
+        "{}: {ctx}",
+        p.engine
+    );
+    for (filter, expect) in [
+        ("contains(Name,'an') eq true", vec!["Banana"]),
+        (
+            "startswith(Name,'a') eq false and Qty ne null",
+            vec!["Banana", "cherry", "Date 50%_off", "elderberry"],
+        ),
+        ("true eq endswith(Name,'y')", vec!["cherry", "elderberry"]),
+        (
+            "(Qty gt 2) eq true",
+            vec!["cherry", "Date 50%_off", "elderberry"],
+        ),
+    ] {
         let a = p
-            .get(&format!("{SET}?$select=Name,Site&$top=1"), ADMIN_TOKEN)
+            .get(
+                &format!("{SET}?$filter={}&$orderby=Name", enc(filter)),
+                ADMIN_TOKEN,
+            )
             .await;
-        assert_eq!(a.status, StatusCode::OK, "{}: {}", p.engine, a.body);
-        let ctx = a.body["@odata.context"].as_str().unwrap();
-        assert!(
-            ctx.ends_with("/$metadata#items(Name,Site)"),
-            "{}: {ctx}",
-            p.engine
+        assert_eq!(
+            a.status,
+            StatusCode::OK,
+            "{}: {filter}: {}",
+            p.engine,
+            a.body
         );
-        let id = a.body["value"][0]["id"].as_str().unwrap();
-        let one = p
-            .get(&format!("{SET}({id})?$select=Name"), ADMIN_TOKEN)
-            .await;
-        let ctx = one.body["@odata.context"].as_str().unwrap();
-        assert!(
-            ctx.ends_with("/$metadata#items(Name)/$entity"),
-            "{}: {ctx}",
-            p.engine
-        );
-        for (filter, expect) in [
-            ("contains(Name,'an') eq true", vec!["Banana"]),
-            (
-                "startswith(Name,'a') eq false and Qty ne null",
-                vec!["Banana", "cherry", "Date 50%_off", "elderberry"],
-            ),
-            ("true eq endswith(Name,'y')", vec!["cherry", "elderberry"]),
-            (
-                "(Qty gt 2) eq true",
-                vec!["cherry", "Date 50%_off", "elderberry"],
-            ),
-        ] {
-            let a = p
-                .get(
-                    &format!("{SET}?$filter={}&$orderby=Name", enc(filter)),
-                    ADMIN_TOKEN,
-                )
-                .await;
-            assert_eq!(
-                a.status,
-                StatusCode::OK,
-                "{}: {filter}: {}",
-                p.engine,
-                a.body
-            );
-            assert_eq!(names(&a.body), expect, "{}: {filter}", p.engine);
-        }
+        assert_eq!(names(&a.body), expect, "{}: {filter}", p.engine);
     }
 }
 
 /// Every `$filter` error, whatever stage finds it (the parser, the type checker or
 /// the SQL compiler), says `$filter:` and where the problem is.
-#[tokio::test]
-async fn every_filter_error_has_the_prefix_and_a_position() {
+#[engine_test]
+async fn every_filter_error_has_the_prefix_and_a_position(p: Platform) {
     let filters = [
         "Name eq",
         "Nam eq 'x'",
@@ -598,25 +586,23 @@ async fn every_filter_error_has_the_prefix_and_a_position() {
         "Maker eq 'x'",
         "((((Name eq 'x'",
     ];
-    for p in platforms().await {
-        seed(&p).await;
-        for f in filters {
-            let a = p
-                .get(&format!("{SET}?$filter={}", enc(f)), ADMIN_TOKEN)
-                .await;
-            assert_eq!(
-                a.status,
-                StatusCode::BAD_REQUEST,
-                "{}: {f}: {}",
-                p.engine,
-                a.body
-            );
-            let m = a.message();
-            assert!(
-                m.starts_with("$filter: ") && m.contains("position"),
-                "{}: {f}: {m}",
-                p.engine
-            );
-        }
+    seed(&p).await;
+    for f in filters {
+        let a = p
+            .get(&format!("{SET}?$filter={}", enc(f)), ADMIN_TOKEN)
+            .await;
+        assert_eq!(
+            a.status,
+            StatusCode::BAD_REQUEST,
+            "{}: {f}: {}",
+            p.engine,
+            a.body
+        );
+        let m = a.message();
+        assert!(
+            m.starts_with("$filter: ") && m.contains("position"),
+            "{}: {f}: {m}",
+            p.engine
+        );
     }
 }

@@ -3,7 +3,8 @@
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{ADMIN_TOKEN, Platform, platforms};
+use crate::support::{ADMIN_TOKEN, Platform};
+use uplift_test_macros::engine_test;
 
 const PNG_B64: &str =
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGMAAQAABQABDQottAAAAABJRU5ErkJggg==";
@@ -71,167 +72,163 @@ async fn account(p: &Platform, env: &str) -> String {
     a.body["id"].as_str().unwrap().to_string()
 }
 
-#[tokio::test]
-async fn every_classic_type_round_trips() {
-    for p in platforms().await {
-        p.create_env("contoso", "classic", "open").await;
-        let d = p
-            .put(
-                "/api/environments/contoso/entities/Gadget",
-                ADMIN_TOKEN,
-                classic_all_types(),
-            )
-            .await;
-        assert_eq!(d.status, StatusCode::OK, "{}", d.body);
-        let acc = account(&p, "contoso").await;
-        let record = json!({
-            "Title":"Widget","Mail":"ada@example.com","Tel":"+44 20 7946 0958","Web":"https://example.com/x",
-            "Ref":"6f9619ff-8b86-d011-b42d-00c04fc964ff","Memo":"line one\nline two","Body":"x".repeat(5000),
-            "Site":{"line1":"1 Rue de Rivoli","line2":"Bâtiment B","city":"Paris","state_or_province":"Île-de-France","postal_code":"75001","country":"France"},
-            "Person":{"first_name":"Ada","middle_name":"King","last_name":"Lovelace"},
-            "Small":-42,"Big":9007199254740000i64,"Qty":12.75,"Flag":true,
-            "Price":{"code":"EUR","value":12.5},"Day":"1699-12-31","At":"2024-03-01T08:00:00.123Z",
-            "Stage":"Active","Pic":PNG_B64,"Customer":acc,"Owner":"Sales Team"
-        });
-        let c = p
-            .post(
-                "/api/environments/contoso/data/gadgets",
-                ADMIN_TOKEN,
-                record.clone(),
-            )
-            .await;
-        assert_eq!(c.status, StatusCode::CREATED, "{}: {}", p.engine, c.body);
-        let id = c.body["id"].as_str().unwrap();
-        assert!(
-            c.headers["odata-entityid"]
-                .to_str()
-                .unwrap()
-                .ends_with(&format!("gadgets({id})"))
-        );
-        assert_eq!(c.body["Seq"], 1, "AutoNumber is assigned");
-        assert_eq!(c.body["CreatedBy"], "admin@uplift.local");
-        assert!(c.body["CreatedDateTime"].is_string());
-        let g = p
-            .get(
-                &format!("/api/environments/contoso/data/gadgets({id})"),
-                ADMIN_TOKEN,
-            )
-            .await;
-        assert_eq!(g.status, StatusCode::OK);
-        assert_round_trip(p.engine, &record, &g.body);
-        // A second record continues the AutoNumber series; partial complex values keep nulls.
-        let c2 = p
-            .post(
-                "/api/environments/contoso/data/gadgets",
-                ADMIN_TOKEN,
-                json!({"Title":"Second","Site":{"city":"Oslo"}}),
-            )
-            .await;
-        assert_eq!(c2.body["Seq"], 2);
-        assert_eq!(
-            c2.body["Site"],
-            json!({"line1":null,"line2":null,"city":"Oslo","state_or_province":null,"postal_code":null,"country":null})
-        );
-        // Offsets are kept as the same instant, normalised to UTC.
-        let u = p
-            .patch(
-                &format!("/api/environments/contoso/data/gadgets({id})"),
-                ADMIN_TOKEN,
-                json!({"At":"2024-03-01T10:00:00.5+02:00","Stage":"done"}),
-            )
-            .await;
-        assert_eq!(u.body["At"], "2024-03-01T08:00:00.500Z");
-        assert_eq!(
-            u.body["Stage"], "Done",
-            "picklist labels match without regard to case"
-        );
-    }
+#[engine_test]
+async fn every_classic_type_round_trips(p: Platform) {
+    p.create_env("contoso", "classic", "open").await;
+    let d = p
+        .put(
+            "/api/environments/contoso/entities/Gadget",
+            ADMIN_TOKEN,
+            classic_all_types(),
+        )
+        .await;
+    assert_eq!(d.status, StatusCode::OK, "{}", d.body);
+    let acc = account(&p, "contoso").await;
+    let record = json!({
+        "Title":"Widget","Mail":"ada@example.com","Tel":"+44 20 7946 0958","Web":"https://example.com/x",
+        "Ref":"6f9619ff-8b86-d011-b42d-00c04fc964ff","Memo":"line one\nline two","Body":"x".repeat(5000),
+        "Site":{"line1":"1 Rue de Rivoli","line2":"Bâtiment B","city":"Paris","state_or_province":"Île-de-France","postal_code":"75001","country":"France"},
+        "Person":{"first_name":"Ada","middle_name":"King","last_name":"Lovelace"},
+        "Small":-42,"Big":9007199254740000i64,"Qty":12.75,"Flag":true,
+        "Price":{"code":"EUR","value":12.5},"Day":"1699-12-31","At":"2024-03-01T08:00:00.123Z",
+        "Stage":"Active","Pic":PNG_B64,"Customer":acc,"Owner":"Sales Team"
+    });
+    let c = p
+        .post(
+            "/api/environments/contoso/data/gadgets",
+            ADMIN_TOKEN,
+            record.clone(),
+        )
+        .await;
+    assert_eq!(c.status, StatusCode::CREATED, "{}: {}", p.engine, c.body);
+    let id = c.body["id"].as_str().unwrap();
+    assert!(
+        c.headers["odata-entityid"]
+            .to_str()
+            .unwrap()
+            .ends_with(&format!("gadgets({id})"))
+    );
+    assert_eq!(c.body["Seq"], 1, "AutoNumber is assigned");
+    assert_eq!(c.body["CreatedBy"], "admin@uplift.local");
+    assert!(c.body["CreatedDateTime"].is_string());
+    let g = p
+        .get(
+            &format!("/api/environments/contoso/data/gadgets({id})"),
+            ADMIN_TOKEN,
+        )
+        .await;
+    assert_eq!(g.status, StatusCode::OK);
+    assert_round_trip(p.engine, &record, &g.body);
+    // A second record continues the AutoNumber series; partial complex values keep nulls.
+    let c2 = p
+        .post(
+            "/api/environments/contoso/data/gadgets",
+            ADMIN_TOKEN,
+            json!({"Title":"Second","Site":{"city":"Oslo"}}),
+        )
+        .await;
+    assert_eq!(c2.body["Seq"], 2);
+    assert_eq!(
+        c2.body["Site"],
+        json!({"line1":null,"line2":null,"city":"Oslo","state_or_province":null,"postal_code":null,"country":null})
+    );
+    // Offsets are kept as the same instant, normalised to UTC.
+    let u = p
+        .patch(
+            &format!("/api/environments/contoso/data/gadgets({id})"),
+            ADMIN_TOKEN,
+            json!({"At":"2024-03-01T10:00:00.5+02:00","Stage":"done"}),
+        )
+        .await;
+    assert_eq!(u.body["At"], "2024-03-01T08:00:00.500Z");
+    assert_eq!(
+        u.body["Stage"], "Done",
+        "picklist labels match without regard to case"
+    );
 }
 
-#[tokio::test]
-async fn every_modern_type_round_trips() {
-    for p in platforms().await {
-        p.create_env("fresh", "modern", "open").await;
-        let base = p
-            .put(
-                "/api/environments/fresh/entities/cr_thing",
-                ADMIN_TOKEN,
-                json!({"fields":[{"name":"cr_label","type":"SingleLineText"}]}),
-            )
-            .await;
-        assert_eq!(base.status, StatusCode::OK, "{}", base.body);
-        let d = p
-            .put(
-                "/api/environments/fresh/entities/cr_thing",
-                ADMIN_TOKEN,
-                modern_all_types(),
-            )
-            .await;
-        assert_eq!(d.status, StatusCode::OK, "{}", d.body);
-        let parent = p
-            .post(
-                "/api/environments/fresh/data/cr_things",
-                ADMIN_TOKEN,
-                json!({"cr_name":"parent"}),
-            )
-            .await;
-        let parent_id = parent.body["id"].as_str().unwrap().to_string();
-        let record = json!({
-            "cr_name":"Thing","cr_mail":"grace@example.org","cr_tel":"(555) 010-9999","cr_web":"http://example.org",
-            "cr_memo":"many\nlines","cr_count":123456789012i64,"cr_ratio":0.125,"cr_flag":false,"cr_state":2,
-            "cr_amount":{"value":100.0,"currency":"GBP","base_value":127.0,"exchange_rate":1.27},
-            "cr_due":"1600-02-29","cr_at":"1999-12-31T23:59:59.999Z","cr_pic":PNG_B64,"cr_parent":parent_id,
-            "cr_ref":"00000000-0000-0000-0000-000000000001"
-        });
-        let c = p
-            .post(
-                "/api/environments/fresh/data/cr_things",
-                ADMIN_TOKEN,
-                record.clone(),
-            )
-            .await;
-        assert_eq!(c.status, StatusCode::CREATED, "{}: {}", p.engine, c.body);
-        let id = c.body["id"].as_str().unwrap();
-        let g = p
-            .get(
-                &format!("/api/environments/fresh/data/cr_things({id})"),
-                ADMIN_TOKEN,
-            )
-            .await;
-        assert_round_trip(p.engine, &record, &g.body);
-        assert!(g.body["createdon"].is_string() && g.body["modifiedby"] == "admin@uplift.local");
-        // Option sets accept a label too, and answer with the value.
-        let u = p
-            .patch(
-                &format!("/api/environments/fresh/data/cr_things({id})"),
-                ADMIN_TOKEN,
-                json!({"cr_state":"open"}),
-            )
-            .await;
-        assert_eq!(u.body["cr_state"], 1);
-        // The import time can be carried over; the platform's own times cannot be set.
-        let o = p
-            .patch(
-                &format!("/api/environments/fresh/data/cr_things({id})"),
-                ADMIN_TOKEN,
-                json!({"overriddencreatedon":"2001-01-01T00:00:00Z"}),
-            )
-            .await;
-        assert_eq!(o.body["overriddencreatedon"], "2001-01-01T00:00:00.000Z");
-        let ro = p
-            .patch(
-                &format!("/api/environments/fresh/data/cr_things({id})"),
-                ADMIN_TOKEN,
-                json!({"createdon":"2001-01-01T00:00:00Z"}),
-            )
-            .await;
-        assert_eq!(ro.status, StatusCode::BAD_REQUEST);
-        assert!(ro.message().contains("'createdon'"));
-    }
+#[engine_test]
+async fn every_modern_type_round_trips(p: Platform) {
+    p.create_env("fresh", "modern", "open").await;
+    let base = p
+        .put(
+            "/api/environments/fresh/entities/cr_thing",
+            ADMIN_TOKEN,
+            json!({"fields":[{"name":"cr_label","type":"SingleLineText"}]}),
+        )
+        .await;
+    assert_eq!(base.status, StatusCode::OK, "{}", base.body);
+    let d = p
+        .put(
+            "/api/environments/fresh/entities/cr_thing",
+            ADMIN_TOKEN,
+            modern_all_types(),
+        )
+        .await;
+    assert_eq!(d.status, StatusCode::OK, "{}", d.body);
+    let parent = p
+        .post(
+            "/api/environments/fresh/data/cr_things",
+            ADMIN_TOKEN,
+            json!({"cr_name":"parent"}),
+        )
+        .await;
+    let parent_id = parent.body["id"].as_str().unwrap().to_string();
+    let record = json!({
+        "cr_name":"Thing","cr_mail":"grace@example.org","cr_tel":"(555) 010-9999","cr_web":"http://example.org",
+        "cr_memo":"many\nlines","cr_count":123456789012i64,"cr_ratio":0.125,"cr_flag":false,"cr_state":2,
+        "cr_amount":{"value":100.0,"currency":"GBP","base_value":127.0,"exchange_rate":1.27},
+        "cr_due":"1600-02-29","cr_at":"1999-12-31T23:59:59.999Z","cr_pic":PNG_B64,"cr_parent":parent_id,
+        "cr_ref":"00000000-0000-0000-0000-000000000001"
+    });
+    let c = p
+        .post(
+            "/api/environments/fresh/data/cr_things",
+            ADMIN_TOKEN,
+            record.clone(),
+        )
+        .await;
+    assert_eq!(c.status, StatusCode::CREATED, "{}: {}", p.engine, c.body);
+    let id = c.body["id"].as_str().unwrap();
+    let g = p
+        .get(
+            &format!("/api/environments/fresh/data/cr_things({id})"),
+            ADMIN_TOKEN,
+        )
+        .await;
+    assert_round_trip(p.engine, &record, &g.body);
+    assert!(g.body["createdon"].is_string() && g.body["modifiedby"] == "admin@uplift.local");
+    // Option sets accept a label too, and answer with the value.
+    let u = p
+        .patch(
+            &format!("/api/environments/fresh/data/cr_things({id})"),
+            ADMIN_TOKEN,
+            json!({"cr_state":"open"}),
+        )
+        .await;
+    assert_eq!(u.body["cr_state"], 1);
+    // The import time can be carried over; the platform's own times cannot be set.
+    let o = p
+        .patch(
+            &format!("/api/environments/fresh/data/cr_things({id})"),
+            ADMIN_TOKEN,
+            json!({"overriddencreatedon":"2001-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(o.body["overriddencreatedon"], "2001-01-01T00:00:00.000Z");
+    let ro = p
+        .patch(
+            &format!("/api/environments/fresh/data/cr_things({id})"),
+            ADMIN_TOKEN,
+            json!({"createdon":"2001-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(ro.status, StatusCode::BAD_REQUEST);
+    assert!(ro.message().contains("'createdon'"));
 }
 
-#[tokio::test]
-async fn invalid_values_are_refused_naming_the_field() {
+#[engine_test]
+async fn invalid_values_are_refused_naming_the_field(p: Platform) {
     let cases = [
         (json!({"Title":"t","Mail":"nope"}), "field 'Mail'"),
         (json!({"Title":"t","Tel":"call me maybe"}), "field 'Tel'"),
@@ -277,209 +274,207 @@ async fn invalid_values_are_refused_naming_the_field() {
             "field 'Pic': not valid base64",
         ),
     ];
-    for p in platforms().await {
-        p.create_env("contoso", "classic", "open").await;
-        p.put(
-            "/api/environments/contoso/entities/Gadget",
-            ADMIN_TOKEN,
-            classic_all_types(),
+    p.create_env("contoso", "classic", "open").await;
+    p.put(
+        "/api/environments/contoso/entities/Gadget",
+        ADMIN_TOKEN,
+        classic_all_types(),
+    )
+    .await;
+    for (body, expected) in &cases {
+        let a = p
+            .post(
+                "/api/environments/contoso/data/gadgets",
+                ADMIN_TOKEN,
+                body.clone(),
+            )
+            .await;
+        assert_eq!(
+            a.status,
+            StatusCode::BAD_REQUEST,
+            "{}: {body}: {}",
+            p.engine,
+            a.body
+        );
+        assert!(
+            a.message().contains(expected),
+            "{}: expected '{expected}' in '{}'",
+            p.engine,
+            a.message()
+        );
+    }
+    let n = p
+        .get("/api/environments/contoso/data/gadgets/$count", ADMIN_TOKEN)
+        .await;
+    assert_eq!(n.body, json!(0), "{}: nothing was written", p.engine);
+    let junk = p
+        .call(
+            Method::POST,
+            "/api/environments/contoso/data/gadgets",
+            Some(ADMIN_TOKEN),
+            None,
+            &[("content-type", "application/json")],
         )
         .await;
-        for (body, expected) in &cases {
-            let a = p
-                .post(
-                    "/api/environments/contoso/data/gadgets",
-                    ADMIN_TOKEN,
-                    body.clone(),
-                )
-                .await;
-            assert_eq!(
-                a.status,
-                StatusCode::BAD_REQUEST,
-                "{}: {body}: {}",
-                p.engine,
-                a.body
-            );
-            assert!(
-                a.message().contains(expected),
-                "{}: expected '{expected}' in '{}'",
-                p.engine,
-                a.message()
-            );
-        }
-        let n = p
-            .get("/api/environments/contoso/data/gadgets/$count", ADMIN_TOKEN)
-            .await;
-        assert_eq!(n.body, json!(0), "{}: nothing was written", p.engine);
-        let junk = p
-            .call(
-                Method::POST,
-                "/api/environments/contoso/data/gadgets",
-                Some(ADMIN_TOKEN),
-                None,
-                &[("content-type", "application/json")],
-            )
-            .await;
-        assert_eq!(junk.status, StatusCode::BAD_REQUEST);
-        assert!(junk.message().contains("request body"), "{}", junk.body);
-        let nokey = p
-            .get(
-                "/api/environments/contoso/data/gadgets(not-a-guid)",
-                ADMIN_TOKEN,
-            )
-            .await;
-        assert_eq!(nokey.status, StatusCode::BAD_REQUEST);
-        let noset = p
-            .get("/api/environments/contoso/data/nothings", ADMIN_TOKEN)
-            .await;
-        assert_eq!(noset.status, StatusCode::NOT_FOUND);
-        assert!(noset.message().contains("no entity set 'nothings'"));
-    }
+    assert_eq!(junk.status, StatusCode::BAD_REQUEST);
+    assert!(junk.message().contains("request body"), "{}", junk.body);
+    let nokey = p
+        .get(
+            "/api/environments/contoso/data/gadgets(not-a-guid)",
+            ADMIN_TOKEN,
+        )
+        .await;
+    assert_eq!(nokey.status, StatusCode::BAD_REQUEST);
+    let noset = p
+        .get("/api/environments/contoso/data/nothings", ADMIN_TOKEN)
+        .await;
+    assert_eq!(noset.status, StatusCode::NOT_FOUND);
+    assert!(noset.message().contains("no entity set 'nothings'"));
 }
 
-#[tokio::test]
-async fn stale_etags_are_refused_with_412() {
-    for p in platforms().await {
-        p.create_env("contoso", "classic", "open").await;
-        let id = account(&p, "contoso").await;
-        let path = format!("/api/environments/contoso/data/accounts({id})");
-        let first = p.get(&path, ADMIN_TOKEN).await;
-        let etag = first.headers["etag"].to_str().unwrap().to_string();
-        assert_eq!(first.body["@odata.etag"], etag.as_str());
-        let ok = p
-            .call(
-                Method::PATCH,
-                &path,
-                Some(ADMIN_TOKEN),
-                Some(json!({"Phone":"+1 555 0100"})),
-                &[("if-match", &etag)],
-            )
-            .await;
-        assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
-        assert_ne!(ok.headers["etag"].to_str().unwrap(), etag);
-        let stale = p
-            .call(
-                Method::PATCH,
-                &path,
-                Some(ADMIN_TOKEN),
-                Some(json!({"Phone":"+1 555 0199"})),
-                &[("if-match", &etag)],
-            )
-            .await;
-        assert_eq!(
-            stale.status,
-            StatusCode::PRECONDITION_FAILED,
-            "{}",
-            stale.body
-        );
-        assert_eq!(stale.body["error"]["code"], "PreconditionFailed");
-        let now = p.get(&path, ADMIN_TOKEN).await;
-        assert_eq!(
-            now.body["Phone"], "+1 555 0100",
-            "the stale write changed nothing"
-        );
-        let del = p
-            .call(
-                Method::DELETE,
-                &path,
-                Some(ADMIN_TOKEN),
-                None,
-                &[("if-match", &etag)],
-            )
-            .await;
-        assert_eq!(del.status, StatusCode::PRECONDITION_FAILED);
-        let any = p
-            .call(
-                Method::PATCH,
-                &path,
-                Some(ADMIN_TOKEN),
-                Some(json!({"Phone":"+1 555 0177"})),
-                &[("if-match", "*")],
-            )
-            .await;
-        assert_eq!(any.status, StatusCode::OK);
-    }
+#[engine_test]
+async fn stale_etags_are_refused_with_412(p: Platform) {
+    p.create_env("contoso", "classic", "open").await;
+    let id = account(&p, "contoso").await;
+    let path = format!("/api/environments/contoso/data/accounts({id})");
+    let first = p.get(&path, ADMIN_TOKEN).await;
+    let etag = first.headers["etag"].to_str().unwrap().to_string();
+    assert_eq!(first.body["@odata.etag"], etag.as_str());
+    let ok = p
+        .call(
+            Method::PATCH,
+            &path,
+            Some(ADMIN_TOKEN),
+            Some(json!({"Phone":"+1 555 0100"})),
+            &[("if-match", &etag)],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert_ne!(ok.headers["etag"].to_str().unwrap(), etag);
+    let stale = p
+        .call(
+            Method::PATCH,
+            &path,
+            Some(ADMIN_TOKEN),
+            Some(json!({"Phone":"+1 555 0199"})),
+            &[("if-match", &etag)],
+        )
+        .await;
+    assert_eq!(
+        stale.status,
+        StatusCode::PRECONDITION_FAILED,
+        "{}",
+        stale.body
+    );
+    assert_eq!(stale.body["error"]["code"], "PreconditionFailed");
+    let now = p.get(&path, ADMIN_TOKEN).await;
+    assert_eq!(
+        now.body["Phone"], "+1 555 0100",
+        "the stale write changed nothing"
+    );
+    let del = p
+        .call(
+            Method::DELETE,
+            &path,
+            Some(ADMIN_TOKEN),
+            None,
+            &[("if-match", &etag)],
+        )
+        .await;
+    assert_eq!(del.status, StatusCode::PRECONDITION_FAILED);
+    let any = p
+        .call(
+            Method::PATCH,
+            &path,
+            Some(ADMIN_TOKEN),
+            Some(json!({"Phone":"+1 555 0177"})),
+            &[("if-match", "*")],
+        )
+        .await;
+    assert_eq!(any.status, StatusCode::OK);
 }
 
-#[tokio::test]
-async fn lookups_bind_by_reference_and_clear_on_delete() {
-    for p in platforms().await {
-        p.create_env("contoso", "classic", "open").await;
-        let acc = account(&p, "contoso").await;
-        let c = p
-            .post(
-                "/api/environments/contoso/data/contacts",
-                ADMIN_TOKEN,
-                json!({"FullName":{"first_name":"Ada","middle_name":null,"last_name":"Lovelace"},"Account@odata.bind":format!("accounts({acc})")}),
-            )
-            .await;
-        assert_eq!(c.status, StatusCode::CREATED, "{}", c.body);
-        assert_eq!(c.body["Account"], acc.as_str());
-        let cid = c.body["id"].as_str().unwrap().to_string();
-        let wrong = p
-            .post("/api/environments/contoso/data/contacts", ADMIN_TOKEN, json!({"FullName":{"last_name":"X"},"Account@odata.bind":format!("contacts({cid})")}))
-            .await;
-        assert!(
-            wrong.message().contains("looks up Account, not Contact"),
-            "{}",
-            wrong.body
-        );
-        let exp = p
-            .get(
-                &format!("/api/environments/contoso/data/contacts({cid})?$expand=Account_ref"),
-                ADMIN_TOKEN,
-            )
-            .await;
-        assert_eq!(exp.body["Account_ref"]["Name"], "Fabrikam", "{}", exp.body);
-        assert!(
-            exp.body["Account"].is_string(),
-            "the lookup stays its id: {}",
-            exp.body
-        );
-        let by_id = p
-            .get(
-                &format!("/api/environments/contoso/data/contacts({cid})?$expand=Account"),
-                ADMIN_TOKEN,
-            )
-            .await;
-        assert_eq!(by_id.status, StatusCode::BAD_REQUEST, "{}", by_id.body);
-        assert!(
-            by_id.message().contains("expand 'Account_ref'"),
-            "{}",
-            by_id.body
-        );
-        let del = p
-            .delete(
-                &format!("/api/environments/contoso/data/accounts({acc})"),
-                ADMIN_TOKEN,
-            )
-            .await;
-        assert_eq!(del.status, StatusCode::NO_CONTENT);
-        let after = p
-            .get(
-                &format!("/api/environments/contoso/data/contacts({cid})"),
-                ADMIN_TOKEN,
-            )
-            .await;
-        assert_eq!(
-            after.body["Account"],
-            Value::Null,
-            "the lookup to the deleted account was cleared"
-        );
-        let gone = p
-            .get(
-                &format!("/api/environments/contoso/data/accounts({acc})"),
-                ADMIN_TOKEN,
-            )
-            .await;
-        assert_eq!(gone.status, StatusCode::NOT_FOUND);
-        let dup = p
-            .post(
-                "/api/environments/contoso/data/contacts",
-                ADMIN_TOKEN,
-                json!({"id":cid,"FullName":{"last_name":"Again"}}),
-            )
-            .await;
-        assert_eq!(dup.status, StatusCode::CONFLICT, "{}", dup.body);
-    }
+#[engine_test]
+async fn lookups_bind_by_reference_and_clear_on_delete(p: Platform) {
+    p.create_env("contoso", "classic", "open").await;
+    let acc = account(&p, "contoso").await;
+    let c = p
+        .post(
+            "/api/environments/contoso/data/contacts",
+            ADMIN_TOKEN,
+            json!({"FullName":{"first_name":"Ada","middle_name":null,"last_name":"Lovelace"},"Account@odata.bind":format!("accounts({acc})")}),
+        )
+        .await;
+    assert_eq!(c.status, StatusCode::CREATED, "{}", c.body);
+    assert_eq!(c.body["Account"], acc.as_str());
+    let cid = c.body["id"].as_str().unwrap().to_string();
+    let wrong = p
+        .post(
+            "/api/environments/contoso/data/contacts",
+            ADMIN_TOKEN,
+            json!({"FullName":{"last_name":"X"},"Account@odata.bind":format!("contacts({cid})")}),
+        )
+        .await;
+    assert!(
+        wrong.message().contains("looks up Account, not Contact"),
+        "{}",
+        wrong.body
+    );
+    let exp = p
+        .get(
+            &format!("/api/environments/contoso/data/contacts({cid})?$expand=Account_ref"),
+            ADMIN_TOKEN,
+        )
+        .await;
+    assert_eq!(exp.body["Account_ref"]["Name"], "Fabrikam", "{}", exp.body);
+    assert!(
+        exp.body["Account"].is_string(),
+        "the lookup stays its id: {}",
+        exp.body
+    );
+    let by_id = p
+        .get(
+            &format!("/api/environments/contoso/data/contacts({cid})?$expand=Account"),
+            ADMIN_TOKEN,
+        )
+        .await;
+    assert_eq!(by_id.status, StatusCode::BAD_REQUEST, "{}", by_id.body);
+    assert!(
+        by_id.message().contains("expand 'Account_ref'"),
+        "{}",
+        by_id.body
+    );
+    let del = p
+        .delete(
+            &format!("/api/environments/contoso/data/accounts({acc})"),
+            ADMIN_TOKEN,
+        )
+        .await;
+    assert_eq!(del.status, StatusCode::NO_CONTENT);
+    let after = p
+        .get(
+            &format!("/api/environments/contoso/data/contacts({cid})"),
+            ADMIN_TOKEN,
+        )
+        .await;
+    assert_eq!(
+        after.body["Account"],
+        Value::Null,
+        "the lookup to the deleted account was cleared"
+    );
+    let gone = p
+        .get(
+            &format!("/api/environments/contoso/data/accounts({acc})"),
+            ADMIN_TOKEN,
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    let dup = p
+        .post(
+            "/api/environments/contoso/data/contacts",
+            ADMIN_TOKEN,
+            json!({"id":cid,"FullName":{"last_name":"Again"}}),
+        )
+        .await;
+    assert_eq!(dup.status, StatusCode::CONFLICT, "{}", dup.body);
 }

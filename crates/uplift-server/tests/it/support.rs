@@ -149,7 +149,8 @@ impl Platform {
     }
 }
 
-async fn platform(
+/// A platform over an existing backend (one a test prepared, such as a fixture).
+pub async fn platform(
     engine: &'static str,
     backend: Backend,
     dir: tempfile::TempDir,
@@ -180,54 +181,72 @@ async fn platform(
     }
 }
 
-/// The platforms a test runs on: SQLite always, PostgreSQL when reachable (or
-/// required by `UPLIFT_REQUIRE_POSTGRES=1`).
-pub async fn platforms() -> Vec<Platform> {
-    platforms_with(true).await
+/// The engine one half of an `#[engine_test]` runs on.
+#[derive(Debug, Clone, Copy)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
 }
 
-/// [`platforms`] whose flow runtime is not started: writes reach the outbox, and
-/// nothing turns them into runs until the test starts it (as after a crash).
-pub async fn platforms_with_flows_stopped() -> Vec<Platform> {
-    platforms_with(false).await
+/// Whether the flow runtime runs: stopped, writes reach the outbox and nothing turns
+/// them into runs until the test starts it (as after a crash).
+#[derive(Debug, Clone, Copy, Default)]
+pub enum Flows {
+    #[default]
+    Started,
+    Stopped,
 }
 
-async fn platforms_with(start_flows: bool) -> Vec<Platform> {
-    let mut out = Vec::new();
+/// A platform on SQLite, for tests of what does not depend on the engine.
+pub async fn sqlite() -> Platform {
     let dir = tempfile::tempdir().expect("tempdir");
     let data_dir = dir.path().to_path_buf();
-    out.push(
-        platform(
-            "sqlite",
-            Backend::Sqlite { data_dir },
-            dir,
-            None,
-            start_flows,
-        )
-        .await,
-    );
-    if let Some(pg) = PgDatabase::create().await {
-        let dir = tempfile::tempdir().expect("tempdir");
-        out.push(
+    platform("sqlite", Backend::Sqlite { data_dir }, dir, None, true).await
+}
+
+/// Builds a platform on `engine` and runs `body` with it; the PostgreSQL half is
+/// skipped with a notice when no server is reachable (and fails when one is required).
+pub async fn run_on<F, Fut>(engine: Engine, flows: Flows, body: F)
+where
+    F: FnOnce(Platform) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let start_flows = matches!(flows, Flows::Started);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = match engine {
+        Engine::Sqlite => {
+            let data_dir = dir.path().to_path_buf();
+            platform(
+                "sqlite",
+                Backend::Sqlite { data_dir },
+                dir,
+                None,
+                start_flows,
+            )
+            .await
+        }
+        Engine::Postgres => {
+            let Some(pg) = PgDatabase::create().await else {
+                return;
+            };
+            let url = pg.url.clone();
             platform(
                 "postgres",
-                Backend::Postgres {
-                    url: pg.url.clone(),
-                },
+                Backend::Postgres { url },
                 dir,
                 Some(pg),
                 start_flows,
             )
-            .await,
-        );
-    }
-    out
+            .await
+        }
+    };
+    body(p).await;
 }
 
 /// A uniquely named database on the test PostgreSQL server, dropped afterwards.
 pub struct PgDatabase {
     pub url: String,
-    name: String,
+    pub name: String,
     admin_url: String,
 }
 

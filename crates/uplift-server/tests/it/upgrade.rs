@@ -6,7 +6,8 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{ADMIN_TOKEN, Platform, platforms};
+use crate::support::{ADMIN_TOKEN, Platform};
+use uplift_test_macros::engine_test;
 
 const LONG_ENTITY: &str = "ExtraordinarilyLongCustomEntityNameThatGoesOnAndOnForever";
 const LONG_PREFIX: &str = "AVeryLongCustomFieldNamePrefixThatIsExactlyFiftyCh";
@@ -160,551 +161,542 @@ fn entity<'a>(report: &'a Value, source: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {source} in {report}"))
 }
 
-#[tokio::test]
-async fn step1_builds_the_test_database_as_the_plan_says_and_leaves_production_alone() {
-    for p in platforms().await {
-        let gadget_id = seed(&p, "acme", "restricted").await;
-        // Tiny chunks, so every entity is copied in several statements.
-        p.upgrades.set_chunk_rows(1);
-        let before = production(&p, "acme").await;
+#[engine_test]
+async fn step1_builds_the_test_database_as_the_plan_says_and_leaves_production_alone(p: Platform) {
+    let gadget_id = seed(&p, "acme", "restricted").await;
+    // Tiny chunks, so every entity is copied in several statements.
+    p.upgrades.set_chunk_rows(1);
+    let before = production(&p, "acme").await;
 
-        let preview = p
-            .get(
-                "/api/environments/acme/upgrade/preview?plan=classic-to-modern",
-                ADMIN_TOKEN,
-            )
-            .await;
-        assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
-        assert_eq!(
-            preview.body["changes"]["currencies_found"],
-            json!(["EUR", "GBP", "USD"])
-        );
-        let ch = &preview.body["changes"]["entities"];
-        let sources: Vec<&str> = ch
-            .as_array()
+    let preview = p
+        .get(
+            "/api/environments/acme/upgrade/preview?plan=classic-to-modern",
+            ADMIN_TOKEN,
+        )
+        .await;
+    assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
+    assert_eq!(
+        preview.body["changes"]["currencies_found"],
+        json!(["EUR", "GBP", "USD"])
+    );
+    let ch = &preview.body["changes"]["entities"];
+    let sources: Vec<&str> = ch
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["source"].as_str())
+        .collect();
+    assert_eq!(
+        sources.len(),
+        11,
+        "every source entity exactly once: {sources:?}"
+    );
+
+    let started = p
+        .post("/api/environments/acme/upgrade", ADMIN_TOKEN, start_body())
+        .await;
+    assert_eq!(
+        started.status,
+        StatusCode::ACCEPTED,
+        "{}: {}",
+        p.engine,
+        started.body
+    );
+    let done = wait_step1(&p, "acme").await;
+    assert_eq!(done["status"], "step2_verifying", "{}: {done}", p.engine);
+    let test = p
+        .store
+        .database("acme", done["test_database"].as_str().unwrap())
+        .await
+        .unwrap();
+    if let uplift_store::Pool::Sqlite(file) = test.pool() {
+        // Loaded with a rollback journal, it must be back in WAL mode to serve
+        // readers beside a writer during step 2.
+        let mode: String = rusqlite::Connection::open(file.path())
             .unwrap()
-            .iter()
-            .filter_map(|e| e["source"].as_str())
-            .collect();
-        assert_eq!(
-            sources.len(),
-            11,
-            "every source entity exactly once: {sources:?}"
-        );
-
-        let started = p
-            .post("/api/environments/acme/upgrade", ADMIN_TOKEN, start_body())
-            .await;
-        assert_eq!(
-            started.status,
-            StatusCode::ACCEPTED,
-            "{}: {}",
-            p.engine,
-            started.body
-        );
-        let done = wait_step1(&p, "acme").await;
-        assert_eq!(done["status"], "step2_verifying", "{}: {done}", p.engine);
-        let test = p
-            .store
-            .database("acme", done["test_database"].as_str().unwrap())
-            .await
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .unwrap();
-        if let uplift_store::Pool::Sqlite(file) = test.pool() {
-            // Loaded with a rollback journal, it must be back in WAL mode to serve
-            // readers beside a writer during step 2.
-            let mode: String = rusqlite::Connection::open(file.path())
-                .unwrap()
-                .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-                .unwrap();
-            assert_eq!(mode, "wal");
-        }
-        for phase in done["phases"].as_array().unwrap() {
-            assert!(
-                phase["started_at"].is_string() && phase["finished_at"].is_string(),
-                "{phase}"
-            );
-        }
-
-        let report = p
-            .get("/api/environments/acme/upgrade/report", ADMIN_TOKEN)
-            .await
-            .body;
-        assert!(report["step1_duration_ms"].is_u64());
-        for e in report["entities"].as_array().unwrap() {
-            if e["target"].is_null() {
-                continue;
-            }
-            assert_eq!(e["checksum_match"], true, "{}: {e}", p.engine);
-            assert_eq!(e["imported"], e["exported"], "{}: {e}", p.engine);
-        }
-        let tax = entity(&report, "SalesOrderTax");
-        assert!(tax["target"].is_null(), "deprecated entity dropped");
-        assert_eq!(
-            tax["summary"],
-            "exported record count 1 but imported record count 0, error count 0"
+        assert_eq!(mode, "wal");
+    }
+    for phase in done["phases"].as_array().unwrap() {
+        assert!(
+            phase["started_at"].is_string() && phase["finished_at"].is_string(),
+            "{phase}"
         );
-        let g = entity(&report, "Gadget");
-        assert_eq!(g["target"], "cr_gadget");
-        let reasons: Vec<&str> = g["warning_samples"]
+    }
+
+    let report = p
+        .get("/api/environments/acme/upgrade/report", ADMIN_TOKEN)
+        .await
+        .body;
+    assert!(report["step1_duration_ms"].is_u64());
+    for e in report["entities"].as_array().unwrap() {
+        if e["target"].is_null() {
+            continue;
+        }
+        assert_eq!(e["checksum_match"], true, "{}: {e}", p.engine);
+        assert_eq!(e["imported"], e["exported"], "{}: {e}", p.engine);
+    }
+    let tax = entity(&report, "SalesOrderTax");
+    assert!(tax["target"].is_null(), "deprecated entity dropped");
+    assert_eq!(
+        tax["summary"],
+        "exported record count 1 but imported record count 0, error count 0"
+    );
+    let g = entity(&report, "Gadget");
+    assert_eq!(g["target"], "cr_gadget");
+    let reasons: Vec<&str> = g["warning_samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["reason"].as_str().unwrap())
+        .collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("before 1753-01-01")),
+        "{reasons:?}"
+    );
+    assert!(reasons.iter().any(|r| r.contains("Owner")), "{reasons:?}");
+    assert_eq!(
+        entity(&report, "PositionWorkerAssignment")["target"],
+        "cdm_positionworkerassignmentmap"
+    );
+    let long = entity(&report, LONG_ENTITY)["target"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(long.starts_with("cr_") && long.len() <= 50, "{long}");
+    let sec = &report["security"];
+    assert!(
+        sec["warnings"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|s| s["reason"].as_str().unwrap())
-            .collect();
-        assert!(
-            reasons.iter().any(|r| r.contains("before 1753-01-01")),
-            "{reasons:?}"
-        );
-        assert!(reasons.iter().any(|r| r.contains("Owner")), "{reasons:?}");
-        assert_eq!(
-            entity(&report, "PositionWorkerAssignment")["target"],
-            "cdm_positionworkerassignmentmap"
-        );
-        let long = entity(&report, LONG_ENTITY)["target"]
+            .any(|w| w["user"] == "gone@x.test"),
+        "{sec}"
+    );
+    let sales = sec["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "Sales")
+        .unwrap();
+    assert_eq!(
+        sales["privileges"]["account"],
+        json!(["Append", "Create", "Read", "Write"]),
+        "{sales}"
+    );
+
+    // The test database, through its own OData surface.
+    let t = |path: &str| format!("/api/environments/acme/upgrade/test/data/{path}");
+    let g = p
+        .get(&t(&format!("cr_gadgets({gadget_id})")), ADMIN_TOKEN)
+        .await;
+    assert_eq!(g.status, StatusCode::OK, "{}: {}", p.engine, g.body);
+    let g = g.body;
+    assert_eq!(g["cr_title"], "Widget");
+    assert_eq!(g["cr_mail"], "ada@example.com");
+    assert_eq!(g["cr_day"], "1753-01-01", "pre-1753 date clamped");
+    assert_eq!(g["cr_at"], "1753-01-01T00:00:00.000Z");
+    assert_eq!(g["cr_site_city"], "Paris", "Address flattened");
+    assert_eq!(g["cr_person_last_name"], "Hopper", "PersonName flattened");
+    assert_eq!(
+        g["cr_stage"], 100000001,
+        "option set numbered from 100000000"
+    );
+    assert_eq!(g["cr_qty"], 3, "Quantity rounded to a whole number");
+    assert_eq!(g["cr_flag"], true);
+    assert_eq!(g["cr_price"]["currency"], "EUR");
+    assert_eq!(g["cr_price"]["exchange_rate"], 1.08);
+    assert!(
+        (g["cr_price"]["base_value"].as_f64().unwrap() - 10.8).abs() < 1e-9,
+        "base = value × rate"
+    );
+    assert!(
+        g.get("cr_owner").is_none() && g.get("Owner").is_none(),
+        "UserOrGroup not upgraded"
+    );
+    assert_eq!(
+        g["createdonbehalfby"], "admin@uplift.local",
+        "CreatedBy kept"
+    );
+    assert!(g["overriddencreatedon"].is_string(), "CreatedDateTime kept");
+    assert_ne!(
+        g["createdon"], g["overriddencreatedon"],
+        "createdon = upgrade time"
+    );
+    assert_eq!(g["createdby"], "admin@uplift.local");
+    // Every row of the reference's type table, as the test catalog says it.
+    let cat = p
+        .get("/api/environments/acme/upgrade/preview", ADMIN_TOKEN)
+        .await
+        .body;
+    let cr_gadget = cat["target"]["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "cr_gadget")
+        .unwrap()
+        .clone();
+    let ty = |name: &str| -> (String, Value) {
+        let f = cr_gadget["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {cr_gadget}"));
+        (f["type"].as_str().unwrap().to_string(), f["format"].clone())
+    };
+    let expected: &[(&str, &str, Value)] = &[
+        ("cr_title", "SingleLineText", json!("Text")),
+        ("cr_mail", "SingleLineText", json!("Email")),
+        ("cr_tel", "SingleLineText", json!("Phone")),
+        ("cr_web", "SingleLineText", json!("Url")),
+        ("cr_ref", "SingleLineText", json!("Text")),
+        ("cr_memo", "MultipleLinesOfText", Value::Null),
+        ("cr_body", "MultipleLinesOfText", Value::Null),
+        ("cr_site_line1", "SingleLineText", json!("Text")),
+        ("cr_site_country", "SingleLineText", json!("Text")),
+        ("cr_person_first_name", "SingleLineText", json!("Text")),
+        ("cr_seq", "WholeNumber", Value::Null),
+        ("cr_small", "WholeNumber", Value::Null),
+        ("cr_big", "WholeNumber", Value::Null),
+        ("cr_qty", "WholeNumber", Value::Null),
+        ("cr_flag", "TwoOptions", Value::Null),
+        ("cr_price", "Money", Value::Null),
+        ("cr_day", "DateTime", Value::Null),
+        ("cr_at", "DateTime", Value::Null),
+        ("cr_stage", "OptionSet", Value::Null),
+        ("cr_pic", "Image", Value::Null),
+        ("cr_customer", "Lookup", Value::Null),
+    ];
+    for (name, ty_name, format) in expected {
+        assert_eq!(ty(name), (ty_name.to_string(), format.clone()), "{name}");
+    }
+    assert!(
+        cr_gadget["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["name"] != "cr_owner"),
+        "UserOrGroup not upgraded"
+    );
+    assert_eq!(
+        cr_gadget["display_name"],
+        json!({"en": "Gadget"}),
+        "only the base language is kept"
+    );
+    assert_eq!(cr_gadget["business_key"], "cr_title");
+    assert_eq!(g["cr_memo"], "two\nlines");
+    assert_eq!(g["cr_pic"], "iVBORw0KGgo=");
+    assert_eq!(g["cr_ref"], "6f9619ff-8b86-d011-b42d-00c04fc964ff");
+    assert_eq!(g["cr_seq"], 1);
+    let meta = p.get(&t("$metadata"), ADMIN_TOKEN).await;
+    assert!(
+        meta.body
             .as_str()
             .unwrap()
-            .to_string();
-        assert!(long.starts_with("cr_") && long.len() <= 50, "{long}");
-        let sec = &report["security"];
-        assert!(
-            sec["warnings"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|w| w["user"] == "gone@x.test"),
-            "{sec}"
-        );
-        let sales = sec["roles"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["name"] == "Sales")
-            .unwrap();
-        assert_eq!(
-            sales["privileges"]["account"],
-            json!(["Append", "Create", "Read", "Write"]),
-            "{sales}"
-        );
+            .contains("EntityType Name=\"cdm_positionworkerassignmentmap\"")
+    );
+    let acc = p
+        .get(&t("accounts?$filter=name%20eq%20'Fabrikam'"), ADMIN_TOKEN)
+        .await
+        .body;
+    let money = &acc["value"][0]["revenue"];
+    // Keys are built after the load: the test database still refuses a duplicate id.
+    let dup = p
+        .post(
+            &t("accounts"),
+            ADMIN_TOKEN,
+            json!({"id": acc["value"][0]["id"], "name": "Again"}),
+        )
+        .await;
+    assert_eq!(
+        dup.status,
+        StatusCode::CONFLICT,
+        "{}: {}",
+        p.engine,
+        dup.body
+    );
+    let fresh = p
+        .post(&t("accounts"), ADMIN_TOKEN, json!({"name": "Made in test"}))
+        .await;
+    assert_eq!(fresh.status, StatusCode::CREATED, "{}", fresh.body);
+    assert!(
+        (money["base_value"].as_f64().unwrap() - 127.0).abs() < 1e-9,
+        "{money}"
+    );
+    let seller = p
+        .post("/api/tokens", ADMIN_TOKEN, json!({"user":"seller@x.test"}))
+        .await
+        .body["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        p.get(&t("accounts"), &seller).await.status,
+        StatusCode::FORBIDDEN,
+        "plain users cannot reach the test database"
+    );
 
-        // The test database, through its own OData surface.
-        let t = |path: &str| format!("/api/environments/acme/upgrade/test/data/{path}");
-        let g = p
-            .get(&t(&format!("cr_gadgets({gadget_id})")), ADMIN_TOKEN)
-            .await;
-        assert_eq!(g.status, StatusCode::OK, "{}: {}", p.engine, g.body);
-        let g = g.body;
-        assert_eq!(g["cr_title"], "Widget");
-        assert_eq!(g["cr_mail"], "ada@example.com");
-        assert_eq!(g["cr_day"], "1753-01-01", "pre-1753 date clamped");
-        assert_eq!(g["cr_at"], "1753-01-01T00:00:00.000Z");
-        assert_eq!(g["cr_site_city"], "Paris", "Address flattened");
-        assert_eq!(g["cr_person_last_name"], "Hopper", "PersonName flattened");
-        assert_eq!(
-            g["cr_stage"], 100000001,
-            "option set numbered from 100000000"
-        );
-        assert_eq!(g["cr_qty"], 3, "Quantity rounded to a whole number");
-        assert_eq!(g["cr_flag"], true);
-        assert_eq!(g["cr_price"]["currency"], "EUR");
-        assert_eq!(g["cr_price"]["exchange_rate"], 1.08);
-        assert!(
-            (g["cr_price"]["base_value"].as_f64().unwrap() - 10.8).abs() < 1e-9,
-            "base = value × rate"
-        );
-        assert!(
-            g.get("cr_owner").is_none() && g.get("Owner").is_none(),
-            "UserOrGroup not upgraded"
-        );
-        assert_eq!(
-            g["createdonbehalfby"], "admin@uplift.local",
-            "CreatedBy kept"
-        );
-        assert!(g["overriddencreatedon"].is_string(), "CreatedDateTime kept");
-        assert_ne!(
-            g["createdon"], g["overriddencreatedon"],
-            "createdon = upgrade time"
-        );
-        assert_eq!(g["createdby"], "admin@uplift.local");
-        // Every row of the reference's type table, as the test catalog says it.
-        let cat = p
-            .get("/api/environments/acme/upgrade/preview", ADMIN_TOKEN)
-            .await
-            .body;
-        let cr_gadget = cat["target"]["entities"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["name"] == "cr_gadget")
-            .unwrap()
-            .clone();
-        let ty = |name: &str| -> (String, Value) {
-            let f = cr_gadget["fields"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|f| f["name"] == name)
-                .unwrap_or_else(|| panic!("no {name} in {cr_gadget}"));
-            (f["type"].as_str().unwrap().to_string(), f["format"].clone())
-        };
-        let expected: &[(&str, &str, Value)] = &[
-            ("cr_title", "SingleLineText", json!("Text")),
-            ("cr_mail", "SingleLineText", json!("Email")),
-            ("cr_tel", "SingleLineText", json!("Phone")),
-            ("cr_web", "SingleLineText", json!("Url")),
-            ("cr_ref", "SingleLineText", json!("Text")),
-            ("cr_memo", "MultipleLinesOfText", Value::Null),
-            ("cr_body", "MultipleLinesOfText", Value::Null),
-            ("cr_site_line1", "SingleLineText", json!("Text")),
-            ("cr_site_country", "SingleLineText", json!("Text")),
-            ("cr_person_first_name", "SingleLineText", json!("Text")),
-            ("cr_seq", "WholeNumber", Value::Null),
-            ("cr_small", "WholeNumber", Value::Null),
-            ("cr_big", "WholeNumber", Value::Null),
-            ("cr_qty", "WholeNumber", Value::Null),
-            ("cr_flag", "TwoOptions", Value::Null),
-            ("cr_price", "Money", Value::Null),
-            ("cr_day", "DateTime", Value::Null),
-            ("cr_at", "DateTime", Value::Null),
-            ("cr_stage", "OptionSet", Value::Null),
-            ("cr_pic", "Image", Value::Null),
-            ("cr_customer", "Lookup", Value::Null),
-        ];
-        for (name, ty_name, format) in expected {
-            assert_eq!(ty(name), (ty_name.to_string(), format.clone()), "{name}");
-        }
-        assert!(
-            cr_gadget["fields"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|f| f["name"] != "cr_owner"),
-            "UserOrGroup not upgraded"
-        );
-        assert_eq!(
-            cr_gadget["display_name"],
-            json!({"en": "Gadget"}),
-            "only the base language is kept"
-        );
-        assert_eq!(cr_gadget["business_key"], "cr_title");
-        assert_eq!(g["cr_memo"], "two\nlines");
-        assert_eq!(g["cr_pic"], "iVBORw0KGgo=");
-        assert_eq!(g["cr_ref"], "6f9619ff-8b86-d011-b42d-00c04fc964ff");
-        assert_eq!(g["cr_seq"], 1);
-        let meta = p.get(&t("$metadata"), ADMIN_TOKEN).await;
-        assert!(
-            meta.body
-                .as_str()
-                .unwrap()
-                .contains("EntityType Name=\"cdm_positionworkerassignmentmap\"")
-        );
-        let acc = p
-            .get(&t("accounts?$filter=name%20eq%20'Fabrikam'"), ADMIN_TOKEN)
-            .await
-            .body;
-        let money = &acc["value"][0]["revenue"];
-        // Keys are built after the load: the test database still refuses a duplicate id.
-        let dup = p
-            .post(
-                &t("accounts"),
-                ADMIN_TOKEN,
-                json!({"id": acc["value"][0]["id"], "name": "Again"}),
-            )
-            .await;
-        assert_eq!(
-            dup.status,
-            StatusCode::CONFLICT,
-            "{}: {}",
-            p.engine,
-            dup.body
-        );
-        let fresh = p
-            .post(&t("accounts"), ADMIN_TOKEN, json!({"name": "Made in test"}))
-            .await;
-        assert_eq!(fresh.status, StatusCode::CREATED, "{}", fresh.body);
-        assert!(
-            (money["base_value"].as_f64().unwrap() - 127.0).abs() < 1e-9,
-            "{money}"
-        );
-        let seller = p
-            .post("/api/tokens", ADMIN_TOKEN, json!({"user":"seller@x.test"}))
-            .await
-            .body["token"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        assert_eq!(
-            p.get(&t("accounts"), &seller).await.status,
-            StatusCode::FORBIDDEN,
-            "plain users cannot reach the test database"
-        );
+    assert_eq!(
+        production(&p, "acme").await,
+        before,
+        "{}: production is exactly as before",
+        p.engine
+    );
 
-        assert_eq!(
-            production(&p, "acme").await,
-            before,
-            "{}: production is exactly as before",
-            p.engine
-        );
-
-        // Cancel: the test database goes, production stays, a new upgrade can start.
-        let c = p
-            .post(
-                "/api/environments/acme/upgrade/cancel",
-                ADMIN_TOKEN,
-                json!({}),
-            )
-            .await;
-        assert_eq!(c.status, StatusCode::OK, "{}", c.body);
-        assert_eq!(c.body["status"], "cancelled");
-        assert!(
-            !p.store.database_exists("acme", "test-1").await.unwrap(),
-            "{}",
-            p.engine
-        );
-        assert_eq!(
-            p.get(&t("accounts"), ADMIN_TOKEN).await.status,
-            StatusCode::NOT_FOUND
-        );
-        assert_eq!(
-            production(&p, "acme").await,
-            before,
-            "{}: production unchanged after cancel",
-            p.engine
-        );
-        let again = p
-            .post("/api/environments/acme/upgrade", ADMIN_TOKEN, start_body())
-            .await;
-        assert_eq!(again.status, StatusCode::ACCEPTED, "{}", again.body);
-        assert_eq!(wait_step1(&p, "acme").await["status"], "step2_verifying");
-        assert_eq!(again.body["test_database"], "test-2");
-    }
+    // Cancel: the test database goes, production stays, a new upgrade can start.
+    let c = p
+        .post(
+            "/api/environments/acme/upgrade/cancel",
+            ADMIN_TOKEN,
+            json!({}),
+        )
+        .await;
+    assert_eq!(c.status, StatusCode::OK, "{}", c.body);
+    assert_eq!(c.body["status"], "cancelled");
+    assert!(
+        !p.store.database_exists("acme", "test-1").await.unwrap(),
+        "{}",
+        p.engine
+    );
+    assert_eq!(
+        p.get(&t("accounts"), ADMIN_TOKEN).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        production(&p, "acme").await,
+        before,
+        "{}: production unchanged after cancel",
+        p.engine
+    );
+    let again = p
+        .post("/api/environments/acme/upgrade", ADMIN_TOKEN, start_body())
+        .await;
+    assert_eq!(again.status, StatusCode::ACCEPTED, "{}", again.body);
+    assert_eq!(wait_step1(&p, "acme").await["status"], "step2_verifying");
+    assert_eq!(again.body["test_database"], "test-2");
 }
 
-#[tokio::test]
-async fn a_failed_step1_is_retried_to_completion() {
-    for p in platforms().await {
-        seed(&p, "acme", "restricted").await;
-        // A step 1 that failed (as the log records it) is run again by retry.
-        let c = p.store.control();
-        c.insert_upgrade("failed-once", "acme").await.unwrap();
-        let at = "2026-01-01T00:00:00.000Z";
-        let started = json!({"event":"started","at":at,"options":{"plan":"classic-to-modern","language":"en","currency":"USD","exchange_rates":{"EUR":1.08,"GBP":1.27}},"test_database":"test-1","actor":"admin@uplift.local"});
-        let failed = json!({"event":"failed","at":at,"phase":"copy","message":"disk full"});
-        c.append_event("failed-once", at, &started.to_string())
-            .await
-            .unwrap();
-        c.append_event("failed-once", at, &failed.to_string())
-            .await
-            .unwrap();
-        let s = p
-            .get("/api/environments/acme/upgrade", ADMIN_TOKEN)
-            .await
-            .body;
-        assert_eq!(s["status"], "step1_failed");
-        assert_eq!(s["failure"]["message"], "disk full");
-        // A value no whole number holds: the row is refused, counted and sampled.
-        let huge = p
-            .post(
-                "/api/environments/acme/data/gadgets",
-                ADMIN_TOKEN,
-                json!({"Title":"Huge","Qty":1e19}),
-            )
-            .await;
-        assert_eq!(huge.status, StatusCode::CREATED, "{}", huge.body);
-        let huge_id = huge.body["id"].as_str().unwrap().to_string();
-        let r = p
-            .post(
-                "/api/environments/acme/upgrade/retry",
-                ADMIN_TOKEN,
-                json!({}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-        let done = wait_step1(&p, "acme").await;
-        assert_eq!(done["status"], "step2_verifying", "{}: {done}", p.engine);
-        assert!(done["failure"].is_null());
-        let report = p
-            .get("/api/environments/acme/upgrade/report", ADMIN_TOKEN)
-            .await
-            .body;
-        let g = entity(&report, "Gadget");
-        assert_eq!(
-            (
-                g["exported"].as_u64(),
-                g["imported"].as_u64(),
-                g["errors"].as_u64()
-            ),
-            (Some(2), Some(1), Some(1)),
-            "{}: {g}",
-            p.engine
-        );
-        assert_eq!(
-            g["checksum_match"], true,
-            "{}: refused rows are left out of both sides: {g}",
-            p.engine
-        );
-        assert_eq!(g["error_samples"][0]["id"], huge_id.as_str());
-        assert_eq!(
-            g["summary"],
-            "exported record count 2 but imported record count 1, error count 1"
-        );
-        let again = p
-            .post(
-                "/api/environments/acme/upgrade/retry",
-                ADMIN_TOKEN,
-                json!({}),
-            )
-            .await;
-        assert_eq!(
-            again.status,
-            StatusCode::CONFLICT,
-            "only a failed step is retried"
-        );
-    }
+#[engine_test]
+async fn a_failed_step1_is_retried_to_completion(p: Platform) {
+    seed(&p, "acme", "restricted").await;
+    // A step 1 that failed (as the log records it) is run again by retry.
+    let c = p.store.control();
+    c.insert_upgrade("failed-once", "acme").await.unwrap();
+    let at = "2026-01-01T00:00:00.000Z";
+    let started = json!({"event":"started","at":at,"options":{"plan":"classic-to-modern","language":"en","currency":"USD","exchange_rates":{"EUR":1.08,"GBP":1.27}},"test_database":"test-1","actor":"admin@uplift.local"});
+    let failed = json!({"event":"failed","at":at,"phase":"copy","message":"disk full"});
+    c.append_event("failed-once", at, &started.to_string())
+        .await
+        .unwrap();
+    c.append_event("failed-once", at, &failed.to_string())
+        .await
+        .unwrap();
+    let s = p
+        .get("/api/environments/acme/upgrade", ADMIN_TOKEN)
+        .await
+        .body;
+    assert_eq!(s["status"], "step1_failed");
+    assert_eq!(s["failure"]["message"], "disk full");
+    // A value no whole number holds: the row is refused, counted and sampled.
+    let huge = p
+        .post(
+            "/api/environments/acme/data/gadgets",
+            ADMIN_TOKEN,
+            json!({"Title":"Huge","Qty":1e19}),
+        )
+        .await;
+    assert_eq!(huge.status, StatusCode::CREATED, "{}", huge.body);
+    let huge_id = huge.body["id"].as_str().unwrap().to_string();
+    let r = p
+        .post(
+            "/api/environments/acme/upgrade/retry",
+            ADMIN_TOKEN,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let done = wait_step1(&p, "acme").await;
+    assert_eq!(done["status"], "step2_verifying", "{}: {done}", p.engine);
+    assert!(done["failure"].is_null());
+    let report = p
+        .get("/api/environments/acme/upgrade/report", ADMIN_TOKEN)
+        .await
+        .body;
+    let g = entity(&report, "Gadget");
+    assert_eq!(
+        (
+            g["exported"].as_u64(),
+            g["imported"].as_u64(),
+            g["errors"].as_u64()
+        ),
+        (Some(2), Some(1), Some(1)),
+        "{}: {g}",
+        p.engine
+    );
+    assert_eq!(
+        g["checksum_match"], true,
+        "{}: refused rows are left out of both sides: {g}",
+        p.engine
+    );
+    assert_eq!(g["error_samples"][0]["id"], huge_id.as_str());
+    assert_eq!(
+        g["summary"],
+        "exported record count 2 but imported record count 1, error count 1"
+    );
+    let again = p
+        .post(
+            "/api/environments/acme/upgrade/retry",
+            ADMIN_TOKEN,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        again.status,
+        StatusCode::CONFLICT,
+        "only a failed step is retried"
+    );
 }
 
-#[tokio::test]
-async fn open_mode_becomes_a_role_for_every_active_user() {
-    for p in platforms().await {
-        seed(&p, "commons", "open").await;
-        let preview = p
-            .get("/api/environments/commons/upgrade/preview", ADMIN_TOKEN)
-            .await
-            .body;
-        let sec = &preview["security"];
-        assert_eq!(sec["mode"], "restricted");
-        let members: Vec<&str> = sec["members"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|m| m["role"] == "Environment User")
-            .map(|m| m["user"].as_str().unwrap())
-            .collect();
-        assert!(
-            members.contains(&"seller@x.test") && !members.contains(&"gone@x.test"),
-            "{members:?}"
-        );
-    }
+#[engine_test]
+async fn open_mode_becomes_a_role_for_every_active_user(p: Platform) {
+    seed(&p, "commons", "open").await;
+    let preview = p
+        .get("/api/environments/commons/upgrade/preview", ADMIN_TOKEN)
+        .await
+        .body;
+    let sec = &preview["security"];
+    assert_eq!(sec["mode"], "restricted");
+    let members: Vec<&str> = sec["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "Environment User")
+        .map(|m| m["user"].as_str().unwrap())
+        .collect();
+    assert!(
+        members.contains(&"seller@x.test") && !members.contains(&"gone@x.test"),
+        "{members:?}"
+    );
 }
 
-#[tokio::test]
-async fn refusals_name_the_problem_and_start_nothing() {
-    for p in platforms().await {
-        seed(&p, "acme", "restricted").await;
-        let cases = [
-            (
-                json!({"plan":"/nonexistent/plan.toml","language":"en","currency":"USD","exchange_rates":{"EUR":1.08,"GBP":1.27}}),
-                StatusCode::BAD_REQUEST,
-                "neither a shipped plan",
-            ),
-            (
-                json!({"plan":"classic-to-modern","language":"en","currency":"USD","exchange_rates":{"EUR":1.08}}),
-                StatusCode::BAD_REQUEST,
-                "no exchange rate for GBP",
-            ),
-            (
-                json!({"plan":"classic-to-modern","language":"de","currency":"USD","exchange_rates":{"EUR":1.08,"GBP":1.27}}),
-                StatusCode::BAD_REQUEST,
-                "language 'de'",
-            ),
-            (
-                json!({"plan":"classic-to-modern","language":"en","currency":"USD","exchange_rates":{"EUR":-1}}),
-                StatusCode::BAD_REQUEST,
-                "EUR=-1",
-            ),
-            (
-                json!({"plan":"classic-to-modern"}),
-                StatusCode::BAD_REQUEST,
-                "missing field",
-            ),
-        ];
-        for (body, status, expected) in cases {
-            let a = p
-                .post("/api/environments/acme/upgrade", ADMIN_TOKEN, body.clone())
-                .await;
-            assert_eq!(a.status, status, "{}: {body}: {}", p.engine, a.body);
-            assert!(
-                a.message().contains(expected),
-                "{}: expected '{expected}' in '{}'",
-                p.engine,
-                a.message()
-            );
-        }
-        assert_eq!(
-            p.get("/api/environments/acme/upgrade", ADMIN_TOKEN)
-                .await
-                .status,
-            StatusCode::NOT_FOUND,
-            "nothing started"
-        );
-        let bad_plan_file =
-            std::env::temp_dir().join(format!("bad-plan-{}.toml", std::process::id()));
-        std::fs::write(&bad_plan_file, "name = \"x\"\nfrom = \"classic\"\nto = [\n").unwrap();
+#[engine_test]
+async fn refusals_name_the_problem_and_start_nothing(p: Platform) {
+    seed(&p, "acme", "restricted").await;
+    let cases = [
+        (
+            json!({"plan":"/nonexistent/plan.toml","language":"en","currency":"USD","exchange_rates":{"EUR":1.08,"GBP":1.27}}),
+            StatusCode::BAD_REQUEST,
+            "neither a shipped plan",
+        ),
+        (
+            json!({"plan":"classic-to-modern","language":"en","currency":"USD","exchange_rates":{"EUR":1.08}}),
+            StatusCode::BAD_REQUEST,
+            "no exchange rate for GBP",
+        ),
+        (
+            json!({"plan":"classic-to-modern","language":"de","currency":"USD","exchange_rates":{"EUR":1.08,"GBP":1.27}}),
+            StatusCode::BAD_REQUEST,
+            "language 'de'",
+        ),
+        (
+            json!({"plan":"classic-to-modern","language":"en","currency":"USD","exchange_rates":{"EUR":-1}}),
+            StatusCode::BAD_REQUEST,
+            "EUR=-1",
+        ),
+        (
+            json!({"plan":"classic-to-modern"}),
+            StatusCode::BAD_REQUEST,
+            "missing field",
+        ),
+    ];
+    for (body, status, expected) in cases {
         let a = p
-            .get(
-                &format!(
-                    "/api/environments/acme/upgrade/preview?plan={}",
-                    bad_plan_file.display()
-                ),
-                ADMIN_TOKEN,
-            )
+            .post("/api/environments/acme/upgrade", ADMIN_TOKEN, body.clone())
             .await;
-        assert_eq!(a.status, StatusCode::BAD_REQUEST);
-        assert!(a.message().contains("line"), "{}", a.message());
-
-        // A running step 1 refuses a second start and locks the schema. The log says
-        // "running" without a task behind it, so the lock is tested without a race.
-        let c = p.store.control();
-        c.insert_upgrade("held", "acme").await.unwrap();
-        let started = json!({"event":"started","at":"2026-01-01T00:00:00.000Z","options":{"plan":"classic-to-modern","language":"en","currency":"USD","exchange_rates":{}},"test_database":"test-9","actor":"admin@uplift.local"});
-        c.append_event("held", "2026-01-01T00:00:00.000Z", &started.to_string())
-            .await
-            .unwrap();
-        let second = p
-            .post("/api/environments/acme/upgrade", ADMIN_TOKEN, start_body())
-            .await;
-        assert_eq!(second.status, StatusCode::CONFLICT, "{}", second.body);
-        assert!(second.message().contains("already under way"));
-        let lock = p
-            .put(
-                "/api/environments/acme/entities/Thing",
-                ADMIN_TOKEN,
-                json!({"fields":[]}),
-            )
-            .await;
-        assert_eq!(lock.status, StatusCode::LOCKED, "{}", lock.body);
+        assert_eq!(a.status, status, "{}: {body}: {}", p.engine, a.body);
         assert!(
-            lock.message().contains("step 1 is running"),
-            "{}",
-            lock.message()
+            a.message().contains(expected),
+            "{}: expected '{expected}' in '{}'",
+            p.engine,
+            a.message()
         );
-        let cancelled = p
-            .post(
-                "/api/environments/acme/upgrade/cancel",
-                ADMIN_TOKEN,
-                json!({}),
-            )
-            .await;
-        assert_eq!(cancelled.body["status"], "cancelled");
-        let unlocked = p
-            .put(
-                "/api/environments/acme/entities/Thing",
-                ADMIN_TOKEN,
-                json!({"fields":[]}),
-            )
-            .await;
-        assert_eq!(
-            unlocked.status,
-            StatusCode::OK,
-            "cancel unlocks: {}",
-            unlocked.body
-        );
-        let nothing = p
-            .post(
-                "/api/environments/acme/upgrade/cancel",
-                ADMIN_TOKEN,
-                json!({}),
-            )
-            .await;
-        assert_eq!(nothing.status, StatusCode::CONFLICT);
     }
+    assert_eq!(
+        p.get("/api/environments/acme/upgrade", ADMIN_TOKEN)
+            .await
+            .status,
+        StatusCode::NOT_FOUND,
+        "nothing started"
+    );
+    let bad_plan_file = std::env::temp_dir().join(format!("bad-plan-{}.toml", std::process::id()));
+    std::fs::write(&bad_plan_file, "name = \"x\"\nfrom = \"classic\"\nto = [\n").unwrap();
+    let a = p
+        .get(
+            &format!(
+                "/api/environments/acme/upgrade/preview?plan={}",
+                bad_plan_file.display()
+            ),
+            ADMIN_TOKEN,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(a.message().contains("line"), "{}", a.message());
+
+    // A running step 1 refuses a second start and locks the schema. The log says
+    // "running" without a task behind it, so the lock is tested without a race.
+    let c = p.store.control();
+    c.insert_upgrade("held", "acme").await.unwrap();
+    let started = json!({"event":"started","at":"2026-01-01T00:00:00.000Z","options":{"plan":"classic-to-modern","language":"en","currency":"USD","exchange_rates":{}},"test_database":"test-9","actor":"admin@uplift.local"});
+    c.append_event("held", "2026-01-01T00:00:00.000Z", &started.to_string())
+        .await
+        .unwrap();
+    let second = p
+        .post("/api/environments/acme/upgrade", ADMIN_TOKEN, start_body())
+        .await;
+    assert_eq!(second.status, StatusCode::CONFLICT, "{}", second.body);
+    assert!(second.message().contains("already under way"));
+    let lock = p
+        .put(
+            "/api/environments/acme/entities/Thing",
+            ADMIN_TOKEN,
+            json!({"fields":[]}),
+        )
+        .await;
+    assert_eq!(lock.status, StatusCode::LOCKED, "{}", lock.body);
+    assert!(
+        lock.message().contains("step 1 is running"),
+        "{}",
+        lock.message()
+    );
+    let cancelled = p
+        .post(
+            "/api/environments/acme/upgrade/cancel",
+            ADMIN_TOKEN,
+            json!({}),
+        )
+        .await;
+    assert_eq!(cancelled.body["status"], "cancelled");
+    let unlocked = p
+        .put(
+            "/api/environments/acme/entities/Thing",
+            ADMIN_TOKEN,
+            json!({"fields":[]}),
+        )
+        .await;
+    assert_eq!(
+        unlocked.status,
+        StatusCode::OK,
+        "cancel unlocks: {}",
+        unlocked.body
+    );
+    let nothing = p
+        .post(
+            "/api/environments/acme/upgrade/cancel",
+            ADMIN_TOKEN,
+            json!({}),
+        )
+        .await;
+    assert_eq!(nothing.status, StatusCode::CONFLICT);
 }

@@ -2,15 +2,11 @@
 //! answer one of the approvers posts.
 
 use serde::Serialize;
-use uplift_model::Value;
+use uplift_model::{ColType, Value};
 
-use super::{Control, now_text, text};
+use super::row::{Cols, Row};
+use super::{Control, now_text};
 use crate::{Result, StoreError};
-
-/// Tables behind approvals; appended to the control plane's migration.
-pub(super) const MIGRATION: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS {s}approvals (id TEXT NOT NULL PRIMARY KEY, env TEXT NOT NULL, run_id TEXT NOT NULL, step TEXT NOT NULL, title TEXT NOT NULL, details TEXT NOT NULL, approvers TEXT NOT NULL, outcome TEXT, responder TEXT, comment TEXT, created_at TEXT NOT NULL, responded_at TEXT, UNIQUE (run_id, step))",
-];
 
 /// One request.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -36,24 +32,35 @@ impl Approval {
     }
 }
 
-const COLUMNS: &str = "id, env, run_id, step, title, details, approvers, outcome, responder, comment, created_at, responded_at";
+const COLS: Cols = &[
+    ("id", ColType::Text),
+    ("env", ColType::Text),
+    ("run_id", ColType::Text),
+    ("step", ColType::Text),
+    ("title", ColType::Text),
+    ("details", ColType::Text),
+    ("approvers", ColType::Text),
+    ("outcome", ColType::Text),
+    ("responder", ColType::Text),
+    ("comment", ColType::Text),
+    ("created_at", ColType::Text),
+    ("responded_at", ColType::Text),
+];
 
-fn approval_from(r: &[Value]) -> Result<Approval> {
-    let opt = |i: usize| r[i].as_text().map(str::to_string);
+fn approval_from(r: &Row) -> Result<Approval> {
     Ok(Approval {
-        id: text(&r[0]),
-        env: text(&r[1]),
-        run_id: text(&r[2]),
-        step: text(&r[3]),
-        title: text(&r[4]),
-        details: text(&r[5]),
-        approvers: serde_json::from_str(&text(&r[6]))
-            .map_err(|e| StoreError::Corrupt(format!("approvers do not parse: {e}")))?,
-        outcome: opt(7),
-        responder: opt(8),
-        comment: opt(9),
-        created_at: text(&r[10]),
-        responded_at: opt(11),
+        id: r.text("id")?,
+        env: r.text("env")?,
+        run_id: r.text("run_id")?,
+        step: r.text("step")?,
+        title: r.text("title")?,
+        details: r.text("details")?,
+        approvers: r.json("approvers", "approvers")?,
+        outcome: r.opt_text("outcome")?,
+        responder: r.opt_text("responder")?,
+        comment: r.opt_text("comment")?,
+        created_at: r.text("created_at")?,
+        responded_at: r.opt_text("responded_at")?,
     })
 }
 
@@ -85,41 +92,40 @@ impl Control {
         )
         .await?;
         let rows = self
-            .query(
-                &format!("SELECT {COLUMNS} FROM {{s}}approvals WHERE run_id = ? AND step = ?"),
+            .select(
+                COLS,
+                "FROM {s}approvals WHERE run_id = ? AND step = ?",
                 &[Value::Text(run_id.into()), Value::Text(step.into())],
-                12,
             )
             .await?;
         rows.first()
-            .map(|r| approval_from(r))
+            .map(approval_from)
             .transpose()?
             .ok_or_else(|| StoreError::Corrupt("the approval vanished".into()))
     }
 
     pub async fn approval(&self, env: &str, id: &str) -> Result<Option<Approval>> {
         let rows = self
-            .query(
-                &format!("SELECT {COLUMNS} FROM {{s}}approvals WHERE env = ? AND id = ?"),
+            .select(
+                COLS,
+                "FROM {s}approvals WHERE env = ? AND id = ?",
                 &[Value::Text(env.into()), Value::Text(id.into())],
-                12,
             )
             .await?;
-        rows.first().map(|r| approval_from(r)).transpose()
+        rows.first().map(approval_from).transpose()
     }
 
     /// Every request of an environment, answered or not, oldest first.
     pub async fn approvals(&self, env: &str) -> Result<Vec<Approval>> {
-        let rows = self
-            .query(
-                &format!(
-                    "SELECT {COLUMNS} FROM {{s}}approvals WHERE env = ? ORDER BY created_at, id"
-                ),
-                &[Value::Text(env.into())],
-                12,
-            )
-            .await?;
-        rows.iter().map(|r| approval_from(r)).collect()
+        self.select(
+            COLS,
+            "FROM {s}approvals WHERE env = ? ORDER BY created_at, id",
+            &[Value::Text(env.into())],
+        )
+        .await?
+        .iter()
+        .map(approval_from)
+        .collect()
     }
 
     /// Records the answer; refuses a second one.

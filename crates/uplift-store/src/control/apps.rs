@@ -6,14 +6,9 @@ use serde::Serialize;
 use uplift_model::app::AppDef;
 use uplift_model::{ColType, Value};
 
-use super::{Control, now_text, text};
+use super::row::{Cols, Row};
+use super::{Control, now_text};
 use crate::{Result, StoreError};
-
-/// Tables behind apps; appended to the control plane's migration.
-pub(super) const MIGRATION: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS {s}apps (env TEXT NOT NULL REFERENCES {s}environments(name) ON DELETE CASCADE, name TEXT NOT NULL, owner TEXT NOT NULL, editors TEXT NOT NULL, draft TEXT, draft_database TEXT, draft_saved_at TEXT, created_at TEXT NOT NULL, PRIMARY KEY (env, name))",
-    "CREATE TABLE IF NOT EXISTS {s}app_versions (env TEXT NOT NULL, name TEXT NOT NULL, version BIGINT NOT NULL, definition TEXT NOT NULL, database TEXT NOT NULL, published_at TEXT NOT NULL, published_by TEXT NOT NULL, PRIMARY KEY (env, name, version), FOREIGN KEY (env, name) REFERENCES {s}apps(env, name) ON DELETE CASCADE)",
-];
 
 /// A definition together with the database it reads and writes.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -61,51 +56,26 @@ fn to_json<T: Serialize>(v: &T) -> Result<String> {
 }
 
 impl Control {
-    /// Saves `def` as the draft of its app (creating the app), bound to `database`.
-    /// The owner and editors follow the draft.
+    /// Saves `def` as the draft of its app (creating the app), bound to `database`,
+    /// in one statement. The owner and editors follow the draft.
     pub async fn save_app_draft(&self, env: &str, def: &AppDef, database: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        let key = [Value::Text(env.into()), Value::Text(def.name.clone())];
-        let exists = tx
-            .query_opt(
-                &self.sql("SELECT name FROM {s}apps WHERE env = ? AND name = ?"),
-                &key,
-                &[ColType::Text],
-            )
-            .await?
-            .is_some();
-        let (body, editors, now) = (to_json(def)?, to_json(&def.editors)?, now_text());
-        if exists {
-            tx.execute(
-                &self.sql("UPDATE {s}apps SET owner = ?, editors = ?, draft = ?, draft_database = ?, draft_saved_at = ? WHERE env = ? AND name = ?"),
-                &[
-                    Value::Text(def.owner.clone()),
-                    Value::Text(editors),
-                    Value::Text(body),
-                    Value::Text(database.into()),
-                    Value::Text(now),
-                    key[0].clone(),
-                    key[1].clone(),
-                ],
-            )
-            .await?;
-        } else {
-            tx.execute(
-                &self.sql("INSERT INTO {s}apps (env, name, owner, editors, draft, draft_database, draft_saved_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
-                &[
-                    key[0].clone(),
-                    key[1].clone(),
-                    Value::Text(def.owner.clone()),
-                    Value::Text(editors),
-                    Value::Text(body),
-                    Value::Text(database.into()),
-                    Value::Text(now.clone()),
-                    Value::Text(now),
-                ],
-            )
-            .await?;
-        }
-        tx.commit().await
+        let now = now_text();
+        self.execute(
+            "INSERT INTO {s}apps (env, name, owner, editors, draft, draft_database, draft_saved_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (env, name) DO UPDATE SET owner = excluded.owner, editors = excluded.editors, draft = excluded.draft, draft_database = excluded.draft_database, draft_saved_at = excluded.draft_saved_at",
+            &[
+                Value::Text(env.into()),
+                Value::Text(def.name.clone()),
+                Value::Text(def.owner.clone()),
+                Value::Text(to_json(&def.editors)?),
+                Value::Text(to_json(def)?),
+                Value::Text(database.into()),
+                Value::Text(now.clone()),
+                Value::Text(now),
+            ],
+        )
+        .await?;
+        Ok(())
     }
 
     /// Publishes the app's draft as the next version and clears the draft; editing
@@ -113,15 +83,18 @@ impl Control {
     pub async fn publish_app(&self, env: &str, name: &str, by: &str) -> Result<i64> {
         let mut tx = self.pool.begin().await?;
         let key = [Value::Text(env.into()), Value::Text(name.into())];
-        let row = tx
-            .query_opt(
-                &self.sql("SELECT draft, draft_database FROM {s}apps WHERE env = ? AND name = ?"),
+        const COLS: Cols = &[("draft", ColType::Text), ("draft_database", ColType::Text)];
+        let row = self
+            .select_on(
+                &mut tx,
+                COLS,
+                "FROM {s}apps WHERE env = ? AND name = ?",
                 &key,
-                &[ColType::Text, ColType::Text],
             )
             .await?
+            .pop()
             .ok_or_else(|| StoreError::NotFound(format!("no app '{name}' in '{env}'")))?;
-        let Some(draft) = row[0].as_text().map(str::to_string) else {
+        let Some(draft) = row.opt_text("draft")? else {
             return Err(StoreError::Conflict(format!(
                 "app '{name}' has no draft to publish"
             )));
@@ -143,7 +116,7 @@ impl Control {
                 key[1].clone(),
                 Value::Int(version),
                 Value::Text(draft),
-                Value::Text(text(&row[1])),
+                Value::Text(row.text("draft_database")?),
                 Value::Text(now_text()),
                 Value::Text(by.into()),
             ],
@@ -165,6 +138,13 @@ impl Control {
         name: &str,
         version: Option<i64>,
     ) -> Result<Option<AppVersion>> {
+        const COLS: Cols = &[
+            ("version", ColType::Int),
+            ("definition", ColType::Text),
+            ("database", ColType::Text),
+            ("published_at", ColType::Text),
+            ("published_by", ColType::Text),
+        ];
         let mut params = vec![Value::Text(env.into()), Value::Text(name.into())];
         let which = match version {
             Some(v) => {
@@ -173,86 +153,87 @@ impl Control {
             }
             None => "ORDER BY version DESC LIMIT 1",
         };
-        let sql = format!(
-            "SELECT version, definition, database, published_at, published_by FROM {{s}}app_versions WHERE env = ? AND name = ? {which}"
-        );
-        let mut conn = self.pool.conn().await?;
-        let row = conn
-            .query_opt(
-                &self.sql(&sql),
-                &params,
-                &[
-                    ColType::Int,
-                    ColType::Text,
-                    ColType::Text,
-                    ColType::Text,
-                    ColType::Text,
-                ],
-            )
-            .await?;
-        row.map(|r| {
-            Ok(AppVersion {
-                version: r[0].as_int().unwrap_or(0),
-                bound: Bound {
-                    definition: parse_def(&text(&r[1]))?,
-                    database: text(&r[2]),
-                },
-                published_at: text(&r[3]),
-                published_by: text(&r[4]),
-            })
-        })
-        .transpose()
+        let rest = format!("FROM {{s}}app_versions WHERE env = ? AND name = ? {which}");
+        let rows = self.select(COLS, &rest, &params).await?;
+        rows.first().map(|r| version_from(r, "")).transpose()
     }
 
     /// An app with its draft and latest version.
     pub async fn app(&self, env: &str, name: &str) -> Result<Option<AppRecord>> {
         let rows = self
-            .query(
-                "SELECT name, owner, editors, draft, draft_database FROM {s}apps WHERE env = ? AND name = ?",
+            .select(
+                APP_COLS,
+                &format!("{APP_FROM} WHERE a.env = ? AND a.name = ?"),
                 &[Value::Text(env.into()), Value::Text(name.into())],
-                5,
             )
             .await?;
-        let Some(r) = rows.into_iter().next() else {
-            return Ok(None);
-        };
-        Ok(Some(self.app_from(env, &r).await?))
+        rows.first().map(|r| app_from(env, r)).transpose()
     }
 
-    /// Every app of an environment, by name.
+    /// Every app of an environment, by name, each with its latest version: one query.
     pub async fn apps(&self, env: &str) -> Result<Vec<AppRecord>> {
-        let rows = self
-            .query(
-                "SELECT name, owner, editors, draft, draft_database FROM {s}apps WHERE env = ? ORDER BY name",
-                &[Value::Text(env.into())],
-                5,
-            )
-            .await?;
-        let mut out = Vec::new();
-        for r in rows {
-            out.push(self.app_from(env, &r).await?);
-        }
-        Ok(out)
+        self.select(
+            APP_COLS,
+            &format!("{APP_FROM} WHERE a.env = ? ORDER BY a.name"),
+            &[Value::Text(env.into())],
+        )
+        .await?
+        .iter()
+        .map(|r| app_from(env, r))
+        .collect()
     }
+}
 
-    async fn app_from(&self, env: &str, r: &[Value]) -> Result<AppRecord> {
-        let name = text(&r[0]);
-        let editors: Vec<String> = serde_json::from_str(&text(&r[2]))
-            .map_err(|e| StoreError::Corrupt(format!("app editors do not parse: {e}")))?;
-        let draft = match r[3].as_text() {
-            Some(d) => Some(Bound {
-                definition: parse_def(d)?,
-                database: text(&r[4]),
-            }),
-            None => None,
-        };
-        Ok(AppRecord {
-            env: env.into(),
-            published: self.app_version(env, &name, None).await?,
-            owner: text(&r[1]),
-            editors,
-            draft,
-            name,
-        })
-    }
+/// An app's row joined with its latest version, if it has one.
+const APP_COLS: Cols = &[
+    ("a.name", ColType::Text),
+    ("a.owner", ColType::Text),
+    ("a.editors", ColType::Text),
+    ("a.draft", ColType::Text),
+    ("a.draft_database", ColType::Text),
+    ("v.version AS v_version", ColType::Int),
+    ("v.definition AS v_definition", ColType::Text),
+    ("v.database AS v_database", ColType::Text),
+    ("v.published_at AS v_published_at", ColType::Text),
+    ("v.published_by AS v_published_by", ColType::Text),
+];
+
+const APP_FROM: &str = "FROM {s}apps a LEFT JOIN {s}app_versions v ON v.env = a.env AND v.name = a.name \
+     AND v.version = (SELECT MAX(m.version) FROM {s}app_versions m WHERE m.env = a.env AND m.name = a.name)";
+
+/// A published version from columns named `<prefix>version`, `<prefix>definition`…;
+/// `None` columns (no version joined) are the caller's to check.
+fn version_from(r: &Row, prefix: &str) -> Result<AppVersion> {
+    let col = |c: &str| format!("{prefix}{c}");
+    Ok(AppVersion {
+        version: r.opt_int(&col("version"))?.unwrap_or(0),
+        bound: Bound {
+            definition: parse_def(&r.text(&col("definition"))?)?,
+            database: r.text(&col("database"))?,
+        },
+        published_at: r.text(&col("published_at"))?,
+        published_by: r.text(&col("published_by"))?,
+    })
+}
+
+fn app_from(env: &str, r: &Row) -> Result<AppRecord> {
+    let draft = match r.opt_text("draft")? {
+        Some(d) => Some(Bound {
+            definition: parse_def(&d)?,
+            database: r.text("draft_database")?,
+        }),
+        None => None,
+    };
+    let published = match r.opt_int("v_version")? {
+        Some(_) => Some(version_from(r, "v_")?),
+        None => None,
+    };
+    Ok(AppRecord {
+        env: env.into(),
+        name: r.text("name")?,
+        owner: r.text("owner")?,
+        editors: r.json("editors", "app editors")?,
+        draft,
+        published,
+    })
 }

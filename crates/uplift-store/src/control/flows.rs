@@ -3,16 +3,12 @@
 //! its definition, on/off state and the database it is bound to.
 
 use serde::Serialize;
-use uplift_model::Value;
 use uplift_model::flow::{FlowDef, FlowState};
+use uplift_model::{ColType, Value};
 
-use super::{Control, now_text, text};
+use super::row::{Cols, Row};
+use super::{Control, now_text};
 use crate::{Result, StoreError};
-
-/// Tables behind flows; appended to the control plane's migration.
-pub(super) const MIGRATION: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS {s}flows (env TEXT NOT NULL REFERENCES {s}environments(name) ON DELETE CASCADE, id TEXT NOT NULL, name TEXT NOT NULL, owner TEXT NOT NULL, editors TEXT NOT NULL, state TEXT NOT NULL, definition TEXT NOT NULL, database TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (env, id))",
-];
 
 /// A flow as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -38,7 +34,13 @@ impl FlowRecord {
     }
 }
 
-const COLUMNS: &str = "id, definition, database, created_at, updated_at";
+const COLS: Cols = &[
+    ("id", ColType::Text),
+    ("definition", ColType::Text),
+    ("database", ColType::Text),
+    ("created_at", ColType::Text),
+    ("updated_at", ColType::Text),
+];
 
 fn state_text(s: FlowState) -> &'static str {
     match s {
@@ -60,72 +62,43 @@ impl Control {
         let editors =
             serde_json::to_string(&def.editors).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let now = now_text();
-        let mut tx = self.pool.begin().await?;
-        let key = [Value::Text(env.into()), Value::Text(id.into())];
-        let exists = tx
-            .query_opt(
-                &self.sql("SELECT id FROM {s}flows WHERE env = ? AND id = ?"),
-                &key,
-                &[uplift_model::ColType::Text],
-            )
-            .await?
-            .is_some();
-        if exists {
-            tx.execute(
-                &self.sql("UPDATE {s}flows SET name = ?, owner = ?, editors = ?, state = ?, definition = ?, database = ?, updated_at = ? WHERE env = ? AND id = ?"),
-                &[
-                    Value::Text(def.name.clone()),
-                    Value::Text(def.owner.clone()),
-                    Value::Text(editors),
-                    Value::Text(state_text(def.state).into()),
-                    Value::Text(body),
-                    Value::Text(database.into()),
-                    Value::Text(now),
-                    key[0].clone(),
-                    key[1].clone(),
-                ],
-            )
-            .await?;
-        } else {
-            tx.execute(
-                &self.sql("INSERT INTO {s}flows (env, id, name, owner, editors, state, definition, database, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-                &[
-                    key[0].clone(),
-                    key[1].clone(),
-                    Value::Text(def.name.clone()),
-                    Value::Text(def.owner.clone()),
-                    Value::Text(editors),
-                    Value::Text(state_text(def.state).into()),
-                    Value::Text(body),
-                    Value::Text(database.into()),
-                    Value::Text(now.clone()),
-                    Value::Text(now),
-                ],
-            )
-            .await?;
-        }
-        tx.commit().await
+        self.execute(
+            "INSERT INTO {s}flows (env, id, name, owner, editors, state, definition, database, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (env, id) DO UPDATE SET name = excluded.name, owner = excluded.owner, editors = excluded.editors, state = excluded.state, definition = excluded.definition, database = excluded.database, updated_at = excluded.updated_at",
+            &[
+                Value::Text(env.into()),
+                Value::Text(id.into()),
+                Value::Text(def.name.clone()),
+                Value::Text(def.owner.clone()),
+                Value::Text(editors),
+                Value::Text(state_text(def.state).into()),
+                Value::Text(body),
+                Value::Text(database.into()),
+                Value::Text(now.clone()),
+                Value::Text(now),
+            ],
+        )
+        .await?;
+        Ok(())
     }
 
-    fn flow_from(env: &str, r: &[Value]) -> Result<FlowRecord> {
+    fn flow_from(env: &str, r: &Row) -> Result<FlowRecord> {
         Ok(FlowRecord {
             env: env.into(),
-            id: text(&r[0]),
-            definition: serde_json::from_str(&text(&r[1])).map_err(|e| {
-                StoreError::Corrupt(format!("a flow definition does not parse: {e}"))
-            })?,
-            database: text(&r[2]),
-            created_at: text(&r[3]),
-            updated_at: text(&r[4]),
+            id: r.text("id")?,
+            definition: r.json("definition", "a flow definition")?,
+            database: r.text("database")?,
+            created_at: r.text("created_at")?,
+            updated_at: r.text("updated_at")?,
         })
     }
 
     pub async fn flow(&self, env: &str, id: &str) -> Result<Option<FlowRecord>> {
         let rows = self
-            .query(
-                &format!("SELECT {COLUMNS} FROM {{s}}flows WHERE env = ? AND id = ?"),
+            .select(
+                COLS,
+                "FROM {s}flows WHERE env = ? AND id = ?",
                 &[Value::Text(env.into()), Value::Text(id.into())],
-                5,
             )
             .await?;
         rows.first().map(|r| Self::flow_from(env, r)).transpose()
@@ -133,14 +106,15 @@ impl Control {
 
     /// Every flow of an environment, by name.
     pub async fn flows(&self, env: &str) -> Result<Vec<FlowRecord>> {
-        let rows = self
-            .query(
-                &format!("SELECT {COLUMNS} FROM {{s}}flows WHERE env = ? ORDER BY name, id"),
-                &[Value::Text(env.into())],
-                5,
-            )
-            .await?;
-        rows.iter().map(|r| Self::flow_from(env, r)).collect()
+        self.select(
+            COLS,
+            "FROM {s}flows WHERE env = ? ORDER BY name, id",
+            &[Value::Text(env.into())],
+        )
+        .await?
+        .iter()
+        .map(|r| Self::flow_from(env, r))
+        .collect()
     }
 
     /// Turns a flow on or off.

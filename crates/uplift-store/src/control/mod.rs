@@ -11,6 +11,8 @@ use uplift_model::{ColType, SchemaVersion, Value};
 mod approvals;
 mod apps;
 mod flows;
+pub mod migrations;
+mod row;
 mod runs;
 
 pub use approvals::Approval;
@@ -21,6 +23,7 @@ pub use runs::{RunRecord, RunStatus};
 use crate::engine::{Dialect, Pool};
 use crate::sql::{ident, placeholders};
 use crate::{Result, StoreError};
+use row::{Cols, Row};
 
 /// An environment as the control plane records it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -55,16 +58,6 @@ pub struct Membership {
     pub user: String,
 }
 
-const MIGRATION: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS {s}environments (name TEXT NOT NULL PRIMARY KEY, schema_version TEXT NOT NULL, security_mode TEXT NOT NULL, created_at TEXT NOT NULL, database TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS {s}users (email TEXT NOT NULL PRIMARY KEY, display_name TEXT NOT NULL, role TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS {s}tokens (hash TEXT NOT NULL PRIMARY KEY, user_email TEXT NOT NULL REFERENCES {s}users(email), label TEXT NOT NULL, created_at TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS {s}roles (env TEXT NOT NULL REFERENCES {s}environments(name) ON DELETE CASCADE, name TEXT NOT NULL, privileges TEXT NOT NULL, PRIMARY KEY (env, name))",
-    "CREATE TABLE IF NOT EXISTS {s}upgrades (id TEXT NOT NULL PRIMARY KEY, env TEXT NOT NULL, created_at TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS {s}upgrade_events (upgrade_id TEXT NOT NULL REFERENCES {s}upgrades(id), seq INTEGER NOT NULL, at TEXT NOT NULL, event TEXT NOT NULL, PRIMARY KEY (upgrade_id, seq))",
-    "CREATE TABLE IF NOT EXISTS {s}role_members (env TEXT NOT NULL, role TEXT NOT NULL, user_email TEXT NOT NULL REFERENCES {s}users(email), PRIMARY KEY (env, role, user_email), FOREIGN KEY (env, role) REFERENCES {s}roles(env, name) ON DELETE CASCADE)",
-];
-
 /// Repository over the control-plane tables.
 pub struct Control {
     pool: Pool,
@@ -75,65 +68,30 @@ fn now_text() -> String {
     uplift_model::value::format_instant(time::OffsetDateTime::now_utc())
 }
 
-fn text(v: &Value) -> String {
-    v.as_text().unwrap_or_default().to_string()
-}
-
 fn corrupt(what: &str, v: &str) -> StoreError {
     StoreError::Corrupt(format!("unknown {what} '{v}' in the control plane"))
 }
 
 impl Control {
-    /// Opens the control plane, creating its tables on first use. On PostgreSQL they
-    /// live in `schema`.
+    /// Opens the control plane, creating or migrating its tables (see
+    /// [`migrations`]). On PostgreSQL they live in `schema`.
     pub async fn open(pool: Pool, schema: Option<&str>) -> Result<Control> {
         let prefix = schema.map(|s| format!("{}.", ident(s))).unwrap_or_default();
-        let mut conn = pool.conn().await?;
-        if let Some(s) = schema {
-            conn.batch(&format!("CREATE SCHEMA IF NOT EXISTS {}", ident(s)))
-                .await?;
-        }
-        for stmt in MIGRATION
-            .iter()
-            .chain(apps::MIGRATION)
-            .chain(flows::MIGRATION)
-            .chain(runs::MIGRATION)
-            .chain(approvals::MIGRATION)
-        {
-            conn.batch(&stmt.replace("{s}", &prefix)).await?;
-        }
-        // Columns added after a table was first made: added to tables that lack them.
-        for (table, column, ty) in runs::ADDED_COLUMNS {
-            let present = match pool.dialect() {
-                Dialect::Sqlite => !conn
-                    .query(
-                        "SELECT name FROM pragma_table_info(?) WHERE name = ?",
-                        &[Value::Text((*table).into()), Value::Text((*column).into())],
-                        &[ColType::Text],
-                    )
-                    .await?
-                    .is_empty(),
-                Dialect::Postgres => !conn
-                    .query(
-                        "SELECT column_name::text FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = $3",
-                        &[
-                            Value::Text(schema.unwrap_or("public").into()),
-                            Value::Text((*table).into()),
-                            Value::Text((*column).into()),
-                        ],
-                        &[ColType::Text],
-                    )
-                    .await?
-                    .is_empty(),
-            };
-            if !present {
-                conn.batch(&format!(
-                    "ALTER TABLE {prefix}{table} ADD COLUMN {column} {ty}"
-                ))
-                .await?;
-            }
-        }
+        migrations::migrate(&pool, &prefix, schema).await?;
         Ok(Control { pool, prefix })
+    }
+
+    /// The schema version of the control plane (the last migration applied).
+    pub async fn schema_version(&self) -> Result<i64> {
+        let mut conn = self.pool.conn().await?;
+        let row = conn
+            .query_opt(
+                &self.sql("SELECT COALESCE(MAX(version), 0) FROM {s}schema_migrations"),
+                &[],
+                &[ColType::Int],
+            )
+            .await?;
+        Ok(row.and_then(|r| r[0].as_int()).unwrap_or(0))
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -144,10 +102,23 @@ impl Control {
         placeholders(self.dialect(), &s.replace("{s}", &self.prefix))
     }
 
-    async fn query(&self, sql: &str, params: &[Value], n: usize) -> Result<Vec<Vec<Value>>> {
+    /// Runs `SELECT <cols> <rest>` and returns rows read by column name.
+    async fn select(&self, cols: Cols, rest: &str, params: &[Value]) -> Result<Vec<Row>> {
         let mut conn = self.pool.conn().await?;
-        conn.query(&self.sql(sql), params, &vec![ColType::Text; n])
-            .await
+        self.select_on(&mut conn, cols, rest, params).await
+    }
+
+    /// [`Control::select`] on a given connection (inside a transaction).
+    async fn select_on(
+        &self,
+        conn: &mut crate::engine::Conn,
+        cols: Cols,
+        rest: &str,
+        params: &[Value],
+    ) -> Result<Vec<Row>> {
+        let sql = self.sql(&format!("SELECT {} {rest}", row::select_list(cols)));
+        let rows = conn.query(&sql, params, &row::types(cols)).await?;
+        Ok(rows.into_iter().map(|v| Row::new(cols, v)).collect())
     }
 
     async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
@@ -157,22 +128,31 @@ impl Control {
 
     // ---- environments
 
-    fn env_from(row: &[Value]) -> Result<EnvRecord> {
-        let v = text(&row[1]);
-        let m = text(&row[2]);
+    const ENV_COLS: Cols = &[
+        ("name", ColType::Text),
+        ("schema_version", ColType::Text),
+        ("security_mode", ColType::Text),
+        ("created_at", ColType::Text),
+        ("database", ColType::Text),
+    ];
+
+    fn env_from(r: &Row) -> Result<EnvRecord> {
+        let v = r.text("schema_version")?;
+        let m = r.text("security_mode")?;
         Ok(EnvRecord {
-            name: text(&row[0]),
+            name: r.text("name")?,
             schema_version: SchemaVersion::parse(&v)
                 .ok_or_else(|| corrupt("schema version", &v))?,
             security_mode: SecurityMode::parse(&m).ok_or_else(|| corrupt("security mode", &m))?,
-            created_at: text(&row[3]),
-            database: text(&row[4]),
+            created_at: r.text("created_at")?,
+            database: r.text("database")?,
         })
     }
 
+    /// Records a new environment; a second record of one name is a conflict.
     pub async fn insert_env(&self, e: &EnvRecord) -> Result<()> {
-        self.execute(
-            "INSERT INTO {s}environments (name, schema_version, security_mode, created_at, database) VALUES (?, ?, ?, ?, ?)",
+        let n = self.execute(
+            "INSERT INTO {s}environments (name, schema_version, security_mode, created_at, database) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
             &[
                 Value::Text(e.name.clone()),
                 Value::Text(e.schema_version.as_str().into()),
@@ -182,26 +162,32 @@ impl Control {
             ],
         )
         .await?;
+        if n == 0 {
+            return Err(StoreError::Conflict(format!(
+                "environment '{}' already exists",
+                e.name
+            )));
+        }
         Ok(())
     }
 
     pub async fn list_envs(&self) -> Result<Vec<EnvRecord>> {
-        self.query("SELECT name, schema_version, security_mode, created_at, database FROM {s}environments ORDER BY name", &[], 5)
+        self.select(Self::ENV_COLS, "FROM {s}environments ORDER BY name", &[])
             .await?
             .iter()
-            .map(|r| Self::env_from(r))
+            .map(Self::env_from)
             .collect()
     }
 
     pub async fn get_env(&self, name: &str) -> Result<Option<EnvRecord>> {
         let rows = self
-            .query(
-                "SELECT name, schema_version, security_mode, created_at, database FROM {s}environments WHERE name = ?",
+            .select(
+                Self::ENV_COLS,
+                "FROM {s}environments WHERE name = ?",
                 &[Value::Text(name.into())],
-                5,
             )
             .await?;
-        rows.first().map(|r| Self::env_from(r)).transpose()
+        rows.first().map(Self::env_from).transpose()
     }
 
     /// Removes an environment with its roles and memberships.
@@ -231,38 +217,43 @@ impl Control {
 
     // ---- users
 
-    fn user_from(row: &[Value]) -> Result<User> {
-        let r = text(&row[2]);
-        let s = text(&row[3]);
+    const USER_COLS: Cols = &[
+        ("email", ColType::Text),
+        ("display_name", ColType::Text),
+        ("role", ColType::Text),
+        ("status", ColType::Text),
+        ("created_at", ColType::Text),
+    ];
+
+    fn user_from(r: &Row) -> Result<User> {
+        let role = r.text("role")?;
+        let status = r.text("status")?;
         Ok(User {
-            email: text(&row[0]),
-            display_name: text(&row[1]),
-            role: PlatformRole::parse(&r).ok_or_else(|| corrupt("platform role", &r))?,
-            status: UserStatus::parse(&s).ok_or_else(|| corrupt("user status", &s))?,
-            created_at: text(&row[4]),
+            email: r.text("email")?,
+            display_name: r.text("display_name")?,
+            role: PlatformRole::parse(&role).ok_or_else(|| corrupt("platform role", &role))?,
+            status: UserStatus::parse(&status).ok_or_else(|| corrupt("user status", &status))?,
+            created_at: r.text("created_at")?,
         })
     }
 
-    /// Adds a user; e-mail addresses are compared without regard to case.
+    /// Adds a user; e-mail addresses are compared without regard to case. The key
+    /// decides a race between two adds of one address: one wins, the other conflicts.
     pub async fn insert_user(
         &self,
         email: &str,
         display_name: &str,
         role: PlatformRole,
     ) -> Result<User> {
-        let email = email.to_lowercase();
-        if self.get_user(&email).await?.is_some() {
-            return Err(StoreError::Conflict(format!("user {email} already exists")));
-        }
         let u = User {
-            email,
+            email: email.to_lowercase(),
             display_name: display_name.into(),
             role,
             status: UserStatus::Active,
             created_at: now_text(),
         };
-        self.execute(
-            "INSERT INTO {s}users (email, display_name, role, status, created_at) VALUES (?, ?, ?, ?, ?)",
+        let n = self.execute(
+            "INSERT INTO {s}users (email, display_name, role, status, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (email) DO NOTHING",
             &[
                 Value::Text(u.email.clone()),
                 Value::Text(u.display_name.clone()),
@@ -272,32 +263,35 @@ impl Control {
             ],
         )
         .await?;
+        if n == 0 {
+            return Err(StoreError::Conflict(format!(
+                "user {} already exists",
+                u.email
+            )));
+        }
         Ok(u)
     }
 
     pub async fn get_user(&self, email: &str) -> Result<Option<User>> {
         let rows = self
-            .query(
-                "SELECT email, display_name, role, status, created_at FROM {s}users WHERE email = ?",
+            .select(
+                Self::USER_COLS,
+                "FROM {s}users WHERE email = ?",
                 &[Value::Text(email.to_lowercase())],
-                5,
             )
             .await?;
-        rows.first().map(|r| Self::user_from(r)).transpose()
+        rows.first().map(Self::user_from).transpose()
     }
 
     pub async fn list_users(&self) -> Result<Vec<User>> {
-        self.query(
-            "SELECT email, display_name, role, status, created_at FROM {s}users ORDER BY email",
-            &[],
-            5,
-        )
-        .await?
-        .iter()
-        .map(|r| Self::user_from(r))
-        .collect()
+        self.select(Self::USER_COLS, "FROM {s}users ORDER BY email", &[])
+            .await?
+            .iter()
+            .map(Self::user_from)
+            .collect()
     }
 
+    /// Changes the given attributes of a user in one statement; `None` keeps one.
     pub async fn update_user(
         &self,
         email: &str,
@@ -305,28 +299,17 @@ impl Control {
         role: Option<PlatformRole>,
         display_name: Option<&str>,
     ) -> Result<User> {
-        let e = Value::Text(email.to_lowercase());
-        if let Some(s) = status {
-            self.execute(
-                "UPDATE {s}users SET status = ? WHERE email = ?",
-                &[Value::Text(s.as_str().into()), e.clone()],
-            )
-            .await?;
-        }
-        if let Some(r) = role {
-            self.execute(
-                "UPDATE {s}users SET role = ? WHERE email = ?",
-                &[Value::Text(r.as_str().into()), e.clone()],
-            )
-            .await?;
-        }
-        if let Some(d) = display_name {
-            self.execute(
-                "UPDATE {s}users SET display_name = ? WHERE email = ?",
-                &[Value::Text(d.into()), e.clone()],
-            )
-            .await?;
-        }
+        let or_keep = |v: Option<&str>| v.map_or(Value::Null, |v| Value::Text(v.into()));
+        self.execute(
+            "UPDATE {s}users SET status = COALESCE(?, status), role = COALESCE(?, role), display_name = COALESCE(?, display_name) WHERE email = ?",
+            &[
+                or_keep(status.map(UserStatus::as_str)),
+                or_keep(role.map(PlatformRole::as_str)),
+                or_keep(display_name),
+                Value::Text(email.to_lowercase()),
+            ],
+        )
+        .await?;
         self.get_user(email)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("no user {email}")))
@@ -362,119 +345,117 @@ impl Control {
     }
 
     pub async fn user_by_token_hash(&self, hash: &str) -> Result<Option<User>> {
+        const COLS: Cols = &[
+            ("u.email", ColType::Text),
+            ("u.display_name", ColType::Text),
+            ("u.role", ColType::Text),
+            ("u.status", ColType::Text),
+            ("u.created_at", ColType::Text),
+        ];
         let rows = self
-            .query(
-                "SELECT u.email, u.display_name, u.role, u.status, u.created_at FROM {s}tokens t JOIN {s}users u ON u.email = t.user_email WHERE t.hash = ?",
+            .select(
+                COLS,
+                "FROM {s}tokens t JOIN {s}users u ON u.email = t.user_email WHERE t.hash = ?",
                 &[Value::Text(hash.into())],
-                5,
             )
             .await?;
-        rows.first().map(|r| Self::user_from(r)).transpose()
+        rows.first().map(Self::user_from).transpose()
     }
 
     // ---- roles
 
+    /// Creates a role or replaces its privileges, in one statement.
     pub async fn put_role(&self, env: &str, name: &str, privileges: &Privileges) -> Result<()> {
         let json =
             serde_json::to_string(privileges).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let mut tx = self.pool.begin().await?;
-        let p = [Value::Text(env.into()), Value::Text(name.into())];
-        let exists = tx
-            .query_opt(
-                &self.sql("SELECT name FROM {s}roles WHERE env = ? AND name = ?"),
-                &p,
-                &[ColType::Text],
-            )
-            .await?
-            .is_some();
-        let sql = if exists {
-            "UPDATE {s}roles SET privileges = ? WHERE env = ? AND name = ?"
-        } else {
-            "INSERT INTO {s}roles (privileges, env, name) VALUES (?, ?, ?)"
-        };
-        tx.execute(
-            &self.sql(sql),
-            &[Value::Text(json), p[0].clone(), p[1].clone()],
+        self.execute(
+            "INSERT INTO {s}roles (env, name, privileges) VALUES (?, ?, ?) ON CONFLICT (env, name) DO UPDATE SET privileges = excluded.privileges",
+            &[Value::Text(env.into()), Value::Text(name.into()), Value::Text(json)],
         )
         .await?;
-        tx.commit().await
+        Ok(())
     }
 
-    fn role_from(row: &[Value]) -> Result<Role> {
-        let privileges: Privileges = serde_json::from_str(&text(&row[2]))
-            .map_err(|e| StoreError::Corrupt(format!("role privileges: {e}")))?;
+    const ROLE_COLS: Cols = &[
+        ("r.env", ColType::Text),
+        ("r.name", ColType::Text),
+        ("r.privileges", ColType::Text),
+    ];
+
+    fn role_from(r: &Row) -> Result<Role> {
         Ok(Role {
-            env: text(&row[0]),
-            name: text(&row[1]),
-            privileges,
+            env: r.text("env")?,
+            name: r.text("name")?,
+            privileges: r.json("privileges", "role privileges")?,
         })
     }
 
     pub async fn list_roles(&self, env: &str) -> Result<Vec<Role>> {
-        self.query(
-            "SELECT env, name, privileges FROM {s}roles WHERE env = ? ORDER BY name",
+        self.select(
+            Self::ROLE_COLS,
+            "FROM {s}roles r WHERE r.env = ? ORDER BY r.name",
             &[Value::Text(env.into())],
-            3,
         )
         .await?
         .iter()
-        .map(|r| Self::role_from(r))
+        .map(Self::role_from)
         .collect()
     }
 
     pub async fn get_role(&self, env: &str, name: &str) -> Result<Option<Role>> {
         let rows = self
-            .query(
-                "SELECT env, name, privileges FROM {s}roles WHERE env = ? AND name = ?",
+            .select(
+                Self::ROLE_COLS,
+                "FROM {s}roles r WHERE r.env = ? AND r.name = ?",
                 &[Value::Text(env.into()), Value::Text(name.into())],
-                3,
             )
             .await?;
-        rows.first().map(|r| Self::role_from(r)).transpose()
+        rows.first().map(Self::role_from).transpose()
     }
 
     /// The roles a user holds in an environment.
     pub async fn roles_of(&self, env: &str, email: &str) -> Result<Vec<Role>> {
-        self.query(
-            "SELECT r.env, r.name, r.privileges FROM {s}role_members m JOIN {s}roles r ON r.env = m.env AND r.name = m.role WHERE m.env = ? AND m.user_email = ? ORDER BY r.name",
+        self.select(
+            Self::ROLE_COLS,
+            "FROM {s}role_members m JOIN {s}roles r ON r.env = m.env AND r.name = m.role WHERE m.env = ? AND m.user_email = ? ORDER BY r.name",
             &[Value::Text(env.into()), Value::Text(email.to_lowercase())],
-            3,
         )
         .await?
         .iter()
-        .map(|r| Self::role_from(r))
+        .map(Self::role_from)
         .collect()
     }
 
     /// Assigns a role; assigning it again is a no-op.
     pub async fn add_member(&self, env: &str, role: &str, email: &str) -> Result<()> {
-        let p = [
-            Value::Text(env.into()),
-            Value::Text(role.into()),
-            Value::Text(email.to_lowercase()),
-        ];
-        let mut tx = self.pool.begin().await?;
-        let exists = tx
-            .query_opt(&self.sql("SELECT role FROM {s}role_members WHERE env = ? AND role = ? AND user_email = ?"), &p, &[ColType::Text])
-            .await?
-            .is_some();
-        if !exists {
-            tx.execute(
-                &self.sql("INSERT INTO {s}role_members (env, role, user_email) VALUES (?, ?, ?)"),
-                &p,
-            )
-            .await?;
-        }
-        tx.commit().await
+        self.execute(
+            "INSERT INTO {s}role_members (env, role, user_email) VALUES (?, ?, ?) ON CONFLICT (env, role, user_email) DO NOTHING",
+            &[
+                Value::Text(env.into()),
+                Value::Text(role.into()),
+                Value::Text(email.to_lowercase()),
+            ],
+        )
+        .await?;
+        Ok(())
     }
 
     pub async fn list_members(&self, env: &str) -> Result<Vec<Membership>> {
-        Ok(self
-            .query("SELECT role, user_email FROM {s}role_members WHERE env = ? ORDER BY role, user_email", &[Value::Text(env.into())], 2)
-            .await?
-            .iter()
-            .map(|r| Membership { role: text(&r[0]), user: text(&r[1]) })
-            .collect())
+        const COLS: Cols = &[("role", ColType::Text), ("user_email", ColType::Text)];
+        self.select(
+            COLS,
+            "FROM {s}role_members WHERE env = ? ORDER BY role, user_email",
+            &[Value::Text(env.into())],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Membership {
+                role: r.text("role")?,
+                user: r.text("user_email")?,
+            })
+        })
+        .collect()
     }
 
     /// Every role with its members, for reports.
@@ -507,16 +488,15 @@ impl Control {
 
     /// The upgrades of an environment, oldest first.
     pub async fn upgrades(&self, env: &str) -> Result<Vec<String>> {
-        Ok(self
-            .query(
-                "SELECT id FROM {s}upgrades WHERE env = ? ORDER BY created_at, id",
-                &[Value::Text(env.into())],
-                1,
-            )
-            .await?
-            .iter()
-            .map(|r| text(&r[0]))
-            .collect())
+        self.select(
+            &[("id", ColType::Text)],
+            "FROM {s}upgrades WHERE env = ? ORDER BY created_at, id",
+            &[Value::Text(env.into())],
+        )
+        .await?
+        .iter()
+        .map(|r| r.text("id"))
+        .collect()
     }
 
     /// Appends an event (JSON) to an upgrade's log and returns its sequence number.
@@ -552,15 +532,14 @@ impl Control {
 
     /// An upgrade's events (JSON), in order.
     pub async fn events(&self, upgrade: &str) -> Result<Vec<String>> {
-        Ok(self
-            .query(
-                "SELECT event FROM {s}upgrade_events WHERE upgrade_id = ? ORDER BY seq",
-                &[Value::Text(upgrade.into())],
-                1,
-            )
-            .await?
-            .iter()
-            .map(|r| text(&r[0]))
-            .collect())
+        self.select(
+            &[("event", ColType::Text)],
+            "FROM {s}upgrade_events WHERE upgrade_id = ? ORDER BY seq",
+            &[Value::Text(upgrade.into())],
+        )
+        .await?
+        .iter()
+        .map(|r| r.text("event"))
+        .collect()
     }
 }

@@ -7,18 +7,9 @@ use serde_json::Value as Json;
 use uplift_model::flow::FlowDef;
 use uplift_model::{ColType, Value};
 
-use super::{Control, FlowRecord, now_text, text};
+use super::row::{Cols, Row};
+use super::{Control, FlowRecord, now_text};
 use crate::{Result, StoreError};
-
-/// Tables behind runs; appended to the control plane's migration.
-pub(super) const MIGRATION: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS {s}flow_runs (id TEXT NOT NULL PRIMARY KEY, env TEXT NOT NULL, flow_id TEXT NOT NULL, trigger_key TEXT NOT NULL UNIQUE, status TEXT NOT NULL, depth BIGINT NOT NULL, trigger TEXT NOT NULL, steps TEXT NOT NULL, error TEXT, attempts BIGINT NOT NULL, created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT, definition TEXT)",
-    "CREATE INDEX IF NOT EXISTS flow_runs_by_flow ON {s}flow_runs (env, flow_id, created_at)",
-    "CREATE INDEX IF NOT EXISTS flow_runs_by_status ON {s}flow_runs (status)",
-];
-
-/// Columns added to `flow_runs` after it was first made: (table, column, type).
-pub(super) const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("flow_runs", "definition", "TEXT")];
 
 /// Where a run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -79,48 +70,48 @@ pub struct RunRecord {
     pub definition: Option<FlowDef>,
 }
 
-const COLUMNS: &str = "id, env, flow_id, trigger_key, status, depth, trigger, steps, error, attempts, created_at, started_at, finished_at, definition";
-const TYPES: [ColType; 14] = [
-    ColType::Text,
-    ColType::Text,
-    ColType::Text,
-    ColType::Text,
-    ColType::Text,
-    ColType::Int,
-    ColType::Text,
-    ColType::Text,
-    ColType::Text,
-    ColType::Int,
-    ColType::Text,
-    ColType::Text,
-    ColType::Text,
-    ColType::Text,
+const COLS: Cols = &[
+    ("id", ColType::Text),
+    ("env", ColType::Text),
+    ("flow_id", ColType::Text),
+    ("trigger_key", ColType::Text),
+    ("status", ColType::Text),
+    ("depth", ColType::Int),
+    ("trigger", ColType::Text),
+    ("steps", ColType::Text),
+    ("error", ColType::Text),
+    ("attempts", ColType::Int),
+    ("created_at", ColType::Text),
+    ("started_at", ColType::Text),
+    ("finished_at", ColType::Text),
+    ("definition", ColType::Text),
 ];
 
-fn run_from(r: &[Value]) -> Result<RunRecord> {
-    let json = |i: usize| -> Result<Json> {
-        serde_json::from_str(&text(&r[i]))
-            .map_err(|e| StoreError::Corrupt(format!("a run does not parse: {e}")))
-    };
-    let status = text(&r[4]);
+/// A count column, clamped into `u32`.
+fn count(r: &Row, name: &str) -> Result<u32> {
+    Ok(r.opt_int(name)?.unwrap_or(0).clamp(0, i64::from(u32::MAX)) as u32)
+}
+
+fn run_from(r: &Row) -> Result<RunRecord> {
+    let status = r.text("status")?;
     Ok(RunRecord {
-        id: text(&r[0]),
-        env: text(&r[1]),
-        flow_id: text(&r[2]),
-        trigger_key: text(&r[3]),
+        id: r.text("id")?,
+        env: r.text("env")?,
+        flow_id: r.text("flow_id")?,
+        trigger_key: r.text("trigger_key")?,
         status: RunStatus::parse(&status)
             .ok_or_else(|| StoreError::Corrupt(format!("unknown run status '{status}'")))?,
-        depth: r[5].as_int().unwrap_or(0).clamp(0, i64::from(u32::MAX)) as u32,
-        trigger: json(6)?,
-        steps: json(7)?,
-        error: r[8].as_text().map(str::to_string),
-        attempts: r[9].as_int().unwrap_or(0).clamp(0, i64::from(u32::MAX)) as u32,
-        created_at: text(&r[10]),
-        started_at: r[11].as_text().map(str::to_string),
-        finished_at: r[12].as_text().map(str::to_string),
-        definition: r[13]
-            .as_text()
-            .map(serde_json::from_str)
+        depth: count(r, "depth")?,
+        trigger: r.json("trigger", "a run's trigger")?,
+        steps: r.json("steps", "a run's steps")?,
+        error: r.opt_text("error")?,
+        attempts: count(r, "attempts")?,
+        created_at: r.text("created_at")?,
+        started_at: r.opt_text("started_at")?,
+        finished_at: r.opt_text("finished_at")?,
+        definition: r
+            .opt_text("definition")?
+            .map(|d| serde_json::from_str(&d))
             .transpose()
             .map_err(|e| StoreError::Corrupt(format!("a run's flow does not parse: {e}")))?,
     })
@@ -211,17 +202,11 @@ impl Control {
     }
 
     async fn runs_where(&self, clause: &str, params: &[Value]) -> Result<Vec<RunRecord>> {
-        let mut conn = self.pool.conn().await?;
-        let rows = conn
-            .query(
-                &self.sql(&format!(
-                    "SELECT {COLUMNS} FROM {{s}}flow_runs WHERE {clause}"
-                )),
-                params,
-                &TYPES,
-            )
-            .await?;
-        rows.iter().map(|r| run_from(r)).collect()
+        self.select(COLS, &format!("FROM {{s}}flow_runs WHERE {clause}"), params)
+            .await?
+            .iter()
+            .map(run_from)
+            .collect()
     }
 
     pub async fn run(&self, env: &str, id: &str) -> Result<Option<RunRecord>> {

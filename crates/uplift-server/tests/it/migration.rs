@@ -1,0 +1,288 @@
+//! A data directory and a PostgreSQL control plane made by the code before the control
+//! plane was versioned (`tests/fixtures/before-migrations`, see its README) open,
+//! migrate and serve, with every row they held still there.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use axum::http::StatusCode;
+use serde_json::json;
+use uplift_store::control::migrations::latest_version;
+use uplift_store::{Backend, Store};
+
+use crate::support::{PgDatabase, Platform, platform};
+
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/before-migrations"
+);
+/// The admin tokens `uplift demo` printed when it made each fixture.
+const SQLITE_ADMIN: &str = "upl_ovLxRWXBzjPTRVk4CVWdls6YYp8o60VBrfaPZFmg5CI";
+const POSTGRES_ADMIN: &str = "upl_0cHYfHlDVhxDFvsXjcjigL6mm2HLeh04_LcJdXMvwOQ";
+
+/// The control-plane tables the old code made.
+const TABLES: &[&str] = &[
+    "environments",
+    "users",
+    "tokens",
+    "roles",
+    "role_members",
+    "apps",
+    "app_versions",
+    "flows",
+    "flow_runs",
+    "approvals",
+    "upgrades",
+    "upgrade_events",
+];
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(Path::new(FIXTURES).join(name)).expect("fixture")
+}
+
+/// Loads a dump, whose tables come in name order: references are checked once it
+/// is all there.
+fn load_sqlite(db: &Path, dump: &str) {
+    let db = rusqlite::Connection::open(db).unwrap();
+    db.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
+    db.execute_batch(&fixture(dump)).unwrap();
+    db.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+}
+
+/// Every row of every old table, as `table|col=value|…` text.
+fn sqlite_rows(control: &Path) -> BTreeSet<String> {
+    let db = rusqlite::Connection::open(control).unwrap();
+    let mut out = BTreeSet::new();
+    for t in TABLES {
+        let mut stmt = db.prepare(&format!("SELECT * FROM {t}")).unwrap();
+        let names: Vec<String> = stmt.column_names().iter().map(|c| c.to_string()).collect();
+        let rows = stmt
+            .query_map([], |r| {
+                let cells = (0..names.len())
+                    .map(|i| {
+                        let v: rusqlite::types::Value = r.get(i)?;
+                        Ok(format!("{}={v:?}", names[i]))
+                    })
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(format!("{t}|{}", cells.join("|")))
+            })
+            .unwrap();
+        out.extend(rows.map(Result::unwrap));
+    }
+    out
+}
+
+async fn pg_rows(client: &tokio_postgres::Client) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for t in TABLES {
+        let rows = client
+            .query(
+                &format!("SELECT row_to_json(x)::text FROM uplift.{t} x"),
+                &[],
+            )
+            .await
+            .unwrap();
+        out.extend(
+            rows.iter()
+                .map(|r| format!("{t}|{}", r.get::<_, String>(0))),
+        );
+    }
+    out
+}
+
+/// What the old platform held, read through the API with the old admin token.
+async fn serves_what_it_held(p: &Platform, token: &str) {
+    let me = p.get("/api/me", token).await;
+    assert_eq!(me.status, StatusCode::OK, "{}: {}", p.engine, me.body);
+    assert_eq!(me.body["role"], "admin", "{}", p.engine);
+    let count = |path: &'static str| async move {
+        let a = p.get(path, token).await;
+        assert_eq!(a.status, StatusCode::OK, "{}: {path}: {}", p.engine, a.body);
+        let list = a.body.get("value").unwrap_or(&a.body);
+        list.as_array().map_or(0, Vec::len)
+    };
+    assert_eq!(count("/api/environments").await, 1, "{}", p.engine);
+    assert_eq!(count("/api/users").await, 9, "{}", p.engine);
+    assert_eq!(count("/api/environments/contoso/flows").await, 8);
+    assert_eq!(count("/api/environments/contoso/roles").await, 4);
+    let apps = p.get("/api/environments/contoso/apps", token).await.body;
+    let published = apps
+        .get("value")
+        .unwrap_or(&apps)
+        .as_array()
+        .unwrap()
+        .iter();
+    assert_eq!(
+        published.filter(|a| a["published"]["version"] == 1).count(),
+        3
+    );
+    let approvals = p
+        .get("/api/environments/contoso/approvals", token)
+        .await
+        .body;
+    let approvals = approvals.get("value").unwrap_or(&approvals);
+    assert_eq!(
+        approvals[0]["status"], "pending",
+        "{}: {approvals}",
+        p.engine
+    );
+    let upgrade = p.get("/api/environments/contoso/upgrade", token).await.body;
+    assert_eq!(
+        upgrade["status"], "step2_verifying",
+        "{}: {upgrade}",
+        p.engine
+    );
+    let accounts = p
+        .get(
+            "/api/environments/contoso/data/accounts/$count?$filter=Name%20eq%20'Fixture%20Account'",
+            token,
+        )
+        .await;
+    assert_eq!(accounts.body, json!(1), "{}: {}", p.engine, accounts.body);
+    let maker = p
+        .post(
+            "/api/users",
+            token,
+            json!({"email": "new@contoso.com", "display_name": "New", "role": "maker"}),
+        )
+        .await;
+    assert_eq!(
+        maker.status,
+        StatusCode::CREATED,
+        "{}: {}",
+        p.engine,
+        maker.body
+    );
+}
+
+/// Applied migrations, one row each, and the version they reach.
+fn check_versions(engine: &str, versions: &[i64]) {
+    let expect: Vec<i64> = (1..=latest_version()).collect();
+    assert_eq!(versions, expect, "{engine}: each migration applied once");
+}
+
+#[tokio::test]
+async fn a_sqlite_data_directory_made_before_migrations_opens_with_nothing_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let control = dir.path().join("control.db");
+    load_sqlite(&control, "sqlite-control.sql");
+    let prod = dir.path().join("envs/contoso/prod.db");
+    std::fs::create_dir_all(prod.parent().unwrap()).unwrap();
+    load_sqlite(&prod, "sqlite-contoso-prod.sql");
+    let before = sqlite_rows(&control);
+    assert!(before.len() > 60, "{} rows in the fixture", before.len());
+
+    let backend = Backend::Sqlite {
+        data_dir: dir.path().to_path_buf(),
+    };
+    // Opened twice: the second open finds nothing left to apply.
+    drop(Store::open(backend.clone()).await.unwrap());
+    let path = dir.path().to_path_buf();
+    let p = platform("sqlite", backend, dir, None, true).await;
+    let after = sqlite_rows(&control);
+    let lost: Vec<_> = before.difference(&after).collect();
+    assert!(lost.is_empty(), "rows lost or changed: {lost:#?}");
+    let db = rusqlite::Connection::open(path.join("control.db")).unwrap();
+    let versions: Vec<i64> = db
+        .prepare("SELECT version FROM schema_migrations ORDER BY version")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    check_versions("sqlite", &versions);
+    let indexes: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'approvals_by_env'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(indexes, 1, "the listing index of migration 3 exists");
+    serves_what_it_held(&p, SQLITE_ADMIN).await;
+}
+
+#[tokio::test]
+async fn a_postgres_control_plane_made_before_migrations_opens_with_nothing_lost() {
+    let Some(pg) = PgDatabase::create().await else {
+        return;
+    };
+    let (client, conn) = tokio_postgres::connect(&pg.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+        .batch_execute(&fixture("postgres.sql"))
+        .await
+        .unwrap();
+    let before = pg_rows(&client).await;
+    assert!(before.len() > 60, "{} rows in the fixture", before.len());
+
+    let backend = Backend::Postgres {
+        url: pg.url.clone(),
+    };
+    drop(Store::open(backend.clone()).await.unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let p = platform("postgres", backend, dir, Some(pg), true).await;
+    let after = pg_rows(&client).await;
+    let lost: Vec<_> = before.difference(&after).collect();
+    assert!(lost.is_empty(), "rows lost or changed: {lost:#?}");
+    let versions: Vec<i64> = client
+        .query(
+            "SELECT version FROM uplift.schema_migrations ORDER BY version",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    check_versions("postgres", &versions);
+    let index = client
+        .query_opt("SELECT to_regclass('uplift.approvals_by_env')::text", &[])
+        .await
+        .unwrap()
+        .and_then(|r| r.get::<_, Option<String>>(0));
+    assert!(index.is_some(), "the listing index of migration 3 exists");
+    serves_what_it_held(&p, POSTGRES_ADMIN).await;
+}
+
+/// A control plane a newer build migrated further is refused, not half-understood.
+#[uplift_test_macros::engine_test]
+async fn a_control_plane_from_a_newer_build_is_refused(p: Platform) {
+    let newer = latest_version() + 1;
+    let sql = format!(
+        "INSERT INTO {{s}}schema_migrations (version, name, applied_at) VALUES ({newer}, 'from the future', '2099-01-01T00:00:00.000Z')"
+    );
+    let backend = match p.pg_database() {
+        None => {
+            let db = rusqlite::Connection::open(p.data_dir().join("control.db")).unwrap();
+            db.execute_batch(&sql.replace("{s}", "")).unwrap();
+            Backend::Sqlite {
+                data_dir: p.data_dir().to_path_buf(),
+            }
+        }
+        Some(name) => {
+            let base = crate::support::admin_url();
+            let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
+            let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            client
+                .batch_execute(&sql.replace("{s}", "uplift."))
+                .await
+                .unwrap();
+            Backend::Postgres { url }
+        }
+    };
+    let Err(e) = Store::open(backend).await else {
+        panic!("{}: a newer control plane opened", p.engine);
+    };
+    assert!(
+        matches!(e, uplift_store::StoreError::Invalid(_)),
+        "{}: {e:?}",
+        p.engine
+    );
+    assert!(e.to_string().contains(&format!("version {newer}")), "{e}");
+}
