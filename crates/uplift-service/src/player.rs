@@ -76,7 +76,7 @@ impl Services {
         let entity = data.entity_named(&v.entity, || {
             format!("view '{view}' reads entity '{}'", v.entity)
         })?;
-        let version = data.catalog().version;
+        let catalog = data.catalog();
         let mut select: Vec<&str> = v
             .columns
             .iter()
@@ -84,12 +84,12 @@ impl Services {
             .collect();
         select.dedup();
         let mut opts = Options::default();
-        opts.set("$select", &select.join(","), entity, version)?;
+        opts.set("$select", &select.join(","), entity, catalog)?;
         if let Some(f) = &v.filter {
-            opts.set("$filter", f, entity, version)?;
+            opts.set("$filter", f, entity, catalog)?;
         }
         if let Some(o) = &v.orderby {
-            opts.set("$orderby", o, entity, version)?;
+            opts.set("$orderby", o, entity, catalog)?;
         }
         opts.top = play.top;
         opts.skiptoken = play.skiptoken.clone();
@@ -131,12 +131,7 @@ impl Services {
             format!("form '{form}' shows entity '{}'", f.entity)
         })?;
         let mut opts = Options::default();
-        opts.set(
-            "$select",
-            &f.fields.join(","),
-            entity,
-            data.catalog().version,
-        )?;
+        opts.set("$select", &f.fields.join(","), entity, data.catalog())?;
         let set = entity.set_name.clone();
         data.get(&set, id, &opts).await
     }

@@ -67,34 +67,153 @@ pub fn parse_select(src: &str) -> Result<Vec<Vec<String>>, FilterError> {
     Ok(paths)
 }
 
-/// Parses `$expand`, e.g. `Customer,Owner`.
+/// One `$expand` item: a navigation property and the options nested in its
+/// parentheses (`Account_ref($select=Name;$expand=Owner_ref)`), as written: the
+/// caller checks them against the target entity, which only it knows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExpandItem {
+    pub name: String,
+    /// `(option, value)` pairs in the order given, e.g. `("$select", "Name")`.
+    pub options: Vec<(String, String)>,
+}
+
+/// Parses `$expand`, e.g. `Customer,Owner($select=Name;$expand=Site_ref)`.
 ///
-/// Only plain navigation property names are supported; nested options such
-/// as `Customer($select=Name)` are rejected explicitly so a client does not
-/// silently get a different shape than it asked for.
-pub fn parse_expand(src: &str) -> Result<Vec<String>, FilterError> {
-    let mut names = Vec::new();
-    for_each_item(src, "$expand", |ts, t, name| {
-        let next = ts.peek()?.clone();
-        if next.kind == TokKind::LParen {
-            return Err(ts.err_at(
-                next.span.start,
-                format!(
-                    "nested options in $expand (such as '{name}($select=...)') are not supported; \
-                     list plain navigation properties, e.g. 'Customer,Owner'"
-                ),
+/// Items are separated by commas and nested options by semicolons, each only at the
+/// top level of its parentheses and outside quoted literals, so a nested value may
+/// itself hold commas, parentheses and quotes.
+pub fn parse_expand(src: &str) -> Result<Vec<ExpandItem>, FilterError> {
+    if src.trim().is_empty() {
+        return Err(FilterError::at(
+            src,
+            0,
+            "empty $expand: list at least one property",
+        ));
+    }
+    split_top(src, 0, src.len(), ',')?
+        .into_iter()
+        .map(|(start, end)| expand_item(src, start, end))
+        .collect()
+}
+
+/// One item, `src[start..end]`: a name, then nothing or `( options )`.
+fn expand_item(src: &str, start: usize, end: usize) -> Result<ExpandItem, FilterError> {
+    let part = &src[start..end];
+    let name_at = start + (part.len() - part.trim_start().len());
+    let name_len = src[name_at..end]
+        .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '/'))
+        .unwrap_or(end - name_at);
+    let name = &src[name_at..name_at + name_len];
+    if name.is_empty() {
+        let message = match src[name_at..end].chars().next() {
+            None => "expected a property name after ',' in $expand".to_string(),
+            Some(c) => format!("expected a property name in $expand, found '{c}'"),
+        };
+        return Err(FilterError::at(src, name_at, message));
+    }
+    if name.contains('/') {
+        return Err(FilterError::at(
+            src,
+            name_at,
+            format!("$expand takes navigation property names, not paths: '{name}'"),
+        ));
+    }
+    let rest = &src[name_at + name_len..end];
+    let rest_at = name_at + name_len + (rest.len() - rest.trim_start().len());
+    let rest = rest.trim();
+    let options = match rest.chars().next() {
+        None => Vec::new(),
+        // `split_top` saw this parenthesis closed, at the end of the item.
+        Some('(') if rest.ends_with(')') => {
+            nested_options(src, name, rest_at + 1, rest_at + rest.len() - 1)?
+        }
+        Some(c) => {
+            return Err(FilterError::at(
+                src,
+                rest_at,
+                format!("unexpected '{c}', expected ',' between items of $expand"),
             ));
         }
-        if name.contains('/') {
-            return Err(ts.err_at(
-                t.span.start,
-                format!("$expand takes navigation property names, not paths: '{name}'"),
-            ));
+    };
+    Ok(ExpandItem {
+        name: name.to_string(),
+        options,
+    })
+}
+
+/// The `$option=value` pairs of `src[start..end]`, separated by semicolons.
+fn nested_options(
+    src: &str,
+    name: &str,
+    start: usize,
+    end: usize,
+) -> Result<Vec<(String, String)>, FilterError> {
+    if src[start..end].trim().is_empty() {
+        return Err(FilterError::at(
+            src,
+            start,
+            format!("empty options for '{name}' in $expand: write e.g. '{name}($select=Name)'"),
+        ));
+    }
+    let mut out = Vec::new();
+    for (s, e) in split_top(src, start, end, ';')? {
+        let text = src[s..e].trim();
+        let at = s + (src[s..e].len() - src[s..e].trim_start().len());
+        match text.split_once('=') {
+            Some((k, v)) if k.trim().starts_with('$') && k.trim().len() > 1 => {
+                out.push((k.trim().to_string(), v.trim().to_string()));
+            }
+            _ => {
+                return Err(FilterError::at(
+                    src,
+                    at,
+                    format!("expected '$option=value' in the options of '{name}', found '{text}'"),
+                ));
+            }
         }
-        names.push(name.to_string());
-        Ok(())
-    })?;
-    Ok(names)
+    }
+    Ok(out)
+}
+
+/// Splits `src[start..end]` at each `sep` outside parentheses and quoted literals
+/// (`'it''s'`), returning the parts' byte ranges; unbalanced parentheses and an
+/// unterminated literal are errors at the character that is left open.
+fn split_top(
+    src: &str,
+    start: usize,
+    end: usize,
+    sep: char,
+) -> Result<Vec<(usize, usize)>, FilterError> {
+    let mut parts = Vec::new();
+    let (mut from, mut open, mut quote) = (start, Vec::new(), None);
+    for (i, c) in src[start..end].char_indices().map(|(i, c)| (start + i, c)) {
+        match (quote, c) {
+            (Some(_), '\'') => quote = None,
+            (Some(_), _) => {}
+            (None, '\'') => quote = Some(i),
+            (None, '(') => open.push(i),
+            (None, ')') if open.pop().is_none() => {
+                return Err(FilterError::at(src, i, "unexpected ')' in $expand"));
+            }
+            (None, c) if c == sep && open.is_empty() => {
+                parts.push((from, i));
+                from = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    if let Some(q) = quote {
+        return Err(FilterError::at(
+            src,
+            q,
+            "unterminated string literal in $expand",
+        ));
+    }
+    if let Some(p) = open.pop() {
+        return Err(FilterError::at(src, p, "'(' is not closed in $expand"));
+    }
+    parts.push((from, end));
+    Ok(parts)
 }
 
 fn split_path(path: &str) -> Vec<String> {

@@ -718,14 +718,44 @@ fn select_good() {
 
 #[test]
 fn expand_good() {
-    assert_eq!(
-        parse_expand("Customer,Owner").unwrap(),
-        vec!["Customer".to_string(), "Owner".to_string()]
-    );
-    assert_eq!(
-        parse_expand("Customer").unwrap(),
-        vec!["Customer".to_string()]
-    );
+    let item = |name: &str, options: &[(&str, &str)]| ExpandItem {
+        name: name.into(),
+        options: options
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    };
+    let cases: &[(&str, Vec<ExpandItem>)] = &[
+        ("Customer", vec![item("Customer", &[])]),
+        (
+            " Customer , Owner ",
+            vec![item("Customer", &[]), item("Owner", &[])],
+        ),
+        (
+            "Account_ref($select=Name,Address)",
+            vec![item("Account_ref", &[("$select", "Name,Address")])],
+        ),
+        (
+            "A_ref($select=Name; $expand=B_ref($select=X;$expand=C_ref)),D_ref",
+            vec![
+                item(
+                    "A_ref",
+                    &[
+                        ("$select", "Name"),
+                        ("$expand", "B_ref($select=X;$expand=C_ref)"),
+                    ],
+                ),
+                item("D_ref", &[]),
+            ],
+        ),
+        (
+            "A_ref($filter=Name eq 'a,b;(c''d')",
+            vec![item("A_ref", &[("$filter", "Name eq 'a,b;(c''d'")])],
+        ),
+    ];
+    for (src, expect) in cases {
+        assert_eq!(&parse_expand(src).unwrap(), expect, "{src}");
+    }
 }
 
 #[test]
@@ -763,14 +793,29 @@ fn options_bad() {
         (select, "Name;Age", 5, "unexpected character ';'"),
         (select, "*", 1, "unexpected character '*'"),
         (expand, "", 1, "empty $expand"),
+        (expand, "Customer($select=Name", 9, "'(' is not closed"),
+        (expand, "Customer)", 9, "unexpected ')'"),
+        (expand, "Customer()", 10, "empty options for 'Customer'"),
         (
             expand,
-            "Customer($select=Name)",
-            9,
-            "nested options in $expand",
+            "Owner,Customer($select)",
+            16,
+            "expected '$option=value'",
         ),
-        (expand, "Owner,Customer($expand=x)", 15, "not supported"),
+        (
+            expand,
+            "Customer(select=Name)",
+            10,
+            "expected '$option=value'",
+        ),
+        (
+            expand,
+            "Customer($filter=Name eq 'x)",
+            26,
+            "unterminated string",
+        ),
         (expand, "Customer/Address", 1, "not paths"),
+        (expand, "*", 1, "found '*'"),
         (
             expand,
             "Customer,",

@@ -606,3 +606,114 @@ async fn every_filter_error_has_the_prefix_and_a_position(p: Platform) {
         );
     }
 }
+
+/// `$expand` takes `$select` and `$expand` inside a navigation property's
+/// parentheses, and the payload has exactly what they asked for.
+#[engine_test]
+async fn expand_takes_nested_select_and_expand(p: Platform) {
+    p.create_env("contoso", "classic", "open").await;
+    let data = "/api/environments/contoso/data";
+    let made = |set: &'static str, body: Value| {
+        let p = &p;
+        async move {
+            let a = p.post(&format!("{data}/{set}"), ADMIN_TOKEN, body).await;
+            assert_eq!(a.status, StatusCode::CREATED, "{}: {}", p.engine, a.body);
+            a.body["id"].as_str().unwrap().to_string()
+        }
+    };
+    let acc = made("accounts", json!({"Name": "Fabrikam", "Phone": "+1 555"})).await;
+    let contact = made(
+        "contacts",
+        json!({"FullName": {"first_name": "Ada", "last_name": "Byron"}, "Email": "ada@fabrikam.test",
+               "Account@odata.bind": format!("accounts({acc})")}),
+    )
+    .await;
+    let order = made(
+        "salesorders",
+        json!({"Customer@odata.bind": format!("accounts({acc})"),
+               "Contact@odata.bind": format!("contacts({contact})")}),
+    )
+    .await;
+    let q = "$select=id&$expand=Contact_ref($select=FullName;$expand=Account_ref($select=Name)),Customer_ref";
+    let a = p
+        .get(
+            &format!("{data}/salesorders({order})?{}", q.replace(' ', "%20")),
+            ADMIN_TOKEN,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}: {}", p.engine, a.body);
+    let keys = |v: &Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
+    let c = &a.body["Contact_ref"];
+    assert_eq!(
+        keys(c),
+        ["@odata.etag", "id", "FullName", "Account_ref"],
+        "{}: {c}",
+        p.engine
+    );
+    assert_eq!(c["FullName"]["last_name"], "Byron");
+    assert_eq!(keys(&c["Account_ref"]), ["@odata.etag", "id", "Name"]);
+    assert_eq!(c["Account_ref"]["Name"], "Fabrikam");
+    // Without options, the whole target record.
+    assert_eq!(a.body["Customer_ref"]["Phone"], "+1 555", "{}", a.body);
+    // The same in a collection.
+    let list = p
+        .get(
+            &format!("{data}/salesorders?{}", q.replace(' ', "%20")),
+            ADMIN_TOKEN,
+        )
+        .await;
+    assert_eq!(
+        list.body["value"][0]["Contact_ref"]["Account_ref"]["Name"], "Fabrikam",
+        "{}: {}",
+        p.engine, list.body
+    );
+}
+
+/// What nested `$expand` options may not do is refused, naming the problem.
+#[engine_test]
+async fn bad_nested_expand_options_are_refused(p: Platform) {
+    p.create_env("contoso", "classic", "open").await;
+    let cases = [
+        (
+            "Contact_ref($select=Nope)",
+            "$select: unknown property 'Nope'",
+        ),
+        (
+            "Contact_ref($top=1)",
+            "option '$top' inside 'Contact_ref(...)' is not supported",
+        ),
+        ("Contact_ref($expand=Account)", "expand 'Account_ref'"),
+        ("Contact_ref($select=FullName", "'(' is not closed"),
+        (
+            "Customer_ref,Contact_ref($expand=Account_ref($expand=Nope_ref))",
+            "unknown navigation property 'Nope_ref'",
+        ),
+    ];
+    let too_deep = (
+        "salesorderlines",
+        "SalesOrder_ref($expand=Contact_ref($expand=Account_ref($expand=Nope_ref)))",
+        "nested more than 3 levels",
+    );
+    let cases = cases.map(|(e, m)| ("salesorders", e, m));
+    for (set, expand, expected) in cases.into_iter().chain([too_deep]) {
+        let a = p
+            .get(
+                &format!("/api/environments/contoso/data/{set}?$expand={expand}"),
+                ADMIN_TOKEN,
+            )
+            .await;
+        assert_eq!(
+            a.status,
+            StatusCode::BAD_REQUEST,
+            "{}: {expand}: {}",
+            p.engine,
+            a.body
+        );
+        assert!(
+            a.message().contains(expected),
+            "{}: {expand}: expected '{expected}' in '{}'",
+            p.engine,
+            a.message()
+        );
+    }
+}

@@ -22,7 +22,9 @@ use crate::Services;
 use crate::auth::Actor;
 use crate::error::{Missing, Result, ServiceError};
 use crate::policy::{self, DataRights, Database};
-use query::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Options, decode_skiptoken, encode_skiptoken};
+use query::{
+    DEFAULT_PAGE_SIZE, Expand, MAX_PAGE_SIZE, Options, decode_skiptoken, encode_skiptoken,
+};
 use shape::RowShape;
 
 /// The suffix of a lookup's navigation property (`Account` → `Account_ref`).
@@ -205,7 +207,7 @@ impl DataSession {
 
     /// Parses a raw query string against `set`'s entity.
     pub fn options(&self, set: &str, raw: Option<&str>) -> Result<Options> {
-        query::parse(raw, self.entity_by_set(set)?, self.version())
+        query::parse(raw, self.entity_by_set(set)?, &self.catalog)
     }
 
     /// A page of `set` as `opts` ask; `preferred` is the client's `odata.maxpagesize`.
@@ -213,7 +215,7 @@ impl DataSession {
         let entity = self.entity_by_set(set)?;
         let version = self.version();
         self.rights.require(&entity.name, "Read")?;
-        let expand_fields: BTreeSet<&str> = opts.expand.iter().map(|(_, f)| f.as_str()).collect();
+        let expand_fields: BTreeSet<&str> = opts.expand.iter().map(|e| e.field.as_str()).collect();
         let cols: Vec<_> = self
             .db
             .layout(entity)
@@ -261,7 +263,7 @@ impl DataSession {
             .iter()
             .map(|r| shape.to_json(r, Some(&keep)))
             .collect();
-        self.expand(entity, &shape, &page.rows, &mut values, &opts.expand)
+        self.expand(&shape, &page.rows, &mut values, &opts.expand)
             .await?;
         let remaining = opts.top.map(|t| t.saturating_sub(values.len() as u64));
         let next = page.next.filter(|_| remaining != Some(0)).map(|pos| {
@@ -289,51 +291,54 @@ impl DataSession {
     }
 
     /// Replaces each expanded lookup with the target record (or null), fetched in
-    /// one batch per lookup rather than once per row.
-    async fn expand(
-        &self,
-        entity: &Entity,
-        shape: &RowShape<'_>,
-        rows: &[Vec<uplift_model::Value>],
-        values: &mut [Map<String, Json>],
-        expand: &[(String, String)],
-    ) -> Result<()> {
-        let version = self.version();
-        for (name, field) in expand {
-            let Some(FieldType::Lookup { target }) = entity.field(version, field).map(|f| &f.ty)
-            else {
-                continue;
-            };
-            let target = self.catalog.entity(target).ok_or_else(|| {
-                ServiceError::Invalid(format!("$expand: lookup target '{target}' is missing"))
-            })?;
-            self.rights.require(&target.name, "Read")?;
-            let ids: BTreeSet<String> = rows
-                .iter()
-                .filter_map(|r| shape.lookup(r, field))
-                .map(str::to_string)
-                .collect();
-            let ids: Vec<String> = ids.into_iter().collect();
-            let found = records::get_many(&self.db, target, &ids).await?;
-            let tshape = RowShape::new(target, version, &self.db.layout(target).columns);
-            let by_id: HashMap<String, Map<String, Json>> = found
-                .iter()
-                .filter_map(|r| {
-                    tshape
-                        .id(r)
-                        .map(|id| (id.to_string(), tshape.to_json(r, None)))
-                })
-                .collect();
-            for (row, obj) in rows.iter().zip(values.iter_mut()) {
-                let v = shape
-                    .lookup(row, field)
-                    .and_then(|id| by_id.get(id))
-                    .cloned()
-                    .map_or(Json::Null, Json::Object);
-                obj.insert(name.clone(), v);
+    /// one batch per lookup rather than once per row, and expands inside it as the
+    /// item's nested `$expand` says (boxed: it recurses).
+    fn expand<'a>(
+        &'a self,
+        shape: &'a RowShape<'_>,
+        rows: &'a [Vec<uplift_model::Value>],
+        values: &'a mut [Map<String, Json>],
+        expand: &'a [Expand],
+    ) -> futures_util::future::BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            for e in expand {
+                let target = self.entity_named(&e.target, || {
+                    format!("$expand follows '{}' to entity '{}'", e.name, e.target)
+                })?;
+                self.rights.require(&target.name, "Read")?;
+                let ids: BTreeSet<&str> = rows
+                    .iter()
+                    .filter_map(|r| shape.lookup(r, &e.field))
+                    .collect();
+                let ids: Vec<String> = ids.into_iter().map(str::to_string).collect();
+                let found = records::get_many(&self.db, target, &ids).await?;
+                let tshape = RowShape::new(target, self.version(), &self.db.layout(target).columns);
+                let keep = |name: &str| {
+                    e.select
+                        .as_ref()
+                        .is_none_or(|s| s.iter().any(|n| n == name))
+                };
+                let mut objects: Vec<Map<String, Json>> = found
+                    .iter()
+                    .map(|r| tshape.to_json(r, Some(&keep)))
+                    .collect();
+                self.expand(&tshape, &found, &mut objects, &e.expand)
+                    .await?;
+                let by_id: HashMap<&str, &Map<String, Json>> = found
+                    .iter()
+                    .zip(&objects)
+                    .filter_map(|(r, o)| tshape.id(r).map(|id| (id, o)))
+                    .collect();
+                for (row, obj) in rows.iter().zip(values.iter_mut()) {
+                    let v = shape
+                        .lookup(row, &e.field)
+                        .and_then(|id| by_id.get(id))
+                        .map_or(Json::Null, |o| Json::Object((*o).clone()));
+                    obj.insert(e.name.clone(), v);
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// One record of `set`, with `opts`' `$select` and `$expand`.
@@ -349,7 +354,7 @@ impl DataSession {
         let keep = keeper(opts);
         let mut values = vec![shape.to_json(&row, Some(&keep))];
         let rows = vec![row];
-        self.expand(entity, &shape, &rows, &mut values, &opts.expand)
+        self.expand(&shape, &rows, &mut values, &opts.expand)
             .await?;
         Ok(Record {
             set: entity.set_name.clone(),

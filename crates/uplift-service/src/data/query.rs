@@ -10,7 +10,7 @@ use uplift_model::filter::{
 };
 use uplift_model::layout::EntityProperties;
 use uplift_model::value::{parse_date, parse_instant};
-use uplift_model::{ColType, Entity, FieldType, SchemaVersion, Value};
+use uplift_model::{Catalog, ColType, Entity, FieldType, SchemaVersion, Value};
 
 use super::NAV_SUFFIX;
 use crate::error::ServiceError;
@@ -22,6 +22,23 @@ pub const DEFAULT_PAGE_SIZE: u64 = 500;
 /// Largest page a client may ask for with `Prefer: odata.maxpagesize`.
 pub const MAX_PAGE_SIZE: u64 = 5000;
 
+/// How deep `$expand` may nest (`A_ref($expand=B_ref($expand=C_ref))` is 3): each
+/// level is one more batch read per page.
+pub const MAX_EXPAND_DEPTH: usize = 3;
+
+/// One expanded lookup: the navigation property the client named, the lookup field
+/// behind it, and the nested `$select` and `$expand` of the record it points at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expand {
+    pub name: String,
+    pub field: String,
+    /// The target entity's logical name.
+    pub target: String,
+    /// Top-level fields of the target to return; `None` for all.
+    pub select: Option<Vec<String>>,
+    pub expand: Vec<Expand>,
+}
+
 /// Parsed options of a collection request.
 #[derive(Debug, Default)]
 pub struct Options {
@@ -29,8 +46,8 @@ pub struct Options {
     pub orderby: Vec<OrderItem>,
     /// Top-level field names to return; `None` for all.
     pub select: Option<Vec<String>>,
-    /// Lookup fields to expand, with the name the client used.
-    pub expand: Vec<(String, String)>,
+    /// Lookups to expand, each with what of its target to return.
+    pub expand: Vec<Expand>,
     pub top: Option<u64>,
     pub skip: u64,
     pub count: bool,
@@ -81,25 +98,27 @@ pub fn filter(
 pub fn parse(
     raw: Option<&str>,
     entity: &Entity,
-    version: SchemaVersion,
+    catalog: &Catalog,
 ) -> Result<Options, ServiceError> {
     let mut o = Options::default();
     for (k, v) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
-        o.set(&k, &v, entity, version)?;
+        o.set(&k, &v, entity, catalog)?;
     }
     Ok(o)
 }
 
 impl Options {
-    /// Sets one query option, checked against `entity`. The app player builds a
-    /// view's query with it too, so a view means exactly what the same URL would.
+    /// Sets one query option, checked against `entity` of `catalog`. The app player
+    /// builds a view's query with it too, so a view means exactly what the same URL
+    /// would.
     pub fn set(
         &mut self,
         k: &str,
         v: &str,
         entity: &Entity,
-        version: SchemaVersion,
+        catalog: &Catalog,
     ) -> Result<(), ServiceError> {
+        let version = catalog.version;
         let carried = match k {
             "$filter" => {
                 self.filter = Some(filter(v, &EntityProperties { entity, version })?);
@@ -114,7 +133,7 @@ impl Options {
                 true
             }
             "$expand" => {
-                self.expand.extend(expand(v, entity, version)?);
+                self.expand.extend(expand(v, entity, catalog, 1)?);
                 true
             }
             "$top" => {
@@ -193,39 +212,78 @@ fn select(v: &str, entity: &Entity, version: SchemaVersion) -> Result<Vec<String
     Ok(names)
 }
 
+/// Resolves `$expand` against `entity`; `depth` is the nesting level of `v`.
 fn expand(
     v: &str,
     entity: &Entity,
-    version: SchemaVersion,
-) -> Result<Vec<(String, String)>, ServiceError> {
+    catalog: &Catalog,
+    depth: usize,
+) -> Result<Vec<Expand>, ServiceError> {
+    if depth > MAX_EXPAND_DEPTH {
+        return Err(ServiceError::Invalid(format!(
+            "$expand: nested more than {MAX_EXPAND_DEPTH} levels deep"
+        )));
+    }
+    let items = parse_expand(v).map_err(|e| option_error("$expand", e))?;
     let mut out = Vec::new();
-    for name in parse_expand(v).map_err(|e| option_error("$expand", e))? {
-        let nav = name.strip_suffix(NAV_SUFFIX);
-        let field = nav.unwrap_or(&name);
-        match entity.field(version, field) {
-            // The lookup itself is the target's id (`Edm.Guid` in `$metadata`); the
-            // record it points at is its navigation property's.
-            Some(f) if matches!(f.ty, FieldType::Lookup { .. }) && nav.is_none() => {
-                return Err(ServiceError::Invalid(format!(
-                    "$expand: '{name}' is a lookup's id, not a navigation property; expand '{name}{NAV_SUFFIX}'"
-                )));
-            }
-            Some(f) if matches!(f.ty, FieldType::Lookup { .. }) => {
-                out.push((name.clone(), field.to_string()))
-            }
-            Some(_) => {
-                return Err(ServiceError::Invalid(format!(
-                    "$expand: '{name}' is not a lookup"
-                )));
-            }
-            None => {
-                return Err(ServiceError::Invalid(format!(
-                    "$expand: unknown navigation property '{name}'"
-                )));
+    for item in items {
+        let (field, target) = navigation(&item.name, entity, catalog)?;
+        let mut e = Expand {
+            name: item.name.clone(),
+            field,
+            target: target.name.clone(),
+            select: None,
+            expand: Vec::new(),
+        };
+        for (k, v) in &item.options {
+            match k.as_str() {
+                "$select" => e.select = Some(select(v, target, catalog.version)?),
+                "$expand" => e.expand.extend(expand(v, target, catalog, depth + 1)?),
+                other => {
+                    return Err(ServiceError::Invalid(format!(
+                        "$expand: option '{other}' inside '{}(...)' is not supported (supported: $select, $expand)",
+                        item.name
+                    )));
+                }
             }
         }
+        out.push(e);
     }
     Ok(out)
+}
+
+/// The lookup field behind navigation property `name` of `entity`, and its target.
+fn navigation<'c>(
+    name: &str,
+    entity: &Entity,
+    catalog: &'c Catalog,
+) -> Result<(String, &'c Entity), ServiceError> {
+    let nav = name.strip_suffix(NAV_SUFFIX);
+    let field = nav.unwrap_or(name);
+    let target = match entity.field(catalog.version, field).map(|f| &f.ty) {
+        // The lookup itself is the target's id (`Edm.Guid` in `$metadata`); the
+        // record it points at is its navigation property's.
+        Some(FieldType::Lookup { .. }) if nav.is_none() => {
+            return Err(ServiceError::Invalid(format!(
+                "$expand: '{name}' is a lookup's id, not a navigation property; expand '{name}{NAV_SUFFIX}'"
+            )));
+        }
+        Some(FieldType::Lookup { target }) => target,
+        Some(_) => {
+            return Err(ServiceError::Invalid(format!(
+                "$expand: '{name}' is not a lookup"
+            )));
+        }
+        None => {
+            return Err(ServiceError::Invalid(format!(
+                "$expand: unknown navigation property '{name}'"
+            )));
+        }
+    };
+    let target = catalog.entity(target).ok_or_else(|| {
+        ServiceError::Invalid(format!("$expand: lookup target '{target}' is missing"))
+    })?;
+    Ok((field.to_string(), target))
 }
 
 /// Encodes a keyset position as an opaque `$skiptoken`.
