@@ -22,6 +22,12 @@ use uplift_api::admin::{
 
 use client::{Client, read_document, seg};
 
+/// A request builds and drops many small values (rows, JSON, strings) across the
+/// runtime's threads; glibc's allocator spent a third of a list request's CPU on that
+/// (see BENCHMARKS.md), mimalloc's thread-local heaps far less.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "uplift",

@@ -182,11 +182,10 @@ pub fn encode(field: &Field, values: &[Value]) -> Json {
             if values.iter().all(Value::is_null) {
                 return Json::Null;
             }
-            let obj: Map<String, Json> = parts
-                .iter()
-                .zip(values)
-                .map(|(p, v)| (p.to_string(), scalar(v)))
-                .collect();
+            let mut obj = Map::with_capacity(parts.len());
+            for (p, v) in parts.iter().zip(values) {
+                obj.insert(p.to_string(), scalar(v));
+            }
             Json::Object(obj)
         }
         None => values.first().map_or(Json::Null, scalar),

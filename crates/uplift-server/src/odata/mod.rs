@@ -101,7 +101,7 @@ async fn service_document(
         .collect();
     Ok(render::json_response(
         StatusCode::OK,
-        json!({"@odata.context": format!("{base}/$metadata"), "value": sets}),
+        &json!({"@odata.context": format!("{base}/$metadata"), "value": sets}),
     ))
 }
 

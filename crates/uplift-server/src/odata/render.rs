@@ -4,6 +4,7 @@
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde_json::{Map, Value as Json, json};
 use uplift_service::data::{Page, Record};
 use uplift_service::player::ViewPage;
@@ -52,8 +53,15 @@ pub fn prefers_minimal(headers: &HeaderMap) -> bool {
         .any(|v| v.split(',').any(|p| p.trim() == "return=minimal"))
 }
 
-pub fn json_response(status: StatusCode, body: Json) -> Response {
-    let mut r = (status, body.to_string()).into_response();
+/// `body` serialized straight into the response's bytes.
+pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
+    let bytes = match serde_json::to_vec(body) {
+        Ok(b) => b,
+        // Maps with string keys and JSON values cannot fail to serialize; should one,
+        // the client gets a plain 500 rather than half a body.
+        Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    };
+    let mut r = (status, bytes).into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(JSON_CONTENT_TYPE),
@@ -78,26 +86,32 @@ fn context_of(set: &str, select: &Option<Vec<String>>) -> String {
     }
 }
 
-fn page_body(base: &str, page: &Page, next_url: Option<String>) -> Map<String, Json> {
-    let mut body = Map::new();
-    body.insert(
-        "@odata.context".into(),
-        json!(format!(
-            "{base}/$metadata#{}",
-            context_of(&page.set, &page.select)
-        )),
-    );
-    if let Some(n) = page.count {
-        body.insert("@odata.count".into(), json!(n));
+/// A page as OData JSON, borrowing the rows: a page is serialized once, never copied.
+#[derive(Serialize)]
+struct PageBody<'a> {
+    #[serde(rename = "@odata.context")]
+    context: String,
+    #[serde(rename = "@odata.count", skip_serializing_if = "Option::is_none")]
+    count: Option<u64>,
+    value: &'a [Map<String, Json>],
+    #[serde(rename = "@odata.nextLink", skip_serializing_if = "Option::is_none")]
+    next_link: Option<String>,
+    /// An app view's name and columns, for the player.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    view: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    columns: Option<&'a [String]>,
+}
+
+fn page_body<'a>(base: &str, page: &'a Page, next_link: Option<String>) -> PageBody<'a> {
+    PageBody {
+        context: format!("{base}/$metadata#{}", context_of(&page.set, &page.select)),
+        count: page.count,
+        value: &page.values,
+        next_link,
+        view: None,
+        columns: None,
     }
-    body.insert(
-        "value".into(),
-        Json::Array(page.values.iter().cloned().map(Json::Object).collect()),
-    );
-    if let Some(next) = next_url {
-        body.insert("@odata.nextLink".into(), json!(next));
-    }
-    body
 }
 
 fn with_preference(mut r: Response, page: &Page) -> Response {
@@ -116,7 +130,7 @@ pub fn page(base: &str, page: Page) -> Response {
         .as_ref()
         .map(|p| format!("{base}/{}?{}", page.set, query(p)));
     let body = page_body(base, &page, next);
-    with_preference(json_response(StatusCode::OK, Json::Object(body)), &page)
+    with_preference(json_response(StatusCode::OK, &body), &page)
 }
 
 /// A page of an app's view: its next link leads to the view's next page, carrying
@@ -135,9 +149,9 @@ pub fn view_page(env_base: &str, app: &str, v: ViewPage, draft: bool) -> Respons
         format!("{env_base}/apps/{app}/views/{}?{}", v.view, query(&params))
     });
     let mut body = page_body(&format!("{env_base}/data"), &v.page, next);
-    body.insert("view".into(), json!(v.view));
-    body.insert("columns".into(), json!(v.columns));
-    let r = json_response(StatusCode::OK, Json::Object(body));
+    body.view = Some(&v.view);
+    body.columns = Some(&v.columns);
+    let r = json_response(StatusCode::OK, &body);
     odata_version(with_preference(r, &v.page))
 }
 
@@ -155,7 +169,7 @@ pub fn record(base: &str, rec: Record, status: StatusCode, minimal: bool) -> Res
     let mut r = if minimal {
         StatusCode::NO_CONTENT.into_response()
     } else {
-        json_response(status, Json::Object(obj))
+        json_response(status, &obj)
     };
     let h = r.headers_mut();
     if let Some(e) = rec.etag.and_then(|e| HeaderValue::from_str(&e).ok()) {

@@ -52,7 +52,8 @@ impl<'e> RowShape<'e> {
 
     /// The row as a JSON object, keeping only `keep` fields when given.
     pub fn to_json(&self, row: &[Value], keep: Option<&dyn Fn(&str) -> bool>) -> Map<String, Json> {
-        let mut m = Map::new();
+        // Sized once: growing the map's index rehashes it for every row.
+        let mut m = Map::with_capacity(self.fields.len() + 2);
         if let Some(e) = self.etag(row) {
             m.insert("@odata.etag".into(), Json::String(e));
         }
