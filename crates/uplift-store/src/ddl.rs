@@ -73,6 +73,31 @@ fn field_indexes(
         .collect()
 }
 
+/// An entity's business-key indexes as PostgreSQL declares them (`NULLS FIRST`, so
+/// an ordered page walks them): each index's name and its `CREATE INDEX` statement.
+/// Databases made before the declaration matched the ordering have these indexes
+/// without `NULLS FIRST`; [`crate::envdb::EnvDb::open`] rebuilds them.
+pub fn postgres_key_indexes(
+    qualify: &dyn Fn(&str) -> String,
+    entity: &Entity,
+) -> Vec<(String, String)> {
+    let table = table_name(entity);
+    let qualified = qualify(&table);
+    let Some(key) = entity
+        .business_key
+        .as_deref()
+        .and_then(|k| entity.fields.iter().find(|f| f.name == k))
+    else {
+        return Vec::new();
+    };
+    let names: Vec<String> = field_columns(key)
+        .iter()
+        .map(|c| physical(&format!("ix_{table}_{}", c.name), None))
+        .collect();
+    let creates = field_indexes(Dialect::Postgres, &qualified, &table, entity, key);
+    names.into_iter().zip(creates).collect()
+}
+
 /// Statements that create an entity's table and indexes. `qualify` turns a physical
 /// table name into the engine's qualified, quoted form.
 pub fn create_entity(

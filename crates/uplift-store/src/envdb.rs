@@ -172,7 +172,48 @@ impl EnvDb {
         ))
         .await?;
         drop(conn);
+        if db.dialect() == Dialect::Postgres {
+            db.rebuild_stale_key_indexes().await?;
+        }
         Ok(db)
+    }
+
+    /// Rebuilds business-key indexes declared before they matched the lists'
+    /// `NULLS FIRST` ordering (PostgreSQL cannot walk those for an ordered page, which
+    /// then sorts the whole table), each in its own transaction; once rebuilt, opening
+    /// again finds nothing to do.
+    async fn rebuild_stale_key_indexes(&self) -> Result<()> {
+        let Some(schema) = self.schema.clone() else {
+            return Ok(());
+        };
+        let mut conn = self.pool.conn().await?;
+        let defs: HashMap<String, String> = conn
+            .query(
+                "SELECT indexname::text, indexdef FROM pg_indexes WHERE schemaname = $1",
+                &[Value::Text(schema)],
+                &[ColType::Text, ColType::Text],
+            )
+            .await?
+            .into_iter()
+            .filter_map(|r| Some((r[0].as_text()?.to_string(), r[1].as_text()?.to_string())))
+            .collect();
+        drop(conn);
+        let catalog = self.catalog();
+        for entity in &catalog.entities {
+            for (name, create) in ddl::postgres_key_indexes(&|t| self.qualify(t), entity) {
+                let Some(def) = defs.get(&name) else { continue };
+                if def.contains("NULLS FIRST") {
+                    continue;
+                }
+                tracing::info!(index = %name, "rebuilding a key index to match list ordering");
+                let mut tx = self.pool.begin().await?;
+                tx.batch(&format!("DROP INDEX {}", self.qualify(&name)))
+                    .await?;
+                tx.batch(&create).await?;
+                tx.commit().await?;
+            }
+        }
+        Ok(())
     }
 
     /// Says which entities flows react to; changes to them are written to the outbox,

@@ -245,6 +245,18 @@ async fn a_postgres_control_plane_made_before_migrations_opens_with_nothing_lost
         .and_then(|r| r.get::<_, Option<String>>(0));
     assert!(index.is_some(), "the listing index of migration 3 exists");
     serves_what_it_held(&p, POSTGRES_ADMIN).await;
+    let def: String = client
+        .query_one(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = 'env_contoso' AND indexname = 'ix_account_name'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        def.contains("lower(name) NULLS FIRST, id"),
+        "the key index is rebuilt: {def}"
+    );
 }
 
 /// A control plane a newer build migrated further is refused, not half-understood.
