@@ -49,7 +49,9 @@ pub fn engine_test(args: TokenStream, item: TokenStream) -> TokenStream {
         if body.sig.asyncness.is_some() {
             quote! { #[::tokio::test] async fn #test() { #run.await } }
         } else {
-            quote! { #[test] fn #test() { #run } }
+            // `let ()`: a body that is not async with a runner that is fails to
+            // compile, rather than building a future that never runs.
+            quote! { #[test] fn #test() { let () = #run; } }
         }
     });
     quote! {

@@ -33,6 +33,6 @@ pub use ast::{CompareOp, Expr, ExprKind, Func, Literal, Span};
 pub use check::{PropertyResolver, PropertyType, ScalarType, check_filter};
 pub use error::FilterError;
 pub use eval::eval_filter;
-pub use options::{ExpandItem, OrderItem, parse_expand, parse_orderby, parse_select};
+pub use options::{ExpandItem, ExpandOption, OrderItem, parse_expand, parse_orderby, parse_select};
 pub use parse::{MAX_DEPTH, parse_filter};
 pub use print::print_filter;

@@ -73,8 +73,18 @@ pub fn parse_select(src: &str) -> Result<Vec<Vec<String>>, FilterError> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExpandItem {
     pub name: String,
-    /// `(option, value)` pairs in the order given, e.g. `("$select", "Name")`.
-    pub options: Vec<(String, String)>,
+    /// The nested options in the order given.
+    pub options: Vec<ExpandOption>,
+}
+
+/// One nested option of an `$expand` item, e.g. `$select=Name`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExpandOption {
+    pub name: String,
+    pub value: String,
+    /// 1-based character column of the value in the `$expand` text, so an error in
+    /// it can point into what the client sent.
+    pub position: usize,
 }
 
 /// Parses `$expand`, e.g. `Customer,Owner($select=Name;$expand=Site_ref)`.
@@ -128,9 +138,14 @@ fn expand_item(src: &str, start: usize, end: usize) -> Result<ExpandItem, Filter
             nested_options(src, name, rest_at + 1, rest_at + rest.len() - 1)?
         }
         Some(c) => {
+            // After a closed option list, point at what follows it.
+            let (at, c) = match c {
+                '(' => after_parens(src, rest_at).unwrap_or((rest_at, c)),
+                _ => (rest_at, c),
+            };
             return Err(FilterError::at(
                 src,
-                rest_at,
+                at,
                 format!("unexpected '{c}', expected ',' between items of $expand"),
             ));
         }
@@ -141,13 +156,34 @@ fn expand_item(src: &str, start: usize, end: usize) -> Result<ExpandItem, Filter
     })
 }
 
+/// The character after the parenthesis that closes the one at byte `open`, and its
+/// offset, outside quoted literals.
+fn after_parens(src: &str, open: usize) -> Option<(usize, char)> {
+    let (mut depth, mut quoted) = (0usize, false);
+    let mut chars = src[open..].char_indices().map(|(i, c)| (open + i, c));
+    for (_, c) in chars.by_ref() {
+        match (quoted, c) {
+            (_, '\'') => quoted = !quoted,
+            (false, '(') => depth += 1,
+            (false, ')') => {
+                depth -= 1;
+                if depth == 0 {
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    chars.find(|(_, c)| !c.is_whitespace())
+}
+
 /// The `$option=value` pairs of `src[start..end]`, separated by semicolons.
 fn nested_options(
     src: &str,
     name: &str,
     start: usize,
     end: usize,
-) -> Result<Vec<(String, String)>, FilterError> {
+) -> Result<Vec<ExpandOption>, FilterError> {
     if src[start..end].trim().is_empty() {
         return Err(FilterError::at(
             src,
@@ -161,7 +197,12 @@ fn nested_options(
         let at = s + (src[s..e].len() - src[s..e].trim_start().len());
         match text.split_once('=') {
             Some((k, v)) if k.trim().starts_with('$') && k.trim().len() > 1 => {
-                out.push((k.trim().to_string(), v.trim().to_string()));
+                let value_at = at + k.len() + 1 + (v.len() - v.trim_start().len());
+                out.push(ExpandOption {
+                    name: k.trim().to_string(),
+                    value: v.trim().to_string(),
+                    position: super::error::column(src, value_at),
+                });
             }
             _ => {
                 return Err(FilterError::at(

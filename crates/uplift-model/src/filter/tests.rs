@@ -718,11 +718,15 @@ fn select_good() {
 
 #[test]
 fn expand_good() {
-    let item = |name: &str, options: &[(&str, &str)]| ExpandItem {
+    let item = |name: &str, options: &[(&str, &str, usize)]| ExpandItem {
         name: name.into(),
         options: options
             .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .map(|(k, v, position)| ExpandOption {
+                name: k.to_string(),
+                value: v.to_string(),
+                position: *position,
+            })
             .collect(),
     };
     let cases: &[(&str, Vec<ExpandItem>)] = &[
@@ -733,7 +737,7 @@ fn expand_good() {
         ),
         (
             "Account_ref($select=Name,Address)",
-            vec![item("Account_ref", &[("$select", "Name,Address")])],
+            vec![item("Account_ref", &[("$select", "Name,Address", 21)])],
         ),
         (
             "A_ref($select=Name; $expand=B_ref($select=X;$expand=C_ref)),D_ref",
@@ -741,16 +745,16 @@ fn expand_good() {
                 item(
                     "A_ref",
                     &[
-                        ("$select", "Name"),
-                        ("$expand", "B_ref($select=X;$expand=C_ref)"),
+                        ("$select", "Name", 15),
+                        ("$expand", "B_ref($select=X;$expand=C_ref)", 29),
                     ],
                 ),
                 item("D_ref", &[]),
             ],
         ),
         (
-            "A_ref($filter=Name eq 'a,b;(c''d')",
-            vec![item("A_ref", &[("$filter", "Name eq 'a,b;(c''d'")])],
+            "é_ref($filter=Name eq 'a,b;(c''d')",
+            vec![item("é_ref", &[("$filter", "Name eq 'a,b;(c''d'", 15)])],
         ),
     ];
     for (src, expect) in cases {
@@ -816,6 +820,8 @@ fn options_bad() {
         ),
         (expand, "Customer/Address", 1, "not paths"),
         (expand, "*", 1, "found '*'"),
+        (expand, "Owner($select=Name) x", 21, "unexpected 'x'"),
+        (expand, "é($select=Name)x,B", 16, "unexpected 'x'"),
         (
             expand,
             "Customer,",

@@ -202,6 +202,43 @@ async fn a_sqlite_data_directory_made_before_migrations_opens_with_nothing_lost(
     serves_what_it_held(&p, SQLITE_ADMIN).await;
 }
 
+/// A control plane older still, from before runs kept the flow they started (the
+/// column migration 2 adds), gains the column with its runs kept.
+#[tokio::test]
+async fn runs_recorded_before_they_kept_their_flow_gain_the_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let control = dir.path().join("control.db");
+    load_sqlite(&control, "sqlite-control.sql");
+    rusqlite::Connection::open(&control)
+        .unwrap()
+        .execute_batch("ALTER TABLE flow_runs DROP COLUMN definition")
+        .unwrap();
+    let before = sqlite_rows(&control);
+    let backend = Backend::Sqlite {
+        data_dir: dir.path().to_path_buf(),
+    };
+    let store = Store::open(backend).await.unwrap();
+    let after = sqlite_rows(&control);
+    let runs: Vec<&String> = after
+        .iter()
+        .filter(|r| r.starts_with("flow_runs|"))
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert!(runs[0].ends_with("|definition=Null"), "{}", runs[0]);
+    // The run is its old row plus the new column; every other row is as it was.
+    let kept = |r: &&String| match r.starts_with("flow_runs|") {
+        true => runs[0].starts_with(r.as_str()),
+        false => after.contains(*r),
+    };
+    let lost: Vec<_> = before.iter().filter(|r| !kept(r)).collect();
+    assert!(lost.is_empty(), "rows lost or changed: {lost:#?}");
+    let waiting = store.control().unfinished_runs(10).await.unwrap();
+    assert!(
+        waiting.is_empty(),
+        "the waiting run stays waiting: {waiting:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_postgres_control_plane_made_before_migrations_opens_with_nothing_lost() {
     let Some(pg) = PgDatabase::create().await else {

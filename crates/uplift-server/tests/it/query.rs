@@ -676,7 +676,15 @@ async fn bad_nested_expand_options_are_refused(p: Platform) {
     let cases = [
         (
             "Contact_ref($select=Nope)",
-            "$select: unknown property 'Nope'",
+            "$expand: Contact_ref($select): unknown property 'Nope'",
+        ),
+        (
+            "Contact_ref($select=Na*me)",
+            "$expand: Contact_ref($select): unexpected character '*' at position 23",
+        ),
+        (
+            "Customer_ref,Contact_ref($expand=Account_ref(x))",
+            "$expand: expected '$option=value' in the options of 'Account_ref', found 'x' at position 46",
         ),
         (
             "Contact_ref($top=1)",

@@ -129,11 +129,11 @@ impl Options {
                 true
             }
             "$select" => {
-                self.select = Some(select(v, entity, version)?);
+                self.select = Some(select(v, entity, version, "$select", 0)?);
                 true
             }
             "$expand" => {
-                self.expand.extend(expand(v, entity, catalog, 1)?);
+                self.expand.extend(expand(v, entity, catalog, 1, 0)?);
                 true
             }
             "$top" => {
@@ -196,14 +196,23 @@ fn orderby(
     Ok(items)
 }
 
-fn select(v: &str, entity: &Entity, version: SchemaVersion) -> Result<Vec<String>, ServiceError> {
-    let paths = parse_select(v).map_err(|e| option_error("$select", e))?;
+/// A `$select` list; nested in `$expand`, `label` names where it is and `offset` is
+/// how many characters of the `$expand` text precede it, so positions point into
+/// what the client sent.
+fn select(
+    v: &str,
+    entity: &Entity,
+    version: SchemaVersion,
+    label: &str,
+    offset: usize,
+) -> Result<Vec<String>, ServiceError> {
+    let paths = parse_select(v).map_err(|e| option_error(label, shifted(e, offset)))?;
     let mut names = Vec::new();
     for p in paths {
         let name = p[0].clone();
         if name != "id" && entity.field(version, &name).is_none() {
             return Err(ServiceError::Invalid(format!(
-                "$select: unknown property '{}'",
+                "{label}: unknown property '{}'",
                 p.join("/")
             )));
         }
@@ -212,19 +221,30 @@ fn select(v: &str, entity: &Entity, version: SchemaVersion) -> Result<Vec<String
     Ok(names)
 }
 
-/// Resolves `$expand` against `entity`; `depth` is the nesting level of `v`.
+/// An error's position moved `offset` characters on: from a nested option's value
+/// into the whole `$expand` text.
+fn shifted(e: FilterError, offset: usize) -> FilterError {
+    FilterError {
+        position: e.position + offset,
+        ..e
+    }
+}
+
+/// Resolves `$expand` against `entity`; `depth` is the nesting level of `v` and
+/// `offset` the characters of the client's `$expand` text before it.
 fn expand(
     v: &str,
     entity: &Entity,
     catalog: &Catalog,
     depth: usize,
+    offset: usize,
 ) -> Result<Vec<Expand>, ServiceError> {
     if depth > MAX_EXPAND_DEPTH {
         return Err(ServiceError::Invalid(format!(
             "$expand: nested more than {MAX_EXPAND_DEPTH} levels deep"
         )));
     }
-    let items = parse_expand(v).map_err(|e| option_error("$expand", e))?;
+    let items = parse_expand(v).map_err(|e| option_error("$expand", shifted(e, offset)))?;
     let mut out = Vec::new();
     for item in items {
         let (field, target) = navigation(&item.name, entity, catalog)?;
@@ -235,10 +255,17 @@ fn expand(
             select: None,
             expand: Vec::new(),
         };
-        for (k, v) in &item.options {
-            match k.as_str() {
-                "$select" => e.select = Some(select(v, target, catalog.version)?),
-                "$expand" => e.expand.extend(expand(v, target, catalog, depth + 1)?),
+        for o in &item.options {
+            let at = offset + o.position - 1;
+            match o.name.as_str() {
+                "$select" => {
+                    let label = format!("$expand: {}($select)", item.name);
+                    e.select = Some(select(&o.value, target, catalog.version, &label, at)?);
+                }
+                "$expand" => {
+                    let nested = expand(&o.value, target, catalog, depth + 1, at)?;
+                    e.expand.extend(nested);
+                }
                 other => {
                     return Err(ServiceError::Invalid(format!(
                         "$expand: option '{other}' inside '{}(...)' is not supported (supported: $select, $expand)",
