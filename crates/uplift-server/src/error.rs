@@ -5,6 +5,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde_json::Value as Json;
 use uplift_api::{ErrorBody, ErrorDetail};
 use uplift_service::ServiceError;
 
@@ -106,8 +107,14 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|e| ApiError::new(e.status(), "BadRequest", e.body_text()))?;
-        let mut de = serde_json::Deserializer::from_slice(&bytes);
-        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let json: Json = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::bad_request(format!("request body: {e}")))?;
+        if let Some(at) = nul_at(&json, String::new()) {
+            return Err(ApiError::bad_request(format!(
+                "request body: {at}: {NUL_REFUSED}"
+            )));
+        }
+        let value = serde_path_to_error::deserialize(json).map_err(|e| {
             let at = e.path().to_string();
             let e = e.into_inner();
             match at.as_str() {
@@ -115,9 +122,35 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
                 _ => ApiError::bad_request(format!("request body: {at}: {e}")),
             }
         })?;
-        de.end()
-            .map_err(|e| ApiError::bad_request(format!("request body: {e}")))?;
         Ok(Body(value))
+    }
+}
+
+const NUL_REFUSED: &str = "text must not contain the NUL character (U+0000)";
+
+/// Where the first NUL character is in a JSON document (a string or a key), as a
+/// path like `steps[0].name`: PostgreSQL cannot store one and SQLite would keep it, so
+/// no request may carry one.
+fn nul_at(v: &Json, at: String) -> Option<String> {
+    let here = |at: String| if at.is_empty() { ".".to_string() } else { at };
+    match v {
+        Json::String(s) if s.contains('\0') => Some(here(at)),
+        Json::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| nul_at(v, format!("{at}[{i}]"))),
+        Json::Object(m) => m.iter().find_map(|(k, v)| {
+            let path = if at.is_empty() {
+                k.clone()
+            } else {
+                format!("{at}.{k}")
+            };
+            match k.contains('\0') {
+                true => Some(path),
+                false => nul_at(v, path),
+            }
+        }),
+        _ => None,
     }
 }
 
@@ -133,6 +166,14 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestP
         parts: &mut axum::http::request::Parts,
         _state: &S,
     ) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        if let Some((k, _)) = url::form_urlencoded::parse(query.as_bytes())
+            .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            return Err(ApiError::bad_request(format!(
+                "query string: {k}: {NUL_REFUSED}"
+            )));
+        }
         axum::extract::Query::<T>::try_from_uri(&parts.uri)
             .map(|q| Params(q.0))
             .map_err(|e| ApiError::bad_request(format!("query string: {}", e.body_text())))

@@ -204,6 +204,18 @@ async fn bad_query_options_are_400_with_a_position(p: Platform) {
         ),
         ("$expand=Name", "not a lookup"),
         ("$skiptoken=garbage", "$skiptoken"),
+        (
+            "$top=9223372036854775808",
+            "$top: '9223372036854775808' is larger than the largest allowed",
+        ),
+        (
+            "$skip=18446744073709551615",
+            "$skip: '18446744073709551615' is larger",
+        ),
+        (
+            "$filter=Name eq 'a%00b'",
+            "$filter: text must not contain the NUL character",
+        ),
     ];
     seed(&p).await;
     for (q, expected) in cases {

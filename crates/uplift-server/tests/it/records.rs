@@ -478,3 +478,67 @@ async fn lookups_bind_by_reference_and_clear_on_delete(p: Platform) {
         .await;
     assert_eq!(dup.status, StatusCode::CONFLICT, "{}", dup.body);
 }
+
+/// A NUL character (which PostgreSQL cannot store and SQLite would keep) is refused in
+/// any body with a 400 naming where it is, and nothing is written.
+#[engine_test]
+async fn nul_characters_are_refused_with_a_400_that_names_the_field(p: Platform) {
+    p.create_env("contoso", "classic", "open").await;
+    let set = "/api/environments/contoso/data/accounts";
+    let id = account(&p, "contoso").await;
+    let before = p.get(&format!("{set}/$count"), ADMIN_TOKEN).await.body;
+    let cases = [
+        (
+            Method::POST,
+            set.to_string(),
+            json!({"Name": "a\u{0}b"}),
+            "Name",
+        ),
+        (
+            Method::POST,
+            set.to_string(),
+            json!({"Name": "ok", "Address": {"city": "\u{0}"}}),
+            "Address.city",
+        ),
+        (
+            Method::PATCH,
+            format!("{set}({id})"),
+            json!({"Phone": "\u{0}"}),
+            "Phone",
+        ),
+        (
+            Method::POST,
+            "/api/users".to_string(),
+            json!({"email": "n@x.test", "display_name": "N\u{0}", "role": "user"}),
+            "display_name",
+        ),
+    ];
+    for (method, path, body, at) in cases {
+        let a = p
+            .call(method.clone(), &path, Some(ADMIN_TOKEN), Some(body), &[])
+            .await;
+        assert_eq!(
+            a.status,
+            StatusCode::BAD_REQUEST,
+            "{}: {method} {path}: {}",
+            p.engine,
+            a.body
+        );
+        assert_eq!(
+            a.message(),
+            format!("request body: {at}: text must not contain the NUL character (U+0000)"),
+            "{}",
+            p.engine
+        );
+    }
+    let after = p.get(&format!("{set}/$count"), ADMIN_TOKEN).await.body;
+    assert_eq!(before, after, "{}: nothing was created", p.engine);
+    let rec = p.get(&format!("{set}({id})"), ADMIN_TOKEN).await.body;
+    assert!(
+        rec["Phone"].is_null(),
+        "{}: nothing was changed: {rec}",
+        p.engine
+    );
+    let users = p.get("/api/users", ADMIN_TOKEN).await.body;
+    assert!(!users.to_string().contains("n@x.test"), "{}", p.engine);
+}

@@ -60,11 +60,19 @@ fn option_error(option: &str, e: FilterError) -> ServiceError {
     ServiceError::Invalid(format!("{option}: {e}"))
 }
 
-/// A non-negative integer option (`$top`, `$skip`).
+/// A non-negative integer option (`$top`, `$skip`), at most `i64::MAX`: both engines
+/// take `LIMIT`/`OFFSET` as signed 64-bit integers.
 pub fn number(option: &str, v: &str) -> Result<u64, ServiceError> {
-    v.parse().map_err(|_| {
+    let n: u64 = v.parse().map_err(|_| {
         ServiceError::Invalid(format!("{option}: '{v}' is not a non-negative integer"))
-    })
+    })?;
+    if n > i64::MAX as u64 {
+        return Err(ServiceError::Invalid(format!(
+            "{option}: '{v}' is larger than the largest allowed, {}",
+            i64::MAX
+        )));
+    }
+    Ok(n)
 }
 
 /// A `true`/`false` option (`$count`).
@@ -102,6 +110,11 @@ pub fn parse(
 ) -> Result<Options, ServiceError> {
     let mut o = Options::default();
     for (k, v) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        if k.contains('\0') || v.contains('\0') {
+            return Err(ServiceError::Invalid(format!(
+                "{k}: text must not contain the NUL character (U+0000)"
+            )));
+        }
         o.set(&k, &v, entity, catalog)?;
     }
     Ok(o)
