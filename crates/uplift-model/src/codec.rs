@@ -119,8 +119,9 @@ pub fn decode(field: &Field, json: &Json) -> Result<Vec<Value>, String> {
             let s = json
                 .as_str()
                 .ok_or_else(|| wrong("a date like \"2024-05-31\""))?;
-            let d = parse_date(s)
-                .ok_or_else(|| format!("field '{name}': '{s}' is not a date (YYYY-MM-DD)"))?;
+            let d = parse_date(s).ok_or_else(|| {
+                format!("field '{name}': '{s}' is not a date (YYYY-MM-DD, years 0001 to 9999)")
+            })?;
             Ok(vec![Value::Date(d)])
         }
         FieldType::DateTime | FieldType::ModernDateTime { date_only: false } => {
@@ -128,7 +129,7 @@ pub fn decode(field: &Field, json: &Json) -> Result<Vec<Value>, String> {
                 .as_str()
                 .ok_or_else(|| wrong("an RFC 3339 date-time string"))?;
             let t = parse_instant(s)
-                .ok_or_else(|| format!("field '{name}': '{s}' is not an RFC 3339 date-time"))?;
+                .ok_or_else(|| format!("field '{name}': '{s}' is not an RFC 3339 date-time of the years 0001 to 9999 in UTC"))?;
             Ok(vec![Value::DateTime(t)])
         }
         FieldType::Picklist { options } => {

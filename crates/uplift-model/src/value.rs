@@ -68,9 +68,15 @@ pub fn format_instant(t: OffsetDateTime) -> String {
 
 /// Parses an RFC 3339 instant and normalises it to UTC with millisecond precision, the
 /// precision every engine keeps, so a value reads back exactly as it was stored.
+///
+/// An instant that falls outside the years 0001-9999 in UTC (`9999-12-31T23:00:00-23:00`)
+/// is not one: no engine stores it and its UTC form has no four-digit year.
 pub fn parse_instant(s: &str) -> Option<OffsetDateTime> {
     let t = OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
-    let t = t.to_offset(time::UtcOffset::UTC);
+    let t = t.checked_to_offset(time::UtcOffset::UTC)?;
+    if !(1..=9999).contains(&t.year()) {
+        return None;
+    }
     let ms = t.millisecond();
     t.replace_nanosecond(u32::from(ms) * 1_000_000).ok()
 }
@@ -85,6 +91,10 @@ pub fn parse_date(s: &str) -> Option<Date> {
         return None;
     }
     let year: i32 = s.get(0..4)?.parse().ok()?;
+    // Four digits, from 0001: `0000` and `-001` are not dates.
+    if year < 1 || !s[..4].bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
     let month: u8 = s.get(5..7)?.parse().ok()?;
     let day: u8 = s.get(8..10)?.parse().ok()?;
     Date::from_calendar_date(year, time::Month::try_from(month).ok()?, day).ok()
@@ -93,6 +103,22 @@ pub fn parse_date(s: &str) -> Option<Date> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instants_outside_years_1_to_9999_in_utc_are_refused() {
+        for s in ["9999-12-31T23:00:00-23:00", "0001-01-01T00:00:00+01:00"] {
+            assert_eq!(parse_instant(s), None, "{s}");
+        }
+        assert!(parse_instant("9999-12-31T23:59:59.999Z").is_some());
+        assert!(parse_instant("0001-01-01T00:59:00-01:00").is_some());
+    }
+
+    #[test]
+    fn dates_of_year_zero_or_below_are_refused() {
+        for s in ["0000-01-01", "-001-01-01"] {
+            assert_eq!(parse_date(s), None, "{s}");
+        }
+    }
 
     #[test]
     fn instants_normalise_to_utc_milliseconds() {

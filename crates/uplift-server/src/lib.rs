@@ -54,15 +54,39 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn router(state: AppState) -> Router {
     let (router, doc) = routes();
     let doc = Arc::new(doc);
-    router
+    let router = router
         .route(
             "/api/openapi.json",
             get(move || async move { Json(doc.as_ref().clone()) }),
         )
         .fallback(not_found)
+        .with_state(state);
+    edge(router)
+}
+
+/// What every request passes through, around any router: the body limit, a panic
+/// turned into a 500 with the request id (the server keeps serving), and the id.
+pub fn edge(router: Router) -> Router {
+    router
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(axum::middleware::from_fn(request_id::assign))
-        .with_state(state)
+}
+
+/// A handler's panic, answered like any internal failure: plain words and the request
+/// id to the client, what panicked to the log under that id.
+fn panicked(payload: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let detail = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into());
+    error::ApiError::from(uplift_service::ServiceError::Internal {
+        what: "serving the request",
+        detail,
+    })
+    .into_response()
 }
 
 async fn not_found(uri: axum::http::Uri) -> error::ApiError {

@@ -261,7 +261,12 @@ pub(crate) fn parse_date_time(s: &str) -> Result<OffsetDateTime, String> {
         return Err(bad(SHAPE));
     };
     let time = Time::from_hms_nano(hour, minute, second, nanos).map_err(|e| bad(&e.to_string()))?;
-    Ok(OffsetDateTime::new_in_offset(date, time, offset))
+    let t = OffsetDateTime::new_in_offset(date, time, offset);
+    // Stored in UTC, so it must be an instant of the years 0001-9999 there too.
+    match t.checked_to_offset(UtcOffset::UTC) {
+        Some(utc) if (1..=9999).contains(&utc.year()) => Ok(t),
+        _ => Err(bad("in UTC it falls outside the years 0001 to 9999")),
+    }
 }
 
 /// Writes a literal in the form [`classify_chunk`] and the string lexer read

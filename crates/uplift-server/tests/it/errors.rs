@@ -3,7 +3,7 @@
 //! gone answers 503 with `Retry-After`.
 
 use axum::http::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::support::{ADMIN_TOKEN, Platform, admin_url};
 use uplift_test_macros::engine_test;
@@ -165,4 +165,40 @@ async fn a_busy_or_lost_database_answers_503_with_retry_after(p: Platform) {
         p.engine,
         again.body
     );
+}
+
+async fn boom() -> &'static str {
+    panic!("secret panic text")
+}
+
+/// A handler that panics (none should) still answers: a 500 with the request id and
+/// no panic text, and the server answers the next request.
+#[tokio::test]
+async fn a_panicking_handler_answers_500_with_a_request_id_and_serving_goes_on() {
+    use axum::routing::get;
+    let router = uplift_server::edge(
+        axum::Router::new()
+            .route("/boom", get(boom))
+            .route("/ok", get(|| async { "fine" })),
+    );
+    let call = |path: &'static str| {
+        let router = router.clone();
+        async move {
+            let req = axum::http::Request::get(path)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            tower::ServiceExt::oneshot(router, req).await.unwrap()
+        }
+    };
+    let resp = call("/boom").await;
+    assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+    let bytes = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(body["error"]["request_id"], id.as_str(), "{body}");
+    assert!(!body.to_string().contains("secret"), "{body}");
+    assert_eq!(call("/ok").await.status(), StatusCode::OK);
 }

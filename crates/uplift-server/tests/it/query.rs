@@ -1,6 +1,7 @@
 //! `$filter`, `$select`, `$orderby`, `$top`, `$skip`, `$count`, `$expand` and paging.
 
 use axum::http::{Method, StatusCode};
+use base64::Engine as _;
 use serde_json::{Value, json};
 
 use crate::support::{ADMIN_TOKEN, Platform};
@@ -736,4 +737,64 @@ async fn bad_nested_expand_options_are_refused(p: Platform) {
             a.message()
         );
     }
+}
+
+/// An instant valid in its own offset but outside the years 0001-9999 in UTC, and a
+/// date of year 0000 or below, are refused with a 400 wherever they come in: a
+/// body's field, a `$filter` literal, a `$skiptoken`.
+#[engine_test]
+async fn instants_and_dates_outside_years_1_to_9999_are_refused(p: Platform) {
+    seed(&p).await;
+    let page = p.get(&format!("{SET}?$top=1"), ADMIN_TOKEN).await;
+    let id = page.body["value"][0]["id"].as_str().unwrap().to_string();
+    let refused = |a: &crate::support::Answer, what: &str, expected: &str| {
+        assert_eq!(
+            a.status,
+            StatusCode::BAD_REQUEST,
+            "{}: {what}: {}",
+            p.engine,
+            a.body
+        );
+        assert!(
+            a.message().contains(expected),
+            "{}: {what}: expected '{expected}' in '{}'",
+            p.engine,
+            a.message()
+        );
+    };
+    for at in ["9999-12-31T23:00:00-23:00", "0001-01-01T00:00:00+01:00"] {
+        let a = p
+            .post(SET, ADMIN_TOKEN, json!({"Name": "x", "At": at}))
+            .await;
+        refused(&a, at, "field 'At'");
+        let a = p
+            .patch(&format!("{SET}({id})"), ADMIN_TOKEN, json!({"At": at}))
+            .await;
+        refused(&a, at, "field 'At'");
+        let a = p
+            .get(
+                &format!("{SET}?$filter={}", enc(&format!("At eq {at}"))),
+                ADMIN_TOKEN,
+            )
+            .await;
+        refused(&a, at, "outside the years 0001 to 9999");
+        assert!(a.message().starts_with("$filter: "), "{}", a.message());
+        let token =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json!([at, id]).to_string());
+        let a = p
+            .get(
+                &format!("{SET}?$orderby=At&$skiptoken={token}"),
+                ADMIN_TOKEN,
+            )
+            .await;
+        refused(&a, at, "$skiptoken");
+    }
+    for day in ["0000-01-01", "-001-01-01"] {
+        let a = p
+            .post(SET, ADMIN_TOKEN, json!({"Name": "x", "Day": day}))
+            .await;
+        refused(&a, day, "field 'Day'");
+    }
+    let count = p.get(&format!("{SET}/$count"), ADMIN_TOKEN).await;
+    assert_eq!(count.body, json!(6), "{}: nothing was written", p.engine);
 }
