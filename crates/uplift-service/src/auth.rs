@@ -63,9 +63,11 @@ impl Services {
     /// The active user an `Authorization` header value names.
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Actor> {
         let header = authorization.ok_or(ServiceError::Unauthenticated(AuthFailure::NoToken))?;
+        // The scheme is case-insensitive (RFC 9110 §11.1): `bearer` is `Bearer`.
         let token = header
-            .strip_prefix("Bearer ")
-            .map(str::trim)
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("Bearer"))
+            .map(|(_, t)| t.trim())
             .ok_or(ServiceError::Unauthenticated(AuthFailure::NotBearer))?;
         let hash = hash_token(token);
         let user = match self.cache.token(&hash) {

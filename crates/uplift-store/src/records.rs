@@ -330,12 +330,13 @@ pub async fn update(
     actor: &Actor,
 ) -> Result<Record> {
     let version = db.catalog().version;
-    if let Some(Json::String(given)) = input.get(KEY)
-        && parse_guid(given).as_deref() != Some(id)
+    // An `id` may be sent back as read, but not changed, and not as another type.
+    if let Some(given) = input.get(KEY)
+        && given.as_str().and_then(parse_guid).as_deref() != Some(id)
     {
-        return Err(StoreError::Invalid(
-            "the id of a record cannot be changed".into(),
-        ));
+        return Err(StoreError::Invalid(format!(
+            "the id of a record cannot be changed (got {given})"
+        )));
     }
     let mut values = decode_input(entity, version, input, false)?;
     let mut tx = db.pool().begin().await?;

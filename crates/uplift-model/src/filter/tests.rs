@@ -179,8 +179,16 @@ const BAD: &[(&str, usize, &str)] = &[
     ("At eq 2021-01-01T25:00Z", 7, "invalid date-time"),
     ("At eq 2021-01-01T10:00", 7, "invalid date-time"),
     ("At eq 2021-01-01T10:00:60Z", 7, "invalid date-time"),
-    ("At lt 0001-01-01T00:00:00+23:59", 7, "outside the years 0001 to 9999"),
-    ("At gt 9999-12-31T23:00:00-23:00", 7, "outside the years 0001 to 9999"),
+    (
+        "At lt 0001-01-01T00:00:00+23:59",
+        7,
+        "outside the years 0001 to 9999",
+    ),
+    (
+        "At gt 9999-12-31T23:00:00-23:00",
+        7,
+        "outside the years 0001 to 9999",
+    ),
     ("At eq 2021-01-01T10:00:00.Z", 7, "digits after '.'"),
     (
         "At eq 2021-01-01T10:00:00.1234567891Z",

@@ -542,3 +542,48 @@ async fn nul_characters_are_refused_with_a_400_that_names_the_field(p: Platform)
     let users = p.get("/api/users", ADMIN_TOKEN).await.body;
     assert!(!users.to_string().contains("n@x.test"), "{}", p.engine);
 }
+
+/// A PATCH may send the record's own id back, but not another id, nor an id of
+/// another type.
+#[engine_test]
+async fn a_patch_cannot_change_the_id(p: Platform) {
+    p.create_env("contoso", "classic", "open").await;
+    let id = account(&p, "contoso").await;
+    let path = format!("/api/environments/contoso/data/accounts({id})");
+    let same = p
+        .patch(
+            &path,
+            ADMIN_TOKEN,
+            json!({"id": id, "Phone": "+1 555 0100"}),
+        )
+        .await;
+    assert_eq!(same.status, StatusCode::OK, "{}: {}", p.engine, same.body);
+    let other = uuid::Uuid::new_v4().to_string();
+    for bad in [json!(5), json!(other), json!(null), json!({"id": 1})] {
+        let a = p
+            .patch(
+                &path,
+                ADMIN_TOKEN,
+                json!({"id": bad, "Phone": "+1 555 0199"}),
+            )
+            .await;
+        assert_eq!(
+            a.status,
+            StatusCode::BAD_REQUEST,
+            "{}: {bad}: {}",
+            p.engine,
+            a.body
+        );
+        assert!(
+            a.message().contains("the id of a record cannot be changed"),
+            "{}",
+            a.message()
+        );
+    }
+    let rec = p.get(&path, ADMIN_TOKEN).await.body;
+    assert_eq!(
+        rec["Phone"], "+1 555 0100",
+        "{}: nothing was changed",
+        p.engine
+    );
+}

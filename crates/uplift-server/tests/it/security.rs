@@ -35,6 +35,25 @@ async fn no_token_or_a_bad_one_is_401(p: Platform) {
         )
         .await;
     assert_eq!(garbled.status, StatusCode::UNAUTHORIZED);
+    // The scheme is case-insensitive.
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let a = p
+            .call(
+                Method::GET,
+                "/api/me",
+                None,
+                None,
+                &[("authorization", &format!("{scheme} {ADMIN_TOKEN}"))],
+            )
+            .await;
+        assert_eq!(
+            a.status,
+            StatusCode::OK,
+            "{}: {scheme}: {}",
+            p.engine,
+            a.body
+        );
+    }
 }
 
 #[engine_test]
