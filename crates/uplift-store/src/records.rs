@@ -160,6 +160,12 @@ async fn check_lookups(
             .push(&db.table(t))
             .push(" WHERE id = ");
         buf.param(Value::Text(id.clone()), ColType::Text);
+        // PostgreSQL: hold the target until this write commits, so a delete of it
+        // waits and then clears this lookup too, rather than leaving it dangling.
+        // (SQLite's one writer already orders the two.)
+        if db.dialect() == Dialect::Postgres {
+            buf.push(" FOR KEY SHARE");
+        }
         if conn
             .query_opt(&buf.sql, &buf.params, &[ColType::Int])
             .await?
@@ -303,6 +309,12 @@ async fn current_version(
         .push(&db.table(entity))
         .push(" WHERE id = ");
     buf.param(Value::Text(id.to_string()), ColType::Text);
+    // PostgreSQL: lock the row, so the version checked is the version written over; a
+    // second writer with the same ETag waits, then reads the new version (412) or no
+    // row (404). SQLite's `BEGIN IMMEDIATE` already makes the check and write one.
+    if db.dialect() == Dialect::Postgres {
+        buf.push(" FOR UPDATE");
+    }
     let row = conn
         .query_opt(&buf.sql, &buf.params, &[ColType::Int])
         .await?

@@ -587,3 +587,174 @@ async fn a_patch_cannot_change_the_id(p: Platform) {
         p.engine
     );
 }
+
+/// Holds a write lock on `id`'s row (PostgreSQL) or on the whole database (SQLite)
+/// until `release` is awaited, so two writers can be made to wait side by side.
+enum Held {
+    Postgres(tokio_postgres::Client),
+    Sqlite(rusqlite::Connection),
+}
+
+impl Held {
+    async fn lock(p: &Platform, id: &str) -> Held {
+        match p.pg_database() {
+            Some(name) => {
+                let base = crate::support::admin_url();
+                let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
+                let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                tokio::spawn(conn);
+                c.batch_execute(&format!(
+                    "BEGIN; SELECT 1 FROM env_contoso.account WHERE id = '{id}' FOR UPDATE"
+                ))
+                .await
+                .unwrap();
+                Held::Postgres(c)
+            }
+            None => {
+                let db =
+                    rusqlite::Connection::open(p.data_dir().join("envs/contoso/prod.db")).unwrap();
+                db.execute_batch("BEGIN IMMEDIATE").unwrap();
+                Held::Sqlite(db)
+            }
+        }
+    }
+
+    /// Lets go after both writers had time to start waiting.
+    async fn release(self) {
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        match self {
+            Held::Postgres(c) => c.batch_execute("ROLLBACK").await.unwrap(),
+            Held::Sqlite(db) => db.execute_batch("ROLLBACK").unwrap(),
+        }
+    }
+}
+
+/// A PATCH and a DELETE sent with the same ETag at the same moment: one wins and the
+/// other is refused, so no acknowledged write is destroyed; so for two DELETEs.
+#[engine_test]
+async fn two_writes_with_one_etag_cannot_both_succeed(p: Platform) {
+    p.create_env("contoso", "classic", "open").await;
+    for second_is_delete in [false, true] {
+        let id = account(&p, "contoso").await;
+        let path = format!("/api/environments/contoso/data/accounts({id})");
+        let etag = p.get(&path, ADMIN_TOKEN).await.headers["etag"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let if_match = [("if-match", etag.as_str())];
+        let held = Held::lock(&p, &id).await;
+        let (first, second, ()) = tokio::join!(
+            p.call(Method::DELETE, &path, Some(ADMIN_TOKEN), None, &if_match),
+            async {
+                match second_is_delete {
+                    true => {
+                        p.call(Method::DELETE, &path, Some(ADMIN_TOKEN), None, &if_match)
+                            .await
+                    }
+                    false => {
+                        let body = json!({"Phone": "+1 555 0100"});
+                        p.call(
+                            Method::PATCH,
+                            &path,
+                            Some(ADMIN_TOKEN),
+                            Some(body),
+                            &if_match,
+                        )
+                        .await
+                    }
+                }
+            },
+            held.release(),
+        );
+        let ok = [&first, &second]
+            .iter()
+            .filter(|a| a.status.is_success())
+            .count();
+        assert_eq!(
+            ok, 1,
+            "{}: {} and {}: {} / {}",
+            p.engine, first.status, second.status, first.body, second.body
+        );
+        let loser = if first.status.is_success() {
+            &second
+        } else {
+            &first
+        };
+        assert!(
+            [StatusCode::PRECONDITION_FAILED, StatusCode::NOT_FOUND].contains(&loser.status),
+            "{}: {}",
+            p.engine,
+            loser.status
+        );
+    }
+}
+
+/// A record created with a lookup while its target is deleted never points at the
+/// deleted record. The create is held between its check of the target and its
+/// commit (an uncommitted row with the same id makes its insert wait) while the
+/// delete runs; on SQLite the one writer orders them anyway.
+#[engine_test]
+async fn a_lookup_never_points_at_a_record_deleted_meanwhile(p: Platform) {
+    p.create_env("contoso", "classic", "open").await;
+    let acc = account(&p, "contoso").await;
+    let contact = uuid::Uuid::new_v4().to_string();
+    let held = match p.pg_database() {
+        Some(name) => {
+            let base = crate::support::admin_url();
+            let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
+            let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            c.batch_execute(&format!(
+                "BEGIN; INSERT INTO env_contoso.contact (id) VALUES ('{contact}')"
+            ))
+            .await
+            .unwrap();
+            Held::Postgres(c)
+        }
+        None => Held::lock(&p, &acc).await,
+    };
+    let data = "/api/environments/contoso/data";
+    let body = json!({"id": contact, "FullName": {"last_name": "Byron"},
+                      "Account@odata.bind": format!("accounts({acc})")});
+    let contacts = format!("{data}/contacts");
+    let (created, deleted, ()) = tokio::join!(
+        p.post(&contacts, ADMIN_TOKEN, body),
+        async {
+            // The create has checked the account before the delete starts.
+            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+            p.delete(&format!("{data}/accounts({acc})"), ADMIN_TOKEN)
+                .await
+        },
+        held.release(),
+    );
+    assert_eq!(
+        deleted.status,
+        StatusCode::NO_CONTENT,
+        "{}: {}",
+        p.engine,
+        deleted.body
+    );
+    if created.status == StatusCode::CREATED {
+        let c = p
+            .get(&format!("{data}/contacts({contact})"), ADMIN_TOKEN)
+            .await;
+        assert!(
+            c.body["Account"].is_null(),
+            "{}: the contact points at the deleted account: {}",
+            p.engine,
+            c.body
+        );
+    } else {
+        assert_eq!(
+            created.status,
+            StatusCode::BAD_REQUEST,
+            "{}: {}",
+            p.engine,
+            created.body
+        );
+    }
+}
