@@ -83,7 +83,10 @@ impl Runtime {
     /// the loop.
     pub async fn start(self: &Arc<Self>) -> Result<(), FlowError> {
         for env in self.store.control().list_envs().await? {
-            self.refresh(&env.name).await?;
+            // One environment that cannot be read must not keep the others' flows off.
+            if let Err(e) = self.refresh(&env.name).await {
+                tracing::warn!(env = %env.name, error = %e, "flows of an environment not watched");
+            }
         }
         let me = self.clone();
         tokio::spawn(async move {
@@ -157,7 +160,10 @@ impl Runtime {
         let control = self.store.control();
         for env in control.list_envs().await? {
             let flows = control.flows(&env.name).await?;
-            n += schedule::schedule(self, &env.name, &flows, now).await?;
+            match schedule::schedule(self, &env.name, &flows, now).await {
+                Ok(k) => n += k,
+                Err(e) => tracing::warn!(env = %env.name, error = %e, "schedules skipped"),
+            }
         }
         if n > 0 {
             self.wake();
@@ -188,15 +194,29 @@ impl Runtime {
         let now = chrono::Utc::now();
         let control = self.store.control();
         for env in control.list_envs().await? {
-            let flows = control.flows(&env.name).await?;
-            dispatch::dispatch(self, &env, &flows).await?;
-            if schedules {
-                schedule::schedule(self, &env.name, &flows, now).await?;
+            // A fault in one environment (its database gone, say) is logged and that
+            // environment skipped this round; every other environment's flows go on.
+            if let Err(e) = self.env_round(&env, schedules, now).await {
+                tracing::warn!(env = %env.name, error = %e, "flow runtime skipped an environment this round");
             }
         }
         let runs = self.store.control().unfinished_runs(RUN_BATCH).await?;
         for run in runs {
             self.launch(run);
+        }
+        Ok(())
+    }
+
+    async fn env_round(
+        self: &Arc<Self>,
+        env: &uplift_store::control::EnvRecord,
+        schedules: bool,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), FlowError> {
+        let flows = self.store.control().flows(&env.name).await?;
+        dispatch::dispatch(self, env, &flows).await?;
+        if schedules {
+            schedule::schedule(self, &env.name, &flows, now).await?;
         }
         Ok(())
     }

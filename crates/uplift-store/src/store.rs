@@ -44,7 +44,14 @@ pub struct Store {
     envs: RwLock<HashMap<String, Arc<EnvDb>>>,
     /// Databases besides production (upgrade test databases), by (env, database).
     others: RwLock<HashMap<(String, String), Arc<EnvDb>>>,
+    /// Held while an environment is created, so two creates of one name cannot clear
+    /// each other's database; on PostgreSQL an advisory lock extends it to every
+    /// server sharing the control plane.
+    creating: tokio::sync::Mutex<()>,
 }
+
+/// The advisory lock PostgreSQL servers take to create environments one at a time.
+const PG_CREATE_LOCK_KEY: i64 = 0x7570_6c69_6665; // "uplife"
 
 /// Environment names become file names and schema names, so they are kept plain.
 pub fn valid_env_name(name: &str) -> bool {
@@ -78,6 +85,7 @@ impl Store {
             control,
             envs: RwLock::new(HashMap::new()),
             others: RwLock::new(HashMap::new()),
+            creating: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -131,6 +139,8 @@ impl Store {
                 "'{name}' is not a valid environment name: use 1 to 40 lower-case letters, digits or underscores, starting with a letter"
             )));
         }
+        let _one_at_a_time = self.creating.lock().await;
+        let _across_servers = self.create_lock().await?;
         if self.control.get_env(name).await?.is_some() {
             return Err(StoreError::Conflict(format!(
                 "environment '{name}' already exists"
@@ -154,6 +164,22 @@ impl Store {
         }
         self.envs.write().await.insert(name.into(), Arc::new(db));
         Ok(record)
+    }
+
+    /// On PostgreSQL, a transaction holding the creation lock until it is dropped
+    /// (a dropped transaction's session is closed, which releases the lock, after a
+    /// panic too).
+    async fn create_lock(&self) -> Result<Option<crate::engine::Tx>> {
+        let Engines::Postgres { pool } = &self.engines else {
+            return Ok(None);
+        };
+        let mut tx = pool.begin().await?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1)",
+            &[uplift_model::Value::Int(PG_CREATE_LOCK_KEY)],
+        )
+        .await?;
+        Ok(Some(tx))
     }
 
     /// The production database of an environment, opened on first use.

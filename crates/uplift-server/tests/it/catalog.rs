@@ -269,3 +269,26 @@ async fn modern_environments_refuse_classic_types(p: Platform) {
         a.body
     );
 }
+
+/// Several creates of one environment at once: one 201, the rest 409, and the
+/// environment that was created works.
+#[engine_test]
+async fn concurrent_creates_of_one_environment_have_one_winner(p: Platform) {
+    let body = json!({"name": "race", "schema_version": "classic", "security_mode": "open"});
+    let create = || p.post("/api/environments", ADMIN_TOKEN, body.clone());
+    let (a, b, c, d) = tokio::join!(create(), create(), create(), create());
+    let mut statuses: Vec<u16> = [&a, &b, &c, &d].iter().map(|x| x.status.as_u16()).collect();
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [201, 409, 409, 409],
+        "{}: {a:?}",
+        p.engine,
+        a = a.body
+    );
+    let set = "/api/environments/race/data/accounts";
+    let w = p.post(set, ADMIN_TOKEN, json!({"Name": "Contoso"})).await;
+    assert_eq!(w.status, StatusCode::CREATED, "{}: {}", p.engine, w.body);
+    let r = p.get(&format!("{set}/$count"), ADMIN_TOKEN).await;
+    assert_eq!(r.body, json!(1), "{}: {}", p.engine, r.body);
+}

@@ -1244,3 +1244,51 @@ async fn a_waiting_run_finishes_the_flow_as_it_was_when_queued(p: Platform) {
         .await;
     assert_eq!(account.body["Description"], "old");
 }
+
+/// One environment the runtime cannot read (its outbox table gone) does not stop the
+/// flows of the others. "aaa" sorts first, so a round that gave up at the first
+/// fault would never reach "acme".
+#[engine_test]
+async fn a_broken_environment_does_not_stop_the_others_flows(p: Platform) {
+    p.create_env("aaa", "classic", "open").await;
+    p.create_env("acme", "classic", "open").await;
+    let broken = "DROP TABLE {s}_uplift_outbox";
+    match p.pg_database() {
+        Some(name) => {
+            let base = crate::support::admin_url();
+            let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
+            let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            c.batch_execute(&broken.replace("{s}", "env_aaa."))
+                .await
+                .unwrap();
+        }
+        None => rusqlite::Connection::open(p.data_dir().join("envs/aaa/prod.db"))
+            .unwrap()
+            .execute_batch(&broken.replace("{s}", ""))
+            .unwrap(),
+    }
+    let flow = json!({
+        "name": "Mark new accounts", "owner": "admin@uplift.local",
+        "trigger": {"kind": "record_created", "entity": "Account"},
+        "steps": [{"kind": "update_record", "name": "mark", "entity": "Account",
+                   "id": "@{trigger.record.id}", "values": {"Description": "seen"}}]
+    });
+    let id = new_flow(&p, flow).await;
+    let a = p
+        .post(
+            "/api/environments/acme/data/accounts",
+            ADMIN_TOKEN,
+            json!({"Name": "Northwind"}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}: {}", p.engine, a.body);
+    let runs = runs_until(&p, &id, |r| r.len() == 1 && finished(r)).await;
+    assert_eq!(
+        runs[0]["status"], "succeeded",
+        "{}: {:#}",
+        p.engine, runs[0]
+    );
+}
