@@ -30,6 +30,23 @@ fn changes(changes: &[CatalogChange]) -> api::admin::CatalogChanges {
 }
 
 impl Services {
+    /// The people an app or flow names: its owner must be a user of the platform
+    /// (runs act with the owner's privileges, and mail about it goes to them), and
+    /// its editors e-mail addresses.
+    pub(crate) async fn check_people(&self, owner: &str, editors: &[String]) -> Result<()> {
+        if self.store.control().get_user(owner).await?.is_none() {
+            return Err(ServiceError::Invalid(format!(
+                "owner '{owner}' is not a user of this platform"
+            )));
+        }
+        if let Some(bad) = editors.iter().find(|e| !uplift_model::codec::is_email(e)) {
+            return Err(ServiceError::Invalid(format!(
+                "editor '{bad}' is not an e-mail address"
+            )));
+        }
+        Ok(())
+    }
+
     pub fn health(&self) -> api::admin::Health {
         api::admin::Health {
             status: "ok".into(),

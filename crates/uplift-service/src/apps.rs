@@ -93,6 +93,7 @@ impl Services {
             .map(|f| (f.id, f.definition.trigger))
             .collect();
         validate(&def, &db.catalog(), &|id| flows.get(id).cloned()).map_err(|e| invalid(&e))?;
+        self.check_people(&def.owner, &def.editors).await?;
         self.store
             .control()
             .save_app_draft(env, &def, &database)

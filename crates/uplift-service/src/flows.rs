@@ -57,6 +57,7 @@ impl Services {
     ) -> Result<api::flows::Flow> {
         let db = self.store.bound(env, database).await?;
         validate(def, &db.catalog()).map_err(|e| invalid(&e))?;
+        self.check_people(&def.owner, &def.editors).await?;
         self.store
             .control()
             .save_flow(env, id, def, database)

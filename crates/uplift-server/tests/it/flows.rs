@@ -1292,3 +1292,76 @@ async fn a_broken_environment_does_not_stop_the_others_flows(p: Platform) {
         p.engine, runs[0]
     );
 }
+
+/// A flow's or an app's owner is a user of the platform and its editors are e-mail
+/// addresses; anything else is a 400 that names it, and nothing is saved.
+#[engine_test]
+async fn owners_must_be_users_and_editors_e_mail_addresses(p: Platform) {
+    p.create_env("acme", "classic", "open").await;
+    let flow = |owner: &str, editor: &str| {
+        json!({"name": "F", "owner": owner, "editors": [editor],
+               "trigger": {"kind": "manual"},
+               "steps": [{"kind": "set_variable", "name": "v", "variable": "x", "value": "1"}]})
+    };
+    let app = |owner: &str, editor: &str| {
+        json!({"name": "A", "owner": owner, "editors": [editor],
+               "views": [{"name": "V", "entity": "Account", "columns": ["Name"]}]})
+    };
+    let cases = [
+        (
+            "ghost@nowhere.test",
+            "ed@acme.test",
+            "owner 'ghost@nowhere.test' is not a user of this platform",
+        ),
+        (
+            "admin@uplift.local",
+            "not an address",
+            "editor 'not an address' is not an e-mail address",
+        ),
+    ];
+    for (owner, editor, expected) in cases {
+        let f = p
+            .post(
+                "/api/environments/acme/flows",
+                ADMIN_TOKEN,
+                flow(owner, editor),
+            )
+            .await;
+        assert_eq!(
+            f.status,
+            StatusCode::BAD_REQUEST,
+            "{}: flow: {}",
+            p.engine,
+            f.body
+        );
+        assert_eq!(f.message(), expected, "{}", p.engine);
+        let a = p
+            .put(
+                "/api/environments/acme/apps/A",
+                ADMIN_TOKEN,
+                app(owner, editor),
+            )
+            .await;
+        assert_eq!(
+            a.status,
+            StatusCode::BAD_REQUEST,
+            "{}: app: {}",
+            p.engine,
+            a.body
+        );
+        assert_eq!(a.message(), expected, "{}", p.engine);
+    }
+    let flows = p
+        .get("/api/environments/acme/flows", ADMIN_TOKEN)
+        .await
+        .body;
+    assert_eq!(flows["value"], json!([]), "{}: nothing was saved", p.engine);
+    let ok = p
+        .post(
+            "/api/environments/acme/flows",
+            ADMIN_TOKEN,
+            flow("admin@uplift.local", "ed@acme.test"),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::CREATED, "{}: {}", p.engine, ok.body);
+}
