@@ -85,10 +85,11 @@ impl Services {
 
     pub async fn environment(
         &self,
-        _actor: &Actor,
+        actor: &Actor,
         env: &str,
     ) -> Result<api::admin::EnvironmentDetail> {
         let rec = self.env(env).await?;
+        self.require_catalog(actor, env).await?;
         let catalog = self.store.env_db(env).await?.catalog();
         Ok(api::admin::EnvironmentDetail {
             environment: convert::environment(&rec),
@@ -106,7 +107,8 @@ impl Services {
 
     // ---- catalog
 
-    pub async fn catalog(&self, _actor: &Actor, env: &str) -> Result<api::admin::Catalog> {
+    pub async fn catalog(&self, actor: &Actor, env: &str) -> Result<api::admin::Catalog> {
+        self.require_catalog(actor, env).await?;
         let catalog = self.store.env_db(env).await?.catalog();
         Ok(api::admin::Catalog {
             schema_version: convert::schema_version(catalog.version),
@@ -118,12 +120,8 @@ impl Services {
         })
     }
 
-    pub async fn entity(
-        &self,
-        _actor: &Actor,
-        env: &str,
-        name: &str,
-    ) -> Result<api::admin::Entity> {
+    pub async fn entity(&self, actor: &Actor, env: &str, name: &str) -> Result<api::admin::Entity> {
+        self.require_catalog(actor, env).await?;
         let catalog = self.store.env_db(env).await?.catalog();
         let e = catalog.entity(name).ok_or_else(|| {
             ServiceError::NotFound(Missing::Entity {

@@ -36,14 +36,37 @@ impl Services {
         })
     }
 
+    /// The apps `actor` may read: all of them for those who read the environment's
+    /// catalog, otherwise the ones they own or edit.
     pub async fn list_apps(&self, actor: &Actor, env: &str) -> Result<Vec<api::apps::App>> {
         self.store.env_db(env).await?;
+        let everything = self.require_catalog(actor, env).await.is_ok();
         let apps = self.store.control().apps(env).await?;
-        Ok(apps.iter().map(|a| view(actor, a)).collect())
+        Ok(apps
+            .iter()
+            .filter(|a| everything || policy::sees_inside(actor, owned(a)))
+            .map(|a| view(actor, a))
+            .collect())
     }
 
     pub async fn app(&self, actor: &Actor, env: &str, name: &str) -> Result<api::apps::App> {
-        Ok(view(actor, &self.find_app(env, name).await?))
+        let app = self.find_app(env, name).await?;
+        self.require_app_definition(actor, env, &app).await?;
+        Ok(view(actor, &app))
+    }
+
+    /// An app's definition is for its owner and editors and those who read the
+    /// environment's catalog.
+    async fn require_app_definition(
+        &self,
+        actor: &Actor,
+        env: &str,
+        app: &AppRecord,
+    ) -> Result<()> {
+        match policy::sees_inside(actor, owned(app)) {
+            true => Ok(()),
+            false => self.require_catalog(actor, env).await,
+        }
     }
 
     /// Saves a draft. Creating an app takes a maker or an admin; changing one takes
@@ -123,12 +146,13 @@ impl Services {
 
     pub async fn app_version(
         &self,
-        _actor: &Actor,
+        actor: &Actor,
         env: &str,
         name: &str,
         version: i64,
     ) -> Result<api::apps::AppVersion> {
-        self.find_app(env, name).await?;
+        let app = self.find_app(env, name).await?;
+        self.require_app_definition(actor, env, &app).await?;
         let v = self
             .store
             .control()

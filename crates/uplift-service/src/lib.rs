@@ -81,6 +81,13 @@ impl Services {
     }
 
     /// The privileges granted to `email` in `env` by all their roles.
+    /// [`policy::reads_catalog`] for `actor` in `env`.
+    pub(crate) async fn require_catalog(&self, actor: &auth::Actor, env: &str) -> Result<()> {
+        let rec = self.env(env).await?;
+        let grants = self.grants(env, actor.email()).await?;
+        policy::reads_catalog(actor, env, rec.security_mode, !grants.is_empty())
+    }
+
     pub(crate) async fn grants(&self, env: &str, email: &str) -> Result<Arc<Vec<Privileges>>> {
         if let Some(g) = self.cache.grants(env, email) {
             return Ok(g);

@@ -178,6 +178,22 @@ pub fn answer(actor: &Actor, a: &Approval) -> Result<()> {
 /// Opening a database of an environment for data access: production to anyone
 /// (entity privileges decide what they may do), the test database to makers and
 /// admins only.
+/// Reading what an environment is made of (its entities, `$metadata`, its apps'
+/// definitions): admins and makers, who build on it; in an open environment any
+/// active user; in a restricted one the users with a role in it. Records stay
+/// behind their privileges.
+pub fn reads_catalog(actor: &Actor, env: &str, mode: SecurityMode, has_role: bool) -> Result<()> {
+    let builds = matches!(actor.role(), PlatformRole::Admin | PlatformRole::Maker);
+    if builds || mode == SecurityMode::Open || has_role {
+        Ok(())
+    } else {
+        Err(deny(Denial::NoRole {
+            user: actor.email().into(),
+            env: env.into(),
+        }))
+    }
+}
+
 pub fn open_database(actor: &Actor, env: &str, database: Database) -> Result<()> {
     match database {
         Database::Production => Ok(()),
@@ -220,20 +236,12 @@ impl DataRights {
         }
     }
 
-    /// Using the environment at all (its service document and metadata): admins, any
-    /// active user of an open environment, and users with a role in it.
+    /// Using the environment at all (its service document and metadata): see
+    /// [`reads_catalog`]; the test database opens to makers and admins only anyway.
     pub fn require_environment(&self) -> Result<()> {
-        if self.database == Database::Test
-            || self.actor.is_admin()
-            || self.mode == SecurityMode::Open
-            || !self.grants.is_empty()
-        {
-            Ok(())
-        } else {
-            Err(deny(Denial::NoRole {
-                user: self.actor.email().into(),
-                env: self.env.clone(),
-            }))
+        if self.database == Database::Test {
+            return Ok(());
         }
+        reads_catalog(&self.actor, &self.env, self.mode, !self.grants.is_empty())
     }
 }

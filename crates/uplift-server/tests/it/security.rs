@@ -401,3 +401,61 @@ async fn oversized_bodies_and_unknown_paths_get_json_errors(p: Platform) {
         .await;
     assert_eq!(count.body, json!(0));
 }
+
+/// In a restricted environment, what it is made of (its details, entities,
+/// `$metadata`, apps and their definitions) is refused to a user without a role,
+/// as its records are; a role opens it.
+#[engine_test]
+async fn a_user_without_a_role_reads_nothing_of_a_restricted_environment(p: Platform) {
+    p.create_env("contoso", "classic", "restricted").await;
+    let app = json!({"name": "Desk", "owner": "admin@uplift.local",
+                     "views": [{"name": "All", "entity": "Account", "columns": ["Name"]}]});
+    let a = p
+        .put("/api/environments/contoso/apps/Desk", ADMIN_TOKEN, app)
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let nobody = p.user("nobody@contoso.com", "user").await;
+    let reads = [
+        "/api/environments/contoso",
+        "/api/environments/contoso/entities",
+        "/api/environments/contoso/entities/Account",
+        "/api/environments/contoso/data/$metadata",
+        "/api/environments/contoso/apps/Desk",
+    ];
+    for path in reads {
+        let a = p.get(path, &nobody).await;
+        assert_eq!(
+            a.status,
+            StatusCode::FORBIDDEN,
+            "{}: {path}: {}",
+            p.engine,
+            a.body
+        );
+    }
+    let apps = p.get("/api/environments/contoso/apps", &nobody).await;
+    assert_eq!(apps.body["value"], json!([]), "{}", p.engine);
+    p.put(
+        "/api/environments/contoso/roles/Reader",
+        ADMIN_TOKEN,
+        json!({"privileges": {"Account": ["Read"]}}),
+    )
+    .await;
+    p.post(
+        "/api/environments/contoso/roles/Reader/members",
+        ADMIN_TOKEN,
+        json!({"user": "nobody@contoso.com"}),
+    )
+    .await;
+    for path in reads {
+        let a = p.get(path, &nobody).await;
+        assert_eq!(
+            a.status,
+            StatusCode::OK,
+            "{}: {path} with a role: {}",
+            p.engine,
+            a.body
+        );
+    }
+    let apps = p.get("/api/environments/contoso/apps", &nobody).await;
+    assert_eq!(apps.body["value"][0]["name"], "Desk", "{}", p.engine);
+}
