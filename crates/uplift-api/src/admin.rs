@@ -103,6 +103,16 @@ pub struct NewToken {
     pub token: String,
 }
 
+/// A token as listed: its id (to revoke it by), whose it is, its label; never the
+/// token itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Token {
+    pub id: String,
+    pub user: String,
+    pub label: String,
+    pub created_at: String,
+}
+
 /// An environment as listed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Environment {

@@ -16,8 +16,8 @@ use clap::{Args, Parser, Subcommand};
 use output::word;
 use uplift_api::admin::{
     CatalogChange, CatalogChanges, Environment, EnvironmentDetail, Membership, NewEnvironment,
-    NewMember, NewToken, NewUser, Privileges, Role, RoleDefinition, RoleWithMembers, TokenRequest,
-    User, UserChange, UserStatus,
+    NewMember, NewToken, NewUser, Privileges, Role, RoleDefinition, RoleWithMembers, Token,
+    TokenRequest, User, UserChange, UserStatus,
 };
 
 use client::{Client, read_document, seg};
@@ -235,6 +235,13 @@ enum TokenCmd {
         #[arg(long)]
         label: Option<String>,
     },
+    /// List tokens (yours; as an admin everyone's, or USER's): ids, never the tokens.
+    List {
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Revoke a token by its id (from `uplift token list`).
+    Revoke { id: String },
 }
 
 #[derive(Subcommand)]
@@ -457,6 +464,28 @@ async fn token_cmd(cmd: TokenCmd, conn: &Conn) -> Result<()> {
                 output::print_json(&v);
             } else {
                 println!("{}", v.token);
+            }
+        }
+        TokenCmd::List { user } => {
+            let path = match user {
+                Some(u) => format!("/api/tokens?user={}", seg(&u)),
+                None => "/api/tokens".to_string(),
+            };
+            let v: Vec<Token> = c.get(&path).await?;
+            let header = ["id", "user", "label", "created_at"];
+            output::table(conn.json, &v, &header, |t| {
+                vec![
+                    t.id.clone(),
+                    t.user.clone(),
+                    t.label.clone(),
+                    t.created_at.clone(),
+                ]
+            });
+        }
+        TokenCmd::Revoke { id } => {
+            c.delete(&format!("/api/tokens/{}", seg(&id))).await?;
+            if !conn.json {
+                println!("revoked {id}");
             }
         }
     }

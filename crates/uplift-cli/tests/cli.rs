@@ -460,6 +460,19 @@ target = "Account"
     assert!(ok && out.contains("ann@acme.test") && out.contains("maker"));
     let (ok, token, _) = s.cli(&["token", "create", "--user", "ann@acme.test"]);
     assert!(ok && token.trim().starts_with("upl_"), "{token}");
+    let (ok, out, _) = s.cli(&["token", "list", "--user", "ann@acme.test", "--json"]);
+    let listed: Value = serde_json::from_str(&out).unwrap_or_default();
+    let id = listed[0]["id"].as_str().unwrap_or_default().to_string();
+    assert!(ok && id.len() == 16 && !out.contains(token.trim()), "{out}");
+    let (ok, out, _) = s.cli(&["token", "list", "--user", "ann@acme.test"]);
+    assert!(
+        ok && out.contains(&id) && out.contains("ann@acme.test"),
+        "{out}"
+    );
+    let (ok, out, err) = s.cli(&["token", "revoke", &id]);
+    assert!(ok && out.contains(&format!("revoked {id}")), "{out}{err}");
+    let (ok, out, _) = s.cli(&["token", "list", "--user", "ann@acme.test", "--json"]);
+    assert!(ok && out.trim() == "[]", "{out}");
 
     let roles = dir.path().join("roles.toml");
     std::fs::write(

@@ -11,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::Caller;
-use crate::error::{ApiError, Body};
+use crate::error::{ApiError, Body, Params};
 use crate::state::AppState;
 
 type Answer<T> = Result<Json<T>, ApiError>;
@@ -29,7 +29,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(add_member))
         .routes(routes!(list_users, create_user))
         .routes(routes!(show_user, update_user))
-        .routes(routes!(create_token))
+        .routes(routes!(list_tokens, create_token))
+        .routes(routes!(revoke_token))
 }
 
 /// Whether the server answers, and on which engine.
@@ -194,6 +195,37 @@ async fn create_token(
         StatusCode::CREATED,
         Json(s.services.create_token(&c, req).await?),
     ))
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct TokenQuery {
+    /// Whose tokens (admins; anyone else lists their own).
+    user: Option<String>,
+}
+
+/// Tokens: an admin's listing is everyone's (or `user`'s), anyone else's their own.
+/// Never the tokens themselves.
+#[utoipa::path(get, path = "/api/tokens", tag = "admin", params(TokenQuery),
+    responses((status = 200, body = Vec<Token>), (status = 400, body = ErrorBody)))]
+async fn list_tokens(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Params(q): Params<TokenQuery>,
+) -> Answer<Vec<Token>> {
+    Ok(Json(s.services.list_tokens(&c, q.user).await?))
+}
+
+/// Revokes a token (its user's or an admin's to do); it stops working at once.
+#[utoipa::path(delete, path = "/api/tokens/{id}", tag = "admin", params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn revoke_token(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    s.services.revoke_token(&c, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Creates or replaces a security role (admins).

@@ -258,6 +258,37 @@ impl Services {
         })
     }
 
+    /// Tokens: an admin's listing is everyone's (or `user`'s), anyone else's their own.
+    pub async fn list_tokens(
+        &self,
+        actor: &Actor,
+        user: Option<String>,
+    ) -> Result<Vec<api::admin::Token>> {
+        let email = match user {
+            Some(u) => {
+                policy::user_account(actor, &u, "list tokens")?;
+                Some(u)
+            }
+            None if actor.is_admin() => None,
+            None => Some(actor.email().to_string()),
+        };
+        let tokens = self.store.control().tokens(email.as_deref()).await?;
+        Ok(tokens.iter().map(convert::token).collect())
+    }
+
+    /// Revokes a token: its user's or an admin's to do. It stops working at once
+    /// (the security cache is cleared with it).
+    pub async fn revoke_token(&self, actor: &Actor, id: &str) -> Result<()> {
+        let missing = || ServiceError::NotFound(Missing::Token(id.to_string()));
+        let token = self.store.control().token(id).await?.ok_or_else(missing)?;
+        policy::user_account(actor, &token.user, "revoke tokens")?;
+        if !self.store.control().delete_token(&token.id).await? {
+            return Err(missing());
+        }
+        self.cache.clear();
+        Ok(())
+    }
+
     // ---- roles
 
     pub async fn put_role(

@@ -6,7 +6,9 @@ use uplift_api as api;
 use uplift_model::entity::{Origin, system_fields};
 use uplift_model::security::{PlatformRole, SecurityMode, UserStatus};
 use uplift_model::{Entity, Field, FieldType, SchemaVersion};
-use uplift_store::control::{self, AppRecord, EnvRecord, FlowRecord, RunRecord, RunStatus, User};
+use uplift_store::control::{
+    self, AppRecord, EnvRecord, FlowRecord, RunRecord, RunStatus, TokenRecord, User,
+};
 
 pub fn platform_role(r: PlatformRole) -> api::admin::PlatformRole {
     match r {
@@ -73,6 +75,15 @@ pub fn user(u: &User) -> api::admin::User {
         role: platform_role(u.role),
         status: user_status(u.status),
         created_at: u.created_at.clone(),
+    }
+}
+
+pub fn token(t: &TokenRecord) -> api::admin::Token {
+    api::admin::Token {
+        id: t.id.clone(),
+        user: t.user.clone(),
+        label: t.label.clone(),
+        created_at: t.created_at.clone(),
     }
 }
 

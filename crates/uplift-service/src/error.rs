@@ -228,6 +228,8 @@ pub enum Missing {
         id: String,
     },
     User(String),
+    /// A token, by its id.
+    Token(String),
     Role {
         env: String,
         role: String,
@@ -285,6 +287,7 @@ impl fmt::Display for Missing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Missing::Environment(e) => write!(f, "no environment '{e}'"),
+            Missing::Token(id) => write!(f, "no token '{id}'"),
             Missing::Entity { env, entity } => {
                 write!(f, "no entity '{entity}' in environment '{env}'")
             }

@@ -44,6 +44,8 @@ enum Fresh {
     Approval,
     /// An account in the database the case addresses (`{record}`).
     Record,
+    /// A token of the role member's, by its id (`{token}`).
+    Token,
 }
 
 struct Case {
@@ -363,6 +365,22 @@ fn admin_cases() -> Vec<Case> {
             ADMIN,
         ),
         case(M::POST, "/api/tokens", Some(json!({})), with(ANY, 201)),
+        case(M::GET, "/api/tokens", None, ANY),
+        case(
+            M::GET,
+            "/api/tokens?user=member@acme.test",
+            None,
+            [401, 403, 403, 200, 403, 403, 200],
+        ),
+        fresh(
+            case(
+                M::DELETE,
+                "/api/tokens/{token}",
+                None,
+                [401, 403, 403, 204, 403, 403, 204],
+            ),
+            Fresh::Token,
+        ),
         case(
             M::POST,
             "/api/tokens",
@@ -576,6 +594,21 @@ async fn make_fresh(
             )
             .await;
             ("{record}", r["id"].as_str().unwrap().to_string())
+        }
+        Fresh::Token => {
+            let label = format!("fresh{n}");
+            let body = json!({"user": "member@acme.test", "label": label});
+            ok(p, Method::POST, "/api/tokens", body).await;
+            let listed = p
+                .get("/api/tokens?user=member@acme.test", ADMIN_TOKEN)
+                .await
+                .body;
+            let t = listed
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["label"] == label);
+            ("{token}", t.unwrap()["id"].as_str().unwrap().to_string())
         }
     }
 }

@@ -459,3 +459,46 @@ async fn a_user_without_a_role_reads_nothing_of_a_restricted_environment(p: Plat
     let apps = p.get("/api/environments/contoso/apps", &nobody).await;
     assert_eq!(apps.body["value"][0]["name"], "Desk", "{}", p.engine);
 }
+
+/// Tokens are listed without the token and revoked by id; a revoked token stops
+/// working at once.
+#[engine_test]
+async fn a_revoked_token_stops_working_at_once(p: Platform) {
+    let first = p.user("ada@contoso.com", "maker").await;
+    let second = p
+        .post("/api/tokens", &first, json!({"label": "laptop"}))
+        .await
+        .body["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(p.get("/api/me", &second).await.status, StatusCode::OK);
+    let listed = p.get("/api/tokens", &second).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    let mine = listed.body.as_array().unwrap();
+    assert_eq!(
+        mine.len(),
+        2,
+        "{}: only ada's own tokens: {}",
+        p.engine,
+        listed.body
+    );
+    assert!(
+        !listed.body.to_string().contains(&second),
+        "the token itself is never listed"
+    );
+    let laptop = mine.iter().find(|t| t["label"] == "laptop").unwrap();
+    let id = laptop["id"].as_str().unwrap();
+    let path = format!("/api/tokens/{id}");
+    assert_eq!(p.delete(&path, &first).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        p.get("/api/me", &second).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(p.get("/api/me", &first).await.status, StatusCode::OK);
+    assert_eq!(p.delete(&path, &first).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        p.delete("/api/tokens/nothex", &first).await.status,
+        StatusCode::NOT_FOUND
+    );
+}

@@ -45,6 +45,18 @@ pub struct User {
     pub created_at: String,
 }
 
+/// A token as listed: never the token, and not its whole hash.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TokenRecord {
+    pub id: String,
+    pub user: String,
+    pub label: String,
+    pub created_at: String,
+}
+
+/// How many hex characters of a token's hash make its id (64 bits).
+pub const TOKEN_ID_CHARS: usize = 16;
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Role {
     pub env: String,
@@ -342,6 +354,68 @@ impl Control {
         )
         .await?;
         Ok(())
+    }
+
+    const TOKEN_COLS: Cols = &[
+        ("hash", ColType::Text),
+        ("user_email", ColType::Text),
+        ("label", ColType::Text),
+        ("created_at", ColType::Text),
+    ];
+
+    fn token_from(r: &Row) -> Result<TokenRecord> {
+        Ok(TokenRecord {
+            id: r.text("hash")?.chars().take(TOKEN_ID_CHARS).collect(),
+            user: r.text("user_email")?,
+            label: r.text("label")?,
+            created_at: r.text("created_at")?,
+        })
+    }
+
+    /// Tokens, newest first: every user's, or one user's. A token's id is the start
+    /// of its hash: enough to name it, nothing to authenticate with.
+    pub async fn tokens(&self, user: Option<&str>) -> Result<Vec<TokenRecord>> {
+        let (rest, params) = match user {
+            Some(u) => (
+                "FROM {s}tokens WHERE user_email = ? ORDER BY created_at DESC, hash",
+                vec![Value::Text(u.to_lowercase())],
+            ),
+            None => ("FROM {s}tokens ORDER BY created_at DESC, hash", vec![]),
+        };
+        self.select(Self::TOKEN_COLS, rest, &params)
+            .await?
+            .iter()
+            .map(Self::token_from)
+            .collect()
+    }
+
+    /// The token whose id is `id`.
+    pub async fn token(&self, id: &str) -> Result<Option<TokenRecord>> {
+        if id.len() != TOKEN_ID_CHARS || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(None);
+        }
+        let rows = self
+            .select(
+                Self::TOKEN_COLS,
+                "FROM {s}tokens WHERE substr(hash, 1, 16) = ?",
+                &[Value::Text(id.to_lowercase())],
+            )
+            .await?;
+        rows.first().map(Self::token_from).transpose()
+    }
+
+    /// Removes the token whose id is `id`; false when there is none.
+    pub async fn delete_token(&self, id: &str) -> Result<bool> {
+        if id.len() != TOKEN_ID_CHARS || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(false);
+        }
+        let n = self
+            .execute(
+                "DELETE FROM {s}tokens WHERE substr(hash, 1, 16) = ?",
+                &[Value::Text(id.to_lowercase())],
+            )
+            .await?;
+        Ok(n > 0)
     }
 
     pub async fn user_by_token_hash(&self, hash: &str) -> Result<Option<User>> {
