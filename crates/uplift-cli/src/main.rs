@@ -51,6 +51,10 @@ pub struct ServerArgs {
     /// PostgreSQL URL; without it environments live in SQLite files under the data dir.
     #[arg(long, env = "UPLIFT_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// The address clients reach the server at (e.g. `https://uplift.example.com`):
+    /// `@odata.nextLink` and `Location` start with it instead of the request's `Host`.
+    #[arg(long, env = "UPLIFT_PUBLIC_URL", value_parser = public_url)]
+    pub public_url: Option<String>,
     /// Configuration file (TOML, with an `[smtp]` section); by default
     /// `DATA_DIR/uplift.toml` when it exists.
     #[arg(long, env = "UPLIFT_CONFIG")]
@@ -404,6 +408,17 @@ async fn env_cmd(cmd: EnvCmd, conn: &Conn) -> Result<()> {
 }
 
 /// A word of the API (`classic`, `maker`, …) into its type, naming what it should be.
+/// An `http` or `https` URL without a query or fragment.
+fn public_url(s: &str) -> Result<String, String> {
+    let u = url::Url::parse(s).map_err(|e| format!("'{s}' is not a URL: {e}"))?;
+    if !matches!(u.scheme(), "http" | "https") || u.query().is_some() || u.fragment().is_some() {
+        return Err(format!(
+            "'{s}' must be an http or https URL without a query"
+        ));
+    }
+    Ok(s.trim_end_matches('/').to_string())
+}
+
 fn parse_word<T: serde::de::DeserializeOwned>(w: &str, what: &str) -> Result<T> {
     serde_json::from_value(serde_json::Value::String(w.to_string()))
         .map_err(|e| anyhow::anyhow!("'{w}' is not a {what}: {e}"))

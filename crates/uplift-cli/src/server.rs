@@ -77,7 +77,10 @@ pub async fn serve(args: ServerArgs, demo_rows: Option<u64>) -> Result<()> {
     }
 
     // Steps interrupted by the last stop carry on before anything else is served.
-    let state = AppState::new(store);
+    let mut state = AppState::new(store);
+    if let Some(url) = &args.public_url {
+        state = state.with_public_url(url);
+    }
     let resumed = state
         .services
         .upgrades()

@@ -62,7 +62,7 @@ async fn run_view(
     };
     let page = s.services.play_view(&c, &env, &app, &view, &play).await?;
     Ok(render::view_page(
-        &render::base(&headers, &env),
+        &render::base(s.public_url.as_deref(), &headers, &env),
         &app,
         page,
         q.draft,
@@ -86,7 +86,7 @@ async fn load_form(
         .load_form(&c, &env, &app, &form, &id, q.draft)
         .await?;
     Ok(render::record(
-        &render::data_base(&headers, &env, "data"),
+        &render::data_base(s.public_url.as_deref(), &headers, &env, "data"),
         record,
         StatusCode::OK,
         false,

@@ -81,7 +81,8 @@ async fn open(
     headers: &HeaderMap,
 ) -> Result<(DataSession, String), ApiError> {
     let session = s.services.open_data(&caller.0, env, at.database).await?;
-    Ok((session, render::data_base(headers, env, at.service)))
+    let base = render::data_base(s.public_url.as_deref(), headers, env, at.service);
+    Ok((session, base))
 }
 
 async fn service_document(

@@ -11,8 +11,12 @@ use uplift_service::player::ViewPage;
 
 const JSON_CONTENT_TYPE: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
 
-/// `http(s)://host/api/environments/{env}`, as the client reached it.
-pub fn base(headers: &HeaderMap, env: &str) -> String {
+/// `http(s)://host/api/environments/{env}`: under the configured public URL, or as
+/// the client reached it (its `Host`, which a client can set to anything).
+pub fn base(public_url: Option<&str>, headers: &HeaderMap, env: &str) -> String {
+    if let Some(origin) = public_url {
+        return format!("{origin}/api/environments/{env}");
+    }
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -26,8 +30,8 @@ pub fn base(headers: &HeaderMap, env: &str) -> String {
 }
 
 /// The root of a data service: `…/{env}/data` or `…/{env}/upgrade/test/data`.
-pub fn data_base(headers: &HeaderMap, env: &str, path: &str) -> String {
-    format!("{}/{path}", base(headers, env))
+pub fn data_base(public_url: Option<&str>, headers: &HeaderMap, env: &str, path: &str) -> String {
+    format!("{}/{path}", base(public_url, headers, env))
 }
 
 /// The client's `Prefer: odata.maxpagesize=N`.

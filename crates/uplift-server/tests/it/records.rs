@@ -758,3 +758,66 @@ async fn a_lookup_never_points_at_a_record_deleted_meanwhile(p: Platform) {
         );
     }
 }
+
+/// With a public URL configured, `Location` and `@odata.nextLink` start with it,
+/// whatever `Host` the client sent.
+#[tokio::test]
+async fn links_start_with_the_public_url_when_one_is_set() {
+    use tower::ServiceExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let backend = uplift_store::Backend::Sqlite {
+        data_dir: dir.path().to_path_buf(),
+    };
+    let store = uplift_store::Store::open(backend).await.unwrap();
+    uplift_server::bootstrap(&store, dir.path(), Some(ADMIN_TOKEN))
+        .await
+        .unwrap();
+    let state =
+        uplift_server::AppState::new(store).with_public_url("https://uplift.example.com/u/");
+    let router = uplift_server::router(state);
+    let call = |method: Method, path: &str, body: Option<Value>| {
+        let req = axum::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "evil.test")
+            .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+            .header("content-type", "application/json")
+            .header("prefer", "odata.maxpagesize=1")
+            .body(axum::body::Body::from(
+                body.map_or(String::new(), |b| b.to_string()),
+            ))
+            .unwrap();
+        router.clone().oneshot(req)
+    };
+    let env = json!({"name": "contoso", "schema_version": "classic", "security_mode": "open"});
+    let r = call(Method::POST, "/api/environments", Some(env))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let set = "/api/environments/contoso/data/accounts";
+    let mut locations = Vec::new();
+    for name in ["A", "B"] {
+        let r = call(Method::POST, set, Some(json!({"Name": name})))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        locations.push(r.headers()["location"].to_str().unwrap().to_string());
+    }
+    let origin = "https://uplift.example.com/u/api/environments/contoso/data";
+    assert!(
+        locations[0].starts_with(&format!("{origin}/accounts(")),
+        "{locations:?}"
+    );
+    let r = call(Method::GET, &format!("{set}?$orderby=Name"), None)
+        .await
+        .unwrap();
+    let bytes = http_body_util::BodyExt::collect(r.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let page: Value = serde_json::from_slice(&bytes).unwrap();
+    let next = page["@odata.nextLink"].as_str().unwrap_or_default();
+    assert!(next.starts_with(&format!("{origin}/accounts?")), "{page}");
+    let context = page["@odata.context"].as_str().unwrap_or_default();
+    assert!(context.starts_with(origin), "{page}");
+}
