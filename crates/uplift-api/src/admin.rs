@@ -10,7 +10,7 @@ use crate::Document;
 /// `GET /api/health`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Health {
-    /// `ok` while the server answers.
+    /// `ok` while the server answers and reaches its control plane (a 503 otherwise).
     pub status: String,
     /// `sqlite` or `postgres`.
     pub engine: String,

@@ -33,11 +33,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(revoke_token))
 }
 
-/// Whether the server answers, and on which engine.
+/// Whether the server can serve (it reads the control plane), and on which engine.
 #[utoipa::path(get, path = "/api/health", tag = "admin", security(()),
     responses((status = 200, body = Health)))]
-async fn health(State(s): State<AppState>) -> Json<Health> {
-    Json(s.services.health())
+async fn health(State(s): State<AppState>) -> Answer<Health> {
+    Ok(Json(s.services.health().await?))
 }
 
 /// The caller's own account.

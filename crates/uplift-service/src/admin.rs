@@ -47,11 +47,14 @@ impl Services {
         Ok(())
     }
 
-    pub fn health(&self) -> api::admin::Health {
-        api::admin::Health {
+    /// Whether the server can serve: it reads the control plane (which every request
+    /// needs), so an unreachable or overloaded database answers 503, not `ok`.
+    pub async fn health(&self) -> Result<api::admin::Health> {
+        self.store.control().schema_version().await?;
+        Ok(api::admin::Health {
             status: "ok".into(),
             engine: self.store.engine_name().into(),
-        }
+        })
     }
 
     pub fn me(&self, actor: &Actor) -> api::admin::User {

@@ -202,3 +202,47 @@ async fn a_panicking_handler_answers_500_with_a_request_id_and_serving_goes_on()
     assert!(!body.to_string().contains("secret"), "{body}");
     assert_eq!(call("/ok").await.status(), StatusCode::OK);
 }
+
+/// `GET /api/health` reads the control plane: while its database refuses
+/// connections it answers 503 with `Retry-After`, and `ok` again once it is back.
+#[engine_test]
+async fn health_answers_503_while_the_control_plane_is_unreachable(p: Platform) {
+    let ok = p.call(Method::GET, "/api/health", None, None, &[]).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}: {}", p.engine, ok.body);
+    assert_eq!(ok.body["engine"], p.engine);
+    // SQLite's control plane is a file the server holds open; only PostgreSQL's can
+    // be taken away from under it.
+    let Some(name) = p.pg_database().map(str::to_string) else {
+        return;
+    };
+    let (client, conn) = tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+        .batch_execute(&format!(
+            "ALTER DATABASE {name} ALLOW_CONNECTIONS false; SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+        ))
+        .await
+        .unwrap();
+    let down = p.call(Method::GET, "/api/health", None, None, &[]).await;
+    client
+        .batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+        .await
+        .unwrap();
+    assert_eq!(
+        down.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        down.body
+    );
+    assert_eq!(down.headers["retry-after"], "1");
+    let mut back = p.call(Method::GET, "/api/health", None, None, &[]).await;
+    for _ in 0..5 {
+        if back.status == StatusCode::OK {
+            break;
+        }
+        back = p.call(Method::GET, "/api/health", None, None, &[]).await;
+    }
+    assert_eq!(back.status, StatusCode::OK, "{}", back.body);
+}
