@@ -8,6 +8,9 @@ use std::process::{Child, Command, Stdio};
 use serde_json::Value;
 use uplift_test_macros::engine_test;
 
+/// How long a server may take to print its banner (a large demo is generated first).
+const BANNER_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
+
 const BIN: &str = env!("CARGO_BIN_EXE_uplift");
 
 /// A running `uplift serve`/`uplift demo` process, killed when dropped.
@@ -31,11 +34,28 @@ impl Server {
             .spawn()
             .expect("uplift starts");
         let out = BufReader::new(child.stdout.take().expect("stdout"));
+        // Lines arrive through a channel, so a server that never prints its banner
+        // fails the test after BANNER_WAIT instead of hanging the run; the reader
+        // keeps draining stdout afterwards so the server never writes into a closed pipe.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in out.lines() {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = std::time::Instant::now() + BANNER_WAIT;
         let mut banner = Vec::new();
         let mut url = None;
-        let mut lines = out.lines();
-        for line in lines.by_ref() {
-            let line = line.expect("stdout line");
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = match rx.recv_timeout(left) {
+                Ok(line) => line.expect("stdout line"),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    let _ = child.kill();
+                    panic!("no banner within {BANNER_WAIT:?}; got {banner:?}");
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            };
             if let Some(rest) = line.strip_prefix("Uplift is serving on ") {
                 url = rest.split_whitespace().next().map(str::to_string);
             }
@@ -45,8 +65,6 @@ impl Server {
                 break;
             }
         }
-        // Keep draining stdout so the server never writes into a closed pipe.
-        std::thread::spawn(move || for _ in lines {});
         let url = url.unwrap_or_else(|| panic!("no serving line in {banner:?}"));
         let token = std::fs::read_to_string(data_dir.join("admin.token"))
             .expect("admin.token")
