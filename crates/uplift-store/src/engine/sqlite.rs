@@ -38,7 +38,8 @@ impl SqlitePool {
     }
 
     /// Opens a pool whose connections also see other files under aliases
-    /// (`ATTACH`), so one statement can read one database and write another.
+    /// (`ATTACH`), read-only, so one statement can read one database and write
+    /// another, and nothing can write the attached ones (step 1 attaches production).
     pub fn open_with(path: &Path, attached: Vec<(String, PathBuf)>) -> Result<Arc<Self>> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
@@ -93,7 +94,8 @@ fn open_conn(path: &Path, attached: &[(String, PathBuf)]) -> Result<Connection> 
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
     )?;
     conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -101,10 +103,26 @@ fn open_conn(path: &Path, attached: &[(String, PathBuf)]) -> Result<Connection> 
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
     for (alias, file) in attached {
         let sql = format!("ATTACH DATABASE ?1 AS {}", crate::sql::ident(alias));
-        conn.execute(&sql, [file.to_string_lossy()])?;
+        conn.execute(&sql, [read_only_uri(file)])?;
     }
     crate::checksum::register(&conn)?;
     Ok(conn)
+}
+
+/// A `file:` URI that opens `path` read-only. `%`, `?` and `#` would end or escape the
+/// path in a URI, so they are percent-encoded.
+fn read_only_uri(path: &Path) -> String {
+    let mut uri = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3F"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?mode=ro");
+    uri
 }
 
 /// A connection checked out of a [`SqlitePool`].
@@ -244,4 +262,51 @@ pub fn read_value(v: ValueRef<'_>, ty: ColType) -> Result<Value> {
         (ValueRef::Integer(i), ColType::Text) => Value::Text(i.to_string()),
         (other, _) => return Err(bad(&format!("{:?}", other.data_type()))),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Step 1 attaches production to the test database's connection: it reads it and
+    /// can write nothing to it, even by mistake. A name with URI characters still
+    /// opens the file it names.
+    #[tokio::test]
+    async fn attached_databases_are_read_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("pro%d #1?.db");
+        let db = Connection::open(&source).unwrap();
+        db.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x); INSERT INTO t VALUES (1)")
+            .unwrap();
+        // Closed, so no other connection keeps its WAL index (as when step 1 resumes
+        // after a restart, before production was opened).
+        drop(db);
+        let pool = SqlitePool::open_with(
+            &dir.path().join("test.db"),
+            vec![("src".into(), source.clone())],
+        )
+        .unwrap();
+        let mut conn = pool.get().await.unwrap();
+        let rows = conn
+            .query("SELECT x FROM src.t", &[], &[ColType::Int])
+            .await
+            .unwrap();
+        assert_eq!(
+            rows,
+            vec![vec![Value::Int(1)]],
+            "it reads the attached file"
+        );
+        let write = conn.execute("INSERT INTO src.t VALUES (2)", &[]).await;
+        let Err(crate::StoreError::Sqlite(e)) = write else {
+            panic!("a write to the attached database was not refused: {write:?}");
+        };
+        assert_eq!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::ReadOnly),
+            "{e}"
+        );
+        conn.execute("CREATE TABLE main.copy AS SELECT x FROM src.t", &[])
+            .await
+            .expect("the main database takes writes");
+    }
 }
