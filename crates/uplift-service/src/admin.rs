@@ -91,8 +91,7 @@ impl Services {
         actor: &Actor,
         env: &str,
     ) -> Result<api::admin::EnvironmentDetail> {
-        let rec = self.env(env).await?;
-        self.require_catalog(actor, env).await?;
+        let rec = self.require_catalog(actor, env).await?;
         let catalog = self.store.env_db(env).await?.catalog();
         Ok(api::admin::EnvironmentDetail {
             environment: convert::environment(&rec),

@@ -40,7 +40,11 @@ impl Services {
     /// catalog, otherwise the ones they own or edit.
     pub async fn list_apps(&self, actor: &Actor, env: &str) -> Result<Vec<api::apps::App>> {
         self.store.env_db(env).await?;
-        let everything = self.require_catalog(actor, env).await.is_ok();
+        let everything = match self.require_catalog(actor, env).await {
+            Ok(_) => true,
+            Err(ServiceError::Forbidden(_)) => false,
+            Err(e) => return Err(e),
+        };
         let apps = self.store.control().apps(env).await?;
         Ok(apps
             .iter()
@@ -63,10 +67,10 @@ impl Services {
         env: &str,
         app: &AppRecord,
     ) -> Result<()> {
-        match policy::sees_inside(actor, owned(app)) {
-            true => Ok(()),
-            false => self.require_catalog(actor, env).await,
+        if !policy::sees_inside(actor, owned(app)) {
+            self.require_catalog(actor, env).await?;
         }
+        Ok(())
     }
 
     /// Saves a draft. Creating an app takes a maker or an admin; changing one takes

@@ -81,11 +81,17 @@ impl Services {
     }
 
     /// The privileges granted to `email` in `env` by all their roles.
-    /// [`policy::reads_catalog`] for `actor` in `env`.
-    pub(crate) async fn require_catalog(&self, actor: &auth::Actor, env: &str) -> Result<()> {
+    /// [`policy::reads_catalog`] for `actor` in `env`; the environment's record, read
+    /// for it, is the caller's to use.
+    pub(crate) async fn require_catalog(
+        &self,
+        actor: &auth::Actor,
+        env: &str,
+    ) -> Result<EnvRecord> {
         let rec = self.env(env).await?;
         let grants = self.grants(env, actor.email()).await?;
-        policy::reads_catalog(actor, env, rec.security_mode, !grants.is_empty())
+        policy::reads_catalog(actor, env, rec.security_mode, !grants.is_empty())?;
+        Ok(rec)
     }
 
     pub(crate) async fn grants(&self, env: &str, email: &str) -> Result<Arc<Vec<Privileges>>> {

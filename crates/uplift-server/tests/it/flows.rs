@@ -1270,14 +1270,8 @@ async fn a_broken_environment_does_not_stop_the_others_flows(p: Platform) {
     p.create_env("aaa", "classic", "open").await;
     p.create_env("acme", "classic", "open").await;
     let broken = "DROP TABLE {s}_uplift_outbox";
-    match p.pg_database() {
-        Some(name) => {
-            let base = crate::support::admin_url();
-            let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
-            let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(conn);
+    match p.pg_client().await {
+        Some(c) => {
             c.batch_execute(&broken.replace("{s}", "env_aaa."))
                 .await
                 .unwrap();

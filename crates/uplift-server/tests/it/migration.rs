@@ -303,7 +303,7 @@ async fn a_control_plane_from_a_newer_build_is_refused(p: Platform) {
     let sql = format!(
         "INSERT INTO {{s}}schema_migrations (version, name, applied_at) VALUES ({newer}, 'from the future', '2099-01-01T00:00:00.000Z')"
     );
-    let backend = match p.pg_database() {
+    let backend = match p.pg_url().map(str::to_string) {
         None => {
             let db = rusqlite::Connection::open(p.data_dir().join("control.db")).unwrap();
             db.execute_batch(&sql.replace("{s}", "")).unwrap();
@@ -311,13 +311,8 @@ async fn a_control_plane_from_a_newer_build_is_refused(p: Platform) {
                 data_dir: p.data_dir().to_path_buf(),
             }
         }
-        Some(name) => {
-            let base = crate::support::admin_url();
-            let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
-            let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(conn);
+        Some(url) => {
+            let client = p.pg_client().await.unwrap();
             client
                 .batch_execute(&sql.replace("{s}", "uplift."))
                 .await

@@ -597,14 +597,8 @@ enum Held {
 
 impl Held {
     async fn lock(p: &Platform, id: &str) -> Held {
-        match p.pg_database() {
-            Some(name) => {
-                let base = crate::support::admin_url();
-                let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
-                let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                    .await
-                    .unwrap();
-                tokio::spawn(conn);
+        match p.pg_client().await {
+            Some(c) => {
                 c.batch_execute(&format!(
                     "BEGIN; SELECT 1 FROM env_contoso.account WHERE id = '{id}' FOR UPDATE"
                 ))
@@ -700,14 +694,8 @@ async fn a_lookup_never_points_at_a_record_deleted_meanwhile(p: Platform) {
     p.create_env("contoso", "classic", "open").await;
     let acc = account(&p, "contoso").await;
     let contact = uuid::Uuid::new_v4().to_string();
-    let held = match p.pg_database() {
-        Some(name) => {
-            let base = crate::support::admin_url();
-            let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
-            let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(conn);
+    let held = match p.pg_client().await {
+        Some(c) => {
             c.batch_execute(&format!(
                 "BEGIN; INSERT INTO env_contoso.contact (id) VALUES ('{contact}')"
             ))

@@ -52,6 +52,22 @@ impl Platform {
         self._pg.as_ref().map(|p| p.name.as_str())
     }
 
+    /// The URL of the PostgreSQL database under test, if this is the PostgreSQL half.
+    pub fn pg_url(&self) -> Option<&str> {
+        self._pg.as_ref().map(|p| p.url.as_str())
+    }
+
+    /// A client of its own on the PostgreSQL database under test (to hold a lock or
+    /// change something behind the server's back), if this is the PostgreSQL half.
+    pub async fn pg_client(&self) -> Option<tokio_postgres::Client> {
+        let url = self.pg_url()?;
+        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .expect("a connection to the test database");
+        tokio::spawn(conn);
+        Some(client)
+    }
+
     pub async fn call(
         &self,
         method: Method,

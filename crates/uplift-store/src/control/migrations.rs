@@ -10,7 +10,7 @@
 
 use uplift_model::{ColType, Value};
 
-use crate::engine::{Dialect, Pool, Tx};
+use crate::engine::{Conn, Dialect, Pool, Tx};
 use crate::{Result, StoreError};
 
 /// One change of the schema.
@@ -151,8 +151,9 @@ async fn locked(pool: &Pool) -> Result<Tx> {
     Ok(tx)
 }
 
-async fn current(tx: &mut Tx, prefix: &str) -> Result<i64> {
-    let row = tx
+/// The last migration applied (0 for none), read on `conn`.
+pub(super) async fn current(conn: &mut Conn, prefix: &str) -> Result<i64> {
+    let row = conn
         .query_opt(
             &format!("SELECT COALESCE(MAX(version), 0) FROM {prefix}schema_migrations"),
             &[],

@@ -57,6 +57,11 @@ pub struct TokenRecord {
 /// How many hex characters of a token's hash make its id (64 bits).
 pub const TOKEN_ID_CHARS: usize = 16;
 
+/// Whether `id` could be a token's id: anything else names no token.
+fn is_token_id(id: &str) -> bool {
+    id.len() == TOKEN_ID_CHARS && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Role {
     pub env: String,
@@ -96,14 +101,7 @@ impl Control {
     /// The schema version of the control plane (the last migration applied).
     pub async fn schema_version(&self) -> Result<i64> {
         let mut conn = self.pool.conn().await?;
-        let row = conn
-            .query_opt(
-                &self.sql("SELECT COALESCE(MAX(version), 0) FROM {s}schema_migrations"),
-                &[],
-                &[ColType::Int],
-            )
-            .await?;
-        Ok(row.and_then(|r| r[0].as_int()).unwrap_or(0))
+        migrations::current(&mut conn, &self.prefix).await
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -391,13 +389,13 @@ impl Control {
 
     /// The token whose id is `id`.
     pub async fn token(&self, id: &str) -> Result<Option<TokenRecord>> {
-        if id.len() != TOKEN_ID_CHARS || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !is_token_id(id) {
             return Ok(None);
         }
         let rows = self
             .select(
                 Self::TOKEN_COLS,
-                "FROM {s}tokens WHERE substr(hash, 1, 16) = ?",
+                &format!("FROM {{s}}tokens WHERE substr(hash, 1, {TOKEN_ID_CHARS}) = ?"),
                 &[Value::Text(id.to_lowercase())],
             )
             .await?;
@@ -406,12 +404,12 @@ impl Control {
 
     /// Removes the token whose id is `id`; false when there is none.
     pub async fn delete_token(&self, id: &str) -> Result<bool> {
-        if id.len() != TOKEN_ID_CHARS || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !is_token_id(id) {
             return Ok(false);
         }
         let n = self
             .execute(
-                "DELETE FROM {s}tokens WHERE substr(hash, 1, 16) = ?",
+                &format!("DELETE FROM {{s}}tokens WHERE substr(hash, 1, {TOKEN_ID_CHARS}) = ?"),
                 &[Value::Text(id.to_lowercase())],
             )
             .await?;
