@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -109,7 +110,8 @@ pub struct Preview {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartUpgrade {
-    /// A shipped plan's name (`classic-to-modern`) or a plan file's path on the server.
+    /// A plan's name: shipped (`classic-to-modern`), uploaded with
+    /// `PUT /api/plans/{name}`, or a file in the server's `DATA_DIR/plans/`. Never a path.
     pub plan: String,
     /// The base language of labels.
     pub language: String,
@@ -117,7 +119,38 @@ pub struct StartUpgrade {
     pub currency: String,
     /// Units of the base currency per unit of each currency found in the data.
     #[serde(default)]
-    pub exchange_rates: BTreeMap<String, f64>,
+    pub exchange_rates: BTreeMap<String, Decimal>,
+}
+
+/// Where a plan comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanSource {
+    /// Compiled into the server.
+    Shipped,
+    /// Uploaded with `PUT /api/plans/{name}`.
+    Uploaded,
+    /// A `<name>.toml` file in the server's `DATA_DIR/plans/`.
+    File,
+}
+
+/// `GET /api/plans`: one plan an upgrade can name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PlanSummary {
+    pub name: String,
+    pub source: PlanSource,
+}
+
+/// `GET /api/plans/{name}` and the answer to `PUT`: a plan and its text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PlanDetail {
+    pub name: String,
+    pub source: PlanSource,
+    /// The schema version it upgrades from, and to.
+    pub from: SchemaVersion,
+    pub to: SchemaVersion,
+    /// The plan's TOML.
+    pub text: String,
 }
 
 /// Where an upgrade stands.
@@ -200,7 +233,7 @@ pub struct UpgradeOptions {
     pub plan: String,
     pub language: String,
     pub currency: String,
-    pub exchange_rates: BTreeMap<String, f64>,
+    pub exchange_rates: BTreeMap<String, Decimal>,
 }
 
 /// `GET …/upgrade`: the upgrade's log folded, with live progress while step 1 runs.

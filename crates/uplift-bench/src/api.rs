@@ -261,7 +261,7 @@ fn inline_pg(buf: &SqlBuf) -> String {
         let lit = match v {
             Value::Text(s) => format!("'{}'", s.replace('\'', "''")),
             Value::Int(n) => n.to_string(),
-            Value::Float(f) => f.to_string(),
+            Value::Decimal(d) => d.to_string(),
             Value::Bool(b) => b.to_string(),
             other => format!("'{other:?}'"),
         };

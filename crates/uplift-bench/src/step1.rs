@@ -221,7 +221,8 @@ async fn anchors(
     let plan = uplift_plan::parse_plan(
         uplift_plan::builtin("classic-to-modern").ok_or_else(|| anyhow!("no plan"))?,
     )?;
-    let rates: std::collections::BTreeMap<String, f64> = serde_json::from_str(RATES)?;
+    let rates: std::collections::BTreeMap<String, uplift_model::Decimal> =
+        serde_json::from_str(RATES)?;
     let upgrade = uplift_plan::apply(
         &plan,
         &catalog,

@@ -39,14 +39,28 @@ impl Client {
         path: &str,
         body: Option<&B>,
     ) -> Result<String> {
-        let url = format!("{}{path}", self.server);
-        let mut req = self.http.request(method.clone(), &url);
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
-        }
+        let mut req = self.request(method.clone(), path);
         if let Some(b) = body {
             req = req.json(b);
         }
+        self.finish(method, path, req).await
+    }
+
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let url = format!("{}{path}", self.server);
+        let req = self.http.request(method, &url);
+        match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
+    }
+
+    async fn finish(
+        &self,
+        method: Method,
+        path: &str,
+        req: reqwest::RequestBuilder,
+    ) -> Result<String> {
         let resp = req
             .send()
             .await
@@ -99,6 +113,18 @@ impl Client {
     ) -> Result<T> {
         self.call(Method::PATCH, path, Some(body)).await
     }
+    /// A PUT whose body is text (an upgrade plan's TOML).
+    pub async fn put_text<T: DeserializeOwned>(&self, path: &str, text: String) -> Result<T> {
+        let req = self
+            .request(Method::PUT, path)
+            .header(reqwest::header::CONTENT_TYPE, "application/toml")
+            .body(text);
+        let answer = self.finish(Method::PUT, path, req).await?;
+        serde_json::from_str(&answer).with_context(|| {
+            format!("PUT {path} answered with something this client does not understand")
+        })
+    }
+
     /// A DELETE, whose answer has no body.
     pub async fn delete(&self, path: &str) -> Result<()> {
         self.send(Method::DELETE, path, NO_BODY).await.map(drop)

@@ -13,7 +13,7 @@ use time::{Date, Duration, Month, OffsetDateTime, PrimitiveDateTime, Time};
 use uplift_model::input::EntityDef;
 use uplift_model::layout::entity_columns;
 use uplift_model::security::{PlatformRole, Privileges, SecurityMode, UserStatus};
-use uplift_model::{Entity, FieldType, SchemaVersion, Value};
+use uplift_model::{Decimal, Entity, FieldType, SchemaVersion, Value};
 use uplift_store::{Store, bulk};
 
 /// The demo environment's name.
@@ -379,8 +379,9 @@ fn instant(rng: &mut Rng, from_year: i32, to_year: i32) -> OffsetDateTime {
     PrimitiveDateTime::new(d, t).assume_utc()
 }
 
-fn money(rng: &mut Rng, max: u64) -> f64 {
-    (rng.below(max * 100) as f64) / 100.0
+/// An amount below `max` with two decimal places, exact.
+fn money(rng: &mut Rng, max: u64) -> Decimal {
+    Decimal::new(rng.below(max * 100) as i64, 2)
 }
 
 /// One generated row, aligned with the entity's columns: the id, each field's
@@ -498,11 +499,11 @@ fn value(
         }
         FieldType::Integer => Value::Int(rng.below(10) as i64),
         FieldType::Number => Value::Int(rng.below(50_000) as i64),
-        FieldType::Quantity => Value::Float(money(rng, 1000)),
+        FieldType::Quantity => Value::Decimal(money(rng, 1000)),
         FieldType::Boolean => Value::Bool(rng.chance(50)),
         FieldType::Currency => match part.unwrap_or_default() {
             "code" => text(rng.pick(CURRENCIES).to_string()),
-            _ => Value::Float(money(rng, 100_000)),
+            _ => Value::Decimal(money(rng, 100_000)),
         },
         FieldType::Date => match (entity.name.as_str(), field) {
             // Historical records: many before 1753, the reference's date floor.

@@ -198,7 +198,7 @@ enum UpgradeCmd {
         currency: String,
         /// Exchange rate to the base currency, CODE=RATE (repeat per currency).
         #[arg(long = "rate", value_parser = upgrade_cmd::parse_rate)]
-        rates: Vec<(String, f64)>,
+        rates: Vec<(String, uplift_model::Decimal)>,
         /// Draw progress bars until step 1 ends; exit non-zero if it failed.
         #[arg(long)]
         wait: bool,

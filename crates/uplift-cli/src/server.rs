@@ -81,6 +81,10 @@ pub async fn serve(args: ServerArgs, demo_rows: Option<u64>) -> Result<()> {
     if let Some(url) = &args.public_url {
         state = state.with_public_url(url);
     }
+    state
+        .services
+        .upgrades()
+        .set_plans_dir(data_dir.join("plans"));
     let resumed = state
         .services
         .upgrades()

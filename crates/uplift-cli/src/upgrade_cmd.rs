@@ -6,8 +6,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use uplift_api::upgrade::{
-    Action, EntityReport, Preview, Report, StartUpgrade, Upgrade, UpgradeStatus,
+    Action, EntityReport, PlanDetail, Preview, Report, StartUpgrade, Upgrade, UpgradeStatus,
 };
+use uplift_model::Decimal;
 
 use crate::client::{Client, NO_BODY, seg};
 use crate::output::{self, opt, word};
@@ -47,17 +48,44 @@ pub fn plan_check(path: &std::path::Path) -> Result<()> {
 }
 
 /// Parses `--rate EUR=1.08`.
-pub fn parse_rate(s: &str) -> Result<(String, f64), String> {
+pub fn parse_rate(s: &str) -> Result<(String, Decimal), String> {
     let (code, rate) = s
         .split_once('=')
         .ok_or_else(|| format!("'{s}' is not CODE=RATE"))?;
-    let rate: f64 = rate
-        .parse()
-        .map_err(|_| format!("'{rate}' is not a number"))?;
+    let rate = uplift_model::decimal::parse(rate)
+        .ok_or_else(|| format!("'{rate}' is not an exact decimal number"))?;
     Ok((code.trim().to_uppercase(), rate))
 }
 
+/// The plan name to send for `--plan`: a name as given, or, for a path to a file,
+/// the file uploaded (`PUT /api/plans/<file stem>`) and its name. The server never
+/// reads a path it is sent.
+pub async fn plan_name(c: &Client, plan: &str) -> Result<String> {
+    let path = std::path::Path::new(plan);
+    let is_path = plan.contains(['/', '\\']) || plan.ends_with(".toml");
+    if !is_path {
+        return Ok(plan.to_string());
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let name = path
+        .file_stem()
+        .map(|s| {
+            s.to_string_lossy()
+                .to_lowercase()
+                .replace(['_', ' ', '.'], "-")
+        })
+        .unwrap_or_default();
+    let uploaded: PlanDetail = c
+        .put_text(&format!("/api/plans/{}", seg(&name)), text)
+        .await
+        .with_context(|| format!("uploading {} as plan '{name}'", path.display()))?;
+    eprintln!("uploaded {} as plan '{}'", path.display(), uploaded.name);
+    Ok(uploaded.name)
+}
+
 pub async fn preview(c: &Client, env: &str, plan: &str, json_out: bool) -> Result<()> {
+    let plan = &plan_name(c, plan).await?;
     let path = format!(
         "/api/environments/{}/upgrade/preview?plan={}",
         seg(env),
@@ -96,7 +124,7 @@ pub struct StartArgs<'a> {
     pub plan: &'a str,
     pub language: &'a str,
     pub currency: &'a str,
-    pub rates: &'a [(String, f64)],
+    pub rates: &'a [(String, Decimal)],
     pub wait: bool,
 }
 
@@ -110,7 +138,7 @@ struct Started<'a> {
 
 pub async fn start(c: &Client, a: StartArgs<'_>, json_out: bool) -> Result<()> {
     let body = StartUpgrade {
-        plan: a.plan.into(),
+        plan: plan_name(c, a.plan).await?,
         language: a.language.into(),
         currency: a.currency.into(),
         exchange_rates: a.rates.iter().cloned().collect(),

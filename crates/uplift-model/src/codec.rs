@@ -5,6 +5,7 @@
 use base64::Engine as _;
 use serde_json::{Map, Value as Json};
 
+use crate::decimal::{self, Decimal};
 use crate::entity::Field;
 use crate::types::{FieldType, TextFormat};
 use crate::value::{Value, format_date, format_instant, parse_date, parse_instant};
@@ -52,7 +53,7 @@ pub fn decode(field: &Field, json: &Json) -> Result<Vec<Value>, String> {
             let code = currency_code(name, "code", obj.get("code"))?;
             let value = number(name, "value", obj.get("value"))?
                 .ok_or_else(|| format!("field '{name}/value' is required"))?;
-            Ok(vec![Value::Text(code), Value::Float(value)])
+            Ok(vec![Value::Text(code), Value::Decimal(value)])
         }
         FieldType::Money => {
             let obj = json.as_object().ok_or_else(|| {
@@ -62,16 +63,22 @@ pub fn decode(field: &Field, json: &Json) -> Result<Vec<Value>, String> {
             let value = number(name, "value", obj.get("value"))?
                 .ok_or_else(|| format!("field '{name}/value' is required"))?;
             let currency = currency_code(name, "currency", obj.get("currency"))?;
-            let rate = number(name, "exchange_rate", obj.get("exchange_rate"))?.unwrap_or(1.0);
-            if rate <= 0.0 {
+            let rate =
+                number(name, "exchange_rate", obj.get("exchange_rate"))?.unwrap_or(Decimal::ONE);
+            if rate <= Decimal::ZERO {
                 return Err(format!("field '{name}/exchange_rate' must be positive"));
             }
-            let base = number(name, "base_value", obj.get("base_value"))?.unwrap_or(value * rate);
+            let base = match number(name, "base_value", obj.get("base_value"))? {
+                Some(base) => base,
+                None => value.checked_mul(rate).ok_or_else(|| {
+                    format!("field '{name}': value × exchange_rate is too large for a decimal")
+                })?,
+            };
             Ok(vec![
-                Value::Float(value),
+                Value::Decimal(value),
                 Value::Text(currency),
-                Value::Float(base),
-                Value::Float(rate),
+                Value::Decimal(base),
+                Value::Decimal(rate),
             ])
         }
         FieldType::Text { .. }
@@ -109,9 +116,13 @@ pub fn decode(field: &Field, json: &Json) -> Result<Vec<Value>, String> {
                 .map_err(|_| format!("field '{name}': {i} is outside the 32-bit integer range"))?;
             Ok(vec![Value::Int(i)])
         }
-        FieldType::Quantity | FieldType::DecimalNumber => Ok(vec![Value::Float(
-            json.as_f64().ok_or_else(|| wrong("a number"))?,
-        )]),
+        FieldType::Quantity | FieldType::DecimalNumber => {
+            let d = match json {
+                Json::Number(n) => decimal::from_json(n).ok_or_else(|| too_many_digits(name, n)),
+                _ => Err(wrong("a number")),
+            }?;
+            Ok(vec![Value::Decimal(d)])
+        }
         FieldType::Boolean | FieldType::TwoOptions => Ok(vec![Value::Bool(
             json.as_bool().ok_or_else(|| wrong("true or false"))?,
         )]),
@@ -199,7 +210,7 @@ pub fn scalar(v: &Value) -> Json {
         Value::Null => Json::Null,
         Value::Text(s) => Json::String(s.clone()),
         Value::Int(i) => Json::from(*i),
-        Value::Float(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
+        Value::Decimal(d) => decimal::to_json(*d),
         Value::Bool(b) => Json::Bool(*b),
         Value::Date(d) => Json::String(format_date(*d)),
         Value::DateTime(t) => Json::String(format_instant(*t)),
@@ -224,10 +235,19 @@ fn check_keys(name: &str, obj: &Map<String, Json>, parts: &[&str]) -> Result<(),
     }
 }
 
-fn number(name: &str, part: &str, v: Option<&Json>) -> Result<Option<f64>, String> {
+/// The words for a number a decimal cannot hold exactly.
+fn too_many_digits(name: &str, n: &serde_json::Number) -> String {
+    format!(
+        "field '{name}': {n} does not fit an exact decimal (at most 28 significant digits, magnitude below 7.9e28)"
+    )
+}
+
+fn number(name: &str, part: &str, v: Option<&Json>) -> Result<Option<Decimal>, String> {
     match v {
         None | Some(Json::Null) => Ok(None),
-        Some(Json::Number(n)) => Ok(n.as_f64()),
+        Some(Json::Number(n)) => decimal::from_json(n)
+            .map(Some)
+            .ok_or_else(|| too_many_digits(&format!("{name}/{part}"), n)),
         Some(other) => Err(format!(
             "field '{name}/{part}' expects a number, got {other}"
         )),
@@ -419,7 +439,7 @@ mod tests {
             &json!({"value": 100.0, "currency": "GBP", "exchange_rate": 1.27}),
         )
         .unwrap();
-        assert_eq!(cols[2], Value::Float(127.0));
+        assert_eq!(cols[2], Value::Decimal(Decimal::new(12700, 2)));
     }
 }
 

@@ -29,7 +29,7 @@ pub fn table_name(entity: &Entity) -> String {
 pub fn col_type(ty: &FieldType, part: Option<&str>) -> ColType {
     match (ty, part) {
         (FieldType::Currency, Some("value"))
-        | (FieldType::Money, Some("value" | "base_value" | "exchange_rate")) => ColType::Float,
+        | (FieldType::Money, Some("value" | "base_value" | "exchange_rate")) => ColType::Decimal,
         (_, Some(_)) => ColType::Text,
         (
             FieldType::AutoNumber
@@ -39,7 +39,7 @@ pub fn col_type(ty: &FieldType, part: Option<&str>) -> ColType {
             | FieldType::OptionSet { .. },
             None,
         ) => ColType::Int,
-        (FieldType::Quantity | FieldType::DecimalNumber, None) => ColType::Float,
+        (FieldType::Quantity | FieldType::DecimalNumber, None) => ColType::Decimal,
         (FieldType::Boolean | FieldType::TwoOptions, None) => ColType::Bool,
         (FieldType::Date | FieldType::ModernDateTime { date_only: true }, None) => ColType::Date,
         (FieldType::DateTime | FieldType::ModernDateTime { date_only: false }, None) => {
@@ -58,7 +58,7 @@ pub fn scalar_type(ty: &FieldType, part: Option<&str>) -> ScalarType {
         }
         (_, ColType::Text) => ScalarType::String,
         (_, ColType::Int) => ScalarType::Int,
-        (_, ColType::Float) => ScalarType::Decimal,
+        (_, ColType::Decimal) => ScalarType::Decimal,
         (_, ColType::Bool) => ScalarType::Bool,
         (_, ColType::Date) => ScalarType::Date,
         (_, ColType::DateTime) => ScalarType::DateTimeOffset,
@@ -195,6 +195,6 @@ mod tests {
         assert_eq!(cols.len(), 2);
         assert_eq!(cols[0].name, "budget__code");
         assert_eq!(cols[0].ty, ColType::Text);
-        assert_eq!(cols[1].ty, ColType::Float);
+        assert_eq!(cols[1].ty, ColType::Decimal);
     }
 }

@@ -7,6 +7,7 @@
 pub mod app;
 pub mod catalog;
 pub mod codec;
+pub mod decimal;
 pub mod entity;
 pub mod filter;
 pub mod flow;
@@ -20,6 +21,7 @@ pub mod types;
 pub mod value;
 
 pub use catalog::Catalog;
+pub use decimal::Decimal;
 pub use entity::{Entity, Field, Origin};
 pub use types::{FieldType, OptionValue, SchemaVersion, TextFormat};
 pub use value::{ColType, Value};

@@ -1,5 +1,6 @@
 //! Stored values: what one physical column holds, independent of the engine.
 
+use rust_decimal::Decimal;
 use time::{Date, OffsetDateTime};
 
 /// The storage class of a column. Engines map each to a native type (`bigint`,
@@ -8,7 +9,9 @@ use time::{Date, OffsetDateTime};
 pub enum ColType {
     Text,
     Int,
-    Float,
+    /// An exact decimal: PostgreSQL `numeric`; on SQLite decimal text compared by the
+    /// `uplift_decimal` collation, so every digit is kept.
+    Decimal,
     Bool,
     Date,
     DateTime,
@@ -22,7 +25,7 @@ pub enum Value {
     Null,
     Text(String),
     Int(i64),
-    Float(f64),
+    Decimal(Decimal),
     Bool(bool),
     Date(Date),
     DateTime(OffsetDateTime),

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use uplift_model::entity::{KEY, audit_field_names, system_fields};
 use uplift_model::layout::{VERSION_COLUMN, entity_columns, field_columns, table_name};
-use uplift_model::{Catalog, Entity, Field, FieldType, Origin, SchemaVersion, TextFormat};
+use uplift_model::{Catalog, Decimal, Entity, Field, FieldType, Origin, SchemaVersion, TextFormat};
 
 use crate::changes::{Action, ChangeList, EntityChange, FieldChange, Warning};
 use crate::convert::{Ctx, Outcome, Planned, convert_field, int, keep_labels, system_carry};
@@ -22,7 +22,7 @@ pub struct Options {
     pub currency: String,
     /// Currency code → how many units of the base currency one unit is worth
     /// (base value = value × rate). The base currency may be left out.
-    pub exchange_rates: BTreeMap<String, f64>,
+    pub exchange_rates: BTreeMap<String, Decimal>,
 }
 
 /// The result of applying a plan to a catalog.
@@ -137,6 +137,7 @@ pub fn apply(plan: &Plan, source: &Catalog, opts: &Options) -> Result<Upgrade, A
                     plan,
                     language: &opts.language,
                     rates: &rates,
+                    base_scale: uplift_model::decimal::minor_units(&opts.currency),
                     entity_names: &lookups,
                     entity: &entity.name,
                 };
@@ -167,7 +168,7 @@ pub fn apply(plan: &Plan, source: &Catalog, opts: &Options) -> Result<Upgrade, A
 
 /// Checks the options and returns the exchange rates, base currency included, codes
 /// upper-case, sorted by code.
-fn check_options(opts: &Options) -> Result<Vec<(String, f64)>, ApplyError> {
+fn check_options(opts: &Options) -> Result<Vec<(String, Decimal)>, ApplyError> {
     let bad = |m: String| Err(ApplyError::Options(m));
     if opts.language.trim().is_empty() {
         return bad("the base language is empty".into());
@@ -182,15 +183,15 @@ fn check_options(opts: &Options) -> Result<Vec<(String, f64)>, ApplyError> {
         }
     };
     let base = code(&opts.currency)?;
-    let mut rates: BTreeMap<String, f64> = BTreeMap::new();
+    let mut rates: BTreeMap<String, Decimal> = BTreeMap::new();
     for (c, rate) in &opts.exchange_rates {
         let c = code(c)?;
-        if !(rate.is_finite() && *rate > 0.0) {
+        if *rate <= Decimal::ZERO {
             return bad(format!(
                 "the exchange rate of {c} must be a positive number, not {rate}"
             ));
         }
-        if c == base && *rate != 1.0 {
+        if c == base && *rate != Decimal::ONE {
             return bad(format!(
                 "{c} is the base currency, so its rate is 1, not {rate}"
             ));
@@ -199,7 +200,7 @@ fn check_options(opts: &Options) -> Result<Vec<(String, f64)>, ApplyError> {
             return bad(format!("{c} has two exchange rates"));
         }
     }
-    rates.insert(base, 1.0);
+    rates.insert(base, Decimal::ONE);
     Ok(rates.into_iter().collect())
 }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use uplift_model::layout::field_columns;
 use uplift_model::types::SINGLE_LINE_MAX_CHARS;
-use uplift_model::{Field, FieldType, Labels, Origin, TextFormat, Value};
+use uplift_model::{Decimal, Field, FieldType, Labels, Origin, TextFormat, Value};
 
 use crate::apply::ApplyError;
 use crate::file::{floor_of, native_format};
@@ -18,17 +18,19 @@ use uplift_model::transform::{ColumnExpr, Condition, RowCheck, Severity, TimeKin
 const PART_MAX_CHARS: u32 = uplift_model::codec::PART_MAX_CHARS as u32;
 /// Length of a Guid kept as text (hyphenated form, 36 characters, with room to spare).
 const GUID_TEXT_CHARS: u32 = 100;
-/// A float beyond these does not round to a 64-bit whole number.
-const WHOLE_MIN: f64 = -9.2e18;
-const WHOLE_MAX: f64 = 9.2e18;
+/// A decimal outside these does not round to a 64-bit whole number.
+const WHOLE_MIN: Decimal = Decimal::from_parts(0, 0x8000_0000, 0, true, 0);
+const WHOLE_MAX: Decimal = Decimal::from_parts(u32::MAX, 0x7FFF_FFFF, 0, false, 0);
 
 /// What the rest of the entity needs to know while converting one field.
 pub(crate) struct Ctx<'a> {
     pub plan: &'a Plan,
     /// The base language (display names of others are dropped under `LanguageRule::Base`).
     pub language: &'a str,
-    /// Exchange rates, base currency included at 1.0, codes upper-case, sorted.
-    pub rates: &'a [(String, f64)],
+    /// Exchange rates, base currency included at 1, codes upper-case, sorted.
+    pub rates: &'a [(String, Decimal)],
+    /// The base currency's minor units: Money base values are rounded to them.
+    pub base_scale: u32,
     /// Source entity name → target name, `None` for an entity that is not upgraded (with
     /// the plan's reason).
     pub entity_names: &'a BTreeMap<String, Result<String, String>>,
@@ -320,6 +322,7 @@ pub(crate) fn convert_field(
                         value_column: value.clone(),
                         code_column: code.clone(),
                         rates: rates.clone(),
+                        scale: ctx.base_scale,
                     },
                     "exchange_rate" => ColumnExpr::Rate {
                         code_column: code.clone(),
@@ -342,7 +345,10 @@ pub(crate) fn convert_field(
             mapped(
                 one(FieldType::Money, exprs),
                 vec![check],
-                Some("base value = value × exchange rate of its currency".into()),
+                Some(format!(
+                    "base value = value × exchange rate of its currency, rounded to {} decimal places",
+                    ctx.base_scale
+                )),
             )
         }
         Conversion::DateTime { date_only, floor } => {

@@ -155,6 +155,28 @@ fn nul_at(v: &Json, at: String) -> Option<String> {
 }
 
 /// Query parameters, a malformed one a 400 that names it.
+/// A request body of UTF-8 text (an uploaded plan), with the same refusals as [`Body`]:
+/// too large, not UTF-8, or holding a NUL character is a 4xx.
+pub struct TextBody(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for TextBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::new(e.status(), "BadRequest", e.body_text()))?;
+        let text = String::from_utf8(bytes.to_vec())
+            .map_err(|e| ApiError::bad_request(format!("request body: not UTF-8 text ({e})")))?;
+        if text.contains('\0') {
+            return Err(ApiError::bad_request(format!(
+                "request body: {NUL_REFUSED}"
+            )));
+        }
+        Ok(TextBody(text))
+    }
+}
+
 pub struct Params<T>(pub T);
 
 impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestParts<S>

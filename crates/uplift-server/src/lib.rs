@@ -10,6 +10,7 @@ pub mod docs;
 pub mod error;
 pub mod flows;
 pub mod odata;
+pub mod plans;
 pub mod player;
 pub mod request_id;
 pub mod state;
@@ -41,6 +42,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(approvals::routes())
         .merge(odata::routes())
         .merge(upgrade::routes())
+        .merge(plans::routes())
         .split_for_parts();
     (router, docs::finish(doc))
 }

@@ -8,7 +8,8 @@ use uplift_api as api;
 use uplift_model::security::UserStatus;
 use uplift_plan::{ChangeList, Options, SourceSecurity, apply, map_security};
 use uplift_upgrade::events::{EntityReport, Phase, StartOptions};
-use uplift_upgrade::runner::{UpgradeView, currencies_found, load_plan};
+use uplift_upgrade::plans::{self, FoundPlan, PlanSource};
+use uplift_upgrade::runner::{UpgradeView, currencies_found};
 use uplift_upgrade::state::Status;
 
 use crate::auth::Actor;
@@ -72,7 +73,7 @@ impl Services {
         ChangeList,
         api::upgrade::SecurityMapping,
     )> {
-        let (_, plan) = load_plan(plan_name)?;
+        let plan = self.upgrades.find_plan(plan_name).await?.plan;
         let prod = self.store.env_db(env).await?;
         let upgrade = apply(&plan, &prod.catalog(), options)
             .map_err(|e| ServiceError::Invalid(e.to_string()))?;
@@ -153,7 +154,7 @@ impl Services {
         if let Some((code, rate)) = req
             .exchange_rates
             .iter()
-            .find(|(_, r)| !(r.is_finite() && **r > 0.0))
+            .find(|(_, r)| r.is_sign_negative() || r.is_zero())
         {
             return Err(ServiceError::Invalid(format!(
                 "exchange rate {code}={rate} must be a positive number"
@@ -354,5 +355,63 @@ fn change_list(c: &ChangeList) -> api::upgrade::ChangeList {
                 message: w.message.clone(),
             })
             .collect(),
+    }
+}
+
+fn plan_source(s: PlanSource) -> api::upgrade::PlanSource {
+    match s {
+        PlanSource::Shipped => api::upgrade::PlanSource::Shipped,
+        PlanSource::Uploaded => api::upgrade::PlanSource::Uploaded,
+        PlanSource::File => api::upgrade::PlanSource::File,
+    }
+}
+
+fn plan_detail(p: FoundPlan) -> api::upgrade::PlanDetail {
+    api::upgrade::PlanDetail {
+        from: convert::schema_version(p.plan.from()),
+        to: convert::schema_version(p.plan.to()),
+        name: p.name,
+        source: plan_source(p.source),
+        text: p.text,
+    }
+}
+
+/// Upgrade plans: listed, read and uploaded by admins.
+impl Services {
+    pub async fn list_plans(&self, actor: &Actor) -> Result<Vec<api::upgrade::PlanSummary>> {
+        policy::admin(actor)?;
+        Ok(self
+            .upgrades
+            .plan_names()
+            .await?
+            .into_iter()
+            .map(|(name, source)| api::upgrade::PlanSummary {
+                name,
+                source: plan_source(source),
+            })
+            .collect())
+    }
+
+    pub async fn show_plan(&self, actor: &Actor, name: &str) -> Result<api::upgrade::PlanDetail> {
+        policy::admin(actor)?;
+        Ok(plan_detail(self.upgrades.lookup_plan(name).await?))
+    }
+
+    /// Validates and stores a plan; true when the name is new.
+    pub async fn put_plan(
+        &self,
+        actor: &Actor,
+        name: &str,
+        text: &str,
+    ) -> Result<(bool, api::upgrade::PlanDetail)> {
+        policy::admin(actor)?;
+        let (created, plan) = plans::upload(self.store(), name, text, actor.email()).await?;
+        let found = FoundPlan {
+            name: name.to_string(),
+            source: PlanSource::Uploaded,
+            text: text.to_string(),
+            plan,
+        };
+        Ok((created, plan_detail(found)))
     }
 }

@@ -18,7 +18,7 @@ fn pg_type(ty: ColType) -> Type {
     match ty {
         ColType::Text => Type::TEXT,
         ColType::Int => Type::INT8,
-        ColType::Float => Type::FLOAT8,
+        ColType::Decimal => Type::NUMERIC,
         ColType::Bool => Type::BOOL,
         ColType::Date => Type::DATE,
         ColType::DateTime => Type::TIMESTAMPTZ,

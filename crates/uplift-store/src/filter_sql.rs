@@ -304,7 +304,7 @@ fn coerce(c: &PathTarget, lit: &Literal) -> Result<Value> {
                 .ok_or_else(|| invalid(format!("'{s}' is not a GUID (comparing '{name}')")))?,
         ),
         (ScalarType::Int | ScalarType::Decimal, Literal::Int(i)) => Value::Int(*i),
-        (ScalarType::Int | ScalarType::Decimal, Literal::Decimal(f)) => Value::Float(*f),
+        (ScalarType::Int | ScalarType::Decimal, Literal::Decimal(d)) => Value::Decimal(*d),
         (ScalarType::Bool, Literal::Bool(b)) => Value::Bool(*b),
         (ScalarType::Date, Literal::Date(d)) => Value::Date(*d),
         (ScalarType::Date, Literal::DateTimeOffset(t)) => {

@@ -10,6 +10,7 @@ pub mod checksum;
 pub mod control;
 pub mod copy;
 pub mod ddl;
+pub mod decimal_sql;
 pub mod engine;
 pub mod envdb;
 pub mod error;

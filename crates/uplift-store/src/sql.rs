@@ -41,13 +41,13 @@ impl SqlBuf {
 
     /// Adds a placeholder for `v`, stored as `ty`. On PostgreSQL the placeholder is cast
     /// to the column type, which fixes the parameter's wire type (and lets NULL bind
-    /// anywhere). Integers bound to real columns are widened here.
-    /// A real compared with an integer column keeps its fraction: the placeholder is
-    /// then typed as real, and the engine widens the column.
+    /// anywhere). Integers bound to decimal columns are widened here.
+    /// A decimal compared with an integer column keeps its fraction: the placeholder is
+    /// then typed as decimal, and the engine widens the column.
     pub fn param(&mut self, v: Value, ty: ColType) -> &mut Self {
         let (v, ty) = match (v, ty) {
-            (Value::Int(i), ColType::Float) => (Value::Float(i as f64), ty),
-            (v @ Value::Float(_), ColType::Int) => (v, ColType::Float),
+            (Value::Int(i), ColType::Decimal) => (Value::Decimal(i.into()), ty),
+            (v @ Value::Decimal(_), ColType::Int) => (v, ColType::Decimal),
             (v, _) => (v, ty),
         };
         self.params.push(v);
@@ -80,7 +80,7 @@ impl SqlBuf {
     pub fn value(&mut self, v: Value) -> &mut Self {
         let ty = match &v {
             Value::Int(_) => ColType::Int,
-            Value::Float(_) => ColType::Float,
+            Value::Decimal(_) => ColType::Decimal,
             Value::Bool(_) => ColType::Bool,
             Value::Date(_) => ColType::Date,
             Value::DateTime(_) => ColType::DateTime,
@@ -146,7 +146,7 @@ pub fn column_type(dialect: Dialect, ty: ColType) -> &'static str {
         Dialect::Sqlite => match ty {
             ColType::Text => "TEXT COLLATE NOCASE",
             ColType::Int | ColType::Bool => "INTEGER",
-            ColType::Float => "REAL",
+            ColType::Decimal => crate::decimal_sql::SQLITE_COLUMN_TYPE,
             ColType::Date | ColType::DateTime => "TEXT",
             ColType::Bytes => "BLOB",
         },

@@ -6,8 +6,9 @@
 use std::collections::HashMap;
 
 use uplift_model::transform::{ColumnExpr, Condition, EvalContext, TargetColumn, TimeKind};
-use uplift_model::{ColType, Value};
+use uplift_model::{ColType, Decimal, Value};
 
+use crate::decimal_sql;
 use crate::engine::Dialect;
 use crate::engine::postgres::type_name;
 use crate::sql::{SqlBuf, ident};
@@ -34,7 +35,7 @@ fn sqlite_affinity(ty: ColType) -> &'static str {
     match ty {
         ColType::Text | ColType::Date | ColType::DateTime => "TEXT",
         ColType::Int | ColType::Bool => "INTEGER",
-        ColType::Float => "REAL",
+        ColType::Decimal => "TEXT",
         ColType::Bytes => "BLOB",
     }
 }
@@ -140,9 +141,10 @@ fn expr(
             source_type(types, column)?;
             match d {
                 Dialect::Sqlite => buf
-                    .push("CAST(round(")
+                    .push(decimal_sql::ROUND)
+                    .push("(")
                     .push(&src(column))
-                    .push(") AS INTEGER)"),
+                    .push(")"),
                 Dialect::Postgres => buf
                     .push("round((")
                     .push(&src(column))
@@ -174,18 +176,29 @@ fn expr(
             value_column,
             code_column,
             rates,
+            scale,
         } => {
             source_type(types, value_column)?;
             source_type(types, code_column)?;
-            buf.push("(").push(&src(value_column)).push(" * ");
+            // Exact on both: numeric on PostgreSQL (a column made before decimals
+            // were exact is cast), decimal text through a function on SQLite.
+            let value = src(value_column);
+            match d {
+                Dialect::Sqlite => buf
+                    .push(decimal_sql::TIMES)
+                    .push("(")
+                    .push(&value)
+                    .push(", "),
+                Dialect::Postgres => buf.push("round((").push(&value).push(")::numeric * "),
+            };
             rate_case(buf, code_column, rates);
-            buf.push(")");
+            buf.push(", ").push(&scale.to_string()).push(")");
         }
     }
     Ok(())
 }
 
-fn rate_case(buf: &mut SqlBuf, code_column: &str, rates: &[(String, f64)]) {
+fn rate_case(buf: &mut SqlBuf, code_column: &str, rates: &[(String, Decimal)]) {
     if rates.is_empty() {
         buf.push("NULL");
         return;
@@ -197,7 +210,7 @@ fn rate_case(buf: &mut SqlBuf, code_column: &str, rates: &[(String, f64)]) {
         buf.param(Value::Text(code.clone()), ColType::Text);
         buf.push(")");
         buf.push(" THEN ");
-        buf.param(Value::Float(*rate), ColType::Float);
+        buf.param(Value::Decimal(*rate), ColType::Decimal);
     }
     buf.push(" END");
 }
@@ -233,23 +246,23 @@ pub fn condition(buf: &mut SqlBuf, c: &Condition, types: &SourceTypes) -> Result
         Condition::Fractional { column } => {
             source_type(types, column)?;
             let c = src(column);
-            buf.push("(")
-                .push(&c)
-                .push(" IS NOT NULL AND ")
-                .push(&c)
-                .push(" <> ");
+            buf.push("(").push(&c).push(" IS NOT NULL AND ");
             match d {
-                Dialect::Sqlite => buf.push("CAST(").push(&c).push(" AS INTEGER))"),
-                Dialect::Postgres => buf.push("trunc(").push(&c).push("))"),
+                Dialect::Sqlite => buf
+                    .push(decimal_sql::FRACTIONAL)
+                    .push("(")
+                    .push(&c)
+                    .push(") = 1)"),
+                Dialect::Postgres => buf.push(&c).push(" <> trunc(").push(&c).push("))"),
             };
         }
         Condition::OutOfRange { column, min, max } => {
             source_type(types, column)?;
             let c = src(column);
             buf.push("(").push(&c).push(" < ");
-            buf.param(Value::Float(*min), ColType::Float);
+            buf.param(Value::Decimal(*min), ColType::Decimal);
             buf.push(" OR ").push(&c).push(" > ");
-            buf.param(Value::Float(*max), ColType::Float);
+            buf.param(Value::Decimal(*max), ColType::Decimal);
             buf.push(")");
         }
         Condition::UnknownLabel { column, labels } => {

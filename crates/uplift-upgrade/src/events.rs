@@ -11,7 +11,7 @@ pub struct StartOptions {
     pub language: String,
     pub currency: String,
     #[serde(default)]
-    pub exchange_rates: BTreeMap<String, f64>,
+    pub exchange_rates: BTreeMap<String, uplift_model::Decimal>,
 }
 
 /// The phases of step 1, in order.
@@ -94,6 +94,11 @@ pub enum Event {
         /// Who started it: the account the test database's records are created by.
         #[serde(default)]
         actor: String,
+        /// The plan's text when it started, so a resumed step runs the same plan even
+        /// if an uploaded plan of that name has been replaced since. Absent in logs
+        /// written before plans were uploaded; the plan is then found by name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        plan_text: Option<String>,
     },
     PhaseStarted {
         at: String,

@@ -13,13 +13,14 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uplift_model::value::format_instant;
 use uplift_model::{ColType, FieldType, Value};
-use uplift_plan::{Options, Plan, apply, builtin, parse_plan};
+use uplift_plan::{Options, apply};
 use uplift_store::copy::{self, CopyObserver};
 use uplift_store::ddl::Keys;
 use uplift_store::sql::ident;
 use uplift_store::{Store, StoreError};
 
 use crate::events::{EntityReport, Event, Phase, Sample, StartOptions};
+use crate::plans::{self, FoundPlan, PlanSource};
 use crate::progress::Progress;
 use crate::state::{Status, UpgradeState, fold};
 
@@ -36,22 +37,6 @@ pub enum UpgradeError {
     Store(#[from] StoreError),
     #[error("the upgrade log is inconsistent: {0}")]
     Log(String),
-}
-
-/// Resolves `--plan`: a shipped plan's name, or a path to a plan file.
-pub fn load_plan(name_or_path: &str) -> Result<(String, Plan), UpgradeError> {
-    let text = match builtin(name_or_path) {
-        Some(t) => t.to_string(),
-        None => std::fs::read_to_string(name_or_path).map_err(|e| {
-            UpgradeError::Invalid(format!(
-                "plan '{name_or_path}' is neither a shipped plan ({}) nor a readable file: {e}",
-                uplift_plan::builtin_names().join(", ")
-            ))
-        })?,
-    };
-    let plan = parse_plan(&text)
-        .map_err(|e| UpgradeError::Invalid(format!("plan '{name_or_path}': {e}")))?;
-    Ok((text, plan))
 }
 
 /// Live figures of a running step, merged into the state the API shows.
@@ -98,6 +83,8 @@ pub struct Upgrades {
     running: Mutex<HashMap<String, Arc<Running>>>,
     /// Rows per copy statement (see [`copy::CHUNK_ROWS`]).
     chunk_rows: std::sync::atomic::AtomicU64,
+    /// The server's `DATA_DIR/plans/`, where an operator may put plan files.
+    plans_dir: std::sync::OnceLock<std::path::PathBuf>,
 }
 
 /// How long a cancel waits for a running copy to stop: polls × interval.
@@ -114,7 +101,32 @@ impl Upgrades {
             store,
             running: Mutex::new(HashMap::new()),
             chunk_rows: copy::CHUNK_ROWS.into(),
+            plans_dir: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Sets the folder whose `<name>.toml` files are plans too (set once, at start).
+    pub fn set_plans_dir(&self, dir: std::path::PathBuf) {
+        let _ = self.plans_dir.set(dir);
+    }
+
+    /// A plan by name: shipped, uploaded, or a file in the plans folder.
+    pub async fn lookup_plan(&self, name: &str) -> Result<FoundPlan, UpgradeError> {
+        plans::find(&self.store, self.plans_dir.get(), name).await
+    }
+
+    /// The plan an upgrade or a preview names: one that does not exist is a bad
+    /// request, not a missing resource.
+    pub async fn find_plan(&self, name: &str) -> Result<FoundPlan, UpgradeError> {
+        self.lookup_plan(name).await.map_err(|e| match e {
+            UpgradeError::NotFound(m) => UpgradeError::Invalid(m),
+            e => e,
+        })
+    }
+
+    /// The names of every plan there is: shipped, uploaded, then files.
+    pub async fn plan_names(&self) -> Result<Vec<(String, PlanSource)>, UpgradeError> {
+        plans::names(&self.store, self.plans_dir.get()).await
     }
 
     /// Sets the rows per copy statement: smaller shows progress and honours a cancel
@@ -214,7 +226,7 @@ impl Upgrades {
                 s.status
             )));
         }
-        let (_, plan) = load_plan(&options.plan)?;
+        let FoundPlan { text, plan, .. } = self.find_plan(&options.plan).await?;
         let prod = self.store.env_db(env).await?;
         let catalog = prod.catalog();
         if catalog.version != plan.from() {
@@ -262,6 +274,7 @@ impl Upgrades {
                 options,
                 test_database: format!("test-{n}"),
                 actor: actor.to_string(),
+                plan_text: Some(text),
             },
         )
         .await?;
@@ -438,7 +451,10 @@ impl Upgrades {
         let prod = self.store.env_db(env).await?;
         let upgrade = self
             .phase(id, run, Phase::Plan, 1, async {
-                let (_, plan) = load_plan(&options.plan)?;
+                let plan = match &state.plan_text {
+                    Some(text) => plans::parse_named(&options.plan, text)?,
+                    None => self.find_plan(&options.plan).await?.plan,
+                };
                 apply(&plan, &prod.catalog(), &plan_options(&options))
                     .map_err(|e| UpgradeError::Invalid(e.to_string()))
             })

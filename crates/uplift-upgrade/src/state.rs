@@ -41,6 +41,8 @@ pub struct UpgradeState {
     pub options: StartOptions,
     pub test_database: String,
     pub actor: String,
+    /// The plan's text as it was when the upgrade started (see `Event::Started`).
+    pub plan_text: Option<String>,
     pub started_at: String,
     pub phases: Vec<PhaseState>,
     /// Per source entity, in the order they were copied.
@@ -105,6 +107,7 @@ pub fn fold(events: &[Event]) -> Result<Option<UpgradeState>, FoldError> {
                     options,
                     test_database,
                     actor,
+                    plan_text,
                 },
             ) => {
                 state = Some(UpgradeState {
@@ -112,6 +115,7 @@ pub fn fold(events: &[Event]) -> Result<Option<UpgradeState>, FoldError> {
                     options: options.clone(),
                     test_database: test_database.clone(),
                     actor: actor.clone(),
+                    plan_text: plan_text.clone(),
                     started_at: at.clone(),
                     phases: Phase::STEP1
                         .iter()
@@ -203,6 +207,7 @@ mod tests {
             },
             test_database: "test-1".into(),
             actor: "admin@x".into(),
+            plan_text: None,
         }
     }
 

@@ -222,8 +222,8 @@ pub enum Literal {
     Null,
     Bool(bool),
     Int(i64),
-    /// Always finite when produced by the parser.
-    Decimal(f64),
+    /// Exact, as written (`12.10`); the parser refuses what a decimal cannot hold.
+    Decimal(crate::Decimal),
     String(String),
     Date(time::Date),
     DateTimeOffset(time::OffsetDateTime),

@@ -9,6 +9,7 @@ use std::cmp::Ordering;
 use serde_json::Value as Json;
 
 use super::ast::{CompareOp, Expr, ExprKind, Func, Literal};
+use crate::decimal::{self, Decimal};
 use crate::value::{parse_date, parse_instant};
 
 /// Whether `e` holds, reading properties through `lookup` (`None` for missing).
@@ -84,7 +85,7 @@ fn truth(e: &Expr, lookup: &dyn Fn(&[String]) -> Option<Json>) -> Option<bool> {
 enum Operand {
     Null,
     Bool(bool),
-    Number(f64),
+    Number(Decimal),
     Text(String),
     /// Dates and instants, as seconds since the epoch (dates at midnight UTC).
     Time(f64),
@@ -95,7 +96,7 @@ fn operand(e: &Expr, lookup: &dyn Fn(&[String]) -> Option<Json>) -> Operand {
         ExprKind::Literal(l) => match l {
             Literal::Null => Operand::Null,
             Literal::Bool(b) => Operand::Bool(*b),
-            Literal::Int(i) => Operand::Number(*i as f64),
+            Literal::Int(i) => Operand::Number(Decimal::from(*i)),
             Literal::Decimal(d) => Operand::Number(*d),
             Literal::String(s) => Operand::Text(s.clone()),
             Literal::Guid(g) => Operand::Text(g.to_string()),
@@ -105,7 +106,7 @@ fn operand(e: &Expr, lookup: &dyn Fn(&[String]) -> Option<Json>) -> Operand {
         ExprKind::Property(path) => match lookup(path) {
             None | Some(Json::Null) => Operand::Null,
             Some(Json::Bool(b)) => Operand::Bool(b),
-            Some(Json::Number(n)) => n.as_f64().map_or(Operand::Null, Operand::Number),
+            Some(Json::Number(n)) => decimal::from_json(&n).map_or(Operand::Null, Operand::Number),
             Some(Json::String(s)) => Operand::Text(s),
             Some(other) => Operand::Text(other.to_string()),
         },
@@ -131,8 +132,8 @@ fn compare(l: &Operand, r: &Operand) -> Option<Ordering> {
         (Operand::Time(a), Operand::Time(b)) => a.partial_cmp(b),
         (Operand::Text(a), Operand::Time(b)) => as_time(a)?.partial_cmp(b),
         (Operand::Time(a), Operand::Text(b)) => a.partial_cmp(&as_time(b)?),
-        (Operand::Text(a), Operand::Number(b)) => a.trim().parse::<f64>().ok()?.partial_cmp(b),
-        (Operand::Number(a), Operand::Text(b)) => a.partial_cmp(&b.trim().parse::<f64>().ok()?),
+        (Operand::Text(a), Operand::Number(b)) => decimal::parse(a)?.partial_cmp(b),
+        (Operand::Number(a), Operand::Text(b)) => a.partial_cmp(&decimal::parse(b)?),
         _ => None,
     }
 }

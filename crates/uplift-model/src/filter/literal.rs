@@ -102,10 +102,11 @@ fn parse_number(s: &str) -> Result<Literal, String> {
         return Err(bad());
     }
     if is_decimal {
-        match s.parse::<f64>() {
-            Ok(f) if f.is_finite() => Ok(Literal::Decimal(f)),
-            _ => Err(format!("decimal '{s}' is out of range")),
-        }
+        crate::decimal::parse(s).map(Literal::Decimal).ok_or_else(|| {
+            format!(
+                "decimal '{s}' is out of range (at most 28 significant digits, magnitude below 7.9e28)"
+            )
+        })
     } else {
         s.parse::<i64>()
             .map(Literal::Int)
@@ -292,24 +293,13 @@ pub(crate) fn write_literal(lit: &Literal, out: &mut String) {
     }
 }
 
-/// Writes the shortest text that reads back as the same f64 *and* as a
-/// Decimal: Rust's `{:?}` is shortest-round-trip and switches to exponent
-/// form for very large or small values (so `1e300` stays short), and `.0` is
-/// appended when the text would otherwise read back as an Int.
-///
-/// Non-finite values cannot come from the parser; they are written with
-/// OData's spellings (`NaN`, `INF`, `-INF`) for logs, and do not parse back.
-fn write_decimal(f: f64, out: &mut String) {
-    if f.is_nan() {
-        out.push_str("NaN");
-    } else if f.is_infinite() {
-        out.push_str(if f > 0.0 { "INF" } else { "-INF" });
-    } else {
-        let text = format!("{f:?}");
-        out.push_str(&text);
-        if !text.contains(['.', 'e', 'E']) {
-            out.push_str(".0");
-        }
+/// Writes every digit of the decimal, with `.0` appended when the text would
+/// otherwise read back as an Int.
+fn write_decimal(d: crate::Decimal, out: &mut String) {
+    let text = d.to_string();
+    out.push_str(&text);
+    if !text.contains('.') {
+        out.push_str(".0");
     }
 }
 

@@ -61,12 +61,12 @@ fn date_time() -> impl Strategy<Value = OffsetDateTime> {
     })
 }
 
-fn decimal() -> impl Strategy<Value = f64> {
-    use prop::num::f64 as F;
+fn decimal() -> impl Strategy<Value = crate::Decimal> {
     prop_oneof![
-        F::POSITIVE | F::NEGATIVE | F::NORMAL | F::SUBNORMAL | F::ZERO,
-        (-100_000i32..100_000).prop_map(|n| f64::from(n) / 8.0),
-        (-20i32..20).prop_map(f64::from),
+        (any::<i64>(), 0u32..=18).prop_map(|(m, scale)| crate::Decimal::new(m, scale)),
+        (-100_000i64..100_000).prop_map(|n| crate::Decimal::new(n * 125, 3)),
+        Just(crate::Decimal::MAX),
+        Just(crate::Decimal::MIN),
     ]
 }
 

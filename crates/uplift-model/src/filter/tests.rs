@@ -40,10 +40,10 @@ const GOOD: &[(&str, &str)] = &[
     ("Amount gt 1.5", "Amount gt 1.5"),
     ("Amount gt -2e3", "Amount gt -2000.0"),
     ("Amount gt 1.25E-2", "Amount gt 0.0125"),
-    ("Amount gt 1e300", "Amount gt 1e300"),
-    ("Amount gt 1E20", "Amount gt 1e20"),
+    ("Amount gt 1e27", "Amount gt 1000000000000000000000000000.0"),
+    ("Amount gt 1E20", "Amount gt 100000000000000000000.0"),
     ("Amount gt 3.0", "Amount gt 3.0"),
-    ("Amount gt 1e-7", "Amount gt 1e-7"),
+    ("Amount gt 1e-7", "Amount gt 0.0000001"),
     ("Born eq 2024-02-29", "Born eq 2024-02-29"),
     ("Born eq 1600-02-29", "Born eq 1600-02-29"),
     ("Born eq 0001-01-01", "Born eq 0001-01-01"),
@@ -344,7 +344,7 @@ fn literals_have_the_right_values() {
         ("null", Literal::Null),
         ("true", Literal::Bool(true)),
         ("-5", Literal::Int(-5)),
-        ("1.25E-2", Literal::Decimal(0.0125)),
+        ("1.25E-2", Literal::Decimal(crate::Decimal::new(125, 4))),
         ("'a''b'", Literal::String("a'b".into())),
         ("1600-02-29", Literal::Date(date!(1600 - 02 - 29))),
         (
@@ -437,18 +437,17 @@ fn printer_parenthesises_hand_built_trees() {
 
 #[test]
 fn decimals_always_print_as_decimals() {
+    use crate::Decimal;
     for f in [
-        0.0,
-        -0.0,
-        1.0,
-        1e300,
-        -1e300,
-        1e-300,
-        5e-324,
-        f64::MAX,
-        f64::MIN,
-        123456789.0,
-        0.1,
+        Decimal::ZERO,
+        Decimal::new(-0, 1),
+        Decimal::ONE,
+        Decimal::new(1210, 2),
+        Decimal::MAX,
+        Decimal::MIN,
+        Decimal::new(1, 28),
+        Decimal::new(123456789, 0),
+        Decimal::new(1, 1),
     ] {
         let text = print_filter(&lit(Literal::Decimal(f)));
         let e = parse_filter(&format!("x eq {text}")).unwrap();

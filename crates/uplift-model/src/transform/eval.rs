@@ -5,6 +5,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::Value;
+use crate::decimal::{self, Decimal};
+use rust_decimal::prelude::ToPrimitive;
 use time::{Date, OffsetDateTime, Time, UtcOffset};
 
 use super::{ColumnExpr, Condition, EntityTransform, Severity, TimeKind};
@@ -154,7 +156,7 @@ fn utc_millis(t: OffsetDateTime) -> OffsetDateTime {
     t.replace_nanosecond(ms * 1_000_000).unwrap_or(t)
 }
 
-fn rate_of(rates: &[(String, f64)], code: &str) -> Option<f64> {
+fn rate_of(rates: &[(String, Decimal)], code: &str) -> Option<Decimal> {
     rates
         .iter()
         .find(|(c, _)| c.eq_ignore_ascii_case(code))
@@ -162,9 +164,13 @@ fn rate_of(rates: &[(String, f64)], code: &str) -> Option<f64> {
 }
 
 /// Round half away from zero, saturating at the ends of the integer range.
-fn round_whole(x: f64) -> i64 {
-    // `as` saturates (and maps NaN to 0), so this never panics.
-    x.round() as i64
+fn round_whole(x: Decimal) -> i64 {
+    let r = decimal::round(x, 0);
+    r.to_i64().unwrap_or(if r.is_sign_negative() {
+        i64::MIN
+    } else {
+        i64::MAX
+    })
 }
 
 impl<R: SourceRow + ?Sized> Eval<'_, R> {
@@ -195,12 +201,11 @@ impl<R: SourceRow + ?Sized> Eval<'_, R> {
         }
     }
 
-    fn float(&self, column: &str) -> Result<Option<f64>, EvalError> {
+    fn number(&self, column: &str) -> Result<Option<Decimal>, EvalError> {
         match self.get(column)? {
             Value::Null => Ok(None),
-            Value::Float(f) => Ok(Some(*f)),
-            // Whole numbers are exact floats as far as these checks go.
-            Value::Int(i) => Ok(Some(*i as f64)),
+            Value::Decimal(d) => Ok(Some(*d)),
+            Value::Int(i) => Ok(Some(Decimal::from(*i))),
             other => Err(self.wrong(column, "a number", other)),
         }
     }
@@ -228,10 +233,10 @@ impl<R: SourceRow + ?Sized> Eval<'_, R> {
                 any
             }
             Condition::Fractional { column } => {
-                self.float(column)?.is_some_and(|x| x.fract() != 0.0)
+                self.number(column)?.is_some_and(|x| !x.fract().is_zero())
             }
             Condition::OutOfRange { column, min, max } => {
-                self.float(column)?.is_some_and(|x| x < *min || x > *max)
+                self.number(column)?.is_some_and(|x| x < *min || x > *max)
             }
             Condition::UnknownLabel { column, labels } => self
                 .text(column)?
@@ -271,7 +276,7 @@ impl<R: SourceRow + ?Sized> Eval<'_, R> {
                 Some(Moment::Date(d)) => Value::DateTime(midnight_utc(d)),
                 Some(Moment::Instant(t)) => Value::DateTime(t),
             },
-            ColumnExpr::Round { column } => match self.float(column)? {
+            ColumnExpr::Round { column } => match self.number(column)? {
                 None => Value::Null,
                 Some(x) => Value::Int(round_whole(x)),
             },
@@ -284,16 +289,17 @@ impl<R: SourceRow + ?Sized> Eval<'_, R> {
             },
             ColumnExpr::Rate { code_column, rates } => match self.text(code_column)? {
                 None => Value::Null,
-                Some(code) => rate_of(rates, code).map_or(Value::Null, Value::Float),
+                Some(code) => rate_of(rates, code).map_or(Value::Null, Value::Decimal),
             },
             ColumnExpr::Times {
                 value_column,
                 code_column,
                 rates,
-            } => match (self.float(value_column)?, self.text(code_column)?) {
-                (Some(v), Some(code)) => {
-                    rate_of(rates, code).map_or(Value::Null, |r| Value::Float(v * r))
-                }
+                scale,
+            } => match (self.number(value_column)?, self.text(code_column)?) {
+                (Some(v), Some(code)) => rate_of(rates, code)
+                    .and_then(|r| decimal::times_rounded(v, r, *scale))
+                    .map_or(Value::Null, Value::Decimal),
                 _ => Value::Null,
             },
         })
@@ -306,6 +312,10 @@ mod tests {
     use super::*;
     use crate::ColType;
     use time::macros::{date, datetime};
+
+    fn dec(s: &str) -> Decimal {
+        Decimal::from_str_exact(s).unwrap()
+    }
 
     fn transform(
         columns: Vec<(&str, ColumnExpr)>,
@@ -354,7 +364,10 @@ mod tests {
     #[test]
     fn expressions() {
         let floor = date!(1753 - 01 - 01);
-        let rates = vec![("EUR".to_string(), 1.0), ("USD".to_string(), 0.5)];
+        let rates = vec![
+            ("EUR".to_string(), dec("1.0")),
+            ("USD".to_string(), dec("0.5")),
+        ];
         let cases: Vec<(ColumnExpr, Value, Value)> = vec![
             (
                 ColumnExpr::Source { column: "x".into() },
@@ -415,17 +428,17 @@ mod tests {
             ),
             (
                 ColumnExpr::Round { column: "x".into() },
-                Value::Float(2.5),
+                Value::Decimal(dec("2.5")),
                 Value::Int(3),
             ),
             (
                 ColumnExpr::Round { column: "x".into() },
-                Value::Float(-2.5),
+                Value::Decimal(dec("-2.5")),
                 Value::Int(-3),
             ),
             (
                 ColumnExpr::Round { column: "x".into() },
-                Value::Float(1.49),
+                Value::Decimal(dec("1.49")),
                 Value::Int(1),
             ),
             (
@@ -455,7 +468,7 @@ mod tests {
                     rates: rates.clone(),
                 },
                 Value::Text("usd".into()),
-                Value::Float(0.5),
+                Value::Decimal(dec("0.5")),
             ),
             (
                 ColumnExpr::Rate {
@@ -484,7 +497,10 @@ mod tests {
 
     #[test]
     fn times_multiplies_by_the_rate_of_the_rows_code() {
-        let rates = vec![("EUR".to_string(), 1.0), ("USD".to_string(), 0.5)];
+        let rates = vec![
+            ("EUR".to_string(), dec("1.0")),
+            ("USD".to_string(), dec("0.5")),
+        ];
         let t = transform(
             vec![(
                 "base",
@@ -492,24 +508,29 @@ mod tests {
                     value_column: "v".into(),
                     code_column: "c".into(),
                     rates,
+                    scale: 2,
                 },
             )],
             vec![],
         );
         let cases = [
             (
-                Value::Float(10.0),
+                Value::Decimal(dec("10.0")),
                 Value::Text("USD".into()),
-                Value::Float(5.0),
+                Value::Decimal(dec("5.0")),
             ),
             (
-                Value::Float(10.0),
+                Value::Decimal(dec("10.0")),
                 Value::Text("EUR".into()),
-                Value::Float(10.0),
+                Value::Decimal(dec("10.0")),
             ),
             (Value::Null, Value::Text("USD".into()), Value::Null),
-            (Value::Float(10.0), Value::Null, Value::Null),
-            (Value::Float(10.0), Value::Text("JPY".into()), Value::Null),
+            (Value::Decimal(dec("10.0")), Value::Null, Value::Null),
+            (
+                Value::Decimal(dec("10.0")),
+                Value::Text("JPY".into()),
+                Value::Null,
+            ),
         ];
         for (v, c, expected) in cases {
             let out = evaluate(&t, &row(&[("v", v), ("c", c)]), &ctx()).ok();
@@ -601,12 +622,12 @@ mod tests {
             ),
             (
                 Condition::Fractional { column: "x".into() },
-                Value::Float(1.5),
+                Value::Decimal(dec("1.5")),
                 true,
             ),
             (
                 Condition::Fractional { column: "x".into() },
-                Value::Float(-2.0),
+                Value::Decimal(dec("-2.0")),
                 false,
             ),
             (
@@ -617,19 +638,19 @@ mod tests {
             (
                 Condition::OutOfRange {
                     column: "x".into(),
-                    min: -10.0,
-                    max: 10.0,
+                    min: dec("-10.0"),
+                    max: dec("10.0"),
                 },
-                Value::Float(10.5),
+                Value::Decimal(dec("10.5")),
                 true,
             ),
             (
                 Condition::OutOfRange {
                     column: "x".into(),
-                    min: -10.0,
-                    max: 10.0,
+                    min: dec("-10.0"),
+                    max: dec("10.0"),
                 },
-                Value::Float(-10.0),
+                Value::Decimal(dec("-10.0")),
                 false,
             ),
             (
@@ -706,7 +727,7 @@ mod tests {
                 ),
             ],
         );
-        let out = evaluate(&t, &row(&[("x", Value::Float(1.5))]), &ctx());
+        let out = evaluate(&t, &row(&[("x", Value::Decimal(dec("1.5")))]), &ctx());
         assert_eq!(
             out,
             Ok(RowOutcome::Rejected {
@@ -714,11 +735,11 @@ mod tests {
                 warnings: vec![0]
             })
         );
-        let out = evaluate(&t, &row(&[("x", Value::Float(2.0))]), &ctx());
+        let out = evaluate(&t, &row(&[("x", Value::Decimal(dec("2.0")))]), &ctx());
         assert_eq!(
             out,
             Ok(RowOutcome::Copied {
-                values: vec![Value::Float(2.0)],
+                values: vec![Value::Decimal(dec("2.0"))],
                 warnings: vec![0]
             })
         );

@@ -9,7 +9,7 @@
 //! variant says otherwise. Text comparisons ignore ASCII letter case, like every text
 //! comparison of the platform (SQLite `COLLATE NOCASE`, `lower()` on PostgreSQL).
 
-use crate::{ColType, Value};
+use crate::{ColType, Decimal, Value};
 use time::Date;
 
 mod eval;
@@ -113,19 +113,21 @@ pub enum ColumnExpr {
         column: String,
         options: Vec<(String, i64)>,
     },
-    /// The exchange rate of the row's currency code, a float: `rates` maps ISO codes
+    /// The exchange rate of the row's currency code, a decimal: `rates` maps ISO codes
     /// (upper-case, matched ignoring case) to "base currency per unit". NULL code, and a
     /// code without a rate, give NULL (pair with [`Condition::MissingRate`]).
     Rate {
         code_column: String,
-        rates: Vec<(String, f64)>,
+        rates: Vec<(String, Decimal)>,
     },
-    /// `value × rate` of the row's code, a float (the Money base value). NULL when the
-    /// value or the code is NULL or the code has no rate.
+    /// `value × rate` of the row's code, exact, rounded half away from zero to `scale`
+    /// fractional digits (the base currency's minor units): the Money base value. NULL
+    /// when the value or the code is NULL or the code has no rate.
     Times {
         value_column: String,
         code_column: String,
-        rates: Vec<(String, f64)>,
+        rates: Vec<(String, Decimal)>,
+        scale: u32,
     },
 }
 
@@ -182,10 +184,14 @@ pub enum Condition {
     Before { column: String, floor: Date },
     /// Any of the columns is non-NULL (a value the upgrade drops).
     AnyNotNull { columns: Vec<String> },
-    /// A float with a fractional part (`x <> round(x)`).
+    /// A decimal with a fractional part (`x <> trunc(x)`).
     Fractional { column: String },
-    /// A float below `min` or above `max` (a value no whole number holds).
-    OutOfRange { column: String, min: f64, max: f64 },
+    /// A decimal below `min` or above `max` (a value no whole number holds).
+    OutOfRange {
+        column: String,
+        min: Decimal,
+        max: Decimal,
+    },
     /// Text that matches none of `labels`, ignoring ASCII case.
     UnknownLabel { column: String, labels: Vec<String> },
     /// A currency code that matches none of `codes`, ignoring ASCII case.

@@ -699,14 +699,14 @@ fn plans_and_options_that_cannot_apply_are_refused() {
         ),
         (
             Options {
-                exchange_rates: BTreeMap::from([("USD".to_string(), 0.0)]),
+                exchange_rates: BTreeMap::from([("USD".to_string(), uplift_model::Decimal::ZERO)]),
                 ..options()
             },
             "exchange rate of USD must be a positive number",
         ),
         (
             Options {
-                exchange_rates: BTreeMap::from([("EUR".to_string(), 2.0)]),
+                exchange_rates: BTreeMap::from([("EUR".to_string(), uplift_model::Decimal::TWO)]),
                 ..options()
             },
             "EUR is the base currency, so its rate is 1",

@@ -181,36 +181,35 @@ fn money_takes_the_rate_of_its_currency_and_a_missing_rate_fails_the_row() {
     let u = upgrade();
     let cases = [
         // (code, value) → Some((base_value, rate)) or None for a row error
-        (Some("EUR"), Some(100.0), Some((100.0, 1.0))),
-        (Some("USD"), Some(100.0), Some((90.0, 0.9))),
-        (Some("CHF"), Some(10.0), Some((10.5, 1.05))),
-        (Some("GBP"), Some(100.0), None),
+        (Some("EUR"), Some("100.00"), Some(("100.00", "1"))),
+        (Some("USD"), Some("100.00"), Some(("90.00", "0.9"))),
+        (Some("CHF"), Some("10.01"), Some(("10.51", "1.05"))),
+        (Some("GBP"), Some("100.00"), None),
     ];
     for (code, amount, expected) in cases {
+        let amount = amount.map(dec);
         let set = [
             ("name", Value::Text("Contoso".into())),
             (
                 "revenue__code",
                 code.map_or(Value::Null, |c| Value::Text(c.into())),
             ),
-            ("revenue__value", amount.map_or(Value::Null, Value::Float)),
+            ("revenue__value", amount.map_or(Value::Null, Value::Decimal)),
         ];
         let (out, reasons) = run(&u, "Account", &set);
         match expected {
             Some((base, rate)) => {
                 assert!(reasons.is_empty(), "{code:?}: {reasons:?}");
                 let v = |c| value(&u, "Account", &out, c).cloned();
-                assert_eq!(v("revenue__value"), amount.map(Value::Float), "{code:?}");
+                assert_eq!(v("revenue__value"), amount.map(Value::Decimal), "{code:?}");
                 assert_eq!(v("revenue__currency"), code.map(|c| Value::Text(c.into())));
-                let got_base = v("revenue__base_value").and_then(|v| match v {
-                    Value::Float(f) => Some(f),
-                    _ => None,
+                // Exact, with the base currency's two decimal places.
+                let got_base = v("revenue__base_value").map(|v| match v {
+                    Value::Decimal(d) => d.to_string(),
+                    other => format!("{other:?}"),
                 });
-                assert!(
-                    got_base.is_some_and(|b| (b - base).abs() < 1e-9),
-                    "{code:?}: {got_base:?}"
-                );
-                assert_eq!(v("revenue__exchange_rate"), Some(Value::Float(rate)));
+                assert_eq!(got_base.as_deref(), Some(base), "{code:?}");
+                assert_eq!(v("revenue__exchange_rate"), Some(Value::Decimal(dec(rate))));
             }
             None => {
                 assert!(
@@ -266,9 +265,13 @@ fn picklist_labels_become_option_values_and_an_unknown_label_fails_the_row() {
 #[test]
 fn quantities_round_with_a_warning_or_fail_when_the_plan_rejects_fractions() {
     let u = upgrade();
-    let cases = [(2.0, 2, false), (2.5, 3, true), (-0.4, 0, true)];
+    let cases = [("2.0", 2, false), ("2.5", 3, true), ("-0.4", 0, true)];
     for (input, expected, warns) in cases {
-        let (out, reasons) = run(&u, "Product", &[("quantityonhand", Value::Float(input))]);
+        let (out, reasons) = run(
+            &u,
+            "Product",
+            &[("quantityonhand", Value::Decimal(dec(input)))],
+        );
         assert_eq!(
             value(&u, "Product", &out, "quantityonhand"),
             Some(&Value::Int(expected)),
@@ -276,12 +279,23 @@ fn quantities_round_with_a_warning_or_fail_when_the_plan_rejects_fractions() {
         );
         assert_eq!(!reasons.is_empty(), warns, "{input}: {reasons:?}");
     }
-    let (out, _) = run(&u, "Product", &[("quantityonhand", Value::Float(1e19))]);
+    let (out, _) = run(
+        &u,
+        "Product",
+        &[(
+            "quantityonhand",
+            Value::Decimal(dec("10000000000000000000")),
+        )],
+    );
     assert!(matches!(out, RowOutcome::Rejected { .. }), "{out:?}");
 
     let strict = plan_with("fraction = \"round\"", "fraction = \"reject\"");
     let u = upgrade_with(&strict, &catalog());
-    let (out, reasons) = run(&u, "Product", &[("quantityonhand", Value::Float(2.5))]);
+    let (out, reasons) = run(
+        &u,
+        "Product",
+        &[("quantityonhand", Value::Decimal(dec("2.5")))],
+    );
     assert!(matches!(out, RowOutcome::Rejected { .. }), "{out:?}");
     assert!(
         reasons
@@ -289,7 +303,11 @@ fn quantities_round_with_a_warning_or_fail_when_the_plan_rejects_fractions() {
             .any(|r| r.contains("cannot become a whole number")),
         "{reasons:?}"
     );
-    let (out, _) = run(&u, "Product", &[("quantityonhand", Value::Float(3.0))]);
+    let (out, _) = run(
+        &u,
+        "Product",
+        &[("quantityonhand", Value::Decimal(dec("3.0")))],
+    );
     assert_eq!(
         value(&u, "Product", &out, "quantityonhand"),
         Some(&Value::Int(3))
@@ -366,7 +384,7 @@ fn full_row(entity: &Entity) -> BTreeMap<String, Value> {
             (Some(FieldType::Currency), Some("code"), _) => Value::Text("USD".into()),
             (_, _, ColType::Text) => Value::Text("x@example.com".into()),
             (_, _, ColType::Int) => Value::Int(7),
-            (_, _, ColType::Float) => Value::Float(7.25),
+            (_, _, ColType::Decimal) => Value::Decimal(dec("7.25")),
             (_, _, ColType::Bool) => Value::Bool(false),
             (_, _, ColType::Date) => Value::Date(date!(1600 - 01 - 01)),
             (_, _, ColType::DateTime) => Value::DateTime(datetime!(2001-01-01 00:00 UTC)),
@@ -382,7 +400,7 @@ fn class(v: &Value) -> Option<ColType> {
         Value::Null => return None,
         Value::Text(_) => ColType::Text,
         Value::Int(_) => ColType::Int,
-        Value::Float(_) => ColType::Float,
+        Value::Decimal(_) => ColType::Decimal,
         Value::Bool(_) => ColType::Bool,
         Value::Date(_) => ColType::Date,
         Value::DateTime(_) => ColType::DateTime,
@@ -416,4 +434,8 @@ fn every_value_has_its_target_columns_storage_class() {
             );
         }
     }
+}
+
+fn dec(s: &str) -> uplift_model::Decimal {
+    uplift_model::Decimal::from_str_exact(s).unwrap()
 }

@@ -6,7 +6,7 @@ use serde_json::json;
 use time::macros::datetime;
 use uplift_model::input::EntityDef;
 use uplift_model::standard::classic_catalog;
-use uplift_model::{Catalog, Entity, Field, FieldType, Labels, Origin};
+use uplift_model::{Catalog, Decimal, Entity, Field, FieldType, Labels, Origin};
 use uplift_plan::{EvalContext, Options, Plan, Upgrade, apply, builtin, parse_plan};
 
 /// Two custom field names that share their first 60 characters.
@@ -38,7 +38,10 @@ pub fn options() -> Options {
     Options {
         language: "en".into(),
         currency: "EUR".into(),
-        exchange_rates: BTreeMap::from([("USD".to_string(), 0.9), ("CHF".to_string(), 1.05)]),
+        exchange_rates: BTreeMap::from([
+            ("USD".to_string(), Decimal::new(9, 1)),
+            ("CHF".to_string(), Decimal::new(105, 2)),
+        ]),
     }
 }
 

@@ -9,6 +9,7 @@ mod errors;
 mod flows;
 mod migration;
 mod openapi;
+mod plans;
 mod query;
 mod records;
 mod security;

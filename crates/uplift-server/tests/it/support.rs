@@ -87,6 +87,10 @@ impl Platform {
             req = req.header(*k, *v);
         }
         let req = match body {
+            // A string is sent as it is (an uploaded plan's TOML); anything else as JSON.
+            Some(Value::String(text)) => req
+                .header("content-type", "application/toml")
+                .body(Body::from(text)),
             Some(b) => req
                 .header("content-type", "application/json")
                 .body(Body::from(b.to_string())),
@@ -178,6 +182,10 @@ pub async fn platform(
         .await
         .expect("bootstrap");
     let state = AppState::new(store);
+    state
+        .services
+        .upgrades()
+        .set_plans_dir(dir.path().join("plans"));
     if start_flows {
         state
             .services

@@ -588,7 +588,12 @@ async fn refusals_name_the_problem_and_start_nothing(p: Platform) {
         (
             json!({"plan":"/nonexistent/plan.toml","language":"en","currency":"USD","exchange_rates":{"EUR":1.08,"GBP":1.27}}),
             StatusCode::BAD_REQUEST,
-            "neither a shipped plan",
+            "is not a plan name",
+        ),
+        (
+            json!({"plan":"no-such-plan","language":"en","currency":"USD","exchange_rates":{"EUR":1.08,"GBP":1.27}}),
+            StatusCode::BAD_REQUEST,
+            "no plan 'no-such-plan'",
         ),
         (
             json!({"plan":"classic-to-modern","language":"en","currency":"USD","exchange_rates":{"EUR":1.08}}),
@@ -630,14 +635,16 @@ async fn refusals_name_the_problem_and_start_nothing(p: Platform) {
         StatusCode::NOT_FOUND,
         "nothing started"
     );
-    let bad_plan_file = std::env::temp_dir().join(format!("bad-plan-{}.toml", std::process::id()));
-    std::fs::write(&bad_plan_file, "name = \"x\"\nfrom = \"classic\"\nto = [\n").unwrap();
+    let plans = p.data_dir().join("plans");
+    std::fs::create_dir_all(&plans).unwrap();
+    std::fs::write(
+        plans.join("bad.toml"),
+        "name = \"x\"\nfrom = \"classic\"\nto = [\n",
+    )
+    .unwrap();
     let a = p
         .get(
-            &format!(
-                "/api/environments/acme/upgrade/preview?plan={}",
-                bad_plan_file.display()
-            ),
+            "/api/environments/acme/upgrade/preview?plan=bad",
             ADMIN_TOKEN,
         )
         .await;
@@ -699,4 +706,99 @@ async fn refusals_name_the_problem_and_start_nothing(p: Platform) {
         )
         .await;
     assert_eq!(nothing.status, StatusCode::CONFLICT);
+}
+
+/// A JSON document parsed keeping every digit of its numbers, as a client writes them.
+fn exact(text: &str) -> Value {
+    serde_json::from_str(text).unwrap()
+}
+
+#[engine_test]
+async fn money_is_exact_in_production_and_through_step1(p: Platform) {
+    p.create_env("exact", "classic", "open").await;
+    let def =
+        json!({"fields": [{"name":"Title","type":"Text"},{"name":"Price","type":"Currency"}]});
+    let d = p
+        .put("/api/environments/exact/entities/Deal", ADMIN_TOKEN, def)
+        .await;
+    assert_eq!(d.status, StatusCode::OK, "{}", d.body);
+    let rows = [
+        ("a", r#"{"code":"EUR","value":11.00}"#),
+        ("b", r#"{"code":"USD","value":12345678901234567.89}"#),
+        ("c", r#"{"code":"EUR","value":0.10}"#),
+    ];
+    let mut ids = std::collections::BTreeMap::new();
+    for (title, price) in rows {
+        let body = exact(&format!(r#"{{"Title":"{title}","Price":{price}}}"#));
+        let a = p
+            .post("/api/environments/exact/data/deals", ADMIN_TOKEN, body)
+            .await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}: {}", p.engine, a.body);
+        assert_eq!(
+            a.body["Price"],
+            exact(price),
+            "{}: stored as written",
+            p.engine
+        );
+        ids.insert(title, a.body["id"].as_str().unwrap().to_string());
+    }
+    let titles = |v: &Value| -> Vec<String> {
+        v["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["Title"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let sorted = p
+        .get(
+            "/api/environments/exact/data/deals?$orderby=Price/value%20desc",
+            ADMIN_TOKEN,
+        )
+        .await;
+    assert_eq!(
+        titles(&sorted.body),
+        ["b", "a", "c"],
+        "{}: {}",
+        p.engine,
+        sorted.body
+    );
+    let above = p
+        .get(
+            "/api/environments/exact/data/deals?$filter=Price/value%20gt%2011.001",
+            ADMIN_TOKEN,
+        )
+        .await;
+    assert_eq!(titles(&above.body), ["b"], "{}: {}", p.engine, above.body);
+
+    let start = exact(
+        r#"{"plan":"classic-to-modern","language":"en","currency":"USD","exchange_rates":{"EUR":1.1}}"#,
+    );
+    let a = p
+        .post("/api/environments/exact/upgrade", ADMIN_TOKEN, start)
+        .await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
+    let done = wait_step1(&p, "exact").await;
+    assert_eq!(done["status"], "step2_verifying", "{}: {done}", p.engine);
+    let cases = [
+        ("a", "11.00", "12.10", "1.1"),
+        ("b", "12345678901234567.89", "12345678901234567.89", "1"),
+        ("c", "0.10", "0.11", "1.1"),
+    ];
+    for (title, value, base, rate) in cases {
+        let path = format!(
+            "/api/environments/exact/upgrade/test/data/cr_deals({})",
+            ids[title]
+        );
+        let g = p.get(&path, ADMIN_TOKEN).await;
+        assert_eq!(g.status, StatusCode::OK, "{}", g.body);
+        let m = &g.body["cr_price"];
+        let text = |part: &str| m[part].to_string();
+        assert_eq!(
+            (text("value"), text("base_value"), text("exchange_rate")),
+            (value.to_string(), base.to_string(), rate.to_string()),
+            "{}: {title}: {m}",
+            p.engine
+        );
+    }
 }

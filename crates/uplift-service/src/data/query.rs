@@ -4,6 +4,7 @@
 use base64::Engine as _;
 use serde_json::{Value as Json, json};
 use uplift_model::codec::scalar;
+use uplift_model::decimal;
 use uplift_model::filter::{
     Expr, FilterError, OrderItem, check_filter, parse_expand, parse_filter, parse_orderby,
     parse_select,
@@ -349,7 +350,9 @@ pub fn decode_skiptoken(token: &str, types: &[ColType]) -> Result<Vec<Value>, Se
                 (Json::Null, _) => Value::Null,
                 (Json::String(s), ColType::Text) => Value::Text(s.clone()),
                 (Json::Number(n), ColType::Int) => Value::Int(n.as_i64().ok_or_else(bad)?),
-                (Json::Number(n), ColType::Float) => Value::Float(n.as_f64().ok_or_else(bad)?),
+                (Json::Number(n), ColType::Decimal) => {
+                    Value::Decimal(decimal::from_json(n).ok_or_else(bad)?)
+                }
                 (Json::Bool(b), ColType::Bool) => Value::Bool(*b),
                 (Json::String(s), ColType::Date) => Value::Date(parse_date(s).ok_or_else(bad)?),
                 (Json::String(s), ColType::DateTime) => {

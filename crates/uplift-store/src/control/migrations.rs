@@ -102,6 +102,13 @@ pub(super) const MIGRATIONS: &[Migration] = &[
             Sql("CREATE INDEX IF NOT EXISTS role_members_by_user ON {s}role_members (user_email)"),
         ],
     },
+    Migration {
+        version: 4,
+        name: "upgrade plans uploaded through the API",
+        steps: &[Sql(
+            "CREATE TABLE {s}plans (name TEXT NOT NULL PRIMARY KEY, text TEXT NOT NULL, updated_by TEXT NOT NULL, updated_at TEXT NOT NULL)",
+        )],
+    },
 ];
 
 /// The version this build writes.

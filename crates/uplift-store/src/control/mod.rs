@@ -12,12 +12,14 @@ mod approvals;
 mod apps;
 mod flows;
 pub mod migrations;
+mod plans;
 mod row;
 mod runs;
 
 pub use approvals::Approval;
 pub use apps::{AppRecord, AppVersion, Bound};
 pub use flows::FlowRecord;
+pub use plans::PlanRecord;
 pub use runs::{RunRecord, RunStatus};
 
 use crate::engine::{Dialect, Pool};

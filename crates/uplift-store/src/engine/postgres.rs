@@ -7,7 +7,7 @@ use std::str::FromStr;
 use deadpool_postgres::{Manager, ManagerConfig, Object, RecyclingMethod};
 use tokio_postgres::NoTls;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
-use uplift_model::{ColType, Value};
+use uplift_model::{ColType, Decimal, Value};
 
 use super::Row;
 use crate::{Result, StoreError};
@@ -75,11 +75,18 @@ fn read_value(row: &tokio_postgres::Row, i: usize, ty: ColType) -> Result<Value>
             Type::INT2 => opt(row.try_get::<_, Option<i16>>(i)?, |v| Value::Int(v.into())),
             _ => opt(row.try_get::<_, Option<i64>>(i)?, Value::Int),
         },
-        ColType::Float => match col_ty {
+        ColType::Decimal => match col_ty {
             Type::INT8 => opt(row.try_get::<_, Option<i64>>(i)?, |v| {
-                Value::Float(v as f64)
+                Value::Decimal(v.into())
             }),
-            _ => opt(row.try_get::<_, Option<f64>>(i)?, Value::Float),
+            // Columns made before decimals were exact.
+            Type::FLOAT8 => match row.try_get::<_, Option<f64>>(i)? {
+                None => Value::Null,
+                Some(f) => Value::Decimal(uplift_model::decimal::from_f64(f).ok_or_else(|| {
+                    StoreError::Corrupt(format!("{f} does not fit an exact decimal"))
+                })?),
+            },
+            _ => opt(row.try_get::<_, Option<Decimal>>(i)?, Value::Decimal),
         },
         ColType::Bool => opt(row.try_get::<_, Option<bool>>(i)?, Value::Bool),
         ColType::Date => opt(row.try_get::<_, Option<time::Date>>(i)?, Value::Date),
@@ -105,11 +112,11 @@ impl ToSql for Param<'_> {
         match self.0 {
             Value::Null => Ok(IsNull::Yes),
             Value::Text(s) => s.to_sql_checked(ty, out),
-            Value::Int(i) if *ty == Type::FLOAT8 => (*i as f64).to_sql_checked(ty, out),
+            Value::Int(i) if *ty == Type::NUMERIC => Decimal::from(*i).to_sql_checked(ty, out),
             Value::Int(i) if *ty == Type::INT4 => i32::try_from(*i)?.to_sql_checked(ty, out),
             Value::Int(i) if *ty == Type::INT2 => i16::try_from(*i)?.to_sql_checked(ty, out),
             Value::Int(i) => i.to_sql_checked(ty, out),
-            Value::Float(f) => f.to_sql_checked(ty, out),
+            Value::Decimal(d) => d.to_sql_checked(ty, out),
             Value::Bool(b) => b.to_sql_checked(ty, out),
             Value::Date(d) => d.to_sql_checked(ty, out),
             Value::DateTime(t) => t.to_sql_checked(ty, out),
@@ -129,7 +136,7 @@ pub fn type_name(ty: ColType) -> &'static str {
     match ty {
         ColType::Text => "text",
         ColType::Int => "bigint",
-        ColType::Float => "double precision",
+        ColType::Decimal => "numeric",
         ColType::Bool => "boolean",
         ColType::Date => "date",
         ColType::DateTime => "timestamptz",

@@ -106,6 +106,7 @@ fn open_conn(path: &Path, attached: &[(String, PathBuf)]) -> Result<Connection> 
         conn.execute(&sql, [read_only_uri(file)])?;
     }
     crate::checksum::register(&conn)?;
+    crate::decimal_sql::register(&conn)?;
     Ok(conn)
 }
 
@@ -219,7 +220,7 @@ impl rusqlite::ToSql for Param<'_> {
             Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
             Value::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
             Value::Int(i) => ToSqlOutput::Owned(rusqlite::types::Value::Integer(*i)),
-            Value::Float(f) => ToSqlOutput::Owned(rusqlite::types::Value::Real(*f)),
+            Value::Decimal(d) => ToSqlOutput::Owned(rusqlite::types::Value::Text(d.to_string())),
             Value::Bool(b) => ToSqlOutput::Owned(rusqlite::types::Value::Integer(i64::from(*b))),
             Value::Date(d) => ToSqlOutput::Owned(rusqlite::types::Value::Text(format_date(*d))),
             Value::DateTime(t) => {
@@ -247,8 +248,11 @@ pub fn read_value(v: ValueRef<'_>, ty: ColType) -> Result<Value> {
         (ValueRef::Null, _) => Value::Null,
         (ValueRef::Text(t), ColType::Text) => Value::Text(String::from_utf8_lossy(t).into_owned()),
         (ValueRef::Integer(i), ColType::Int) => Value::Int(i),
-        (ValueRef::Integer(i), ColType::Float) => Value::Float(i as f64),
-        (ValueRef::Real(f), ColType::Float) => Value::Float(f),
+        (v @ (ValueRef::Integer(_) | ValueRef::Real(_) | ValueRef::Text(_)), ColType::Decimal) => {
+            Value::Decimal(
+                crate::decimal_sql::read(v).ok_or_else(|| bad("a value that is not a decimal"))?,
+            )
+        }
         (ValueRef::Integer(i), ColType::Bool) => Value::Bool(i != 0),
         (ValueRef::Text(t), ColType::Date) => {
             let s = std::str::from_utf8(t).map_err(|_| bad("non-UTF-8 text"))?;
