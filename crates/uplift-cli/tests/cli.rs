@@ -184,6 +184,15 @@ mod support {
     }
 }
 
+/// A server's arguments on the engine of the test: `--database-url` for PostgreSQL.
+fn on<'a>(backend: &'a Option<(String, String)>, args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = args.to_vec();
+    if let Some((url, _)) = backend {
+        all.extend(["--database-url", url.as_str()]);
+    }
+    all
+}
+
 fn readme_session() -> String {
     let readme =
         std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
@@ -196,11 +205,11 @@ fn readme_session() -> String {
     block.split("\n```").next().expect("block end").to_string()
 }
 
-#[test]
-fn the_readme_session_works_as_printed_against_the_demo() {
+#[engine_test]
+fn the_readme_session_works_as_printed_against_the_demo(backend: Option<(String, String)>) {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(
-        &["demo", "--rows", "3000"],
+        &on(&backend, &["demo", "--rows", "3000"]),
         dir.path(),
         &dir.path().join("uplift-demo"),
     );
@@ -433,10 +442,14 @@ fn the_demo_is_complete_deterministic_and_reused_on_restart(backend: Option<(Str
     drop(s);
 }
 
-#[test]
-fn client_commands_print_tables_or_json_and_fail_with_one_line() {
+#[engine_test]
+fn client_commands_print_tables_or_json_and_fail_with_one_line(backend: Option<(String, String)>) {
     let dir = tempfile::tempdir().unwrap();
-    let s = Server::start(&["serve"], dir.path(), &dir.path().join("data"));
+    let s = Server::start(
+        &on(&backend, &["serve"]),
+        dir.path(),
+        &dir.path().join("data"),
+    );
     let (ok, out, err) = s.cli(&["env", "create", "acme", "--security-mode", "restricted"]);
     assert!(ok, "{out}{err}");
     let (ok, out, _) = s.cli(&["env", "list"]);
@@ -551,10 +564,14 @@ target = "Account"
 
 /// A third-party OData v4 client (python-odata) reflects `$metadata`, queries, follows
 /// lookups and writes through the API. CI installs it; elsewhere the test says how.
-#[test]
-fn app_and_flow_commands_apply_publish_switch_list_and_show() {
+#[engine_test]
+fn app_and_flow_commands_apply_publish_switch_list_and_show(backend: Option<(String, String)>) {
     let dir = tempfile::tempdir().unwrap();
-    let s = Server::start(&["serve"], dir.path(), &dir.path().join("data"));
+    let s = Server::start(
+        &on(&backend, &["serve"]),
+        dir.path(),
+        &dir.path().join("data"),
+    );
     let (ok, out, err) = s.cli(&["env", "create", "acme"]);
     assert!(ok, "{out}{err}");
     let app = dir.path().join("sales.toml");
@@ -727,8 +744,8 @@ fields = ["Name", "Email"]
     assert!(!ok, "{out}");
 }
 
-#[test]
-fn a_real_odata_client_reads_metadata_queries_and_writes() {
+#[engine_test]
+fn a_real_odata_client_reads_metadata_queries_and_writes(backend: Option<(String, String)>) {
     let has_client = Command::new("python3")
         .args(["-c", "import odata"])
         .output()
@@ -745,7 +762,7 @@ fn a_real_odata_client_reads_metadata_queries_and_writes() {
     }
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(
-        &["demo", "--rows", "2000"],
+        &on(&backend, &["demo", "--rows", "2000"]),
         dir.path(),
         &dir.path().join("demo"),
     );
@@ -1032,11 +1049,13 @@ fn assert_report_table_aligns(out: &str) {
     }
 }
 
-#[test]
-fn upgrade_commands_preview_start_wait_report_and_cancel_the_demo() {
+#[engine_test]
+fn upgrade_commands_preview_start_wait_report_and_cancel_the_demo(
+    backend: Option<(String, String)>,
+) {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(
-        &["demo", "--rows", "3000"],
+        &on(&backend, &["demo", "--rows", "3000"]),
         dir.path(),
         &dir.path().join("data"),
     );
@@ -1046,23 +1065,38 @@ fn upgrade_commands_preview_start_wait_report_and_cancel_the_demo() {
     assert!(ok && out.contains("Quantity"), "{out}");
     let plan = dir.path().join("plan.toml");
     std::fs::write(&plan, &out).unwrap();
+    let mine = dir.path().join("My_Plan.toml");
+    std::fs::write(&mine, &out).unwrap();
     let (ok, out, _) = s.cli(&["plan", "check", plan.to_str().unwrap()]);
     assert!(ok && out.contains("is valid"), "{out}");
     std::fs::write(&plan, "name = \"broken\"\nfrom = [\n").unwrap();
     let (ok, _, err) = s.cli(&["plan", "check", plan.to_str().unwrap()]);
     assert!(!ok && err.contains("line"), "{err}");
 
+    // A path is uploaded (the server reads no path it is sent) and previewed by name.
     let (ok, out, err) = s.cli(&[
         "upgrade",
         "preview",
         "contoso",
         "--plan",
-        "classic-to-modern",
+        mine.to_str().unwrap(),
     ]);
     assert!(
         ok && out.contains("cdm_positionworkerassignmentmap")
             && out.contains("currencies found: EUR, GBP, JPY, USD"),
         "{out}{err}"
+    );
+    assert!(err.contains("as plan 'my-plan'"), "{err}");
+    let (ok, _, err) = s.cli(&[
+        "upgrade",
+        "preview",
+        "contoso",
+        "--plan",
+        plan.to_str().unwrap(),
+    ]);
+    assert!(
+        !ok && err.contains("plan 'plan'") && err.contains("line"),
+        "{err}"
     );
     let (ok, _, err) = s.cli(&[
         "upgrade",
