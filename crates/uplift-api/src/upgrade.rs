@@ -122,6 +122,28 @@ pub struct StartUpgrade {
     pub exchange_rates: BTreeMap<String, Decimal>,
 }
 
+/// `PUT /api/environments/{env}/upgrade/test/access/{user}`: what the user may do in
+/// the test database beyond their upgraded roles (target entity names). An empty map
+/// withdraws the grant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestAccessGrant {
+    #[schema(value_type = BTreeMap<String, Vec<String>>)]
+    pub privileges: Privileges,
+}
+
+/// What one user may do in the test database: the upgraded roles (production's roles
+/// as the upgrade maps them, what production will give after step 3) and the admin's
+/// grant for testing. Admins may do everything; in an open environment, everyone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TestAccess {
+    pub user: String,
+    #[schema(value_type = Vec<BTreeMap<String, Vec<String>>>)]
+    pub from_roles: Vec<Privileges>,
+    #[schema(value_type = BTreeMap<String, Vec<String>>)]
+    pub granted: Privileges,
+}
+
 /// Where a plan comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -266,6 +288,9 @@ pub struct Report {
     /// What the reference product would take offline in step 3 (step 1's duration).
     pub estimated_step3_downtime_ms: Option<u64>,
     pub entities: Vec<EntityReport>,
+    /// How to read the entity lines (what the counts count), so that they are not
+    /// taken for a mismatch.
+    pub notes: Vec<String>,
     pub changes: ChangeList,
     pub security: SecurityMapping,
 }

@@ -342,6 +342,8 @@ async fn anchors(
             let bytes = std::fs::metadata(&src)?.len();
             let t0 = Instant::now();
             let from = rusqlite::Connection::open(&src)?;
+            // Decimal columns compare by the platform's collation, which VACUUM needs.
+            uplift_store::decimal_sql::register(&from)?;
             from.execute("VACUUM INTO ?1", [to.to_string_lossy()])?;
             let d = t0.elapsed();
             std::fs::remove_file(&to)?;

@@ -81,10 +81,15 @@ pub async fn serve(args: ServerArgs, demo_rows: Option<u64>) -> Result<()> {
     if let Some(url) = &args.public_url {
         state = state.with_public_url(url);
     }
-    state
-        .services
-        .upgrades()
-        .set_plans_dir(data_dir.join("plans"));
+    let upgrades = state.services.upgrades();
+    upgrades.set_plans_dir(data_dir.join("plans"));
+    // Knobs for tests that act in the middle of a copy (a kill, a cancel).
+    if let Some(rows) = env_u64("UPLIFT_COPY_CHUNK_ROWS") {
+        upgrades.set_chunk_rows(rows);
+    }
+    if let Some(ms) = env_u64("UPLIFT_TEST_COPY_PAUSE_MS") {
+        upgrades.set_chunk_pause_ms(ms);
+    }
     let resumed = state
         .services
         .upgrades()
@@ -136,4 +141,9 @@ pub async fn serve(args: ServerArgs, demo_rows: Option<u64>) -> Result<()> {
     uplift_server::serve(listener, state)
         .await
         .context("serving")
+}
+
+/// A whole number from the environment, if set and valid.
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
 }

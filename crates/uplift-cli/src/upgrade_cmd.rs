@@ -296,6 +296,21 @@ pub async fn report(c: &Client, env: &str, json_out: bool) -> Result<()> {
             }
         }
     }
+    let mismatched: Vec<&str> = v
+        .entities
+        .iter()
+        .filter(|e| e.checksum_match == Some(false))
+        .map(|e| e.source.as_str())
+        .collect();
+    if !mismatched.is_empty() {
+        println!(
+            "checksum MISMATCH: the test database does not hold exactly the converted rows of {}; cancel and run step 1 again",
+            mismatched.join(", ")
+        );
+    }
+    for n in &v.notes {
+        println!("note: {n}");
+    }
     if let Some(ms) = v.step1_duration_ms {
         println!(
             "step 1 took {:.1} s (the reference product's estimate of step 3's downtime)",

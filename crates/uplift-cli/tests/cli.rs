@@ -23,11 +23,17 @@ struct Server {
 
 impl Server {
     fn start(args: &[&str], cwd: &Path, data_dir: &Path) -> Server {
+        Server::start_env(args, cwd, data_dir, &[])
+    }
+
+    /// A server with extra environment variables (the test-only copy pause).
+    fn start_env(args: &[&str], cwd: &Path, data_dir: &Path, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(BIN)
             .args(args)
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .current_dir(cwd)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -829,16 +835,24 @@ fn step1_survives_a_killed_server_and_production_keeps_taking_writes(
 ) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut args = vec!["demo", "--rows", "150000"];
+    let mut args = vec!["demo", "--rows", "20000"];
     if let Some((url, _)) = &backend {
         args.extend(["--database-url", url.as_str()]);
     }
     let start = r#"{"plan":"classic-to-modern","language":"en","currency":"USD","exchange_rates":{"EUR":1.08,"GBP":1.27,"JPY":0.0067}}"#;
-    let s = Server::start(&args, dir.path(), &data);
+    // Throttled, so the kill lands in the copy phase: small chunks, each followed by
+    // a pause (test-only settings).
+    let slow = [
+        ("UPLIFT_COPY_CHUNK_ROWS", "2000"),
+        ("UPLIFT_TEST_COPY_PAUSE_MS", "200"),
+    ];
+    let s = Server::start_env(&args, dir.path(), &data, &slow);
+    let production_before = all_records(&s);
     let (code, body) = curl_json(&s, "POST", "/api/environments/contoso/upgrade", start);
     assert_eq!(code, 202, "{body}");
     wait_for(&s, copy_running);
     // Production answers writes while the copy reads it.
+    let mut written = Vec::new();
     for i in 0..5 {
         let (code, body) = curl_json(
             &s,
@@ -847,11 +861,12 @@ fn step1_survives_a_killed_server_and_production_keeps_taking_writes(
             &format!(r#"{{"Name":"During copy {i}"}}"#),
         );
         assert_eq!(code, 201, "write during the copy: {body}");
+        written.push(body["id"].as_str().unwrap().to_string());
     }
     let during = s.get("/api/environments/contoso/upgrade");
-    assert_eq!(
-        during["status"], "step1_running",
-        "killed while copying: {during}"
+    assert!(
+        copy_running(&during),
+        "killed in the copy phase, started and not finished: {during}"
     );
     drop(s); // SIGKILL
 
@@ -860,6 +875,38 @@ fn step1_survives_a_killed_server_and_production_keeps_taking_writes(
         s.banner.iter().any(|l| l.contains("Resumed 1 upgrade")),
         "{:?}",
         s.banner
+    );
+    // The half-made test database is never served, before or during the resumed step.
+    let (code, _) = curl_json(
+        &s,
+        "GET",
+        "/api/environments/contoso/upgrade/test/data/accounts",
+        "",
+    );
+    let status = s.get("/api/environments/contoso/upgrade");
+    assert!(
+        code == 404 || status["status"] == "step2_verifying",
+        "served a test database while step 1 ran: {code} {status}"
+    );
+    // Every write acknowledged during the copy is in production; nothing else changed.
+    for id in &written {
+        let a = s.get(&format!("/api/environments/contoso/data/accounts({id})"));
+        assert!(
+            a["Name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("During copy")),
+            "{a}"
+        );
+    }
+    let mut after = all_records(&s);
+    for (set, rows) in after.iter_mut() {
+        if set == "accounts" {
+            rows.retain(|r| !written.iter().any(|id| r["id"] == id.as_str()));
+        }
+    }
+    assert_eq!(
+        after, production_before,
+        "production is otherwise unchanged"
     );
     let end = wait_for(&s, |v| v["status"] != "step1_running");
     assert_eq!(end["status"], "step2_verifying", "{end}");
@@ -886,12 +933,12 @@ fn step1_survives_a_killed_server_and_production_keeps_taking_writes(
         "a resumed step 1 ends with the report of an uninterrupted one"
     );
 
-    // Cancel while the copy runs: it stops, the test database goes, a new start works.
+    // Cancel while step 1 runs (the copy's own cancel is tested in the server's
+    // tests): it stops, the test database goes, a new start works.
     let (code, _) = curl_json(&s, "POST", "/api/environments/contoso/upgrade/cancel", "{}");
     assert_eq!(code, 200);
     let (code, body) = curl_json(&s, "POST", "/api/environments/contoso/upgrade", start);
     assert_eq!(code, 202, "{body}");
-    wait_for(&s, copy_running);
     let (code, body) = curl_json(&s, "POST", "/api/environments/contoso/upgrade/cancel", "{}");
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["status"], "cancelled");
@@ -1202,6 +1249,30 @@ fn the_openapi_document_validates_as_openapi_3_1() {
 
 /// Every record of every entity set of the demo, in id order (the links, which name
 /// the server's address, left out).
+/// Every record of every entity of the demo, page after page, by id.
+fn all_records(s: &Server) -> Vec<(String, Vec<Value>)> {
+    let entities = s.get("/api/environments/contoso/entities");
+    entities["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let set = e["set_name"].as_str().unwrap().to_string();
+            let mut rows = Vec::new();
+            let mut path = format!("/api/environments/contoso/data/{set}?$orderby=id");
+            loop {
+                let page = s.get(&path);
+                rows.extend(page["value"].as_array().unwrap().iter().cloned());
+                match page["@odata.nextLink"].as_str() {
+                    Some(next) => path = next[next.find("/api/").unwrap()..].to_string(),
+                    None => break,
+                }
+            }
+            (set, rows)
+        })
+        .collect()
+}
+
 fn demo_records(s: &Server) -> Vec<(String, Value)> {
     let entities = s.get("/api/environments/contoso/entities");
     entities["entities"]
@@ -1245,4 +1316,72 @@ fn the_demo_is_the_same_in_two_fresh_data_directories(backend: Option<(String, S
     for ((set, a), (_, b)) in seen[0].iter().zip(&seen[1]) {
         assert_eq!(a, b, "{set} differs between two fresh demos");
     }
+}
+
+/// Puts a trigger on the test database's `account` table that changes every name the
+/// copy inserts: the target no longer holds the converted rows.
+fn corrupt_test_accounts(backend: &Option<(String, String)>, data: &Path) {
+    match backend {
+        None => {
+            let db = rusqlite::Connection::open(data.join("envs/contoso/test-1.db")).unwrap();
+            db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+            db.execute_batch(
+                "CREATE TRIGGER corrupt AFTER INSERT ON account BEGIN \
+                 UPDATE account SET name = 'corrupted' WHERE id = NEW.id; END;",
+            )
+            .unwrap();
+        }
+        Some((url, _)) => {
+            let sql = "CREATE FUNCTION env_contoso__test1.corrupt() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.name := 'corrupted'; RETURN NEW; END $$; \
+                       CREATE TRIGGER corrupt BEFORE INSERT ON env_contoso__test1.account FOR EACH ROW EXECUTE FUNCTION env_contoso__test1.corrupt();";
+            let out = Command::new("psql")
+                .args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-qc", sql])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+#[engine_test]
+fn a_target_corrupted_mid_step_is_reported_as_a_checksum_mismatch(
+    backend: Option<(String, String)>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // The test-only pause before the copy leaves time to corrupt the target.
+    let slow = [("UPLIFT_TEST_COPY_PAUSE_MS", "1500")];
+    let s = Server::start_env(
+        &on(&backend, &["demo", "--rows", "1500"]),
+        dir.path(),
+        &data,
+        &slow,
+    );
+    let start = r#"{"plan":"classic-to-modern","language":"en","currency":"USD","exchange_rates":{"EUR":1.08,"GBP":1.27,"JPY":0.0067}}"#;
+    let (code, body) = curl_json(&s, "POST", "/api/environments/contoso/upgrade", start);
+    assert_eq!(code, 202, "{body}");
+    let at = wait_for(&s, copy_running);
+    assert_eq!(at["progress"]["done"], 0, "nothing copied yet: {at}");
+    corrupt_test_accounts(&backend, &data);
+    let end = wait_for(&s, |v| v["status"] != "step1_running");
+    assert_eq!(end["status"], "step2_verifying", "{end}");
+
+    let lines = report_lines(&s);
+    let account = lines.iter().find(|e| e["source"] == "Account").unwrap();
+    assert_eq!(account["checksum_match"], false, "{account}");
+    let others_ok = lines
+        .iter()
+        .filter(|e| e["source"] != "Account" && !e["target"].is_null())
+        .all(|e| e["checksum_match"] == true);
+    assert!(others_ok, "only the corrupted entity mismatches: {lines:?}");
+    let (ok, out, err) = s.cli(&["upgrade", "report", "contoso"]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("MISMATCH") && out.contains("checksum MISMATCH: the test database does not hold exactly the converted rows of Account"),
+        "{out}"
+    );
 }

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use uplift_api::ErrorBody;
-use uplift_api::upgrade::{Preview, Report, StartUpgrade, Upgrade};
+use uplift_api::upgrade::{Preview, Report, StartUpgrade, TestAccess, TestAccessGrant, Upgrade};
 use uplift_service::upgrade::PreviewRequest;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -23,6 +23,38 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(report))
         .routes(routes!(cancel))
         .routes(routes!(retry))
+        .routes(routes!(list_test_access))
+        .routes(routes!(grant_test_access))
+}
+
+/// Who may do what in the test database (admins): the upgraded roles of each user and
+/// what admins granted for testing.
+#[utoipa::path(get, path = "/api/environments/{env}/upgrade/test/access", tag = "upgrade",
+    params(("env" = String, Path)),
+    responses((status = 200, body = Vec<TestAccess>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn list_test_access(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(env): Path<String>,
+) -> Answer<Vec<TestAccess>> {
+    Ok(Json(s.services.test_access(&c, &env).await?))
+}
+
+/// Grants a user privileges in the test database beyond their upgraded roles (admins),
+/// replacing an earlier grant; empty privileges withdraw it. Only while step 2 runs.
+#[utoipa::path(put, path = "/api/environments/{env}/upgrade/test/access/{user}", tag = "upgrade",
+    params(("env" = String, Path), ("user" = String, Path)), request_body = TestAccessGrant,
+    responses((status = 200, body = TestAccess), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn grant_test_access(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path((env, user)): Path<(String, String)>,
+    Body(req): Body<TestAccessGrant>,
+) -> Answer<TestAccess> {
+    Ok(Json(
+        s.services.grant_test_access(&c, &env, &user, req).await?,
+    ))
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]

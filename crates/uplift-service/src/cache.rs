@@ -6,14 +6,23 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use uplift_model::security::Privileges;
+use uplift_model::security::{Privileges, SecurityMode};
 use uplift_store::control::{EnvRecord, User};
 
 /// (environment, user e-mail).
 type GrantKey = (String, String);
 
+/// The test database's security as the upgrade maps production's: its mode, and the
+/// upgraded roles' privileges of each user (by lower-case e-mail).
+pub(crate) struct TestSecurity {
+    pub mode: SecurityMode,
+    pub by_user: HashMap<String, Vec<Privileges>>,
+}
+
 #[derive(Default)]
 pub(crate) struct SecurityCache {
+    /// By upgrade id: a new upgrade never sees an old one's mapping.
+    tests: RwLock<HashMap<String, Arc<TestSecurity>>>,
     tokens: RwLock<HashMap<String, User>>,
     envs: RwLock<HashMap<String, EnvRecord>>,
     grants: RwLock<HashMap<GrantKey, Arc<Vec<Privileges>>>>,
@@ -49,7 +58,17 @@ impl SecurityCache {
         write(&self.grants, (env.to_string(), email.to_string()), g)
     }
 
+    pub fn test_security(&self, upgrade: &str) -> Option<Arc<TestSecurity>> {
+        read(&self.tests, &upgrade.to_string())
+    }
+    pub fn put_test_security(&self, upgrade: &str, t: Arc<TestSecurity>) {
+        write(&self.tests, upgrade.to_string(), t)
+    }
+
     pub fn clear(&self) {
+        if let Ok(mut m) = self.tests.write() {
+            m.clear();
+        }
         if let Ok(mut m) = self.tokens.write() {
             m.clear();
         }

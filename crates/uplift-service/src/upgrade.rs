@@ -2,19 +2,28 @@
 //! cancel or retry it. The runner (`uplift-upgrade`) does the work; this is where the
 //! policy is asked and the answers are shaped.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use uplift_api as api;
-use uplift_model::security::UserStatus;
-use uplift_plan::{ChangeList, Options, SourceSecurity, apply, map_security};
+use uplift_model::security::{Privileges, UserStatus, check_privileges};
+use uplift_plan::{ChangeList, Options, SecurityOutcome, SourceSecurity, apply, map_security};
 use uplift_upgrade::events::{EntityReport, Phase, StartOptions};
 use uplift_upgrade::plans::{self, FoundPlan, PlanSource};
-use uplift_upgrade::runner::{UpgradeView, currencies_found};
-use uplift_upgrade::state::Status;
+use uplift_upgrade::runner::{UpgradeView, currencies_found, plan_options};
+use uplift_upgrade::state::{Status, UpgradeState};
 
 use crate::auth::Actor;
+use crate::cache::TestSecurity;
 use crate::error::{Missing, Result, ServiceError};
 use crate::{Services, convert, policy};
+
+/// How a report's entity lines read.
+const REPORT_NOTES: &[&str] = &[
+    "errors and warnings count rows: a row refused or changed by several rules counts once",
+    "error_samples and warning_samples list one line per row and rule, at most 100 of each per entity, so they may outnumber or fall short of the counts",
+    "imported + errors = exported, and checksum_match says the test database holds exactly the converted rows",
+];
 
 /// The plan a preview uses when none is named.
 pub const DEFAULT_PLAN: &str = "classic-to-modern";
@@ -92,6 +101,38 @@ impl Services {
         plan: &uplift_plan::Plan,
         upgrade: &uplift_plan::Upgrade,
     ) -> Result<api::upgrade::SecurityMapping> {
+        let out = self.mapped_security(env, plan, upgrade).await?;
+        Ok(api::upgrade::SecurityMapping {
+            mode: convert::security_mode(out.mode),
+            roles: out
+                .roles
+                .into_iter()
+                .map(|(name, privileges)| api::upgrade::MappedRole { name, privileges })
+                .collect(),
+            members: out
+                .members
+                .into_iter()
+                .map(|(role, user)| api::upgrade::MappedMember { role, user })
+                .collect(),
+            warnings: out
+                .warnings
+                .into_iter()
+                .map(|w| api::upgrade::SecurityWarning {
+                    role: w.role,
+                    user: w.user,
+                    message: w.message,
+                })
+                .collect(),
+        })
+    }
+
+    /// Production's roles, members and mode as the plan maps them onto the target.
+    async fn mapped_security(
+        &self,
+        env: &str,
+        plan: &uplift_plan::Plan,
+        upgrade: &uplift_plan::Upgrade,
+    ) -> Result<SecurityOutcome> {
         let control = self.store.control();
         let record = self.env(env).await?;
         let roles = control
@@ -118,29 +159,42 @@ impl Services {
             members,
             users,
         };
-        let out = map_security(plan, &source, upgrade);
-        Ok(api::upgrade::SecurityMapping {
-            mode: convert::security_mode(out.mode),
-            roles: out
-                .roles
-                .into_iter()
-                .map(|(name, privileges)| api::upgrade::MappedRole { name, privileges })
-                .collect(),
-            members: out
-                .members
-                .into_iter()
-                .map(|(role, user)| api::upgrade::MappedMember { role, user })
-                .collect(),
-            warnings: out
-                .warnings
-                .into_iter()
-                .map(|w| api::upgrade::SecurityWarning {
-                    role: w.role,
-                    user: w.user,
-                    message: w.message,
-                })
-                .collect(),
-        })
+        Ok(map_security(plan, &source, upgrade))
+    }
+
+    /// The test database's security: production's, as the upgrade maps it (what
+    /// production will be after the upgrade), computed once per upgrade and kept until
+    /// roles or users change.
+    pub(crate) async fn test_security(
+        &self,
+        env: &str,
+        id: &str,
+        state: &UpgradeState,
+    ) -> Result<Arc<TestSecurity>> {
+        if let Some(t) = self.cache.test_security(id) {
+            return Ok(t);
+        }
+        let plan = self.upgrades.plan_of(state).await?;
+        let prod = self.store.env_db(env).await?;
+        let upgrade = apply(&plan, &prod.catalog(), &plan_options(&state.options))
+            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        let out = self.mapped_security(env, &plan, &upgrade).await?;
+        let roles: BTreeMap<String, Privileges> = out.roles.into_iter().collect();
+        let mut by_user: HashMap<String, Vec<Privileges>> = HashMap::new();
+        for (role, user) in out.members {
+            if let Some(p) = roles.get(&role) {
+                by_user
+                    .entry(user.to_lowercase())
+                    .or_default()
+                    .push(p.clone());
+            }
+        }
+        let t = Arc::new(TestSecurity {
+            mode: out.mode,
+            by_user,
+        });
+        self.cache.put_test_security(id, t.clone());
+        Ok(t)
     }
 
     /// Starts step 1; it runs in the background.
@@ -214,6 +268,7 @@ impl Services {
             step1_duration_ms: view.state.step1_duration_ms,
             estimated_step3_downtime_ms: view.state.step1_duration_ms,
             entities: view.state.entities.iter().map(entity_report).collect(),
+            notes: REPORT_NOTES.iter().map(|n| n.to_string()).collect(),
             changes: change_list(&changes),
             security,
         })
@@ -413,5 +468,104 @@ impl Services {
             plan,
         };
         Ok((created, plan_detail(found)))
+    }
+}
+
+/// Access to the test database: the upgraded roles, and what admins grant for testing.
+impl Services {
+    /// The upgrade whose test database is served: step 1 done, step 2 under way.
+    pub(crate) async fn serving_upgrade(&self, env: &str) -> Result<(String, UpgradeState)> {
+        self.upgrades
+            .latest(env)
+            .await?
+            .filter(|(_, s)| s.status == Status::Step2Verifying)
+            .ok_or_else(|| ServiceError::NotFound(Missing::TestDatabase { env: env.into() }))
+    }
+
+    /// What `user` may do in the test database, as the data session applies it.
+    pub(crate) async fn test_rights(
+        &self,
+        env: &str,
+        id: &str,
+        state: &UpgradeState,
+        user: &str,
+    ) -> Result<(uplift_model::security::SecurityMode, Vec<Privileges>)> {
+        let security = self.test_security(env, id, state).await?;
+        let user = user.to_lowercase();
+        let mut grants = security.by_user.get(&user).cloned().unwrap_or_default();
+        grants.extend(state.test_grants.get(&user).cloned());
+        Ok((security.mode, grants))
+    }
+
+    async fn test_access_of(
+        &self,
+        env: &str,
+        id: &str,
+        state: &UpgradeState,
+        user: &str,
+    ) -> Result<api::upgrade::TestAccess> {
+        let security = self.test_security(env, id, state).await?;
+        let user = user.to_lowercase();
+        Ok(api::upgrade::TestAccess {
+            from_roles: security.by_user.get(&user).cloned().unwrap_or_default(),
+            granted: state.test_grants.get(&user).cloned().unwrap_or_default(),
+            user,
+        })
+    }
+
+    /// Grants (or, with no privileges, withdraws) test access beyond the upgraded
+    /// roles (admins), checked against the test database's catalog.
+    pub async fn grant_test_access(
+        &self,
+        actor: &Actor,
+        env: &str,
+        user: &str,
+        req: api::upgrade::TestAccessGrant,
+    ) -> Result<api::upgrade::TestAccess> {
+        policy::admin(actor)?;
+        let (_, state) = self.serving_upgrade(env).await?;
+        if self.store.control().get_user(user).await?.is_none() {
+            return Err(ServiceError::Invalid(format!("there is no user '{user}'")));
+        }
+        let catalog = self
+            .store
+            .database(env, &state.test_database)
+            .await?
+            .catalog();
+        if let Some(entity) = req.privileges.keys().find(|e| catalog.entity(e).is_none()) {
+            return Err(ServiceError::Invalid(format!(
+                "there is no entity '{entity}' in the test database of '{env}'"
+            )));
+        }
+        check_privileges(catalog.version, &req.privileges).map_err(ServiceError::Invalid)?;
+        let state = self
+            .upgrades
+            .grant_test_access(env, user, req.privileges, actor.email())
+            .await?;
+        let (id, _) = self.serving_upgrade(env).await?;
+        self.test_access_of(env, &id, &state, user).await
+    }
+
+    /// Every user with an upgraded role or a grant in the test database (admins).
+    pub async fn test_access(
+        &self,
+        actor: &Actor,
+        env: &str,
+    ) -> Result<Vec<api::upgrade::TestAccess>> {
+        policy::admin(actor)?;
+        let (id, state) = self.serving_upgrade(env).await?;
+        let security = self.test_security(env, &id, &state).await?;
+        let mut users: Vec<&String> = security
+            .by_user
+            .keys()
+            .chain(state.test_grants.keys())
+            .collect();
+        users.sort();
+        users.dedup();
+        let mut out = Vec::with_capacity(users.len());
+        for u in users {
+            out.push(self.test_access_of(env, &id, &state, u).await?);
+        }
+        Ok(out)
     }
 }

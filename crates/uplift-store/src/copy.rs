@@ -43,9 +43,36 @@ const POSTGRES_LANES: usize = 2;
 
 /// Told about progress; asked whether to stop.
 pub trait CopyObserver: Send + Sync {
-    /// `done` of `total` source rows of `entity` processed.
+    /// `done` of `total` source rows of `entity` loaded. Called for every entity with
+    /// `done` 0 before any is loaded, so the whole copy's size is known from the start.
     fn progress(&self, entity: &str, done: u64, total: u64);
+    /// The keys and indexes of `entity` are built.
+    fn keyed(&self, _entity: &str) {}
+    /// `entity` is read back and checksummed: its copy is complete.
+    fn read_back(&self, _entity: &str) {}
+    /// A chunk statement of `entity` is about to run (for diagnostics and tests that
+    /// check a cancel stops the copy at once).
+    fn chunk_started(&self, _entity: &str) {}
     fn cancelled(&self) -> bool;
+}
+
+/// How the load is sliced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CopyLimits {
+    /// Rows per `INSERT … SELECT`.
+    pub chunk_rows: u64,
+    /// A pause after each chunk: zero but in tests that need a copy to last (a kill
+    /// or a cancel in the middle of it).
+    pub chunk_pause_ms: u64,
+}
+
+impl Default for CopyLimits {
+    fn default() -> Self {
+        CopyLimits {
+            chunk_rows: CHUNK_ROWS,
+            chunk_pause_ms: 0,
+        }
+    }
 }
 
 /// One sampled row.
@@ -490,29 +517,73 @@ async fn scan(conn: &mut Conn, w: &Work) -> Result<Scanned> {
     })
 }
 
-/// Loads one entity in chunks; returns the rows inserted.
-async fn load(conn: &mut Conn, w: &Work, chunk_rows: u64, stop: &Stop) -> Result<u64> {
+/// The row count of each transform's source table now, in order: the size of a copy
+/// before it starts (the copy counts again in its own snapshot).
+pub async fn source_rows(
+    source: &EnvDb,
+    transforms: &[(EntityTransform, SourceTypes)],
+) -> Result<Vec<u64>> {
+    let mut conn = source.pool().conn().await?;
+    let mut out = Vec::with_capacity(transforms.len());
+    for (t, _) in transforms {
+        let n = conn
+            .query_opt(
+                &format!("SELECT COUNT(*) FROM {}", source.qualify(&t.source_table)),
+                &[],
+                &[ColType::Int],
+            )
+            .await?
+            .and_then(|r| r[0].as_int())
+            .unwrap_or(0);
+        out.push(n as u64);
+    }
+    Ok(out)
+}
+
+/// Counts the rows of every entity's source as the copy will see them (inside the
+/// copy's transaction or snapshot), and tells the observer, so the size of the whole
+/// copy is known before the first row moves.
+async fn count_all(conn: &mut Conn, work: &[Work], stop: &Stop) -> Result<Vec<u64>> {
+    let mut out = Vec::with_capacity(work.len());
+    for w in work {
+        let n = conn
+            .query_opt(
+                &format!("SELECT COUNT(*) FROM {}", w.src),
+                &[],
+                &[ColType::Int],
+            )
+            .await?
+            .and_then(|r| r[0].as_int())
+            .unwrap_or(0) as u64;
+        stop.observer.progress(&w.source_entity, 0, n);
+        out.push(n);
+    }
+    Ok(out)
+}
+
+/// Loads one entity of `total` rows in chunks; returns the rows inserted.
+async fn load(
+    conn: &mut Conn,
+    w: &Work,
+    total: u64,
+    limits: CopyLimits,
+    stop: &Stop,
+) -> Result<u64> {
     let dialect = conn.dialect();
-    let total = conn
-        .query_opt(
-            &format!("SELECT COUNT(*) FROM {}", w.src),
-            &[],
-            &[ColType::Int],
-        )
-        .await?
-        .and_then(|r| r[0].as_int())
-        .unwrap_or(0) as u64;
-    stop.observer.progress(&w.source_entity, 0, total);
-    let plan = chunks(conn, dialect, &w.src, total, chunk_rows).await?;
+    let plan = chunks(conn, dialect, &w.src, total, limits.chunk_rows).await?;
     let mut imported = 0;
     for (n, range) in plan.iter().enumerate() {
         stop.check()?;
+        stop.observer.chunk_started(&w.source_entity);
         let mut ins = w.insert_head.clone();
         range.predicate(&mut ins);
         ins.append(&w.insert_tail);
         imported += conn.execute(&ins.sql, &ins.params).await?;
         let done = total * (n as u64 + 1) / plan.len() as u64;
         stop.observer.progress(&w.source_entity, done, total);
+        if limits.chunk_pause_ms > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(limits.chunk_pause_ms)).await;
+        }
     }
     Ok(imported)
 }
@@ -522,6 +593,7 @@ async fn build_keys(conn: &mut Conn, w: &Work, stop: &Stop) -> Result<()> {
         stop.check()?;
         conn.batch(stmt).await?;
     }
+    stop.observer.keyed(&w.source_entity);
     Ok(())
 }
 
@@ -618,7 +690,7 @@ pub async fn copy(
     target: &EnvDb,
     transforms: &[(EntityTransform, SourceTypes)],
     ctx: &EvalContext,
-    chunk_rows: u64,
+    limits: CopyLimits,
     observer: Arc<dyn CopyObserver>,
 ) -> Result<Vec<EntityCopy>> {
     let (pool, tables) = open_tables(source, target)?;
@@ -634,8 +706,8 @@ pub async fn copy(
         failed: AtomicBool::new(false),
     });
     let mut out = match dialect {
-        Dialect::Sqlite => copy_sqlite(target, pool, work.clone(), chunk_rows, stop).await?,
-        Dialect::Postgres => copy_postgres(pool, work.clone(), chunk_rows, stop).await?,
+        Dialect::Sqlite => copy_sqlite(target, pool, work.clone(), limits, stop).await?,
+        Dialect::Postgres => copy_postgres(pool, work.clone(), limits, stop).await?,
     };
     // In the order the caller gave.
     out.sort_by_key(|(i, _)| *i);
@@ -648,7 +720,7 @@ async fn copy_sqlite(
     target: &EnvDb,
     pool: Pool,
     work: Arc<Vec<Work>>,
-    chunk_rows: u64,
+    limits: CopyLimits,
     stop: Arc<Stop>,
 ) -> Result<Vec<(usize, EntityCopy)>> {
     let tallies: Tallies = Arc::new(Mutex::new(
@@ -672,9 +744,10 @@ async fn copy_sqlite(
     conn.with_sqlite(move |c| Ok(crate::tally::register(c, t)?))
         .await?;
     let started = std::time::Instant::now();
+    let totals = count_all(&mut conn, &work, &stop).await?;
     let mut imported = Vec::new();
-    for w in work.iter() {
-        imported.push(load(&mut conn, w, chunk_rows, &stop).await?);
+    for (w, total) in work.iter().zip(totals) {
+        imported.push(load(&mut conn, w, total, limits, &stop).await?);
     }
     let loaded = started.elapsed();
     for w in work.iter() {
@@ -688,6 +761,7 @@ async fn copy_sqlite(
     for (i, w) in work.iter().enumerate() {
         stop.check()?;
         let back = read_back(&mut conn, w).await?;
+        stop.observer.read_back(&w.source_entity);
         let scanned = tallies
             .lock()
             .map_err(|_| StoreError::Pool("tally lock poisoned".into()))
@@ -727,10 +801,12 @@ fn scanned(t: Tally) -> Scanned {
 async fn copy_postgres(
     pool: Pool,
     work: Arc<Vec<Work>>,
-    chunk_rows: u64,
+    limits: CopyLimits,
     stop: Arc<Stop>,
 ) -> Result<Vec<(usize, EntityCopy)>> {
     let (mut hold, snapshot) = pool.begin_exported().await?;
+    // Counted in the snapshot every lane reads, so they are the rows it will load.
+    let totals = Arc::new(count_all(&mut hold, &work, &stop).await?);
     // Largest first, so the last entity to finish is a small one.
     let mut sizes = Vec::new();
     for (i, w) in work.iter().enumerate() {
@@ -751,12 +827,13 @@ async fn copy_postgres(
     ));
     let mut lanes = Vec::new();
     for _ in 0..POSTGRES_LANES.min(work.len().max(1)) {
-        let (work, stop, pool, queue, snapshot) = (
+        let (work, stop, pool, queue, snapshot, totals) = (
             work.clone(),
             stop.clone(),
             pool.clone(),
             queue.clone(),
             snapshot.clone(),
+            totals.clone(),
         );
         lanes.push(tokio::spawn(async move {
             let r = async {
@@ -770,12 +847,13 @@ async fn copy_postgres(
                     let t0 = std::time::Instant::now();
                     let s = scan(&mut tx, w).await?;
                     let t1 = t0.elapsed();
-                    let imported = load(&mut tx, w, chunk_rows, &stop).await?;
+                    let imported = load(&mut tx, w, totals[i], limits, &stop).await?;
                     let t2 = t0.elapsed();
                     build_keys(&mut tx, w, &stop).await?;
                     let t3 = t0.elapsed();
                     // Read back inside the lane's transaction: its own rows, as stored.
                     let back = read_back(&mut tx, w).await?;
+                    stop.observer.read_back(&w.source_entity);
                     tracing::debug!(
                         entity = %w.source_entity,
                         scanned = ?t1,

@@ -127,6 +127,15 @@ pub enum Event {
         phase: Phase,
         message: String,
     },
+    /// An admin let `user` do more in the test database than the upgraded roles give
+    /// (keyed by target entity names; empty withdraws the grant). It lives and dies
+    /// with the upgrade's test database.
+    TestAccessGranted {
+        at: String,
+        user: String,
+        privileges: uplift_model::security::Privileges,
+        by: String,
+    },
     Retried {
         at: String,
     },
@@ -145,6 +154,7 @@ impl Event {
             | Event::EntityChecked { at, .. }
             | Event::Step1Finished { at, .. }
             | Event::Failed { at, .. }
+            | Event::TestAccessGranted { at, .. }
             | Event::Retried { at }
             | Event::Cancelled { at } => at,
         }

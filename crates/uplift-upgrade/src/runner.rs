@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use uplift_model::value::format_instant;
 use uplift_model::{ColType, FieldType, Value};
 use uplift_plan::{Options, apply};
-use uplift_store::copy::{self, CopyObserver};
+use uplift_store::copy::{self, CopyLimits, CopyObserver};
 use uplift_store::ddl::Keys;
 use uplift_store::sql::ident;
 use uplift_store::{Store, StoreError};
@@ -39,26 +39,71 @@ pub enum UpgradeError {
     Log(String),
 }
 
+/// One entity's copy as it goes: rows loaded of its total, then its keys, then its
+/// read-back.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EntityLive {
+    pub loaded: u64,
+    pub rows: u64,
+    pub keyed: bool,
+    pub read_back: bool,
+}
+
+impl EntityLive {
+    /// Progress in rows: a row counts half once loaded, a quarter more once the keys
+    /// are built and the last quarter once the table is read back (building keys and
+    /// reading back take about half of the copy phase), so the copy reaches its total
+    /// only when it is done.
+    pub fn rows_done(&self) -> u64 {
+        let quarters = 2 * self.loaded
+            + if self.keyed { self.rows } else { 0 }
+            + if self.read_back { self.rows } else { 0 };
+        quarters / 4
+    }
+}
+
 /// Live figures of a running step, merged into the state the API shows.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default)]
 pub struct Live {
     pub phase: Option<Phase>,
-    /// Per source entity: rows done and total.
-    pub entities: BTreeMap<String, (u64, u64)>,
-    pub elapsed_seconds: f64,
+    /// When the copy phase started: its ETA follows its own rate.
+    pub copy_started: Option<Instant>,
+    /// Per source entity; every entity is here, with its row count, from the copy's
+    /// first report on.
+    pub entities: BTreeMap<String, EntityLive>,
 }
 
 struct Running {
     cancel: AtomicBool,
     started: Instant,
     live: Mutex<Live>,
+    /// Chunk statements started (see [`Upgrades::chunks_started`]).
+    chunks: std::sync::atomic::AtomicU64,
+}
+
+impl Running {
+    fn entity(&self, entity: &str, f: impl FnOnce(&mut EntityLive)) {
+        if let Ok(mut l) = self.live.lock() {
+            f(l.entities.entry(entity.to_string()).or_default());
+        }
+    }
 }
 
 impl CopyObserver for Running {
     fn progress(&self, entity: &str, done: u64, total: u64) {
-        if let Ok(mut l) = self.live.lock() {
-            l.entities.insert(entity.to_string(), (done, total));
-        }
+        self.entity(entity, |e| {
+            e.loaded = done;
+            e.rows = total;
+        });
+    }
+    fn keyed(&self, entity: &str) {
+        self.entity(entity, |e| e.keyed = true);
+    }
+    fn read_back(&self, entity: &str) {
+        self.entity(entity, |e| e.read_back = true);
+    }
+    fn chunk_started(&self, _entity: &str) {
+        self.chunks.fetch_add(1, Ordering::Relaxed);
     }
     fn cancelled(&self) -> bool {
         self.cancel.load(Ordering::Relaxed)
@@ -81,8 +126,12 @@ pub struct UpgradeView {
 pub struct Upgrades {
     store: Arc<Store>,
     running: Mutex<HashMap<String, Arc<Running>>>,
+    /// The latest run of each environment, kept after it ends, for its counters.
+    last: Mutex<HashMap<String, Arc<Running>>>,
     /// Rows per copy statement (see [`copy::CHUNK_ROWS`]).
     chunk_rows: std::sync::atomic::AtomicU64,
+    /// A pause after each copy statement, for tests (see [`CopyLimits`]).
+    chunk_pause_ms: std::sync::atomic::AtomicU64,
     /// The server's `DATA_DIR/plans/`, where an operator may put plan files.
     plans_dir: std::sync::OnceLock<std::path::PathBuf>,
 }
@@ -100,7 +149,9 @@ impl Upgrades {
         Arc::new(Upgrades {
             store,
             running: Mutex::new(HashMap::new()),
+            last: Mutex::new(HashMap::new()),
             chunk_rows: copy::CHUNK_ROWS.into(),
+            chunk_pause_ms: 0.into(),
             plans_dir: std::sync::OnceLock::new(),
         })
     }
@@ -124,6 +175,15 @@ impl Upgrades {
         })
     }
 
+    /// The plan an upgrade runs: the text it started with, or (for a log written
+    /// before plan texts were kept) the plan of that name now.
+    pub async fn plan_of(&self, state: &UpgradeState) -> Result<uplift_plan::Plan, UpgradeError> {
+        match &state.plan_text {
+            Some(text) => plans::parse_named(&state.options.plan, text),
+            None => Ok(self.find_plan(&state.options.plan).await?.plan),
+        }
+    }
+
     /// The names of every plan there is: shipped, uploaded, then files.
     pub async fn plan_names(&self) -> Result<Vec<(String, PlanSource)>, UpgradeError> {
         plans::names(&self.store, self.plans_dir.get()).await
@@ -135,10 +195,61 @@ impl Upgrades {
         self.chunk_rows.store(rows.max(1), Ordering::Relaxed);
     }
 
+    /// Pauses before the copy and after every copy statement, so a test can act in
+    /// the middle of a copy (`UPLIFT_TEST_COPY_PAUSE_MS` for a server). Never set in
+    /// production.
+    pub fn set_chunk_pause_ms(&self, ms: u64) {
+        self.chunk_pause_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// How many copy statements the environment's latest step 1 has started: a test
+    /// reads it before and after a cancel to see that no chunk started after it.
+    pub fn chunks_started(&self, env: &str) -> u64 {
+        self.last
+            .lock()
+            .ok()
+            .and_then(|m| m.get(env).map(|r| r.chunks.load(Ordering::Relaxed)))
+            .unwrap_or(0)
+    }
+
     async fn log(&self, id: &str, e: &Event) -> Result<(), UpgradeError> {
         let json = serde_json::to_string(e).map_err(|e| UpgradeError::Log(e.to_string()))?;
         self.store.control().append_event(id, e.at(), &json).await?;
         Ok(())
+    }
+
+    /// Records what `user` may do in the test database beyond the upgraded roles
+    /// (replacing an earlier grant; empty withdraws it). Only while step 2 runs: there
+    /// is no test database to grant on before, nor after.
+    pub async fn grant_test_access(
+        &self,
+        env: &str,
+        user: &str,
+        privileges: uplift_model::security::Privileges,
+        by: &str,
+    ) -> Result<UpgradeState, UpgradeError> {
+        let (id, state) = self
+            .latest(env)
+            .await?
+            .ok_or_else(|| UpgradeError::NotFound(format!("'{env}' has no upgrade")))?;
+        if state.status != Status::Step2Verifying {
+            return Err(UpgradeError::Conflict(format!(
+                "the upgrade of '{env}' is {:?}: test access is granted while step 2 runs",
+                state.status
+            )));
+        }
+        let event = Event::TestAccessGranted {
+            at: now(),
+            user: user.to_lowercase(),
+            privileges,
+            by: by.to_string(),
+        };
+        self.log(&id, &event).await?;
+        let (_, state) = self
+            .latest(env)
+            .await?
+            .ok_or_else(|| UpgradeError::Log("the upgrade vanished".into()))?;
+        Ok(state)
     }
 
     /// The latest upgrade of an environment and its state.
@@ -170,12 +281,12 @@ impl Upgrades {
             && state.status == Status::Step1Running
             && let Ok(l) = r.live.lock()
         {
-            let elapsed = r.started.elapsed().as_secs_f64();
+            let elapsed = l.copy_started.unwrap_or(r.started).elapsed().as_secs_f64();
             let (mut done, mut total) = (0, 0);
-            for (e, (d, t)) in &l.entities {
-                live_entities.insert(e.clone(), Progress::at(*d, *t, elapsed));
-                done += d;
-                total += t;
+            for (name, e) in &l.entities {
+                live_entities.insert(name.clone(), Progress::at(e.loaded, e.rows, elapsed));
+                done += e.rows_done();
+                total += e.rows;
             }
             let overall = Progress::at(done, total, elapsed);
             progress = Some(overall);
@@ -289,8 +400,12 @@ impl Upgrades {
             cancel: AtomicBool::new(false),
             started: Instant::now(),
             live: Mutex::new(Live::default()),
+            chunks: 0.into(),
         });
         if let Ok(mut m) = self.running.lock() {
+            m.insert(env.to_string(), run.clone());
+        }
+        if let Ok(mut m) = self.last.lock() {
             m.insert(env.to_string(), run.clone());
         }
         let (me, env, id, actor) = (
@@ -451,10 +566,7 @@ impl Upgrades {
         let prod = self.store.env_db(env).await?;
         let upgrade = self
             .phase(id, run, Phase::Plan, 1, async {
-                let plan = match &state.plan_text {
-                    Some(text) => plans::parse_named(&options.plan, text)?,
-                    None => self.find_plan(&options.plan).await?.plan,
-                };
+                let plan = self.plan_of(&state).await?;
                 apply(&plan, &prod.catalog(), &plan_options(&options))
                     .map_err(|e| UpgradeError::Invalid(e.to_string()))
             })
@@ -485,19 +597,30 @@ impl Upgrades {
             upgrade_time: now_ms(),
             actor: actor.to_string(),
         };
+        // Every entity's size, before the phase starts: its total is known from the
+        // first report on.
+        let counts = copy::source_rows(&prod, &transforms).await?;
+        for ((t, _), n) in transforms.iter().zip(&counts) {
+            run.progress(&t.source_entity, 0, *n);
+        }
+        if let Ok(mut l) = run.live.lock() {
+            l.copy_started = Some(Instant::now());
+        }
         let observer: Arc<dyn CopyObserver> = run.clone();
         let copies = self
-            .phase(id, run, Phase::Copy, transforms.len() as u64, async {
-                let chunk_rows = self.chunk_rows.load(Ordering::Relaxed);
-                let copies = copy::copy(
-                    &prod,
-                    &test,
-                    &transforms,
-                    &ctx,
-                    chunk_rows,
-                    observer.clone(),
-                )
-                .await?;
+            .phase(id, run, Phase::Copy, counts.iter().sum(), async {
+                let limits = CopyLimits {
+                    chunk_rows: self.chunk_rows.load(Ordering::Relaxed),
+                    chunk_pause_ms: self.chunk_pause_ms.load(Ordering::Relaxed),
+                };
+                // A test's pause also falls before the first row moves, when nothing
+                // holds the test database: a test can reach it there.
+                if limits.chunk_pause_ms > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(limits.chunk_pause_ms))
+                        .await;
+                }
+                let copies =
+                    copy::copy(&prod, &test, &transforms, &ctx, limits, observer.clone()).await?;
                 Ok(copies)
             })
             .await?;
@@ -582,7 +705,8 @@ fn now_ms() -> OffsetDateTime {
         .unwrap_or(t)
 }
 
-fn plan_options(o: &StartOptions) -> Options {
+/// The options `apply` takes, from the ones step 1 was started with.
+pub fn plan_options(o: &StartOptions) -> Options {
     Options {
         language: o.language.clone(),
         currency: o.currency.clone(),

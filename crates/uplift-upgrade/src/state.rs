@@ -1,6 +1,9 @@
 //! An upgrade's state as a fold over its events.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
+use uplift_model::security::Privileges;
 
 use crate::events::{EntityReport, Event, Phase, StartOptions};
 
@@ -43,6 +46,9 @@ pub struct UpgradeState {
     pub actor: String,
     /// The plan's text as it was when the upgrade started (see `Event::Started`).
     pub plan_text: Option<String>,
+    /// What admins granted users in the test database beyond their upgraded roles,
+    /// by user e-mail (lower case).
+    pub test_grants: BTreeMap<String, Privileges>,
     pub started_at: String,
     pub phases: Vec<PhaseState>,
     /// Per source entity, in the order they were copied.
@@ -116,6 +122,7 @@ pub fn fold(events: &[Event]) -> Result<Option<UpgradeState>, FoldError> {
                     test_database: test_database.clone(),
                     actor: actor.clone(),
                     plan_text: plan_text.clone(),
+                    test_grants: BTreeMap::new(),
                     started_at: at.clone(),
                     phases: Phase::STEP1
                         .iter()
@@ -141,10 +148,24 @@ pub fn fold(events: &[Event]) -> Result<Option<UpgradeState>, FoldError> {
                 s.status = Status::Step1Running;
                 s.failure = None;
             }
+            (
+                Some(s),
+                Event::TestAccessGranted {
+                    user, privileges, ..
+                },
+            ) if s.status == Status::Step2Verifying => {
+                let user = user.to_lowercase();
+                if privileges.is_empty() {
+                    s.test_grants.remove(&user);
+                } else {
+                    s.test_grants.insert(user, privileges.clone());
+                }
+            }
             (Some(s), _) if s.status != Status::Step1Running => {
                 let status = format!("{:?}", s.status);
                 return Err(bad(&status));
             }
+            (Some(_), Event::TestAccessGranted { .. }) => return Err(bad("Step1Running")),
             (Some(s), Event::PhaseStarted { at, phase, total }) => {
                 let p = s.phase_mut(*phase);
                 p.started_at = Some(at.clone());

@@ -324,3 +324,111 @@ async fn racing_saves_and_publishes_never_fail_with_500(p: Platform) {
         }
     }
 }
+
+/// In a restricted environment the player and the commands read with the caller's
+/// privileges: a role's holder sees what the role gives, an outsider nothing.
+#[engine_test]
+async fn the_player_and_commands_use_the_callers_privileges_when_restricted(p: Platform) {
+    p.create_env("acme", "classic", "restricted").await;
+    let owner = p.user("owner@acme.test", "maker").await;
+    let reader = p.user("reader@acme.test", "user").await;
+    let outsider = p.user("outsider@acme.test", "user").await;
+    let role = p
+        .put(
+            "/api/environments/acme/roles/Readers",
+            ADMIN_TOKEN,
+            json!({"privileges": {"Account": ["Read"]}}),
+        )
+        .await;
+    assert!(role.status.is_success(), "{}", role.body);
+    p.post(
+        "/api/environments/acme/roles/Readers/members",
+        ADMIN_TOKEN,
+        json!({"user": "reader@acme.test"}),
+    )
+    .await;
+    let acc = p
+        .post(
+            "/api/environments/acme/data/accounts",
+            ADMIN_TOKEN,
+            json!({"Name": "Alpha"}),
+        )
+        .await;
+    let acc_id = acc.body["id"].as_str().unwrap().to_string();
+    let contact = p
+        .post(
+            "/api/environments/acme/data/contacts",
+            ADMIN_TOKEN,
+            json!({"FullName": {"first_name": "Ann", "last_name": "Lee"}}),
+        )
+        .await;
+    let contact_id = contact.body["id"].as_str().unwrap().to_string();
+    let flow = json!({
+        "name": "Flag", "owner": "owner@acme.test",
+        "trigger": {"kind": "app_command", "entity": "Account"},
+        "steps": [{"kind": "update_record", "name": "flag", "entity": "Account",
+                   "id": "@{trigger.record.id}", "values": {"Description": "flagged"}}]
+    });
+    let flow_id = p
+        .post("/api/environments/acme/flows", &owner, flow)
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut app = sales("owner@acme.test", &[], "contains(Name, 'A')");
+    app["commands"] = json!([{"label": "Flag", "entity": "Account", "flow": flow_id}]);
+    let put = p
+        .put("/api/environments/acme/apps/Sales", &owner, app)
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    p.post(
+        "/api/environments/acme/apps/Sales/publish",
+        &owner,
+        json!({}),
+    )
+    .await;
+
+    let base = "/api/environments/acme/apps/Sales";
+    let view = format!("{base}/views/Accounts");
+    let form = format!("{base}/forms/Contact/{contact_id}");
+    let cases = [
+        (&reader, view.as_str(), StatusCode::OK),
+        (&reader, form.as_str(), StatusCode::FORBIDDEN),
+        (&outsider, view.as_str(), StatusCode::FORBIDDEN),
+        (&outsider, form.as_str(), StatusCode::FORBIDDEN),
+    ];
+    for (token, path, expect) in cases {
+        let a = p.get(path, token).await;
+        assert_eq!(a.status, expect, "{}: {path}: {}", p.engine, a.body);
+    }
+    let run = format!("{base}/commands/Flag/run");
+    let refused = p.post(&run, &outsider, json!({"record": acc_id})).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::FORBIDDEN,
+        "{}: {}",
+        p.engine,
+        refused.body
+    );
+    let started = p.post(&run, &reader, json!({"record": acc_id})).await;
+    assert_eq!(
+        started.status,
+        StatusCode::ACCEPTED,
+        "{}: {}",
+        p.engine,
+        started.body
+    );
+    let runs = p
+        .get(
+            &format!("/api/environments/acme/flows/{flow_id}/runs"),
+            &owner,
+        )
+        .await;
+    assert_eq!(
+        runs.body["value"].as_array().map(Vec::len),
+        Some(1),
+        "only the permitted command started a run: {}",
+        runs.body
+    );
+}

@@ -138,7 +138,11 @@ async fn the_copy_checksum_notices_a_changed_row(p: Platform) {
         upgrade_time: time::OffsetDateTime::UNIX_EPOCH,
         actor: "a@b.c".into(),
     };
-    let out = copy::copy(&prod, &test, &work, &ctx, 2, Arc::new(Quiet))
+    let limits = copy::CopyLimits {
+        chunk_rows: 2,
+        chunk_pause_ms: 0,
+    };
+    let out = copy::copy(&prod, &test, &work, &ctx, limits, Arc::new(Quiet))
         .await
         .unwrap();
     assert_eq!(out[0].imported, 3);

@@ -802,3 +802,292 @@ async fn money_is_exact_in_production_and_through_step1(p: Platform) {
         );
     }
 }
+
+#[engine_test]
+async fn the_test_database_applies_the_upgraded_roles_and_test_grants(p: Platform) {
+    seed(&p, "acme", "restricted").await;
+    let mia = p.user("mia@x.test", "maker").await;
+    let max = p.user("max@x.test", "maker").await;
+    let joined = p
+        .post(
+            "/api/environments/acme/roles/Sales/members",
+            ADMIN_TOKEN,
+            json!({"user":"mia@x.test"}),
+        )
+        .await;
+    assert!(joined.status.is_success(), "{}", joined.body);
+    let a = p
+        .post("/api/environments/acme/upgrade", ADMIN_TOKEN, start_body())
+        .await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
+    assert_eq!(wait_step1(&p, "acme").await["status"], "step2_verifying");
+    let t = |path: &str| format!("/api/environments/acme/upgrade/test/data/{path}");
+    let status = |token: &str, path: &str| {
+        let (token, path) = (token.to_string(), t(path));
+        let p = &p;
+        async move { p.get(&path, &token).await.status }
+    };
+    // A Sales member reads what Sales will read after the upgrade, and nothing else; a
+    // maker without a role reads nothing, as production would answer them.
+    assert_eq!(
+        status(&mia, "accounts").await,
+        StatusCode::OK,
+        "{}",
+        p.engine
+    );
+    assert_eq!(
+        status(&mia, "cr_gadgets").await,
+        StatusCode::FORBIDDEN,
+        "{}",
+        p.engine
+    );
+    assert_eq!(
+        status(&max, "accounts").await,
+        StatusCode::FORBIDDEN,
+        "{}",
+        p.engine
+    );
+    assert_eq!(status(ADMIN_TOKEN, "cr_gadgets").await, StatusCode::OK);
+    let made = p
+        .post(&t("accounts"), &mia, json!({"name":"Test deal"}))
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+
+    // What an admin grants for testing comes on top, and can be withdrawn.
+    let grant = |user: &str, token: &str, privileges: Value| {
+        let path = format!("/api/environments/acme/upgrade/test/access/{user}");
+        let (token, p) = (token.to_string(), &p);
+        async move {
+            p.put(&path, &token, json!({"privileges": privileges}))
+                .await
+        }
+    };
+    let g = grant("max@x.test", ADMIN_TOKEN, json!({"cr_gadget":["Read"]})).await;
+    assert_eq!(g.status, StatusCode::OK, "{}", g.body);
+    assert_eq!(g.body["granted"], json!({"cr_gadget":["Read"]}));
+    assert_eq!(
+        status(&max, "cr_gadgets").await,
+        StatusCode::OK,
+        "{}",
+        p.engine
+    );
+    assert_eq!(status(&max, "accounts").await, StatusCode::FORBIDDEN);
+    let list = p
+        .get("/api/environments/acme/upgrade/test/access", ADMIN_TOKEN)
+        .await;
+    let users: Vec<&str> = list
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["user"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        users,
+        ["max@x.test", "mia@x.test", "seller@x.test"],
+        "{}",
+        list.body
+    );
+
+    let refused = [
+        (
+            "max@x.test",
+            ADMIN_TOKEN,
+            json!({"Gadget":["Read"]}),
+            StatusCode::BAD_REQUEST,
+            "no entity 'Gadget'",
+        ),
+        (
+            "max@x.test",
+            ADMIN_TOKEN,
+            json!({"cr_gadget":["Fly"]}),
+            StatusCode::BAD_REQUEST,
+            "'Fly'",
+        ),
+        (
+            "nobody@x.test",
+            ADMIN_TOKEN,
+            json!({"cr_gadget":["Read"]}),
+            StatusCode::BAD_REQUEST,
+            "no user",
+        ),
+        (
+            "mia@x.test",
+            mia.as_str(),
+            json!({"cr_gadget":["Read"]}),
+            StatusCode::FORBIDDEN,
+            "admin",
+        ),
+    ];
+    for (user, token, privileges, code, expect) in refused {
+        let a = grant(user, token, privileges).await;
+        assert_eq!(a.status, code, "{user}: {}", a.body);
+        assert!(a.message().contains(expect), "{user}: {}", a.message());
+    }
+    assert_eq!(
+        status(&mia, "cr_gadgets").await,
+        StatusCode::FORBIDDEN,
+        "a refused grant changes nothing"
+    );
+    let withdrawn = grant("max@x.test", ADMIN_TOKEN, json!({})).await;
+    assert_eq!(withdrawn.status, StatusCode::OK, "{}", withdrawn.body);
+    assert_eq!(status(&max, "cr_gadgets").await, StatusCode::FORBIDDEN);
+}
+
+/// An environment with `accounts` accounts and a few contacts, for copies that last.
+async fn many_rows(p: &Platform, env: &str, accounts: usize) -> u64 {
+    p.create_env(env, "classic", "open").await;
+    for i in 0..accounts {
+        let a = p
+            .post(
+                &format!("/api/environments/{env}/data/accounts"),
+                ADMIN_TOKEN,
+                json!({"Name": format!("Account {i}")}),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    }
+    for i in 0..10 {
+        p.post(
+            &format!("/api/environments/{env}/data/contacts"),
+            ADMIN_TOKEN,
+            json!({"FullName": {"first_name": "C", "last_name": format!("{i}")}}),
+        )
+        .await;
+    }
+    accounts as u64 + 10
+}
+
+fn copy_phase(status: &Value) -> Value {
+    status["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["phase"] == "copy")
+        .cloned()
+        .unwrap()
+}
+
+#[engine_test]
+async fn copy_progress_knows_its_total_from_the_first_report(p: Platform) {
+    let rows = many_rows(&p, "busy", 200).await;
+    p.upgrades.set_chunk_rows(10);
+    p.upgrades.set_chunk_pause_ms(20);
+    let start = json!({"plan":"classic-to-modern","language":"en","currency":"USD"});
+    let a = p
+        .post("/api/environments/busy/upgrade", ADMIN_TOKEN, start)
+        .await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
+    let mut reports = Vec::new();
+    loop {
+        let s = p
+            .get("/api/environments/busy/upgrade", ADMIN_TOKEN)
+            .await
+            .body;
+        if s["status"] != "step1_running" {
+            break;
+        }
+        let phase = copy_phase(&s);
+        if phase["started_at"].is_string()
+            && phase["finished_at"].is_null()
+            && s["progress"].is_object()
+        {
+            let loaded: u64 = s["live_entities"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|e| e["done"].as_u64().unwrap())
+                .sum();
+            reports.push((
+                s["progress"]["done"].as_u64().unwrap(),
+                s["progress"]["total"].as_u64().unwrap(),
+                phase["total"].as_u64().unwrap(),
+                loaded,
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        reports.len() > 5,
+        "{}: the copy was seen running: {reports:?}",
+        p.engine
+    );
+    for (i, (done, total, phase_total, _)) in reports.iter().enumerate() {
+        assert_eq!(
+            *total, rows,
+            "{}: report {i} knows every row: {reports:?}",
+            p.engine
+        );
+        assert_eq!(phase_total, total, "{}: the phase says the same", p.engine);
+        assert!(done <= total);
+        if i > 0 {
+            assert!(
+                *done >= reports[i - 1].0,
+                "{}: progress never goes back: {reports:?}",
+                p.engine
+            );
+        }
+    }
+    // Keys and read-back count too: every row loaded is not the copy done.
+    assert!(
+        reports
+            .iter()
+            .any(|(done, _, _, loaded)| *loaded == rows && *done < rows),
+        "{}: {reports:?}",
+        p.engine
+    );
+}
+
+#[engine_test]
+async fn a_cancel_stops_the_copy_at_its_next_chunk(p: Platform) {
+    many_rows(&p, "busy", 200).await;
+    p.upgrades.set_chunk_rows(5);
+    p.upgrades.set_chunk_pause_ms(20);
+    let start = json!({"plan":"classic-to-modern","language":"en","currency":"USD"});
+    let a = p
+        .post("/api/environments/busy/upgrade", ADMIN_TOKEN, start)
+        .await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
+    loop {
+        let s = p
+            .get("/api/environments/busy/upgrade", ADMIN_TOKEN)
+            .await
+            .body;
+        assert_eq!(
+            s["status"], "step1_running",
+            "{}: the copy outlasts the wait: {s}",
+            p.engine
+        );
+        if s["progress"]["done"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let asked = std::time::Instant::now();
+    let c = p
+        .post(
+            "/api/environments/busy/upgrade/cancel",
+            ADMIN_TOKEN,
+            json!({}),
+        )
+        .await;
+    let waited = asked.elapsed();
+    assert_eq!(c.status, StatusCode::OK, "{}", c.body);
+    assert_eq!(c.body["status"], "cancelled");
+    let at_cancel = p.upgrades.chunks_started("busy");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        p.upgrades.chunks_started("busy"),
+        at_cancel,
+        "{}: no chunk starts after the cancel is acknowledged",
+        p.engine
+    );
+    // 210 rows in chunks of 5 is 40 and more chunks; a cancel honoured only at the end
+    // would have run them all and taken a second or more.
+    assert!(at_cancel < 40, "{}: {at_cancel} chunks ran", p.engine);
+    assert!(
+        waited < Duration::from_secs(2),
+        "{}: the cancel took {waited:?}",
+        p.engine
+    );
+}

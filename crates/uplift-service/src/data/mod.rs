@@ -103,11 +103,13 @@ impl Services {
     ) -> Result<DataSession> {
         let rec = self.env(env).await?;
         policy::open_database(actor, env, database)?;
-        let db = match database {
-            Database::Production => self.store.env_db(env).await?,
-            Database::Test => self.test_database(env).await?,
-        };
-        self.session(actor, &rec, database, db).await
+        match database {
+            Database::Production => {
+                let db = self.store.env_db(env).await?;
+                self.session(actor, &rec, db).await
+            }
+            Database::Test => self.test_session(actor, &rec, None).await,
+        }
     }
 
     /// Opens a database by its name, as an app or flow binding names it.
@@ -124,17 +126,17 @@ impl Services {
             Database::Test
         };
         policy::open_database(actor, env, which)?;
-        let db = self.store.bound(env, database).await?;
-        self.session(actor, &rec, which, db).await
+        match which {
+            Database::Production => {
+                let db = self.store.bound(env, database).await?;
+                self.session(actor, &rec, db).await
+            }
+            Database::Test => self.test_session(actor, &rec, Some(database)).await,
+        }
     }
 
-    async fn session(
-        &self,
-        actor: &Actor,
-        rec: &EnvRecord,
-        database: Database,
-        db: Arc<EnvDb>,
-    ) -> Result<DataSession> {
+    /// A session on production, with the actor's roles there.
+    async fn session(&self, actor: &Actor, rec: &EnvRecord, db: Arc<EnvDb>) -> Result<DataSession> {
         let env = rec.name.as_str();
         let grants = self.grants(env, actor.email()).await?;
         Ok(DataSession {
@@ -142,7 +144,7 @@ impl Services {
                 actor: actor.clone(),
                 env: env.into(),
                 mode: rec.security_mode,
-                database,
+                database: Database::Production,
                 grants,
             },
             catalog: db.catalog(),
@@ -150,17 +152,36 @@ impl Services {
         })
     }
 
-    /// The test database of the environment's upgrade, once step 1 has finished.
-    async fn test_database(&self, env: &str) -> Result<Arc<EnvDb>> {
-        let latest = self.upgrades.latest(env).await?;
-        let ready =
-            latest.filter(|(_, s)| s.status == uplift_upgrade::state::Status::Step2Verifying);
-        let Some((_, upgrade)) = ready else {
+    /// A session on the test database of the environment's upgrade, once step 1 has
+    /// finished, with the rights the actor will have after the upgrade (the upgraded
+    /// roles) plus what an admin granted for testing. `named` is the database an app or
+    /// flow is bound to: one that is not the current test database is gone.
+    async fn test_session(
+        &self,
+        actor: &Actor,
+        rec: &EnvRecord,
+        named: Option<&str>,
+    ) -> Result<DataSession> {
+        let env = rec.name.as_str();
+        let (id, state) = self.serving_upgrade(env).await?;
+        if named.is_some_and(|n| n != state.test_database) {
             return Err(ServiceError::NotFound(Missing::TestDatabase {
                 env: env.into(),
             }));
-        };
-        Ok(self.store.database(env, &upgrade.test_database).await?)
+        }
+        let db = self.store.database(env, &state.test_database).await?;
+        let (mode, grants) = self.test_rights(env, &id, &state, actor.email()).await?;
+        Ok(DataSession {
+            rights: DataRights {
+                actor: actor.clone(),
+                env: env.into(),
+                mode,
+                database: Database::Test,
+                grants: Arc::new(grants),
+            },
+            catalog: db.catalog(),
+            db,
+        })
     }
 }
 
