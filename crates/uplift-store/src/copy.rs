@@ -517,25 +517,46 @@ async fn scan(conn: &mut Conn, w: &Work) -> Result<Scanned> {
     })
 }
 
-/// The row count of each transform's source table now, in order: the size of a copy
-/// before it starts (the copy counts again in its own snapshot).
-pub async fn source_rows(
+/// An estimate of each transform's source rows, in order, at no cost: the size of a
+/// copy before it starts. SQLite: the span of rowids (exact unless rows were
+/// deleted); PostgreSQL: the planner's `reltuples`, or a count for a table never
+/// analysed. The copy replaces them with exact counts in its own snapshot before the
+/// first row moves ([`CopyObserver::progress`]).
+pub async fn estimated_rows(
     source: &EnvDb,
     transforms: &[(EntityTransform, SourceTypes)],
 ) -> Result<Vec<u64>> {
     let mut conn = source.pool().conn().await?;
     let mut out = Vec::with_capacity(transforms.len());
     for (t, _) in transforms {
-        let n = conn
-            .query_opt(
-                &format!("SELECT COUNT(*) FROM {}", source.qualify(&t.source_table)),
-                &[],
-                &[ColType::Int],
-            )
+        let table = source.qualify(&t.source_table);
+        let mut b = SqlBuf::new(conn.dialect());
+        match conn.dialect() {
+            Dialect::Sqlite => b.push(&format!(
+                "SELECT COALESCE(MAX(rowid) - MIN(rowid) + 1, 0) FROM {table}"
+            )),
+            Dialect::Postgres => b
+                .push("SELECT CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint END FROM pg_class c WHERE c.oid = CAST(")
+                .param(Value::Text(table.clone()), ColType::Text)
+                .push(" AS regclass)"),
+        };
+        let estimate = conn
+            .query_opt(&b.sql, &b.params, &[ColType::Int])
             .await?
-            .and_then(|r| r[0].as_int())
-            .unwrap_or(0);
-        out.push(n as u64);
+            .and_then(|r| r[0].as_int());
+        let n = match estimate {
+            Some(n) => n,
+            None => conn
+                .query_opt(
+                    &format!("SELECT COUNT(*) FROM {table}"),
+                    &[],
+                    &[ColType::Int],
+                )
+                .await?
+                .and_then(|r| r[0].as_int())
+                .unwrap_or(0),
+        };
+        out.push(n.max(0) as u64);
     }
     Ok(out)
 }

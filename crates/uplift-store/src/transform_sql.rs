@@ -158,11 +158,11 @@ fn expr(
                 return Ok(());
             }
             // Both sides are folded by the engine, so a label matches as the column does.
-            buf.push("CASE lower(").push(&src(column)).push(")");
+            buf.push("CASE ").push(&fold(d, "lower", &src(column)));
             for (label, value) in options {
-                buf.push(" WHEN lower(");
-                buf.param(Value::Text(label.clone()), ColType::Text);
-                buf.push(") THEN ");
+                buf.push(" WHEN ");
+                fold_param(buf, "lower", label);
+                buf.push(" THEN ");
                 buf.param(Value::Int(*value), ColType::Int);
             }
             buf.push(" END");
@@ -203,12 +203,11 @@ fn rate_case(buf: &mut SqlBuf, code_column: &str, rates: &[(String, Decimal)]) {
         buf.push("NULL");
         return;
     }
-    buf.push("CASE upper(").push(&src(code_column)).push(")");
+    let d = buf.dialect;
+    buf.push("CASE ").push(&fold(d, "upper", &src(code_column)));
     for (code, rate) in rates {
         buf.push(" WHEN ");
-        buf.push("upper(");
-        buf.param(Value::Text(code.clone()), ColType::Text);
-        buf.push(")");
+        fold_param(buf, "upper", code);
         buf.push(" THEN ");
         buf.param(Value::Decimal(*rate), ColType::Decimal);
     }
@@ -267,14 +266,35 @@ pub fn condition(buf: &mut SqlBuf, c: &Condition, types: &SourceTypes) -> Result
         }
         Condition::UnknownLabel { column, labels } => {
             source_type(types, column)?;
-            in_list(buf, &format!("lower({})", src(column)), "lower", labels);
+            in_list(buf, &fold(d, "lower", &src(column)), "lower", labels);
         }
         Condition::MissingRate { code_column, codes } => {
             source_type(types, code_column)?;
-            in_list(buf, &format!("upper({})", src(code_column)), "upper", codes);
+            in_list(buf, &fold(d, "upper", &src(code_column)), "upper", codes);
         }
     }
     Ok(())
+}
+
+/// `f(sql)` (`lower` or `upper`) folding ASCII letters only, as the evaluator and
+/// SQLite do: PostgreSQL's `lower()` follows the database's locale (the Kelvin sign
+/// `K` becomes `k`), so there it runs under the "C" collation, which folds ASCII only.
+fn fold(d: Dialect, f: &str, sql: &str) -> String {
+    match d {
+        Dialect::Sqlite => format!("{f}({sql})"),
+        Dialect::Postgres => format!("{f}(({sql}) COLLATE \"C\")"),
+    }
+}
+
+/// [`fold`] of a text parameter.
+fn fold_param(buf: &mut SqlBuf, f: &str, text: &str) {
+    let d = buf.dialect;
+    buf.push(f).push("((");
+    buf.param(Value::Text(text.to_string()), ColType::Text);
+    match d {
+        Dialect::Sqlite => buf.push("))"),
+        Dialect::Postgres => buf.push(") COLLATE \"C\")"),
+    };
 }
 
 /// `(x IS NOT NULL AND x NOT IN (f(item), ...))`, `f` folding case like `x` does.
@@ -286,9 +306,7 @@ fn in_list(buf: &mut SqlBuf, x: &str, f: &str, items: &[String]) {
             if i > 0 {
                 buf.push(", ");
             }
-            buf.push(f).push("(");
-            buf.param(Value::Text(item.clone()), ColType::Text);
-            buf.push(")");
+            fold_param(buf, f, item);
         }
         buf.push(")");
     }

@@ -598,8 +598,8 @@ impl Upgrades {
             actor: actor.to_string(),
         };
         // Every entity's size, before the phase starts: its total is known from the
-        // first report on.
-        let counts = copy::source_rows(&prod, &transforms).await?;
+        // first report on (estimated here, exact once the copy has counted).
+        let counts = copy::estimated_rows(&prod, &transforms).await?;
         for ((t, _), n) in transforms.iter().zip(&counts) {
             run.progress(&t.source_entity, 0, *n);
         }

@@ -1,6 +1,7 @@
-//! Evaluates a row transform in process: the reference semantics of the IR, used by
-//! tests and by copies the store cannot push down to SQL (across engines, replay of
-//! captured changes).
+//! Evaluates a row transform in process: the reference semantics of the IR. Step 1
+//! never runs it; it is the independent oracle the SQL compiled from the same IR is
+//! tested against (`tests/it/transform_oracle.rs` in uplift-server), and what a later
+//! catch-up of captured changes or a revert can run row by row.
 
 use std::collections::{BTreeMap, HashMap};
 
