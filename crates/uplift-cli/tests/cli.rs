@@ -1062,6 +1062,113 @@ fn flow_runs_survive_a_killed_server_exactly_once(backend: Option<(String, Strin
     drop(s);
 }
 
+/// A local HTTP service that counts the requests to each path. `/hang` never answers
+/// its first request (the server is killed while it waits); everything else, and `/hang`
+/// after that, answers at once.
+fn counting_service() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = calls.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut conn = conn;
+                let mut buf = [0u8; 4096];
+                let n = conn.read(&mut buf).unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]);
+                let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+                let first_hang = {
+                    let mut calls = seen.lock().unwrap();
+                    calls.push(path.clone());
+                    path == "/hang" && calls.iter().filter(|p| *p == "/hang").count() == 1
+                };
+                if first_hang {
+                    std::thread::sleep(std::time::Duration::from_secs(120));
+                }
+                let _ = conn.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                );
+            });
+        }
+    });
+    (addr, calls)
+}
+
+/// A run killed while its second step is in flight resumes at that step after a
+/// restart: the first step's request is made once, the second's again.
+#[engine_test]
+fn a_killed_flow_run_resumes_at_its_first_unfinished_step(backend: Option<(String, String)>) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut args = vec!["serve"];
+    if let Some((url, _)) = &backend {
+        args.extend(["--database-url", url.as_str()]);
+    }
+    let (service, calls) = counting_service();
+    let count = |path: &str| calls.lock().unwrap().iter().filter(|p| *p == path).count();
+    let s = Server::start(&args, dir.path(), &data);
+    let (ok, out, err) = s.cli(&["env", "create", "acme"]);
+    assert!(ok, "{out}{err}");
+    let flow = format!(
+        r#"{{"name": "Two calls", "owner": "admin@uplift.local", "trigger": {{"kind": "manual"}},
+        "steps": [
+          {{"kind": "http_request", "name": "first", "method": "GET", "url": "http://{service}/first"}},
+          {{"kind": "http_request", "name": "second", "method": "GET", "url": "http://{service}/hang"}}
+        ]}}"#
+    );
+    let (code, body) = curl_json(&s, "POST", "/api/environments/acme/flows", &flow);
+    assert_eq!(code, 201, "{body}");
+    let flow = body["id"].as_str().unwrap().to_string();
+    let (code, body) = curl_json(
+        &s,
+        "POST",
+        &format!("/api/environments/acme/flows/{flow}/run"),
+        "",
+    );
+    assert_eq!(code, 202, "{body}");
+    let run = body["run"].as_str().unwrap().to_string();
+    for _ in 0..600 {
+        if count("/hang") == 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(
+        (count("/first"), count("/hang")),
+        (1, 1),
+        "killed in the second step"
+    );
+    drop(s); // SIGKILL
+
+    let s = Server::start(&args, dir.path(), &data);
+    let path = format!("/api/environments/acme/flows/{flow}/runs/{run}");
+    let mut done = Value::Null;
+    for _ in 0..600 {
+        done = s.get(&path);
+        if done["status"] == "succeeded" || done["status"] == "failed" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(done["status"], "succeeded", "{done:#}");
+    assert_eq!(
+        count("/first"),
+        1,
+        "the finished step is not made again: {done:#}"
+    );
+    assert_eq!(
+        count("/hang"),
+        2,
+        "the unfinished step is made again: {done:#}"
+    );
+    let steps = done["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2, "{done:#}");
+    assert!(steps.iter().all(|s| s["status"] == "succeeded"), "{done:#}");
+}
+
 /// The report's table: every row as wide as the header, every cell starting where its
 /// header does.
 fn assert_report_table_aligns(out: &str) {

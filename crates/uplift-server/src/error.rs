@@ -154,7 +154,6 @@ fn nul_at(v: &Json, at: String) -> Option<String> {
     }
 }
 
-/// Query parameters, a malformed one a 400 that names it.
 /// A request body of UTF-8 text (an uploaded plan), with the same refusals as [`Body`]:
 /// too large, not UTF-8, or holding a NUL character is a 4xx.
 pub struct TextBody(pub String);
@@ -177,6 +176,7 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for TextBody {
     }
 }
 
+/// Query parameters, a malformed one a 400 that names it.
 pub struct Params<T>(pub T);
 
 impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestParts<S>

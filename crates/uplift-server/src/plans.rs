@@ -42,9 +42,11 @@ async fn show_plan(
 
 /// Uploads a plan (admins): the body is the plan's TOML, validated before it is kept;
 /// one over 256 KiB is a 400 (413 past the server's body limit). 201 for a new name,
-/// 200 when it replaces one; a shipped plan's name is refused (409).
+/// 200 when it replaces one; a shipped plan's name is refused (409). Documented as
+/// `text/plain` (what generic clients can send); the content type is not checked, so
+/// `application/toml`, as the CLI sends, is the same request.
 #[utoipa::path(put, path = "/api/plans/{name}", tag = "upgrade", params(("name" = String, Path)),
-    request_body(content = String, content_type = "application/toml"),
+    request_body(content = String, content_type = "text/plain"),
     responses((status = 200, body = PlanDetail), (status = 201, body = PlanDetail),
         (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody)))]
 async fn put_plan(

@@ -9,9 +9,11 @@
 //! random-order text key row by row), and the checksum of what landed in the target.
 //! On PostgreSQL two lanes share the work, so both cores of a small machine are used:
 //! each takes whole entities, in a transaction reading the snapshot a holding
-//! transaction exported. SQLite has one writer: it loads every entity with the source
-//! counted and checksummed on the way by [`crate::tally`] (so the source is read and
-//! transformed once), with a rollback journal so the new pages are written once.
+//! transaction exported, as a role that may read production and nothing more
+//! ([`crate::reader_role`]). SQLite has one writer: it loads every entity with the
+//! source counted and checksummed on the way by [`crate::tally`] (so the source is read
+//! and transformed once), with a rollback journal so the new pages are written once;
+//! production is attached to it read-only.
 //! A failed or cancelled copy leaves a target to be dropped, never one that is served:
 //! the test database is only served once step 1 has finished.
 
@@ -25,6 +27,7 @@ use uplift_model::{ColType, Value};
 use crate::engine::sqlite::SqlitePool;
 use crate::engine::{Conn, Dialect, Pool};
 use crate::envdb::EnvDb;
+use crate::reader_role::ReaderRole;
 use crate::sql::{SqlBuf, ident};
 use crate::tally::{Tallies, Tally};
 use crate::transform_sql::{self, SourceTypes};
@@ -728,7 +731,19 @@ pub async fn copy(
     });
     let mut out = match dialect {
         Dialect::Sqlite => copy_sqlite(target, pool, work.clone(), limits, stop).await?,
-        Dialect::Postgres => copy_postgres(pool, work.clone(), limits, stop).await?,
+        Dialect::Postgres => {
+            let (src, tgt) = (
+                source.schema().unwrap_or("public"),
+                target.schema().unwrap_or("public"),
+            );
+            let role = ReaderRole::create(&pool, src, tgt).await?;
+            let copied = copy_postgres(pool.clone(), &role, work.clone(), limits, stop).await;
+            // The role goes whatever the copy's outcome; the copy's error comes first.
+            let finished = role.finish(&pool).await;
+            let copied = copied?;
+            finished?;
+            copied
+        }
     };
     // In the order the caller gave.
     out.sort_by_key(|(i, _)| *i);
@@ -818,9 +833,10 @@ fn scanned(t: Tally) -> Scanned {
 
 /// PostgreSQL: lanes take whole entities, largest first, each in a transaction that
 /// reads the snapshot exported by a holding transaction, and scan, load, key and read
-/// back each one.
+/// back each one, as a role that may only read production ([`ReaderRole`]).
 async fn copy_postgres(
     pool: Pool,
+    role: &ReaderRole,
     work: Arc<Vec<Work>>,
     limits: CopyLimits,
     stop: Arc<Stop>,
@@ -856,9 +872,11 @@ async fn copy_postgres(
             snapshot.clone(),
             totals.clone(),
         );
+        let role = role.clone();
         lanes.push(tokio::spawn(async move {
             let r = async {
                 let mut tx = pool.begin_at(&snapshot).await?;
+                role.enter(&mut tx).await?;
                 let mut out = Vec::new();
                 loop {
                     let next = queue.lock().ok().and_then(|mut q| q.pop_front());

@@ -16,6 +16,7 @@ pub mod envdb;
 pub mod error;
 pub mod filter_sql;
 pub mod outbox;
+pub mod reader_role;
 pub mod records;
 pub mod sql;
 pub mod store;

@@ -1040,29 +1040,7 @@ async fn copy_progress_knows_its_total_from_the_first_report(p: Platform) {
 
 #[engine_test]
 async fn a_cancel_stops_the_copy_at_its_next_chunk(p: Platform) {
-    many_rows(&p, "busy", 200).await;
-    p.upgrades.set_chunk_rows(5);
-    p.upgrades.set_chunk_pause_ms(20);
-    let start = json!({"plan":"classic-to-modern","language":"en","currency":"USD"});
-    let a = p
-        .post("/api/environments/busy/upgrade", ADMIN_TOKEN, start)
-        .await;
-    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
-    loop {
-        let s = p
-            .get("/api/environments/busy/upgrade", ADMIN_TOKEN)
-            .await
-            .body;
-        assert_eq!(
-            s["status"], "step1_running",
-            "{}: the copy outlasts the wait: {s}",
-            p.engine
-        );
-        if s["progress"]["done"].as_u64().unwrap_or(0) > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    copy_under_way(&p).await;
     let asked = std::time::Instant::now();
     let c = p
         .post(
@@ -1090,4 +1068,106 @@ async fn a_cancel_stops_the_copy_at_its_next_chunk(p: Platform) {
         "{}: the cancel took {waited:?}",
         p.engine
     );
+}
+
+/// Starts a throttled step 1 on `busy` and waits until its copy has loaded some rows.
+async fn copy_under_way(p: &Platform) {
+    many_rows(p, "busy", 200).await;
+    p.upgrades.set_chunk_rows(5);
+    p.upgrades.set_chunk_pause_ms(20);
+    let start = json!({"plan":"classic-to-modern","language":"en","currency":"USD"});
+    let a = p
+        .post("/api/environments/busy/upgrade", ADMIN_TOKEN, start)
+        .await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
+    loop {
+        let s = p
+            .get("/api/environments/busy/upgrade", ADMIN_TOKEN)
+            .await
+            .body;
+        assert_eq!(
+            s["status"], "step1_running",
+            "the copy outlasts the wait: {s}"
+        );
+        if s["progress"]["done"].as_u64().unwrap_or(0) > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// The copy's role on this database (as `uplift_store::reader_role` names it).
+async fn copy_role(c: &tokio_postgres::Client) -> String {
+    c.query_one(
+        "SELECT 'uplift_copy_' || left(md5(current_database() || '/env_busy'), 20)",
+        &[],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+/// PostgreSQL cannot run an `INSERT … SELECT` read-only, so step 1's copy reads
+/// production as a role the engine lets read it and nothing else; the role is gone,
+/// and the test tables are the database user's again, once step 1 ends.
+#[tokio::test]
+async fn postgres_step1_copies_as_a_role_that_cannot_write_production() {
+    use crate::support::{Engine, Flows, run_on};
+    run_on(Engine::Postgres, Flows::Started, |p| async move {
+        copy_under_way(&p).await;
+        let c = p.pg_client().await.unwrap();
+        let role = copy_role(&c).await;
+        let privileges = "SELECT bool_and(has_table_privilege($1, format('%I.%I', schemaname, tablename), 'SELECT')), \
+             bool_or(has_table_privilege($1, format('%I.%I', schemaname, tablename), 'INSERT, UPDATE, DELETE, TRUNCATE')) \
+             FROM pg_tables WHERE schemaname = 'env_busy'";
+        let row = c.query_one(privileges, &[&role]).await.unwrap();
+        let (reads, writes): (bool, bool) = (row.get(0), row.get(1));
+        assert!(reads && !writes, "{role}: reads {reads}, writes {writes}");
+        let write = format!("BEGIN; SET LOCAL ROLE {role}; DELETE FROM env_busy.account; ROLLBACK");
+        let refused = c.batch_execute(&write).await.unwrap_err();
+        assert_eq!(
+            refused.code(),
+            Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+            "{refused}"
+        );
+        c.batch_execute("ROLLBACK").await.unwrap();
+        assert_eq!(wait_step1(&p, "busy").await["status"], "step2_verifying");
+        let left: i64 = c
+            .query_one("SELECT count(*) FROM pg_roles WHERE rolname = $1", &[&role])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(left, 0, "{role} outlives the copy");
+        let foreign: i64 = c
+            .query_one(
+                "SELECT count(*) FROM pg_tables WHERE schemaname LIKE 'env_busy\\_\\_%' AND tableowner <> current_user",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(foreign, 0, "test tables owned by another role after the copy");
+    })
+    .await;
+}
+
+/// The lanes do read through the role: once it may not read production either, the
+/// copy stops with an error instead of carrying on with the server's own rights.
+#[tokio::test]
+async fn postgres_step1_reads_production_only_through_its_role() {
+    use crate::support::{Engine, Flows, run_on};
+    run_on(Engine::Postgres, Flows::Started, |p| async move {
+        copy_under_way(&p).await;
+        let c = p.pg_client().await.unwrap();
+        let role = copy_role(&c).await;
+        c.batch_execute(&format!(
+            "REVOKE SELECT ON ALL TABLES IN SCHEMA env_busy FROM {role}"
+        ))
+        .await
+        .unwrap();
+        let end = wait_step1(&p, "busy").await;
+        assert_eq!(end["status"], "step1_failed", "{end}");
+        assert_eq!(end["failure"]["phase"], "copy", "{end}");
+    })
+    .await;
 }
