@@ -18,7 +18,8 @@
 //! - [`transform`] (re-exported from the model): the row-transform IR and its
 //!   in-process evaluator;
 //! - [`security`]: roles and memberships carried to the target version;
-//! - [`validate`]: the model's own validation run over a target catalog.
+//! - [`validate`]: the model's own validation run over a target catalog;
+//! - [`rewrite`]: apps and flows rewritten for the target catalog, with findings.
 
 pub mod apply;
 pub mod builtin;
@@ -27,6 +28,7 @@ mod convert;
 pub mod file;
 mod naming;
 pub mod plan;
+pub mod rewrite;
 pub mod security;
 pub mod validate;
 

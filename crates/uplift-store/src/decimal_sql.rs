@@ -22,8 +22,18 @@ pub const SQLITE_COLUMN_TYPE: &str = "TEXT COLLATE uplift_decimal";
 pub const TIMES: &str = "uplift_dec_times";
 /// `uplift_dec_round(x)`: `x` rounded half away from zero to a whole number, saturating.
 pub const ROUND: &str = "uplift_dec_round";
-/// `uplift_dec_fractional(x)`: 1 when `x` has a fractional part, else 0; NULL for NULL.
-pub const FRACTIONAL: &str = "uplift_dec_fractional";
+
+/// SQL that is true when the stored decimal `c` (an SQL expression, not NULL) has a
+/// fractional part. Plain SQL on the text, not a function over a parsed decimal: it runs
+/// once per row of step 1's warning checks, where a call out to Rust cost more than the
+/// check (a REAL or INTEGER written by an older version is compared with its truncation).
+pub fn fractional_sql(c: &str) -> String {
+    format!(
+        "(CASE typeof({c}) WHEN 'text' THEN instr({c}, '.') > 0 AND \
+         rtrim(substr({c}, instr({c}, '.') + 1), '0') <> '' \
+         WHEN 'real' THEN {c} <> CAST({c} AS INTEGER) ELSE 0 END)"
+    )
+}
 
 /// Reads a stored decimal: its text, or an integer or float written by older versions.
 pub fn read(v: ValueRef<'_>) -> Option<Decimal> {
@@ -73,9 +83,6 @@ pub fn register(conn: &Connection) -> rusqlite::Result<()> {
                 i64::MAX
             })
         }))
-    })?;
-    conn.create_scalar_function(FRACTIONAL, 1, flags, |ctx| {
-        Ok(arg(ctx, 0).map(|x| i64::from(!x.fract().is_zero())))
     })?;
     Ok(())
 }
@@ -136,18 +143,34 @@ mod tests {
             ("SELECT uplift_dec_times(NULL, '1', 2)", None),
             ("SELECT CAST(uplift_dec_round('2.5') AS TEXT)", Some("3")),
             ("SELECT CAST(uplift_dec_round('-2.5') AS TEXT)", Some("-3")),
-            (
-                "SELECT CAST(uplift_dec_fractional('2.50') AS TEXT)",
-                Some("1"),
-            ),
-            (
-                "SELECT CAST(uplift_dec_fractional('2.00') AS TEXT)",
-                Some("0"),
-            ),
         ];
         for (sql, expect) in cases {
             let got: Option<String> = c.query_row(sql, [], |r| r.get(0)).unwrap();
             assert_eq!(got.as_deref(), *expect, "{sql}");
+        }
+    }
+
+    #[test]
+    fn fractional_parts_are_found_in_text_and_in_older_numbers() {
+        let c = conn();
+        let cases: &[(&str, bool)] = &[
+            ("'2.50'", true),
+            ("'2.00'", false),
+            ("'2'", false),
+            ("'-0.001'", true),
+            ("'12345678901234567890.10'", true),
+            ("2.5", true),
+            ("2.0", false),
+            ("7", false),
+        ];
+        c.execute_batch(&format!("CREATE TABLE t (x {SQLITE_COLUMN_TYPE})"))
+            .unwrap();
+        for (value, expect) in cases {
+            c.execute_batch(&format!("DELETE FROM t; INSERT INTO t VALUES ({value})"))
+                .unwrap();
+            let sql = format!("SELECT {} FROM t", fractional_sql("x"));
+            let got: bool = c.query_row(&sql, [], |r| r.get(0)).unwrap();
+            assert_eq!(got, *expect, "{value}");
         }
     }
 }

@@ -247,11 +247,7 @@ pub fn condition(buf: &mut SqlBuf, c: &Condition, types: &SourceTypes) -> Result
             let c = src(column);
             buf.push("(").push(&c).push(" IS NOT NULL AND ");
             match d {
-                Dialect::Sqlite => buf
-                    .push(decimal_sql::FRACTIONAL)
-                    .push("(")
-                    .push(&c)
-                    .push(") = 1)"),
+                Dialect::Sqlite => buf.push(&decimal_sql::fractional_sql(&c)).push(")"),
                 Dialect::Postgres => buf.push(&c).push(" <> trunc(").push(&c).push("))"),
             };
         }

@@ -4,6 +4,7 @@
 mod catalog;
 mod plan_file;
 mod properties;
+mod rewrite;
 mod rows;
 mod security;
 mod support;
