@@ -47,7 +47,9 @@ const POSTGRES_LANES: usize = 2;
 /// Told about progress; asked whether to stop.
 pub trait CopyObserver: Send + Sync {
     /// `done` of `total` source rows of `entity` loaded. Called for every entity with
-    /// `done` 0 before any is loaded, so the whole copy's size is known from the start.
+    /// `done` 0 and an estimated `total` before any is loaded, so the whole copy's size
+    /// is known from the start, and again with the exact total once the copy has
+    /// counted it, when the two differ.
     fn progress(&self, entity: &str, done: u64, total: u64);
     /// The keys and indexes of `entity` are built.
     fn keyed(&self, _entity: &str) {}
@@ -521,10 +523,8 @@ async fn scan(conn: &mut Conn, w: &Work) -> Result<Scanned> {
 }
 
 /// An estimate of each transform's source rows, in order, at no cost: the size of a
-/// copy before it starts. SQLite: the span of rowids (exact unless rows were
-/// deleted); PostgreSQL: the planner's `reltuples`, or a count for a table never
-/// analysed. The copy replaces them with exact counts in its own snapshot before the
-/// first row moves ([`CopyObserver::progress`]).
+/// copy before it starts ([`estimate`]). The copy reports each entity's exact count as
+/// it learns it ([`CopyObserver::progress`]).
 pub async fn estimated_rows(
     source: &EnvDb,
     transforms: &[(EntityTransform, SourceTypes)],
@@ -532,53 +532,50 @@ pub async fn estimated_rows(
     let mut conn = source.pool().conn().await?;
     let mut out = Vec::with_capacity(transforms.len());
     for (t, _) in transforms {
-        let table = source.qualify(&t.source_table);
-        let mut b = SqlBuf::new(conn.dialect());
-        match conn.dialect() {
-            Dialect::Sqlite => b.push(&format!(
-                "SELECT COALESCE(MAX(rowid) - MIN(rowid) + 1, 0) FROM {table}"
-            )),
-            Dialect::Postgres => b
-                .push("SELECT CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint END FROM pg_class c WHERE c.oid = CAST(")
-                .param(Value::Text(table.clone()), ColType::Text)
-                .push(" AS regclass)"),
-        };
-        let estimate = conn
-            .query_opt(&b.sql, &b.params, &[ColType::Int])
-            .await?
-            .and_then(|r| r[0].as_int());
-        let n = match estimate {
-            Some(n) => n,
-            None => conn
-                .query_opt(
-                    &format!("SELECT COUNT(*) FROM {table}"),
-                    &[],
-                    &[ColType::Int],
-                )
-                .await?
-                .and_then(|r| r[0].as_int())
-                .unwrap_or(0),
-        };
-        out.push(n.max(0) as u64);
+        out.push(estimate(&mut conn, &source.qualify(&t.source_table)).await?);
     }
     Ok(out)
 }
 
-/// Counts the rows of every entity's source as the copy will see them (inside the
-/// copy's transaction or snapshot), and tells the observer, so the size of the whole
-/// copy is known before the first row moves.
-async fn count_all(conn: &mut Conn, work: &[Work], stop: &Stop) -> Result<Vec<u64>> {
+/// The rows of `table` without reading it. SQLite: the span of rowids (two pages;
+/// exact unless rows were deleted, an overestimate then); PostgreSQL: the planner's
+/// `reltuples`, or a count for a table never analysed.
+async fn estimate(conn: &mut Conn, table: &str) -> Result<u64> {
+    let mut b = SqlBuf::new(conn.dialect());
+    match conn.dialect() {
+        Dialect::Sqlite => b.push(&format!(
+            "SELECT COALESCE(MAX(rowid) - MIN(rowid) + 1, 0) FROM {table}"
+        )),
+        Dialect::Postgres => b
+            .push("SELECT CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint END FROM pg_class c WHERE c.oid = CAST(")
+            .param(Value::Text(table.to_string()), ColType::Text)
+            .push(" AS regclass)"),
+    };
+    let estimate = conn
+        .query_opt(&b.sql, &b.params, &[ColType::Int])
+        .await?
+        .and_then(|r| r[0].as_int());
+    let n = match estimate {
+        Some(n) => n,
+        None => count(conn, table).await? as i64,
+    };
+    Ok(n.max(0) as u64)
+}
+
+async fn count(conn: &mut Conn, table: &str) -> Result<u64> {
+    let sql = format!("SELECT COUNT(*) FROM {table}");
+    let n = conn.query_opt(&sql, &[], &[ColType::Int]).await?;
+    Ok(n.and_then(|r| r[0].as_int()).unwrap_or(0).max(0) as u64)
+}
+
+/// Every entity's estimated size, told to the observer before any row moves, so the
+/// whole copy's size is known from the first report. A full `COUNT(*)` of every table
+/// up front cost more than the progress is worth: PostgreSQL's lanes count each entity
+/// exactly in their scan, in parallel, and SQLite's load counts it on the way.
+async fn estimate_all(conn: &mut Conn, work: &[Work], stop: &Stop) -> Result<Vec<u64>> {
     let mut out = Vec::with_capacity(work.len());
     for w in work {
-        let n = conn
-            .query_opt(
-                &format!("SELECT COUNT(*) FROM {}", w.src),
-                &[],
-                &[ColType::Int],
-            )
-            .await?
-            .and_then(|r| r[0].as_int())
-            .unwrap_or(0) as u64;
+        let n = estimate(conn, &w.src).await?;
         stop.observer.progress(&w.source_entity, 0, n);
         out.push(n);
     }
@@ -780,10 +777,19 @@ async fn copy_sqlite(
     conn.with_sqlite(move |c| Ok(crate::tally::register(c, t)?))
         .await?;
     let started = std::time::Instant::now();
-    let totals = count_all(&mut conn, &work, &stop).await?;
+    let totals = estimate_all(&mut conn, &work, &stop).await?;
     let mut imported = Vec::new();
-    for (w, total) in work.iter().zip(totals) {
+    for (i, (w, total)) in work.iter().zip(totals).enumerate() {
         imported.push(load(&mut conn, w, total, limits, &stop).await?);
+        // The tally counted the rows the load read: the exact size, should rows have
+        // been deleted since the estimate.
+        let counted = tallies
+            .lock()
+            .map_err(|_| StoreError::Pool("tally lock poisoned".into()))?[i]
+            .rows;
+        if counted != total {
+            stop.observer.progress(&w.source_entity, counted, counted);
+        }
     }
     let loaded = started.elapsed();
     for w in work.iter() {
@@ -842,8 +848,7 @@ async fn copy_postgres(
     stop: Arc<Stop>,
 ) -> Result<Vec<(usize, EntityCopy)>> {
     let (mut hold, snapshot) = pool.begin_exported().await?;
-    // Counted in the snapshot every lane reads, so they are the rows it will load.
-    let totals = Arc::new(count_all(&mut hold, &work, &stop).await?);
+    estimate_all(&mut hold, &work, &stop).await?;
     // Largest first, so the last entity to finish is a small one.
     let mut sizes = Vec::new();
     for (i, w) in work.iter().enumerate() {
@@ -864,13 +869,12 @@ async fn copy_postgres(
     ));
     let mut lanes = Vec::new();
     for _ in 0..POSTGRES_LANES.min(work.len().max(1)) {
-        let (work, stop, pool, queue, snapshot, totals) = (
+        let (work, stop, pool, queue, snapshot) = (
             work.clone(),
             stop.clone(),
             pool.clone(),
             queue.clone(),
             snapshot.clone(),
-            totals.clone(),
         );
         let role = role.clone();
         lanes.push(tokio::spawn(async move {
@@ -886,7 +890,9 @@ async fn copy_postgres(
                     let t0 = std::time::Instant::now();
                     let s = scan(&mut tx, w).await?;
                     let t1 = t0.elapsed();
-                    let imported = load(&mut tx, w, totals[i], limits, &stop).await?;
+                    // The scan counted the rows in the snapshot the lane loads from.
+                    stop.observer.progress(&w.source_entity, 0, s.exported);
+                    let imported = load(&mut tx, w, s.exported, limits, &stop).await?;
                     let t2 = t0.elapsed();
                     build_keys(&mut tx, w, &stop).await?;
                     let t3 = t0.elapsed();

@@ -108,6 +108,10 @@ pub enum Event {
     PhaseFinished {
         at: String,
         phase: Phase,
+        /// The phase's exact size when it differs from the estimate it started with
+        /// (the copy's, once deleted rows are counted out).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total: Option<u64>,
     },
     EntityCopied {
         at: String,

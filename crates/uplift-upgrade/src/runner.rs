@@ -82,6 +82,14 @@ struct Running {
 }
 
 impl Running {
+    /// The copy's size as the copy last told it: exact once every entity is counted.
+    fn copy_rows(&self) -> u64 {
+        self.live
+            .lock()
+            .map(|l| l.entities.values().map(|e| e.rows).sum())
+            .unwrap_or(0)
+    }
+
     fn entity(&self, entity: &str, f: impl FnOnce(&mut EntityLive)) {
         if let Ok(mut l) = self.live.lock() {
             f(l.entities.entry(entity.to_string()).or_default());
@@ -543,8 +551,18 @@ impl Upgrades {
         )
         .await?;
         let out = work.await?;
-        self.log(id, &Event::PhaseFinished { at: now(), phase })
-            .await?;
+        let counted = (phase == Phase::Copy)
+            .then(|| run.copy_rows())
+            .filter(|rows| *rows != total);
+        self.log(
+            id,
+            &Event::PhaseFinished {
+                at: now(),
+                phase,
+                total: counted,
+            },
+        )
+        .await?;
         Ok(out)
     }
 

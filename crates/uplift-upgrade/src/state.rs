@@ -174,9 +174,12 @@ pub fn fold(events: &[Event]) -> Result<Option<UpgradeState>, FoldError> {
                 p.done = 0;
                 p.eta_seconds = None;
             }
-            (Some(s), Event::PhaseFinished { at, phase }) => {
+            (Some(s), Event::PhaseFinished { at, phase, total }) => {
                 let p = s.phase_mut(*phase);
                 p.finished_at = Some(at.clone());
+                if let Some(t) = total {
+                    p.total = *t;
+                }
                 p.done = p.total;
                 p.eta_seconds = Some(0.0);
             }
@@ -258,6 +261,7 @@ mod tests {
             Event::PhaseFinished {
                 at: "t2".into(),
                 phase: Phase::Copy,
+                total: None,
             },
             Event::EntityChecked {
                 at: "t3".into(),
