@@ -212,7 +212,9 @@ async fn chunks(
         Dialect::Sqlite => {
             let r = conn
                 .query_opt(
-                    &format!("SELECT MIN(rowid), MAX(rowid) FROM {src}"),
+                    &format!(
+                        "SELECT (SELECT MIN(rowid) FROM {src}), (SELECT MAX(rowid) FROM {src})"
+                    ),
                     &[],
                     &[ColType::Int, ColType::Int],
                 )
@@ -543,8 +545,10 @@ pub async fn estimated_rows(
 async fn estimate(conn: &mut Conn, table: &str) -> Result<u64> {
     let mut b = SqlBuf::new(conn.dialect());
     match conn.dialect() {
+        // One aggregate per subquery: SQLite answers a lone MIN or MAX of the rowid
+        // from one end of the table, but scans it for both in one SELECT.
         Dialect::Sqlite => b.push(&format!(
-            "SELECT COALESCE(MAX(rowid) - MIN(rowid) + 1, 0) FROM {table}"
+            "SELECT COALESCE((SELECT MAX(rowid) FROM {table}) - (SELECT MIN(rowid) FROM {table}) + 1, 0)"
         )),
         Dialect::Postgres => b
             .push("SELECT CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint END FROM pg_class c WHERE c.oid = CAST(")
