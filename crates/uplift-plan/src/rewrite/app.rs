@@ -15,6 +15,7 @@ pub fn rewrite_app(
     map: &NameMap,
     flow_clones: &BTreeMap<String, String>,
 ) -> Rewritten<AppDef> {
+    map.take_uses();
     let mut findings = Findings::default();
     let mut def = app.clone();
     def.views = app
@@ -35,6 +36,7 @@ pub fn rewrite_app(
     Rewritten {
         def,
         findings: findings.0,
+        uses: map.take_uses(),
     }
 }
 

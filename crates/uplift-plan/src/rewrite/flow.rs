@@ -14,6 +14,7 @@ use super::{Findings, Rewritten, entity_name};
 /// Rewrites `flow` for the target catalog. The name, owner and editors are kept: the
 /// caller names the clone.
 pub fn rewrite_flow(flow: &FlowDef, map: &NameMap) -> Rewritten<FlowDef> {
+    map.take_uses();
     let mut entities = BTreeMap::new();
     collect_entities(&flow.steps, &mut entities);
     let trigger_entity = flow.trigger.entity().map(str::to_string);
@@ -29,6 +30,7 @@ pub fn rewrite_flow(flow: &FlowDef, map: &NameMap) -> Rewritten<FlowDef> {
     Rewritten {
         def,
         findings: cx.findings.0,
+        uses: map.take_uses(),
     }
 }
 

@@ -41,11 +41,13 @@ pub struct Finding {
     pub suggestion: Option<String>,
 }
 
-/// A rewritten definition and its findings.
+/// A rewritten definition, its findings, and what the original uses: the source
+/// entities (`Contact`) and properties (`Contact.FullName/last_name`) it names, sorted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rewritten<T> {
     pub def: T,
     pub findings: Vec<Finding>,
+    pub uses: Vec<String>,
 }
 
 /// Findings as they are collected, each at a location.

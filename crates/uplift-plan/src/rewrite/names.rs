@@ -1,16 +1,22 @@
 //! Where a source name lands in the target catalog: the change list read as a map from
 //! source entities and property paths to target ones.
 
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+
 use uplift_model::entity::KEY;
 use uplift_model::{Catalog, Entity, Field, FieldType};
 
 use crate::changes::{Action, ChangeList, FieldChange};
 
-/// The source catalog, the target catalog and the change list between them.
+/// The source catalog, the target catalog and the change list between them. It also
+/// notes every source entity and property it is asked about, which is what a rewritten
+/// definition uses ([`NameMap::take_uses`]).
 pub struct NameMap<'a> {
     pub source: &'a Catalog,
     pub target: &'a Catalog,
     pub changes: &'a ChangeList,
+    uses: RefCell<BTreeSet<String>>,
 }
 
 /// What became of a source entity.
@@ -41,8 +47,24 @@ pub enum PathTarget {
     Unknown,
 }
 
-impl NameMap<'_> {
+impl<'a> NameMap<'a> {
+    pub fn new(source: &'a Catalog, target: &'a Catalog, changes: &'a ChangeList) -> Self {
+        NameMap {
+            source,
+            target,
+            changes,
+            uses: RefCell::new(BTreeSet::new()),
+        }
+    }
+
+    /// The source entities (`Contact`) and properties (`Contact.FullName/last_name`)
+    /// asked about since the last call, sorted.
+    pub fn take_uses(&self) -> Vec<String> {
+        self.uses.take().into_iter().collect()
+    }
+
     pub fn entity(&self, source: &str) -> EntityTarget {
+        self.uses.borrow_mut().insert(source.to_string());
         if self.source.entity(source).is_none() {
             return EntityTarget::Unknown;
         }
@@ -57,6 +79,10 @@ impl NameMap<'_> {
 
     /// The target of `path` on source entity `entity`.
     pub fn path(&self, entity: &str, path: &[String]) -> PathTarget {
+        let mut uses = self.uses.borrow_mut();
+        uses.insert(entity.to_string());
+        uses.insert(format!("{entity}.{}", path.join("/")));
+        drop(uses);
         let (Some(source), Some(change)) =
             (self.source.entity(entity), self.changes.entity(entity))
         else {

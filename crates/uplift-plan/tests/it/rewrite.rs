@@ -15,11 +15,7 @@ use crate::support::{catalog, upgrade};
 fn check_view(view: Value, expect_view: Value, expect_findings: Value) {
     let source = catalog();
     let up = upgrade();
-    let map = NameMap {
-        source: &source,
-        target: &up.target,
-        changes: &up.changes,
-    };
+    let map = NameMap::new(&source, &up.target, &up.changes);
     let app: AppDef = serde_json::from_value(json!({
         "name": "A", "owner": "maker@example.com", "views": [view]
     }))
@@ -186,11 +182,7 @@ fn flow(def: Value) -> FlowDef {
 fn flows_have_triggers_steps_values_and_templates_rewritten() {
     let source = catalog();
     let up = upgrade();
-    let map = NameMap {
-        source: &source,
-        target: &up.target,
-        changes: &up.changes,
-    };
+    let map = NameMap::new(&source, &up.target, &up.changes);
     let input = flow(json!({
         "name": "Greet", "owner": "maker@example.com",
         "trigger": {"kind": "record_created", "entity": "Contact", "filter": "Address/country eq 'NO'"},
@@ -228,6 +220,24 @@ fn flows_have_triggers_steps_values_and_templates_rewritten() {
     let out = rewrite_flow(&input, &map);
     assert_eq!(out.def, expect);
     assert_eq!(
+        out.uses,
+        [
+            "Contact",
+            "Contact.Address/city",
+            "Contact.Address/country",
+            "Contact.Email",
+            "Contact.FullName/first_name",
+            "Contact.FullName/last_name",
+            "Contact.id",
+            "Project",
+            "Project.Budget",
+            "Project.Code",
+            "Project.Sponsor",
+            "Project.Sponsor/last_name",
+            "Project.Stage",
+        ]
+    );
+    assert_eq!(
         serde_json::to_value(&out.findings).unwrap(),
         json!([{"severity": "warning", "location": "step 'project' value 'Budget'",
                 "message": "a Money value takes an exchange rate; without one it is 1"}])
@@ -238,11 +248,7 @@ fn flows_have_triggers_steps_values_and_templates_rewritten() {
 fn app_commands_run_the_upgraded_clone_of_their_flow() {
     let source = catalog();
     let up = upgrade();
-    let map = NameMap {
-        source: &source,
-        target: &up.target,
-        changes: &up.changes,
-    };
+    let map = NameMap::new(&source, &up.target, &up.changes);
     let app: AppDef = serde_json::from_value(json!({
         "name": "A", "owner": "maker@example.com",
         "commands": [{"label": "Close", "entity": "Project", "flow": "f-1"},
