@@ -11,6 +11,7 @@ pub mod admin;
 pub mod apps;
 pub mod error;
 pub mod flows;
+pub mod items;
 pub mod upgrade;
 
 pub use error::{ErrorBody, ErrorDetail};

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod docs;
 pub mod error;
 pub mod flows;
+pub mod items;
 pub mod odata;
 pub mod plans;
 pub mod player;
@@ -42,6 +43,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(approvals::routes())
         .merge(odata::routes())
         .merge(upgrade::routes())
+        .merge(items::routes())
         .merge(plans::routes())
         .split_for_parts();
     (router, docs::finish(doc))

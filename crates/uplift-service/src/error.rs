@@ -278,6 +278,11 @@ pub enum Missing {
     TestDatabase {
         env: String,
     },
+    /// An item of step 2, or one the caller may not see.
+    Item {
+        env: String,
+        item: String,
+    },
     Resource(String),
     /// A store lookup that failed deep down (a database a binding names, say).
     Stored(String),
@@ -296,6 +301,9 @@ impl fmt::Display for Missing {
             }
             Missing::NavigationProperty { entity, name } => {
                 write!(f, "{entity} has no navigation property '{name}'")
+            }
+            Missing::Item { env, item } => {
+                write!(f, "no item '{item}' in the upgrade of '{env}'")
             }
             Missing::Record { entity, id } => write!(f, "no {entity} with id {id}"),
             Missing::User(u) => write!(f, "no user {u}"),

@@ -15,6 +15,7 @@ mod convert;
 pub mod data;
 pub mod error;
 pub mod flows;
+mod items;
 pub mod player;
 pub mod policy;
 pub mod upgrade;

@@ -140,6 +140,11 @@ pub enum Event {
         privileges: uplift_model::security::Privileges,
         by: String,
     },
+    /// Step 2 begins: every app and flow, with its rewritten copy and findings.
+    ItemsDiscovered {
+        at: String,
+        items: Vec<crate::items::Item>,
+    },
     Retried {
         at: String,
     },
@@ -159,6 +164,7 @@ impl Event {
             | Event::Step1Finished { at, .. }
             | Event::Failed { at, .. }
             | Event::TestAccessGranted { at, .. }
+            | Event::ItemsDiscovered { at, .. }
             | Event::Retried { at }
             | Event::Cancelled { at } => at,
         }

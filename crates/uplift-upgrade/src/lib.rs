@@ -3,6 +3,7 @@
 //! resumes from.
 
 pub mod events;
+pub mod items;
 pub mod plans;
 pub mod progress;
 pub mod runner;

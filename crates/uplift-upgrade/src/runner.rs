@@ -19,6 +19,8 @@ use uplift_store::ddl::Keys;
 use uplift_store::sql::ident;
 use uplift_store::{Store, StoreError};
 
+mod step2;
+
 use crate::events::{EntityReport, Event, Phase, Sample, StartOptions};
 use crate::plans::{self, FoundPlan, PlanSource};
 use crate::progress::Progress;
@@ -482,6 +484,7 @@ impl Upgrades {
                 tokio::time::sleep(std::time::Duration::from_millis(CANCEL_POLL_MS)).await;
             }
         }
+        self.remove_clones(env, &state).await?;
         self.store
             .remove_database(env, &state.test_database)
             .await?;
@@ -525,6 +528,17 @@ impl Upgrades {
                 tracing::info!(env = e.name, "resuming step 1");
                 self.spawn(&e.name, &id, &state.actor);
                 n += 1;
+            } else if let Some((id, state)) = self.latest(&e.name).await?
+                && state.status == Status::Step2Verifying
+                && state.items.is_none()
+            {
+                tracing::info!(env = e.name, "discovering step 2's items");
+                match self.discover_items(&e.name, &id, &state).await {
+                    Ok(()) => n += 1,
+                    Err(err) => {
+                        tracing::warn!(env = e.name, error = %err, "step 2's items were not discovered")
+                    }
+                }
             }
         }
         Ok(n)
@@ -705,6 +719,11 @@ impl Upgrades {
         .await?;
         self.phase(id, run, Phase::Done, 1, async { Ok(()) })
             .await?;
+        // Step 2's items, so that they are there when step 2 is. Step 1 is done whatever
+        // discovery does: a failure is logged, and a restart discovers again.
+        if let Err(e) = self.discover_items(env, id, &state).await {
+            tracing::warn!(env, error = %e, "step 2's items were not discovered");
+        }
         self.log(
             id,
             &Event::Step1Finished {

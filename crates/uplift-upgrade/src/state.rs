@@ -56,6 +56,10 @@ pub struct UpgradeState {
     pub failure: Option<Failure>,
     /// Step 1's duration: the estimate of step 3's downtime in the reference product.
     pub step1_duration_ms: Option<u64>,
+    /// Step 2's apps and flows, once discovered (`None` before); served by the items
+    /// API, not with the status.
+    #[serde(skip)]
+    pub items: Option<Vec<crate::items::Item>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -138,6 +142,7 @@ pub fn fold(events: &[Event]) -> Result<Option<UpgradeState>, FoldError> {
                     entities: Vec::new(),
                     failure: None,
                     step1_duration_ms: None,
+                    items: None,
                 });
             }
             (None, _) => return Err(bad("not started")),
@@ -161,11 +166,18 @@ pub fn fold(events: &[Event]) -> Result<Option<UpgradeState>, FoldError> {
                     s.test_grants.insert(user, privileges.clone());
                 }
             }
+            (Some(s), Event::ItemsDiscovered { items, .. })
+                if matches!(s.status, Status::Step1Running | Status::Step2Verifying) =>
+            {
+                s.items = Some(items.clone());
+            }
             (Some(s), _) if s.status != Status::Step1Running => {
                 let status = format!("{:?}", s.status);
                 return Err(bad(&status));
             }
             (Some(_), Event::TestAccessGranted { .. }) => return Err(bad("Step1Running")),
+            // Allowed while step 1 runs (above): this arm only completes the match.
+            (Some(_), Event::ItemsDiscovered { .. }) => return Err(bad("Step1Running")),
             (Some(s), Event::PhaseStarted { at, phase, total }) => {
                 let p = s.phase_mut(*phase);
                 p.started_at = Some(at.clone());

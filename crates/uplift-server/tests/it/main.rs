@@ -8,6 +8,7 @@ mod databases;
 mod errors;
 mod flows;
 mod fuzz;
+mod items;
 mod migration;
 mod openapi;
 mod plans;

@@ -117,6 +117,17 @@ impl Control {
         .collect()
     }
 
+    /// Removes a flow (an upgrade's clone, when the upgrade is cancelled). Its runs stay
+    /// for the record; a flow that is not there is not an error.
+    pub async fn delete_flow(&self, env: &str, id: &str) -> Result<()> {
+        self.execute(
+            "DELETE FROM {s}flows WHERE env = ? AND id = ?",
+            &[Value::Text(env.into()), Value::Text(id.into())],
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Turns a flow on or off.
     pub async fn set_flow_state(&self, env: &str, id: &str, state: FlowState) -> Result<()> {
         let mut flow = self

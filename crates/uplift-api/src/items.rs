@@ -1,0 +1,98 @@
+//! Step 2's items: the apps and flows that follow an upgrade, each with its rewritten
+//! copy and its findings.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ItemKind {
+    App,
+    Flow,
+}
+
+/// Where an item stands: `needs_attention` while it has an open error, else `ready`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemStatus {
+    NeedsAttention,
+    Ready,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+    Info,
+}
+
+/// Findings by severity, and how many are open.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+pub struct FindingCounts {
+    pub error: u32,
+    pub warning: u32,
+    pub info: u32,
+    pub open: u32,
+}
+
+/// Something about an item's copy that a maker should see: where it is, what it is,
+/// and, when there is one, what to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Finding {
+    pub id: String,
+    pub severity: Severity,
+    /// `view 'Open orders' column 'Owner'`, `step 'greet' subject`.
+    pub location: String,
+    pub message: String,
+    pub suggestion: Option<String>,
+}
+
+/// What every view of an item shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ItemFields {
+    pub id: String,
+    pub kind: ItemKind,
+    pub name: String,
+    /// The app's name, or the flow's id.
+    pub source_id: String,
+    /// The app's name (its upgrade copy), or the id of the `[Upgraded]` flow.
+    pub copy_id: String,
+    pub owner: String,
+    pub editors: Vec<String>,
+    /// Source entities and properties the original names (`Contact`,
+    /// `Contact.FullName/last_name`).
+    pub uses: Vec<String>,
+    /// A flow's last run (RFC 3339, UTC, milliseconds); apps record no use yet.
+    pub last_used_at: Option<String>,
+    pub status: ItemStatus,
+}
+
+/// An app or flow following the upgrade, with its findings counted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Item {
+    #[serde(flatten)]
+    pub fields: ItemFields,
+    pub findings: FindingCounts,
+}
+
+/// `GET …/upgrade/items`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ItemList {
+    pub value: Vec<Item>,
+}
+
+/// `GET …/upgrade/items/{item}`: the item with every finding (`finding_counts` are the
+/// list's `findings` counts), its rewritten copy and the original.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ItemDetail {
+    #[serde(flatten)]
+    pub fields: ItemFields,
+    pub finding_counts: FindingCounts,
+    pub findings: Vec<Finding>,
+    #[schema(value_type = Object)]
+    pub copy: Json,
+    #[schema(value_type = Object)]
+    pub original: Json,
+}

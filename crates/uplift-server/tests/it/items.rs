@@ -1,0 +1,262 @@
+//! Step 2's items through the API: discovered when step 1 ends, each app and flow with
+//! its rewritten copy and findings, upgraded flows cloned, visible to their makers.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::{ADMIN_TOKEN, Platform};
+use uplift_test_macros::engine_test;
+
+const MAKER: &str = "mia@acme.test";
+
+/// An environment with a custom entity, two flows (one the maker's) and a published app
+/// whose command runs the admin's flow. Returns the maker's token and the flows' ids.
+async fn seed(p: &Platform) -> (String, String, String) {
+    p.create_env("acme", "classic", "open").await;
+    let defs = json!({"entities": {"Gadget": {"fields": [
+        {"name": "Title", "type": "Text"},
+        {"name": "Stage", "type": "Picklist", "options": ["Planned", "Active", "Done"]},
+        {"name": "Keeper", "type": "UserOrGroup"}]}}});
+    let d = p
+        .put("/api/environments/acme/entities", ADMIN_TOKEN, defs)
+        .await;
+    assert_eq!(d.status, StatusCode::OK, "{}", d.body);
+    let maker = p.user(MAKER, "maker").await;
+    let flows = "/api/environments/acme/flows";
+    let mine = json!({"name": "Gadget per contact", "owner": MAKER,
+        "trigger": {"kind": "record_created", "entity": "Contact", "filter": "Address/city eq 'Oslo'"},
+        "steps": [{"kind": "create_record", "name": "g", "entity": "Gadget",
+                   "values": {"Title": "@{trigger.record.FullName/last_name}", "Stage": "Active"}}]});
+    let r = p.post(flows, &maker, mine).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let mine = r.body["id"].as_str().unwrap().to_string();
+    let greet = json!({"name": "Greet", "owner": "admin@uplift.local",
+        "trigger": {"kind": "app_command", "entity": "Contact"},
+        "steps": [{"kind": "send_email", "name": "mail", "to": ["@{trigger.record.Email}"],
+                   "subject": "Hello @{trigger.record.FullName/first_name}"}]});
+    let r = p.post(flows, ADMIN_TOKEN, greet).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let greet = r.body["id"].as_str().unwrap().to_string();
+    let app = json!({"name": "Desk", "owner": "admin@uplift.local",
+        "views": [{"name": "Gadgets", "entity": "Gadget", "columns": ["Title", "Keeper"],
+                   "filter": "Stage eq 'Active'"}],
+        "commands": [{"label": "Greet", "entity": "Contact", "flow": greet}]});
+    let path = "/api/environments/acme/apps/Desk";
+    let r = p.put(path, ADMIN_TOKEN, app).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = p
+        .post(&format!("{path}/publish"), ADMIN_TOKEN, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    (maker, mine, greet)
+}
+
+async fn step1(p: &Platform) {
+    let start = json!({"plan": "classic-to-modern", "language": "en", "currency": "USD"});
+    let a = p
+        .post("/api/environments/acme/upgrade", ADMIN_TOKEN, start)
+        .await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
+    for _ in 0..600 {
+        let s = p.get("/api/environments/acme/upgrade", ADMIN_TOKEN).await;
+        if s.body["status"] != "step1_running" {
+            assert_eq!(s.body["status"], "step2_verifying", "{}", s.body);
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("step 1 did not end");
+}
+
+fn by_source<'a>(items: &'a Value, source: &str) -> &'a Value {
+    items["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["source_id"] == source)
+        .unwrap_or_else(|| panic!("no item for {source}: {items}"))
+}
+
+#[engine_test]
+async fn step1_ends_with_every_app_and_flow_an_item_with_its_rewritten_copy(p: Platform) {
+    let (_, mine, greet) = seed(&p).await;
+    step1(&p).await;
+    let items = p
+        .get("/api/environments/acme/upgrade/items", ADMIN_TOKEN)
+        .await;
+    assert_eq!(items.status, StatusCode::OK, "{}", items.body);
+    assert_eq!(
+        items.body["value"].as_array().unwrap().len(),
+        3,
+        "{}",
+        items.body
+    );
+    let greet_clone = by_source(&items.body, &greet)["copy_id"].clone();
+
+    let app = by_source(&items.body, "Desk");
+    assert_eq!(app["status"], "needs_attention", "{app}");
+    let detail = p
+        .get(
+            &format!(
+                "/api/environments/acme/upgrade/items/{}",
+                app["id"].as_str().unwrap()
+            ),
+            ADMIN_TOKEN,
+        )
+        .await;
+    assert_eq!(detail.status, StatusCode::OK, "{}", detail.body);
+    assert_eq!(
+        detail.body["copy"],
+        json!({"name": "Desk", "description": "", "owner": "admin@uplift.local", "editors": [],
+            "views": [{"name": "Gadgets", "entity": "cr_gadget", "columns": ["cr_title", "Keeper"],
+                       "filter": "cr_stage eq 100000001"}],
+            "forms": [],
+            "commands": [{"label": "Greet", "entity": "contact", "flow": greet_clone}]}),
+        "{}",
+        p.engine
+    );
+    let findings: Vec<(Value, Value, Value)> = detail.body["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["severity"].clone(),
+                f["location"].clone(),
+                f["message"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        findings,
+        [(
+            json!("error"),
+            json!("view 'Gadgets' column 'Keeper'"),
+            json!("'Keeper' is not upgraded (user and group fields are not upgraded)")
+        )],
+        "{}",
+        p.engine
+    );
+
+    let flow = by_source(&items.body, &mine);
+    assert_eq!(flow["status"], "ready", "{flow}");
+    let clone = p
+        .get(
+            &format!(
+                "/api/environments/acme/flows/{}",
+                flow["copy_id"].as_str().unwrap()
+            ),
+            ADMIN_TOKEN,
+        )
+        .await;
+    assert_eq!(clone.status, StatusCode::OK, "{}", clone.body);
+    assert_eq!(
+        clone.body["definition"],
+        json!({"name": "[Upgraded] Gadget per contact", "owner": MAKER, "editors": [], "state": "off",
+            "trigger": {"kind": "record_created", "entity": "contact", "filter": "address_city eq 'Oslo'"},
+            "steps": [{"kind": "create_record", "name": "g", "entity": "cr_gadget",
+                       "values": {"cr_title": "@{trigger.record.fullname_last_name}", "cr_stage": 100000001}}]}),
+        "{}: {}",
+        p.engine,
+        clone.body
+    );
+}
+
+#[engine_test]
+async fn makers_see_their_items_users_none(p: Platform) {
+    let (maker, mine, _) = seed(&p).await;
+    let user = p.user("ulf@acme.test", "user").await;
+    step1(&p).await;
+    let items = p.get("/api/environments/acme/upgrade/items", &maker).await;
+    assert_eq!(items.status, StatusCode::OK, "{}", items.body);
+    let sources: Vec<&Value> = items.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| &i["source_id"])
+        .collect();
+    assert_eq!(sources, [&json!(mine)], "{}", p.engine);
+    let all = p
+        .get("/api/environments/acme/upgrade/items", ADMIN_TOKEN)
+        .await;
+    let app = by_source(&all.body, "Desk")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = p
+        .get(
+            &format!("/api/environments/acme/upgrade/items/{app}"),
+            &maker,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    let none = p.get("/api/environments/acme/upgrade/items", &user).await;
+    assert_eq!(none.body["value"], json!([]), "{}", none.body);
+}
+
+#[engine_test]
+async fn a_cancelled_upgrade_removes_its_upgraded_flows(p: Platform) {
+    let (_, mine, _) = seed(&p).await;
+    step1(&p).await;
+    let items = p
+        .get("/api/environments/acme/upgrade/items", ADMIN_TOKEN)
+        .await;
+    let clone = by_source(&items.body, &mine)["copy_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let c = p
+        .post(
+            "/api/environments/acme/upgrade/cancel",
+            ADMIN_TOKEN,
+            json!({}),
+        )
+        .await;
+    assert_eq!(c.status, StatusCode::OK, "{}", c.body);
+    let r = p
+        .get(
+            &format!("/api/environments/acme/flows/{clone}"),
+            ADMIN_TOKEN,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    let r = p
+        .get(&format!("/api/environments/acme/flows/{mine}"), ADMIN_TOKEN)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "the original stays: {}", r.body);
+}
+
+/// A server that stopped between step 1 and discovery (here: an upgrade whose log has
+/// no items, as one written before items existed) discovers them when it resumes.
+#[engine_test]
+async fn a_resumed_server_discovers_items_step1_left_undiscovered(p: Platform) {
+    seed(&p).await;
+    step1(&p).await;
+    let forget = "DELETE FROM {s}upgrade_events WHERE event LIKE '%\"items_discovered\"%'";
+    match p.pg_client().await {
+        Some(c) => c
+            .batch_execute(&forget.replace("{s}", "uplift."))
+            .await
+            .unwrap(),
+        None => rusqlite::Connection::open(p.data_dir().join("control.db"))
+            .unwrap()
+            .execute_batch(&forget.replace("{s}", ""))
+            .unwrap(),
+    }
+    let items = p
+        .get("/api/environments/acme/upgrade/items", ADMIN_TOKEN)
+        .await;
+    assert_eq!(items.body["value"], json!([]), "forgotten: {}", items.body);
+    assert_eq!(p.upgrades.resume().await.unwrap(), 1, "{}", p.engine);
+    let items = p
+        .get("/api/environments/acme/upgrade/items", ADMIN_TOKEN)
+        .await;
+    assert_eq!(
+        items.body["value"].as_array().unwrap().len(),
+        3,
+        "{}",
+        items.body
+    );
+}

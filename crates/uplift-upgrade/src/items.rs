@@ -1,0 +1,244 @@
+//! Step 2's items: every app and flow of the environment's production database, found
+//! when step 1 ends, each with its copy rewritten for the target catalog
+//! ([`uplift_plan::rewrite`]) and checked against it.
+//!
+//! Discovery is pure ([`discover`]): the apps, flows and catalogs in, the items and the
+//! upgraded flow clones out. Ids are derived from the upgrade's id, so discovering again
+//! after a crash gives the same items and overwrites the same clones.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+use uplift_model::Catalog;
+use uplift_model::app::{self, AppDef};
+use uplift_model::flow::{self, FlowDef, FlowState};
+use uplift_plan::rewrite::{self, Finding, NameMap, Severity};
+use uuid::Uuid;
+
+/// The prefix an upgraded flow's name gains.
+pub const CLONE_PREFIX: &str = "[Upgraded] ";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ItemKind {
+    App,
+    Flow,
+}
+
+/// One finding of an item, with an id that stays the same while the finding does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemFinding {
+    pub id: String,
+    #[serde(flatten)]
+    pub finding: Finding,
+}
+
+/// An app or flow that follows the upgrade, as discovered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    pub id: String,
+    pub kind: ItemKind,
+    pub name: String,
+    /// The app's name, or the flow's id.
+    pub source_id: String,
+    /// The app's name (its upgrade copy is a slot of the app), or the upgraded clone's id.
+    pub copy_id: String,
+    pub owner: String,
+    pub editors: Vec<String>,
+    /// Source entities and properties the original names.
+    pub uses: Vec<String>,
+    /// The flow's last run (RFC 3339, UTC); apps record no use yet.
+    pub last_used_at: Option<String>,
+    pub original: Json,
+    pub copy: Json,
+    pub findings: Vec<ItemFinding>,
+}
+
+/// A flow of production and when it last ran.
+pub struct SourceFlow {
+    pub id: String,
+    pub definition: FlowDef,
+    pub last_run_at: Option<String>,
+}
+
+/// An upgraded flow to store, bound to the test database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowClone {
+    pub id: String,
+    pub definition: FlowDef,
+}
+
+/// What discovery found.
+pub struct Discovery {
+    pub items: Vec<Item>,
+    pub clones: Vec<FlowClone>,
+}
+
+/// Every app (its published version, else its draft) and flow, rewritten for `target`.
+pub fn discover(
+    upgrade_id: &str,
+    apps: &[AppDef],
+    flows: &[SourceFlow],
+    map: &NameMap,
+    target: &Catalog,
+) -> Discovery {
+    let space = Uuid::parse_str(upgrade_id).unwrap_or(Uuid::nil());
+    let derived = |what: &str| Uuid::new_v5(&space, what.as_bytes()).to_string();
+    let mut items = Vec::new();
+    let mut clones = Vec::new();
+    let mut clone_ids = BTreeMap::new();
+    for f in flows {
+        let clone_id = derived(&format!("clone:{}", f.id));
+        clone_ids.insert(f.id.clone(), clone_id.clone());
+        let out = rewrite::rewrite_flow(&f.definition, map);
+        let mut def = out.def;
+        def.name = format!("{CLONE_PREFIX}{}", f.definition.name);
+        // Off until the test environment captures mail and HTTP (step 2's capture).
+        def.state = FlowState::Off;
+        let mut findings = out.findings;
+        checked(&mut findings, flow::validate(&def, target).err(), |e| {
+            (e.place.clone(), e.problem.clone())
+        });
+        items.push(item(ItemParts {
+            id: derived(&format!("flow:{}", f.id)),
+            kind: ItemKind::Flow,
+            source_id: f.id.clone(),
+            copy_id: clone_id.clone(),
+            original: &f.definition,
+            copy: &def,
+            findings,
+            uses: out.uses,
+            last_used_at: f.last_run_at.clone(),
+        }));
+        clones.push(FlowClone {
+            id: clone_id,
+            definition: def,
+        });
+    }
+    let triggers: BTreeMap<&str, flow::Trigger> = clones
+        .iter()
+        .map(|c| (c.id.as_str(), c.definition.trigger.clone()))
+        .collect();
+    for a in apps {
+        let out = rewrite::rewrite_app(a, map, &clone_ids);
+        let mut findings = out.findings;
+        let trigger = |id: &str| triggers.get(id).cloned();
+        checked(
+            &mut findings,
+            app::validate(&out.def, target, &trigger).err(),
+            |e| (e.place.clone(), e.problem.clone()),
+        );
+        items.push(item(ItemParts {
+            id: derived(&format!("app:{}", a.name)),
+            kind: ItemKind::App,
+            source_id: a.name.clone(),
+            copy_id: a.name.clone(),
+            original: a,
+            copy: &out.def,
+            findings,
+            uses: out.uses,
+            last_used_at: None,
+        }));
+    }
+    Discovery { items, clones }
+}
+
+/// Adds the target catalog's complaints about a copy, except at places the rewriter
+/// already reported (the reference it left in place is what the check trips on).
+fn checked<E>(
+    findings: &mut Vec<Finding>,
+    errors: Option<Vec<E>>,
+    place_problem: impl Fn(&E) -> (String, String),
+) {
+    for e in errors.unwrap_or_default() {
+        let (location, message) = place_problem(&e);
+        if findings.iter().any(|f| f.location == location) {
+            continue;
+        }
+        findings.push(Finding {
+            severity: Severity::Error,
+            location,
+            message,
+            suggestion: None,
+        });
+    }
+}
+
+struct ItemParts<'a, D: Serialize> {
+    id: String,
+    kind: ItemKind,
+    source_id: String,
+    copy_id: String,
+    original: &'a D,
+    copy: &'a D,
+    findings: Vec<Finding>,
+    uses: Vec<String>,
+    last_used_at: Option<String>,
+}
+
+fn item<D: Serialize + Named>(p: ItemParts<'_, D>) -> Item {
+    let findings = p
+        .findings
+        .into_iter()
+        .map(|f| ItemFinding {
+            id: finding_id(&f),
+            finding: f,
+        })
+        .collect();
+    Item {
+        id: p.id,
+        kind: p.kind,
+        name: p.original.name().to_string(),
+        source_id: p.source_id,
+        copy_id: p.copy_id,
+        owner: p.original.owner().to_string(),
+        editors: p.original.editors().to_vec(),
+        uses: p.uses,
+        last_used_at: p.last_used_at,
+        original: serde_json::to_value(p.original).unwrap_or(Json::Null),
+        copy: serde_json::to_value(p.copy).unwrap_or(Json::Null),
+        findings,
+    }
+}
+
+/// A finding's id: a hash of where it is and what it says, so verifying again gives a
+/// finding that is still there the same id.
+fn finding_id(f: &Finding) -> String {
+    let key = format!("{}\u{0}{}", f.location, f.message);
+    Uuid::new_v5(&Uuid::NAMESPACE_OID, key.as_bytes())
+        .simple()
+        .to_string()[..12]
+        .to_string()
+}
+
+/// What an item takes from its definition.
+trait Named {
+    fn name(&self) -> &str;
+    fn owner(&self) -> &str;
+    fn editors(&self) -> &[String];
+}
+
+impl Named for AppDef {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn owner(&self) -> &str {
+        &self.owner
+    }
+    fn editors(&self) -> &[String] {
+        &self.editors
+    }
+}
+
+impl Named for FlowDef {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn owner(&self) -> &str {
+        &self.owner
+    }
+    fn editors(&self) -> &[String] {
+        &self.editors
+    }
+}
