@@ -211,6 +211,10 @@ enum UpgradeCmd {
     Cancel { env: String },
     /// Run a failed step again.
     Retry { env: String },
+    /// Step 2's items (the apps and flows you own or edit; every one for an admin).
+    Items { env: String },
+    /// One item: its findings, then its rewritten copy as JSON.
+    Item { env: String, item: String },
 }
 
 #[derive(Subcommand)]
@@ -330,6 +334,10 @@ async fn run(cli: Cli) -> Result<()> {
                 }
                 UpgradeCmd::Retry { env } => {
                     upgrade_cmd::simple(&c, &env, "retry", conn.json).await
+                }
+                UpgradeCmd::Items { env } => upgrade_cmd::items(&c, &env, conn.json).await,
+                UpgradeCmd::Item { env, item } => {
+                    upgrade_cmd::item(&c, &env, &item, conn.json).await
                 }
             }
         }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use uplift_api::items::{ItemDetail, ItemList};
 use uplift_api::upgrade::{
     Action, EntityReport, PlanDetail, Preview, Report, StartUpgrade, Upgrade, UpgradeStatus,
 };
@@ -338,5 +339,64 @@ pub async fn simple(c: &Client, env: &str, action: &str, json_out: bool) -> Resu
             status: v.status,
         },
     );
+    Ok(())
+}
+
+/// Step 2's items, one table row each.
+pub async fn items(c: &Client, env: &str, json_out: bool) -> Result<()> {
+    let v: ItemList = c
+        .get(&format!("/api/environments/{}/upgrade/items", seg(env)))
+        .await?;
+    let header = [
+        "id", "kind", "name", "owner", "status", "errors", "warnings", "open",
+    ];
+    output::table(json_out, &v.value, &header, |i| {
+        vec![
+            i.fields.id.clone(),
+            word(&i.fields.kind),
+            i.fields.name.clone(),
+            i.fields.owner.clone(),
+            word(&i.fields.status),
+            i.findings.error.to_string(),
+            i.findings.warning.to_string(),
+            i.findings.open.to_string(),
+        ]
+    });
+    Ok(())
+}
+
+/// One item: a line per finding (with its suggestion), then the copy.
+pub async fn item(c: &Client, env: &str, item: &str, json_out: bool) -> Result<()> {
+    let v: ItemDetail = c
+        .get(&format!(
+            "/api/environments/{}/upgrade/items/{}",
+            seg(env),
+            seg(item)
+        ))
+        .await?;
+    if json_out {
+        output::print_json(&v);
+        return Ok(());
+    }
+    println!(
+        "{} {} ({}): {}",
+        word(&v.fields.kind),
+        v.fields.name,
+        v.fields.copy_id,
+        word(&v.fields.status)
+    );
+    for f in &v.findings {
+        let hint = f
+            .suggestion
+            .as_ref()
+            .map_or(String::new(), |s| format!(" ({s})"));
+        println!(
+            "  {:<7} {}: {}{hint}",
+            word(&f.severity),
+            f.location,
+            f.message
+        );
+    }
+    output::print_json(&v.copy);
     Ok(())
 }

@@ -1306,6 +1306,29 @@ fn upgrade_commands_preview_start_wait_report_and_cancel_the_demo(
         ok && report["entities"].as_array().is_some_and(|e| e.len() == 12),
         "{out}"
     );
+    // Step 2's items: the demo's 3 apps and 7 flows, each a row; one shown whole.
+    let (ok, out, err) = s.cli(&["upgrade", "items", "contoso", "--json"]);
+    let items: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out}{err}"));
+    let kinds: Vec<&str> = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["kind"].as_str().unwrap())
+        .collect();
+    assert!(ok, "{err}");
+    assert_eq!(
+        (
+            kinds.iter().filter(|k| **k == "app").count(),
+            kinds.iter().filter(|k| **k == "flow").count()
+        ),
+        (3, 7),
+        "{out}"
+    );
+    let (ok, out, err) = s.cli(&["upgrade", "items", "contoso"]);
+    assert!(ok && out.lines().count() >= 10 + 3, "{out}{err}");
+    let first = items[0]["id"].as_str().unwrap();
+    let (ok, out, err) = s.cli(&["upgrade", "item", "contoso", first]);
+    assert!(ok && out.contains("\"name\""), "{out}{err}");
     let (ok, out, _) = s.cli(&["upgrade", "cancel", "contoso"]);
     assert!(ok && out.contains("cancelled"), "{out}");
     let (ok, _, err) = s.cli(&["upgrade", "retry", "contoso"]);

@@ -144,8 +144,8 @@ pub fn discover(
     Discovery { items, clones }
 }
 
-/// Adds the target catalog's complaints about a copy, except at places the rewriter
-/// already reported (the reference it left in place is what the check trips on).
+/// Adds the target catalog's complaints about a copy, except those about a reference
+/// the rewriter already reported (left in place, it is what the check trips on).
 fn checked<E>(
     findings: &mut Vec<Finding>,
     errors: Option<Vec<E>>,
@@ -153,7 +153,10 @@ fn checked<E>(
 ) {
     for e in errors.unwrap_or_default() {
         let (location, message) = place_problem(&e);
-        if findings.iter().any(|f| f.location == location) {
+        if findings
+            .iter()
+            .any(|f| already_said(f, &location, &message))
+        {
             continue;
         }
         findings.push(Finding {
@@ -162,6 +165,31 @@ fn checked<E>(
             message,
             suggestion: None,
         });
+    }
+}
+
+/// Whether a rewriter finding covers a check's complaint: the same place, or the same
+/// part (`step 'keep'`, `view 'Open orders'`) and the same quoted name.
+fn already_said(f: &Finding, location: &str, message: &str) -> bool {
+    if f.location == location {
+        return true;
+    }
+    let named = quoted(&f.message).is_some_and(|n| message.contains(&format!("'{n}'")));
+    named && part(&f.location) == part(location)
+}
+
+/// The first quoted name of a text (`'Owner' is not upgraded` → `Owner`).
+fn quoted(text: &str) -> Option<&str> {
+    let start = text.find('\'')? + 1;
+    let len = text[start..].find('\'')?;
+    Some(&text[start..start + len])
+}
+
+/// The part of a definition a location is in: up to its first quoted name.
+fn part(location: &str) -> &str {
+    match location.match_indices('\'').nth(1) {
+        Some((i, _)) => &location[..=i],
+        None => location,
     }
 }
 
@@ -240,5 +268,52 @@ impl Named for FlowDef {
     }
     fn editors(&self) -> &[String] {
         &self.editors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(location: &str, message: &str) -> Finding {
+        Finding {
+            severity: Severity::Error,
+            location: location.into(),
+            message: message.into(),
+            suggestion: None,
+        }
+    }
+
+    #[test]
+    fn a_check_repeating_a_rewriter_finding_is_left_out() {
+        let said = finding(
+            "step 'keep' value 'Description'",
+            "'Owner' is not upgraded (user and group fields are not upgraded)",
+        );
+        let cases = [
+            ("step 'keep' value 'Description'", "anything", true),
+            (
+                "step 'keep' values 'cr_description'",
+                "@{trigger.record.Owner}: 'Owner' is not a field of 'account'",
+                true,
+            ),
+            (
+                "step 'other' subject",
+                "'Owner' is not a field of 'account'",
+                false,
+            ),
+            (
+                "step 'keep' values 'cr_name'",
+                "'Name' is not a field",
+                false,
+            ),
+        ];
+        for (location, message, expect) in cases {
+            assert_eq!(
+                already_said(&said, location, message),
+                expect,
+                "{location}: {message}"
+            );
+        }
     }
 }
