@@ -1,8 +1,6 @@
 //! Step 2's items through the API: discovered when step 1 ends, each app and flow with
 //! its rewritten copy and findings, upgraded flows cloned, visible to their makers.
 
-use std::time::Duration;
-
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
@@ -59,15 +57,8 @@ async fn step1(p: &Platform) {
         .post("/api/environments/acme/upgrade", ADMIN_TOKEN, start)
         .await;
     assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
-    for _ in 0..600 {
-        let s = p.get("/api/environments/acme/upgrade", ADMIN_TOKEN).await;
-        if s.body["status"] != "step1_running" {
-            assert_eq!(s.body["status"], "step2_verifying", "{}", s.body);
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("step 1 did not end");
+    let end = p.wait_step1("acme").await;
+    assert_eq!(end["status"], "step2_verifying", "{end}");
 }
 
 fn by_source<'a>(items: &'a Value, source: &str) -> &'a Value {

@@ -198,13 +198,6 @@ async fn an_upgrade_names_its_plan_and_never_a_path(p: Platform) {
     let events = p.store.control().events(&id).await.unwrap();
     let first: Value = serde_json::from_str(&events[0]).unwrap();
     assert_eq!(first["plan_text"], shipped_text());
-    for _ in 0..600 {
-        let s = p.get("/api/environments/acme/upgrade", ADMIN_TOKEN).await;
-        if s.body["status"] != "step1_running" {
-            assert_eq!(s.body["status"], "step2_verifying", "{}", s.body);
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("step 1 did not finish");
+    let end = p.wait_step1("acme").await;
+    assert_eq!(end["status"], "step2_verifying", "{end}");
 }

@@ -151,6 +151,22 @@ impl Platform {
         assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
     }
 
+    /// Waits until the environment's step 1 is no longer running; returns the status
+    /// document it ended with.
+    pub async fn wait_step1(&self, env: &str) -> Value {
+        for _ in 0..600 {
+            let s = self
+                .get(&format!("/api/environments/{env}/upgrade"), ADMIN_TOKEN)
+                .await;
+            assert_eq!(s.status, StatusCode::OK, "{}", s.body);
+            if s.body["status"] != "step1_running" {
+                return s.body;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("{}: step 1 did not end", self.engine);
+    }
+
     /// Creates a user with a token and returns the token.
     pub async fn user(&self, email: &str, role: &str) -> String {
         let a = self

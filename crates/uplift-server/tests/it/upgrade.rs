@@ -117,19 +117,8 @@ fn start_body() -> Value {
     json!({"plan":"classic-to-modern","language":"en","currency":"USD","exchange_rates":{"EUR":1.08,"GBP":1.27}})
 }
 
-/// Waits until step 1 is no longer running; returns the final status document.
 async fn wait_step1(p: &Platform, env: &str) -> Value {
-    for _ in 0..600 {
-        let s = p
-            .get(&format!("/api/environments/{env}/upgrade"), ADMIN_TOKEN)
-            .await;
-        assert_eq!(s.status, StatusCode::OK, "{}", s.body);
-        if s.body["status"] != "step1_running" {
-            return s.body;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("step 1 did not end");
+    p.wait_step1(env).await
 }
 
 /// Everything a user can see of production: catalog and every row of every entity.
