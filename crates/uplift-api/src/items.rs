@@ -12,12 +12,32 @@ pub enum ItemKind {
     Flow,
 }
 
-/// Where an item stands: `needs_attention` while it has an open error, else `ready`.
+/// Where an item stands: `needs_attention` while it has an open error, else `ready`;
+/// `verified` once signed off (until its copy changes); `excluded` by an admin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ItemStatus {
     NeedsAttention,
     Ready,
+    Verified,
+    Excluded,
+}
+
+/// What has become of a finding: `fixed` when a later check no longer sees it,
+/// `accepted` with a reason by a maker or admin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Resolution {
+    Open,
+    Fixed,
+    Accepted,
+}
+
+/// `{"reason": "…"}`: why a finding is accepted or an item excluded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reason {
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -47,6 +67,9 @@ pub struct Finding {
     pub location: String,
     pub message: String,
     pub suggestion: Option<String>,
+    pub resolution: Resolution,
+    /// Why it was accepted.
+    pub reason: Option<String>,
 }
 
 /// What every view of an item shows.
@@ -67,6 +90,9 @@ pub struct ItemFields {
     /// A flow's last run (RFC 3339, UTC, milliseconds); apps record no use yet.
     pub last_used_at: Option<String>,
     pub status: ItemStatus,
+    /// Who signed it off, and when (RFC 3339, UTC, milliseconds).
+    pub verified_by: Option<String>,
+    pub verified_at: Option<String>,
 }
 
 /// An app or flow following the upgrade, with its findings counted.

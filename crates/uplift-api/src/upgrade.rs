@@ -277,6 +277,29 @@ pub struct Upgrade {
     pub progress: Option<Progress>,
     /// Per source entity, while step 1 runs.
     pub live_entities: BTreeMap<String, Progress>,
+    /// Step 2's items, counted, once discovered.
+    #[serde(default)]
+    pub items: Option<ItemCounts>,
+    /// Whether step 3 may start: every item verified or excluded.
+    #[serde(default)]
+    pub gate: Option<Gate>,
+}
+
+/// Step 2's items by where they stand; `open` are neither verified nor excluded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ItemCounts {
+    pub total: u32,
+    pub verified: u32,
+    pub excluded: u32,
+    pub open: u32,
+}
+
+/// Step 3's gate: `ready` once every item is verified or excluded; `blocking` says what
+/// is still in the way, an item a line (`Sales Hub: 2 open errors`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Gate {
+    pub ready: bool,
+    pub blocking: Vec<String>,
 }
 
 /// `GET …/upgrade/report`: step 1's report.

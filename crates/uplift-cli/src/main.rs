@@ -215,6 +215,25 @@ enum UpgradeCmd {
     Items { env: String },
     /// One item: its findings, then its rewritten copy as JSON.
     Item { env: String, item: String },
+    /// Check an item's copy again (every item you may see, without ITEM).
+    Verify { env: String, item: Option<String> },
+    /// Accept a finding of an item, with a reason.
+    Accept {
+        env: String,
+        item: String,
+        finding: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Sign an item off: refused while an error is open.
+    Signoff { env: String, item: String },
+    /// Leave an item out of the upgrade (admins), with a reason.
+    Exclude {
+        env: String,
+        item: String,
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -338,6 +357,27 @@ async fn run(cli: Cli) -> Result<()> {
                 UpgradeCmd::Items { env } => upgrade_cmd::items(&c, &env, conn.json).await,
                 UpgradeCmd::Item { env, item } => {
                     upgrade_cmd::item(&c, &env, &item, conn.json).await
+                }
+                UpgradeCmd::Verify { env, item } => {
+                    upgrade_cmd::verify(&c, &env, item.as_deref(), conn.json).await
+                }
+                UpgradeCmd::Accept {
+                    env,
+                    item,
+                    finding,
+                    reason,
+                } => {
+                    let path = format!("/findings/{}/accept", seg(&finding));
+                    let body = serde_json::json!({ "reason": reason });
+                    upgrade_cmd::change(&c, &env, &item, &path, &body, conn.json).await
+                }
+                UpgradeCmd::Signoff { env, item } => {
+                    let body = serde_json::json!({});
+                    upgrade_cmd::change(&c, &env, &item, "/signoff", &body, conn.json).await
+                }
+                UpgradeCmd::Exclude { env, item, reason } => {
+                    let body = serde_json::json!({ "reason": reason });
+                    upgrade_cmd::change(&c, &env, &item, "/exclude", &body, conn.json).await
                 }
             }
         }

@@ -367,13 +367,7 @@ pub async fn items(c: &Client, env: &str, json_out: bool) -> Result<()> {
 
 /// One item: a line per finding (with its suggestion), then the copy.
 pub async fn item(c: &Client, env: &str, item: &str, json_out: bool) -> Result<()> {
-    let v: ItemDetail = c
-        .get(&format!(
-            "/api/environments/{}/upgrade/items/{}",
-            seg(env),
-            seg(item)
-        ))
-        .await?;
+    let v: ItemDetail = c.get(&item_path(env, item)).await?;
     if json_out {
         output::print_json(&v);
         return Ok(());
@@ -398,5 +392,58 @@ pub async fn item(c: &Client, env: &str, item: &str, json_out: bool) -> Result<(
         );
     }
     output::print_json(&v.copy);
+    Ok(())
+}
+
+fn item_path(env: &str, item: &str) -> String {
+    format!("/api/environments/{}/upgrade/items/{}", seg(env), seg(item))
+}
+
+/// One line of an item: where it stands and its open findings.
+fn item_line(v: &ItemDetail) {
+    println!(
+        "{} {}: {} ({} open)",
+        word(&v.fields.kind),
+        v.fields.name,
+        word(&v.fields.status),
+        v.finding_counts.open
+    );
+}
+
+/// `POST …/items/{item}{action}` with `body`; prints the item's line.
+pub async fn change(
+    c: &Client,
+    env: &str,
+    item: &str,
+    action: &str,
+    body: &serde_json::Value,
+    json_out: bool,
+) -> Result<()> {
+    let v: ItemDetail = c
+        .post(&format!("{}{action}", item_path(env, item)), Some(body))
+        .await?;
+    if json_out {
+        output::print_json(&v);
+    } else {
+        item_line(&v);
+    }
+    Ok(())
+}
+
+/// Checks one item's copy again, or every item the caller may see.
+pub async fn verify(c: &Client, env: &str, item: Option<&str>, json_out: bool) -> Result<()> {
+    let ids: Vec<String> = match item {
+        Some(i) => vec![i.to_string()],
+        None => {
+            let v: ItemList = c
+                .get(&format!("/api/environments/{}/upgrade/items", seg(env)))
+                .await?;
+            v.value.into_iter().map(|i| i.fields.id).collect()
+        }
+    };
+    let body = serde_json::json!({});
+    for id in ids {
+        change(c, env, &id, "/verify", &body, json_out).await?;
+    }
     Ok(())
 }

@@ -1329,6 +1329,33 @@ fn upgrade_commands_preview_start_wait_report_and_cancel_the_demo(
     let first = items[0]["id"].as_str().unwrap();
     let (ok, out, err) = s.cli(&["upgrade", "item", "contoso", first]);
     assert!(ok && out.contains("\"name\""), "{out}{err}");
+    // An item with errors: no sign-off until each is resolved (here: accepted).
+    let broken = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["findings"]["error"].as_u64() > Some(0))
+        .expect("the demo has an item with errors");
+    let broken = broken["id"].as_str().unwrap();
+    let (ok, _, err) = s.cli(&["upgrade", "signoff", "contoso", broken]);
+    assert!(!ok && err.contains("open error"), "{err}");
+    let (ok, out, err) = s.cli(&["upgrade", "item", "contoso", broken, "--json"]);
+    let detail: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out}{err}"));
+    assert!(ok);
+    for f in detail["findings"].as_array().unwrap() {
+        let id = f["id"].as_str().unwrap();
+        let args = [
+            "upgrade", "accept", "contoso", broken, id, "--reason", "known",
+        ];
+        let (ok, _, err) = s.cli(&args);
+        assert!(ok, "{err}");
+    }
+    let (ok, out, err) = s.cli(&["upgrade", "signoff", "contoso", broken]);
+    assert!(ok && out.contains("verified"), "{out}{err}");
+    let (ok, out, err) = s.cli(&["upgrade", "verify", "contoso"]);
+    assert!(ok && out.lines().count() == 10, "{out}{err}");
+    let (ok, out, err) = s.cli(&["upgrade", "exclude", "contoso", first, "--reason", "unused"]);
+    assert!(ok && out.contains("excluded"), "{out}{err}");
     let (ok, out, _) = s.cli(&["upgrade", "cancel", "contoso"]);
     assert!(ok && out.contains("cancelled"), "{out}");
     let (ok, _, err) = s.cli(&["upgrade", "retry", "contoso"]);

@@ -1,9 +1,12 @@
-//! Step 2's items as makers and admins see them: a maker the items they own or edit,
-//! an admin every one, a user without the maker role none.
+//! Step 2's items as makers and admins see and change them: a maker the items they own
+//! or edit, an admin every one, a user without the maker role none. Excluding an item
+//! is an admin's decision.
 
+use serde_json::Value as Json;
 use uplift_api as api;
 use uplift_plan::rewrite::Severity;
-use uplift_upgrade::items::{Item, ItemKind};
+use uplift_upgrade::items::{ItemKind, ItemState, ItemStatus, Resolution, Tracked};
+use uplift_upgrade::runner::ItemChange;
 
 use crate::auth::Actor;
 use crate::error::{ItemKind as OwnedKind, Missing, Result, ServiceError};
@@ -26,29 +29,54 @@ impl Services {
         id: &str,
     ) -> Result<api::items::ItemDetail> {
         let items = self.visible_items(actor, env).await?;
-        let found = items.iter().find(|i| i.id == id).ok_or_else(|| {
+        let found = items.iter().find(|i| i.item.id == id).ok_or_else(|| {
             ServiceError::NotFound(Missing::Item {
                 env: env.into(),
                 item: id.into(),
             })
         })?;
-        Ok(api::items::ItemDetail {
-            fields: fields(found),
-            finding_counts: counts(found),
-            findings: found.findings.iter().map(finding).collect(),
-            copy: found.copy.clone(),
-            original: found.original.clone(),
-        })
+        Ok(detail(found))
     }
 
-    async fn visible_items(&self, actor: &Actor, env: &str) -> Result<Vec<Item>> {
+    /// Replaces a copy, checks it, accepts a finding, signs off or excludes, as the
+    /// caller (an owner or editor of the item, or an admin; excluding: admins only).
+    pub async fn change_upgrade_item(
+        &self,
+        actor: &Actor,
+        env: &str,
+        id: &str,
+        change: ItemChange,
+    ) -> Result<api::items::ItemDetail> {
+        self.upgrade_item(actor, env, id).await?;
+        if matches!(change, ItemChange::Exclude { .. }) {
+            policy::admin(actor)?;
+        }
+        self.upgrades
+            .change_item(env, id, change, actor.email())
+            .await?;
+        self.upgrade_item(actor, env, id).await
+    }
+
+    /// A copy's replacement, from the JSON a maker sent.
+    pub async fn edit_upgrade_copy(
+        &self,
+        actor: &Actor,
+        env: &str,
+        id: &str,
+        copy: Json,
+    ) -> Result<api::items::ItemDetail> {
+        self.change_upgrade_item(actor, env, id, ItemChange::Edit(copy))
+            .await
+    }
+
+    async fn visible_items(&self, actor: &Actor, env: &str) -> Result<Vec<ItemState>> {
         self.env(env).await?;
         let (_, state) = self.serving_upgrade(env).await?;
         if policy::maker(actor).is_err() {
             return Ok(Vec::new());
         }
-        let sees = |i: &Item| {
-            let kind = match i.kind {
+        let sees = |i: &ItemState| {
+            let kind = match i.item.kind {
                 ItemKind::App => OwnedKind::App,
                 ItemKind::Flow => OwnedKind::Flow,
             };
@@ -56,9 +84,9 @@ impl Services {
                 actor,
                 policy::Owned {
                     kind,
-                    name: &i.name,
-                    owner: &i.owner,
-                    editors: &i.editors,
+                    name: &i.item.name,
+                    owner: &i.item.owner,
+                    editors: &i.item.editors,
                 },
             )
         };
@@ -71,62 +99,124 @@ impl Services {
     }
 }
 
-fn counts(i: &Item) -> api::items::FindingCounts {
+/// Findings that still count (not fixed), by severity, and how many are open.
+fn counts(i: &ItemState) -> api::items::FindingCounts {
     let mut c = api::items::FindingCounts::default();
-    for f in &i.findings {
-        match f.finding.severity {
+    for t in i
+        .findings
+        .iter()
+        .filter(|t| t.resolution != Resolution::Fixed)
+    {
+        match t.finding.finding.severity {
             Severity::Error => c.error += 1,
             Severity::Warning => c.warning += 1,
             Severity::Info => c.info += 1,
         }
-        c.open += 1;
+        if t.resolution == Resolution::Open {
+            c.open += 1;
+        }
     }
     c
 }
 
-fn fields(i: &Item) -> api::items::ItemFields {
-    let has_error = i
-        .findings
-        .iter()
-        .any(|f| f.finding.severity == Severity::Error);
+fn fields(i: &ItemState) -> api::items::ItemFields {
+    let it = &i.item;
     api::items::ItemFields {
-        id: i.id.clone(),
-        kind: match i.kind {
+        id: it.id.clone(),
+        kind: match it.kind {
             ItemKind::App => api::items::ItemKind::App,
             ItemKind::Flow => api::items::ItemKind::Flow,
         },
-        name: i.name.clone(),
-        source_id: i.source_id.clone(),
-        copy_id: i.copy_id.clone(),
-        owner: i.owner.clone(),
-        editors: i.editors.clone(),
-        uses: i.uses.clone(),
-        last_used_at: i.last_used_at.clone(),
-        status: if has_error {
-            api::items::ItemStatus::NeedsAttention
-        } else {
-            api::items::ItemStatus::Ready
+        name: it.name.clone(),
+        source_id: it.source_id.clone(),
+        copy_id: it.copy_id.clone(),
+        owner: it.owner.clone(),
+        editors: it.editors.clone(),
+        uses: it.uses.clone(),
+        last_used_at: it.last_used_at.clone(),
+        status: match i.status() {
+            ItemStatus::NeedsAttention => api::items::ItemStatus::NeedsAttention,
+            ItemStatus::Ready => api::items::ItemStatus::Ready,
+            ItemStatus::Verified => api::items::ItemStatus::Verified,
+            ItemStatus::Excluded => api::items::ItemStatus::Excluded,
         },
+        verified_by: i.signed_off.as_ref().map(|(by, _)| by.clone()),
+        verified_at: i.signed_off.as_ref().map(|(_, at)| at.clone()),
     }
 }
 
-fn item(i: &Item) -> api::items::Item {
+fn item(i: &ItemState) -> api::items::Item {
     api::items::Item {
         fields: fields(i),
         findings: counts(i),
     }
 }
 
-fn finding(f: &uplift_upgrade::items::ItemFinding) -> api::items::Finding {
+fn detail(i: &ItemState) -> api::items::ItemDetail {
+    api::items::ItemDetail {
+        fields: fields(i),
+        finding_counts: counts(i),
+        findings: i.findings.iter().map(finding).collect(),
+        copy: i.item.copy.clone(),
+        original: i.item.original.clone(),
+    }
+}
+
+fn finding(t: &Tracked) -> api::items::Finding {
+    let f = &t.finding.finding;
+    let (resolution, reason) = match &t.resolution {
+        Resolution::Open => (api::items::Resolution::Open, None),
+        Resolution::Fixed => (api::items::Resolution::Fixed, None),
+        Resolution::Accepted { reason, .. } => {
+            (api::items::Resolution::Accepted, Some(reason.clone()))
+        }
+    };
     api::items::Finding {
-        id: f.id.clone(),
-        severity: match f.finding.severity {
+        id: t.finding.id.clone(),
+        severity: match f.severity {
             Severity::Error => api::items::Severity::Error,
             Severity::Warning => api::items::Severity::Warning,
             Severity::Info => api::items::Severity::Info,
         },
-        location: f.finding.location.clone(),
-        message: f.finding.message.clone(),
-        suggestion: f.finding.suggestion.clone(),
+        location: f.location.clone(),
+        message: f.message.clone(),
+        suggestion: f.suggestion.clone(),
+        resolution,
+        reason,
+    }
+}
+
+/// The items by where they stand, for the upgrade's status.
+pub(crate) fn counts_of(items: &[ItemState]) -> api::upgrade::ItemCounts {
+    let count = |s: ItemStatus| items.iter().filter(|i| i.status() == s).count() as u32;
+    let (verified, excluded) = (count(ItemStatus::Verified), count(ItemStatus::Excluded));
+    api::upgrade::ItemCounts {
+        total: items.len() as u32,
+        verified,
+        excluded,
+        open: items.len() as u32 - verified - excluded,
+    }
+}
+
+/// Step 3's gate: what stops it, an item a line.
+pub(crate) fn gate_of(items: &[ItemState]) -> api::upgrade::Gate {
+    let blocking: Vec<String> = items
+        .iter()
+        .filter_map(|i| {
+            let errors = i.open_errors().count();
+            match i.status() {
+                ItemStatus::Verified | ItemStatus::Excluded => None,
+                _ if errors > 0 => Some(format!(
+                    "{}: {errors} open error{}",
+                    i.item.name,
+                    if errors == 1 { "" } else { "s" }
+                )),
+                _ => Some(format!("{}: not signed off", i.item.name)),
+            }
+        })
+        .collect();
+    api::upgrade::Gate {
+        ready: blocking.is_empty(),
+        blocking,
     }
 }

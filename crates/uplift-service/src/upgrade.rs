@@ -361,6 +361,8 @@ fn upgrade_view(v: UpgradeView) -> api::upgrade::Upgrade {
             .iter()
             .map(|(k, p)| (k.clone(), progress(p)))
             .collect(),
+        items: s.items.as_deref().map(crate::items::counts_of),
+        gate: s.items.as_deref().map(crate::items::gate_of),
     }
 }
 

@@ -145,6 +145,39 @@ pub enum Event {
         at: String,
         items: Vec<crate::items::Item>,
     },
+    /// A maker replaced an item's copy (validated against the target catalog).
+    CopyEdited {
+        at: String,
+        item: String,
+        copy: serde_json::Value,
+        by: String,
+    },
+    /// The item's copy was checked: every finding the check saw.
+    Verified {
+        at: String,
+        item: String,
+        findings: Vec<crate::items::ItemFinding>,
+    },
+    FindingAccepted {
+        at: String,
+        item: String,
+        finding: String,
+        reason: String,
+        by: String,
+    },
+    /// The item's maker (or an admin) says it is ready for step 3.
+    SignedOff {
+        at: String,
+        item: String,
+        by: String,
+    },
+    /// An admin leaves the item out of the upgrade.
+    Excluded {
+        at: String,
+        item: String,
+        reason: String,
+        by: String,
+    },
     Retried {
         at: String,
     },
@@ -165,6 +198,11 @@ impl Event {
             | Event::Failed { at, .. }
             | Event::TestAccessGranted { at, .. }
             | Event::ItemsDiscovered { at, .. }
+            | Event::CopyEdited { at, .. }
+            | Event::Verified { at, .. }
+            | Event::FindingAccepted { at, .. }
+            | Event::SignedOff { at, .. }
+            | Event::Excluded { at, .. }
             | Event::Retried { at }
             | Event::Cancelled { at } => at,
         }

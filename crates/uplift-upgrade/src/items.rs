@@ -55,6 +55,126 @@ pub struct Item {
     pub findings: Vec<ItemFinding>,
 }
 
+/// What has become of a finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "resolution", rename_all = "lowercase")]
+pub enum Resolution {
+    Open,
+    /// A later check no longer saw it.
+    Fixed,
+    Accepted {
+        reason: String,
+        by: String,
+    },
+}
+
+/// A finding an item has had, and its resolution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tracked {
+    pub finding: ItemFinding,
+    pub resolution: Resolution,
+}
+
+/// Where an item stands, from its events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemStatus {
+    /// An error is open.
+    NeedsAttention,
+    Ready,
+    /// Signed off by its maker or an admin.
+    Verified,
+    /// Left out of the upgrade by an admin.
+    Excluded,
+}
+
+/// An item as its events leave it: the copy as last edited, every finding it has had.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemState {
+    pub item: Item,
+    pub findings: Vec<Tracked>,
+    /// Who signed it off, and when; cleared by an edit.
+    pub signed_off: Option<(String, String)>,
+    /// Why an admin excluded it, and who.
+    pub excluded: Option<(String, String)>,
+}
+
+impl ItemState {
+    pub fn new(item: Item) -> ItemState {
+        let findings = item
+            .findings
+            .iter()
+            .map(|f| Tracked {
+                finding: f.clone(),
+                resolution: Resolution::Open,
+            })
+            .collect();
+        ItemState {
+            item,
+            findings,
+            signed_off: None,
+            excluded: None,
+        }
+    }
+
+    pub fn edited(&mut self, copy: &Json) {
+        self.item.copy = copy.clone();
+        self.signed_off = None;
+    }
+
+    /// A check saw `seen`: an open error it did not see is fixed, a fixed one it saw
+    /// again is open again, a new one is open. Warnings and infos found when the copy
+    /// was made are about the rewriting, which a check cannot see again: they stay until
+    /// accepted.
+    pub fn verified(&mut self, seen: &[ItemFinding]) {
+        for t in &mut self.findings {
+            let still = seen.iter().any(|f| f.id == t.finding.id);
+            t.resolution = match (&t.resolution, still) {
+                (Resolution::Open, false) if t.finding.finding.severity == Severity::Error => {
+                    Resolution::Fixed
+                }
+                (Resolution::Fixed, true) => Resolution::Open,
+                (r, _) => r.clone(),
+            };
+        }
+        for f in seen {
+            if !self.findings.iter().any(|t| t.finding.id == f.id) {
+                self.findings.push(Tracked {
+                    finding: f.clone(),
+                    resolution: Resolution::Open,
+                });
+            }
+        }
+    }
+
+    pub fn accept(&mut self, finding: &str, reason: &str, by: &str) {
+        if let Some(t) = self.findings.iter_mut().find(|t| t.finding.id == finding) {
+            t.resolution = Resolution::Accepted {
+                reason: reason.to_string(),
+                by: by.to_string(),
+            };
+        }
+    }
+
+    /// The open errors, which stop a sign-off.
+    pub fn open_errors(&self) -> impl Iterator<Item = &Tracked> {
+        self.findings.iter().filter(|t| {
+            t.resolution == Resolution::Open && t.finding.finding.severity == Severity::Error
+        })
+    }
+
+    pub fn status(&self) -> ItemStatus {
+        if self.excluded.is_some() {
+            ItemStatus::Excluded
+        } else if self.signed_off.is_some() {
+            ItemStatus::Verified
+        } else if self.open_errors().next().is_some() {
+            ItemStatus::NeedsAttention
+        } else {
+            ItemStatus::Ready
+        }
+    }
+}
+
 /// A flow of production and when it last ran.
 pub struct SourceFlow {
     pub id: String,
@@ -142,6 +262,42 @@ pub fn discover(
         }));
     }
     Discovery { items, clones }
+}
+
+/// Checks an item's copy against the target catalog (`clone_triggers`: the upgraded
+/// flows' triggers by id, for app commands). An `Err` is a copy that is not a
+/// definition of its kind at all.
+pub fn check(
+    kind: ItemKind,
+    copy: &Json,
+    target: &Catalog,
+    clone_triggers: &BTreeMap<String, flow::Trigger>,
+) -> Result<Vec<ItemFinding>, String> {
+    let mut findings = Vec::new();
+    match kind {
+        ItemKind::App => {
+            let def: AppDef = serde_json::from_value(copy.clone()).map_err(|e| e.to_string())?;
+            let trigger = |id: &str| clone_triggers.get(id).cloned();
+            checked(
+                &mut findings,
+                app::validate(&def, target, &trigger).err(),
+                |e| (e.place.clone(), e.problem.clone()),
+            );
+        }
+        ItemKind::Flow => {
+            let def: FlowDef = serde_json::from_value(copy.clone()).map_err(|e| e.to_string())?;
+            checked(&mut findings, flow::validate(&def, target).err(), |e| {
+                (e.place.clone(), e.problem.clone())
+            });
+        }
+    }
+    Ok(findings
+        .into_iter()
+        .map(|f| ItemFinding {
+            id: finding_id(&f),
+            finding: f,
+        })
+        .collect())
 }
 
 /// Adds the target catalog's complaints about a copy, except those about a reference
@@ -282,6 +438,85 @@ mod tests {
             message: message.into(),
             suggestion: None,
         }
+    }
+
+    fn tracked(id: &str, severity: Severity, resolution: Resolution) -> Tracked {
+        Tracked {
+            finding: ItemFinding {
+                id: id.into(),
+                finding: Finding {
+                    severity,
+                    ..finding(id, id)
+                },
+            },
+            resolution,
+        }
+    }
+
+    #[test]
+    fn a_check_fixes_reopens_and_adds_findings() {
+        let accepted = Resolution::Accepted {
+            reason: "fine".into(),
+            by: "m".into(),
+        };
+        // (finding before, seen by the check, resolution after)
+        let cases = [
+            (
+                tracked("e", Severity::Error, Resolution::Open),
+                false,
+                Resolution::Fixed,
+            ),
+            (
+                tracked("e", Severity::Error, Resolution::Open),
+                true,
+                Resolution::Open,
+            ),
+            (
+                tracked("f", Severity::Error, Resolution::Fixed),
+                true,
+                Resolution::Open,
+            ),
+            (
+                tracked("w", Severity::Warning, Resolution::Open),
+                false,
+                Resolution::Open,
+            ),
+            (
+                tracked("a", Severity::Error, accepted.clone()),
+                false,
+                accepted.clone(),
+            ),
+        ];
+        for (i, (before, seen, after)) in cases.into_iter().enumerate() {
+            let mut state = ItemState {
+                item: serde_json::from_value(serde_json::json!({
+                    "id": "i", "kind": "app", "name": "A", "source_id": "A", "copy_id": "A",
+                    "owner": "o", "editors": [], "uses": [], "last_used_at": null,
+                    "original": {}, "copy": {}, "findings": []}))
+                .unwrap(),
+                findings: vec![before.clone()],
+                signed_off: None,
+                excluded: None,
+            };
+            let saw = if seen {
+                vec![before.finding.clone()]
+            } else {
+                vec![]
+            };
+            state.verified(&saw);
+            assert_eq!(state.findings[0].resolution, after, "case {i}");
+        }
+        let mut state = ItemState::new(
+            serde_json::from_value(serde_json::json!({
+            "id": "i", "kind": "app", "name": "A", "source_id": "A", "copy_id": "A",
+            "owner": "o", "editors": [], "uses": [], "last_used_at": null,
+            "original": {}, "copy": {}, "findings": []}))
+            .unwrap(),
+        );
+        let new = tracked("n", Severity::Error, Resolution::Open).finding;
+        state.verified(std::slice::from_ref(&new));
+        assert_eq!(state.findings.len(), 1, "a new finding is added");
+        assert_eq!(state.status(), ItemStatus::NeedsAttention);
     }
 
     #[test]

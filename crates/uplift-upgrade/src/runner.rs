@@ -21,6 +21,8 @@ use uplift_store::{Store, StoreError};
 
 mod step2;
 
+pub use step2::ItemChange;
+
 use crate::events::{EntityReport, Event, Phase, Sample, StartOptions};
 use crate::plans::{self, FoundPlan, PlanSource};
 use crate::progress::Progress;

@@ -6,6 +6,7 @@ use serde::Serialize;
 use uplift_model::security::Privileges;
 
 use crate::events::{EntityReport, Event, Phase, StartOptions};
+use crate::items::ItemState;
 
 /// Where an upgrade stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -59,7 +60,7 @@ pub struct UpgradeState {
     /// Step 2's apps and flows, once discovered (`None` before); served by the items
     /// API, not with the status.
     #[serde(skip)]
-    pub items: Option<Vec<crate::items::Item>>,
+    pub items: Option<Vec<crate::items::ItemState>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -97,6 +98,50 @@ impl UpgradeState {
     /// Whether `source`'s copy is recorded (a resumed step skips it).
     pub fn copied(&self, source: &str) -> bool {
         self.entities.iter().any(|e| e.source == source)
+    }
+}
+
+fn is_item_event(e: &Event) -> bool {
+    matches!(
+        e,
+        Event::CopyEdited { .. }
+            | Event::Verified { .. }
+            | Event::FindingAccepted { .. }
+            | Event::SignedOff { .. }
+            | Event::Excluded { .. }
+    )
+}
+
+/// One of step 2's events about an item; one about an item that is not there changes
+/// nothing (the service checks before it logs).
+fn item_event(s: &mut UpgradeState, e: &Event) {
+    let item = match e {
+        Event::CopyEdited { item, .. }
+        | Event::Verified { item, .. }
+        | Event::FindingAccepted { item, .. }
+        | Event::SignedOff { item, .. }
+        | Event::Excluded { item, .. } => item,
+        _ => return,
+    };
+    let Some(i) = s
+        .items
+        .as_mut()
+        .and_then(|all| all.iter_mut().find(|i| i.item.id == *item))
+    else {
+        return;
+    };
+    match e {
+        Event::CopyEdited { copy, .. } => i.edited(copy),
+        Event::Verified { findings, .. } => i.verified(findings),
+        Event::FindingAccepted {
+            finding,
+            reason,
+            by,
+            ..
+        } => i.accept(finding, reason, by),
+        Event::SignedOff { at, by, .. } => i.signed_off = Some((by.clone(), at.clone())),
+        Event::Excluded { reason, by, .. } => i.excluded = Some((reason.clone(), by.clone())),
+        _ => {}
     }
 }
 
@@ -169,7 +214,10 @@ pub fn fold(events: &[Event]) -> Result<Option<UpgradeState>, FoldError> {
             (Some(s), Event::ItemsDiscovered { items, .. })
                 if matches!(s.status, Status::Step1Running | Status::Step2Verifying) =>
             {
-                s.items = Some(items.clone());
+                s.items = Some(items.iter().cloned().map(ItemState::new).collect());
+            }
+            (Some(s), e) if s.status == Status::Step2Verifying && is_item_event(e) => {
+                item_event(s, e);
             }
             (Some(s), _) if s.status != Status::Step1Running => {
                 let status = format!("{:?}", s.status);
@@ -178,6 +226,14 @@ pub fn fold(events: &[Event]) -> Result<Option<UpgradeState>, FoldError> {
             (Some(_), Event::TestAccessGranted { .. }) => return Err(bad("Step1Running")),
             // Allowed while step 1 runs (above): this arm only completes the match.
             (Some(_), Event::ItemsDiscovered { .. }) => return Err(bad("Step1Running")),
+            (
+                Some(_),
+                Event::CopyEdited { .. }
+                | Event::Verified { .. }
+                | Event::FindingAccepted { .. }
+                | Event::SignedOff { .. }
+                | Event::Excluded { .. },
+            ) => return Err(bad("Step1Running")),
             (Some(s), Event::PhaseStarted { at, phase, total }) => {
                 let p = s.phase_mut(*phase);
                 p.started_at = Some(at.clone());

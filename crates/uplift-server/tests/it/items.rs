@@ -16,7 +16,8 @@ async fn seed(p: &Platform) -> (String, String, String) {
     let defs = json!({"entities": {"Gadget": {"fields": [
         {"name": "Title", "type": "Text"},
         {"name": "Stage", "type": "Picklist", "options": ["Planned", "Active", "Done"]},
-        {"name": "Keeper", "type": "UserOrGroup"}]}}});
+        {"name": "Keeper", "type": "UserOrGroup"},
+        {"name": "Price", "type": "Currency"}]}}});
     let d = p
         .put("/api/environments/acme/entities", ADMIN_TOKEN, defs)
         .await;
@@ -26,7 +27,8 @@ async fn seed(p: &Platform) -> (String, String, String) {
     let mine = json!({"name": "Gadget per contact", "owner": MAKER,
         "trigger": {"kind": "record_created", "entity": "Contact", "filter": "Address/city eq 'Oslo'"},
         "steps": [{"kind": "create_record", "name": "g", "entity": "Gadget",
-                   "values": {"Title": "@{trigger.record.FullName/last_name}", "Stage": "Active"}}]});
+                   "values": {"Title": "@{trigger.record.FullName/last_name}", "Stage": "Active",
+                              "Price": {"code": "EUR", "value": 11}}}]});
     let r = p.post(flows, &maker, mine).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let mine = r.body["id"].as_str().unwrap().to_string();
@@ -148,7 +150,8 @@ async fn step1_ends_with_every_app_and_flow_an_item_with_its_rewritten_copy(p: P
         json!({"name": "[Upgraded] Gadget per contact", "owner": MAKER, "editors": [], "state": "off",
             "trigger": {"kind": "record_created", "entity": "contact", "filter": "address_city eq 'Oslo'"},
             "steps": [{"kind": "create_record", "name": "g", "entity": "cr_gadget",
-                       "values": {"cr_title": "@{trigger.record.fullname_last_name}", "cr_stage": 100000001}}]}),
+                       "values": {"cr_title": "@{trigger.record.fullname_last_name}", "cr_stage": 100000001,
+                                  "cr_price": {"currency": "EUR", "value": 11}}}]}),
         "{}: {}",
         p.engine,
         clone.body
@@ -250,4 +253,160 @@ async fn a_resumed_server_discovers_items_step1_left_undiscovered(p: Platform) {
         "{}",
         items.body
     );
+}
+
+fn item_path(id: &Value, rest: &str) -> String {
+    format!(
+        "/api/environments/acme/upgrade/items/{}{rest}",
+        id.as_str().unwrap()
+    )
+}
+
+/// The reference's loop, through the API: the admin's app has an error, so it cannot be
+/// signed off until its copy is fixed; the maker accepts the warning on their flow and
+/// signs it off; an admin excludes the last flow; then, and only then, the gate opens.
+#[engine_test]
+async fn items_are_fixed_accepted_signed_off_or_excluded_and_the_gate_opens(p: Platform) {
+    let (maker, mine, greet) = seed(&p).await;
+    step1(&p).await;
+    let all = p
+        .get("/api/environments/acme/upgrade/items", ADMIN_TOKEN)
+        .await
+        .body;
+    let (app, flow, other) = (
+        by_source(&all, "Desk")["id"].clone(),
+        by_source(&all, &mine)["id"].clone(),
+        by_source(&all, &greet)["id"].clone(),
+    );
+    let gate = |s: Value| (s["gate"]["ready"].clone(), s["items"].clone());
+    let status = p
+        .get("/api/environments/acme/upgrade", ADMIN_TOKEN)
+        .await
+        .body;
+    assert_eq!(
+        gate(status),
+        (
+            json!(false),
+            json!({"total": 3, "verified": 0, "excluded": 0, "open": 3})
+        )
+    );
+
+    let r = p
+        .post(&item_path(&app, "/signoff"), ADMIN_TOKEN, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert!(
+        r.message().contains("view 'Gadgets' column 'Keeper'"),
+        "{}",
+        r.body
+    );
+    let mut fixed = p.get(&item_path(&app, ""), ADMIN_TOKEN).await.body["copy"].clone();
+    fixed["views"][0]["columns"] = json!(["cr_title", "cr_stage"]);
+    let r = p.put(&item_path(&app, "/copy"), ADMIN_TOKEN, fixed).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["status"], "ready", "{}", r.body);
+    assert_eq!(r.body["findings"][0]["resolution"], "fixed", "{}", r.body);
+    let r = p
+        .post(&item_path(&app, "/signoff"), ADMIN_TOKEN, json!({}))
+        .await;
+    assert_eq!(
+        (r.status, &r.body["status"]),
+        (StatusCode::OK, &json!("verified")),
+        "{}",
+        r.body
+    );
+    assert_eq!(r.body["verified_by"], "admin@uplift.local");
+
+    let warning = p.get(&item_path(&flow, ""), &maker).await.body["findings"][0].clone();
+    assert_eq!(warning["severity"], "warning", "{warning}");
+    let accept = item_path(
+        &flow,
+        &format!("/findings/{}/accept", warning["id"].as_str().unwrap()),
+    );
+    let r = p.post(&accept, &maker, json!({"reason": " "})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let r = p
+        .post(&accept, &maker, json!({"reason": "rates are set later"}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        (
+            &r.body["findings"][0]["resolution"],
+            &r.body["findings"][0]["reason"]
+        ),
+        (&json!("accepted"), &json!("rates are set later"))
+    );
+    let r = p
+        .post(&item_path(&flow, "/signoff"), &maker, json!({}))
+        .await;
+    assert_eq!(r.body["status"], "verified", "{}", r.body);
+    let r = p
+        .post(
+            &item_path(&flow, "/exclude"),
+            &maker,
+            json!({"reason": "mine"}),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "makers do not exclude: {}",
+        r.body
+    );
+
+    let status = p
+        .get("/api/environments/acme/upgrade", ADMIN_TOKEN)
+        .await
+        .body;
+    assert_eq!(
+        status["gate"]["blocking"],
+        json!(["Greet: not signed off"]),
+        "{status}"
+    );
+    let r = p
+        .post(
+            &item_path(&other, "/exclude"),
+            ADMIN_TOKEN,
+            json!({"reason": "nobody uses it"}),
+        )
+        .await;
+    assert_eq!(r.body["status"], "excluded", "{}", r.body);
+    let status = p
+        .get("/api/environments/acme/upgrade", ADMIN_TOKEN)
+        .await
+        .body;
+    assert_eq!(
+        gate(status),
+        (
+            json!(true),
+            json!({"total": 3, "verified": 2, "excluded": 1, "open": 0})
+        )
+    );
+}
+
+#[engine_test]
+async fn an_invalid_copy_is_refused_and_changes_nothing(p: Platform) {
+    let (maker, mine, _) = seed(&p).await;
+    step1(&p).await;
+    let all = p
+        .get("/api/environments/acme/upgrade/items", &maker)
+        .await
+        .body;
+    let flow = by_source(&all, &mine)["id"].clone();
+    let before = p.get(&item_path(&flow, ""), &maker).await.body;
+    let mut bad = before["copy"].clone();
+    bad["steps"][0]["entity"] = json!("Gadget");
+    let r = p.put(&item_path(&flow, "/copy"), &maker, bad).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(
+        r.message().contains("Gadget"),
+        "names the problem: {}",
+        r.body
+    );
+    let r = p
+        .put(&item_path(&flow, "/copy"), &maker, json!({"name": 5}))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let after = p.get(&item_path(&flow, ""), &maker).await.body;
+    assert_eq!(after, before, "{}", p.engine);
 }

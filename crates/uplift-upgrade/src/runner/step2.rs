@@ -2,14 +2,19 @@
 //! restart, should the server stop in between), and removing the upgraded clones when
 //! the upgrade is cancelled.
 
-use uplift_model::app::AppDef;
-use uplift_plan::apply;
+use std::collections::BTreeMap;
+
+use serde_json::Value as Json;
+use uplift_model::Catalog;
+use uplift_model::app::{self, AppDef};
+use uplift_model::flow::{self, FlowDef, FlowState};
 use uplift_plan::rewrite::NameMap;
+use uplift_plan::{Upgrade, apply};
 
 use super::{UpgradeError, Upgrades, now, plan_options};
 use crate::events::Event;
-use crate::items::{self, ItemKind, SourceFlow};
-use crate::state::UpgradeState;
+use crate::items::{self, ItemKind, ItemState, SourceFlow};
+use crate::state::{Status, UpgradeState};
 
 impl Upgrades {
     /// Finds every app and flow bound to production, stores the upgraded flow clones
@@ -27,10 +32,8 @@ impl Upgrades {
             .await?
             .ok_or_else(|| UpgradeError::NotFound(format!("no environment '{env}'")))?
             .database;
-        let plan = self.plan_of(state).await?;
         let source = self.store.env_db(env).await?.catalog();
-        let upgrade = apply(&plan, &source, &plan_options(&state.options))
-            .map_err(|e| UpgradeError::Invalid(e.to_string()))?;
+        let upgrade = self.planned(state, &source).await?;
         let apps: Vec<AppDef> = control
             .apps(env)
             .await?
@@ -80,10 +83,252 @@ impl Upgrades {
         state: &UpgradeState,
     ) -> Result<(), UpgradeError> {
         for item in state.items.iter().flatten() {
-            if item.kind == ItemKind::Flow {
-                self.store.control().delete_flow(env, &item.copy_id).await?;
+            if item.item.kind == ItemKind::Flow {
+                self.store
+                    .control()
+                    .delete_flow(env, &item.item.copy_id)
+                    .await?;
             }
         }
         Ok(())
     }
+}
+
+/// A maker's or admin's change to an item.
+pub enum ItemChange {
+    /// Replace the copy (validated against the target catalog first).
+    Edit(Json),
+    Verify,
+    Accept {
+        finding: String,
+        reason: String,
+    },
+    SignOff,
+    Exclude {
+        reason: String,
+    },
+}
+
+impl Upgrades {
+    async fn planned(
+        &self,
+        state: &UpgradeState,
+        source: &Catalog,
+    ) -> Result<Upgrade, UpgradeError> {
+        let plan = self.plan_of(state).await?;
+        apply(&plan, source, &plan_options(&state.options))
+            .map_err(|e| UpgradeError::Invalid(e.to_string()))
+    }
+
+    /// Applies `change` to item `item` of `env`'s upgrade, as `by`, and logs it; an edit
+    /// is verified at once. Refused unless step 2 runs and the item is there; an
+    /// excluded item takes no change.
+    pub async fn change_item(
+        &self,
+        env: &str,
+        item: &str,
+        change: ItemChange,
+        by: &str,
+    ) -> Result<(), UpgradeError> {
+        let (id, state) = self.step2(env).await?;
+        let current = state
+            .items
+            .iter()
+            .flatten()
+            .find(|i| i.item.id == item)
+            .ok_or_else(|| {
+                UpgradeError::NotFound(format!("no item '{item}' in the upgrade of '{env}'"))
+            })?;
+        if let Some((reason, _)) = &current.excluded {
+            return Err(UpgradeError::Conflict(format!(
+                "'{}' is excluded from the upgrade ({reason})",
+                current.item.name
+            )));
+        }
+        let at = now();
+        let item = item.to_string();
+        let by = by.to_string();
+        let event = match change {
+            ItemChange::Edit(copy) => {
+                let copy = self.saved_copy(env, &state, current, copy).await?;
+                self.log(
+                    &id,
+                    &Event::CopyEdited {
+                        at: at.clone(),
+                        item: item.clone(),
+                        copy,
+                        by,
+                    },
+                )
+                .await?;
+                let (_, state) = self.step2(env).await?;
+                self.verified(env, &state, &item).await?
+            }
+            ItemChange::Verify => self.verified(env, &state, &item).await?,
+            ItemChange::Accept { finding, reason } => {
+                accepted(current, &item, finding, reason, by)?
+            }
+            ItemChange::SignOff => signed_off(current, &item, by)?,
+            ItemChange::Exclude { reason } => Event::Excluded {
+                at,
+                item,
+                reason: nonempty(reason)?,
+                by,
+            },
+        };
+        self.log(&id, &event).await
+    }
+
+    async fn step2(&self, env: &str) -> Result<(String, UpgradeState), UpgradeError> {
+        self.latest(env)
+            .await?
+            .filter(|(_, s)| s.status == Status::Step2Verifying && s.items.is_some())
+            .ok_or_else(|| UpgradeError::Conflict(format!("'{env}' has no upgrade in step 2")))
+    }
+
+    /// The target catalog and the upgraded flows' triggers, which an app's commands need.
+    async fn target(
+        &self,
+        env: &str,
+        state: &UpgradeState,
+    ) -> Result<(Catalog, BTreeMap<String, flow::Trigger>), UpgradeError> {
+        let source = self.store.env_db(env).await?.catalog();
+        let target = self.planned(state, &source).await?.target;
+        let triggers = state
+            .items
+            .iter()
+            .flatten()
+            .filter(|i| i.item.kind == ItemKind::Flow)
+            .filter_map(|i| {
+                let def: FlowDef = serde_json::from_value(i.item.copy.clone()).ok()?;
+                Some((i.item.copy_id.clone(), def.trigger))
+            })
+            .collect();
+        Ok((target, triggers))
+    }
+
+    /// A new copy, refused unless it is a valid definition for the target catalog; a
+    /// flow's is saved to its clone, which stays off.
+    async fn saved_copy(
+        &self,
+        env: &str,
+        state: &UpgradeState,
+        current: &ItemState,
+        copy: Json,
+    ) -> Result<Json, UpgradeError> {
+        let (target, triggers) = self.target(env, state).await?;
+        let invalid = |problems: Vec<String>| UpgradeError::Invalid(problems.join("; "));
+        let not_a = |what: &str, e: serde_json::Error| {
+            UpgradeError::Invalid(format!("the copy is not {what} definition: {e}"))
+        };
+        match current.item.kind {
+            ItemKind::App => {
+                let def: AppDef = serde_json::from_value(copy).map_err(|e| not_a("an app", e))?;
+                let trigger = |id: &str| triggers.get(id).cloned();
+                app::validate(&def, &target, &trigger).map_err(|es| {
+                    invalid(
+                        es.iter()
+                            .map(|e| format!("{}: {}", e.place, e.problem))
+                            .collect(),
+                    )
+                })?;
+                Ok(serde_json::to_value(&def).unwrap_or(Json::Null))
+            }
+            ItemKind::Flow => {
+                let mut def: FlowDef =
+                    serde_json::from_value(copy).map_err(|e| not_a("a flow", e))?;
+                def.state = FlowState::Off;
+                flow::validate(&def, &target).map_err(|es| {
+                    invalid(
+                        es.iter()
+                            .map(|e| format!("{}: {}", e.place, e.problem))
+                            .collect(),
+                    )
+                })?;
+                self.store
+                    .control()
+                    .save_flow(env, &current.item.copy_id, &def, &state.test_database)
+                    .await?;
+                Ok(serde_json::to_value(&def).unwrap_or(Json::Null))
+            }
+        }
+    }
+
+    async fn verified(
+        &self,
+        env: &str,
+        state: &UpgradeState,
+        item: &str,
+    ) -> Result<Event, UpgradeError> {
+        let current = state
+            .items
+            .iter()
+            .flatten()
+            .find(|i| i.item.id == item)
+            .ok_or_else(|| UpgradeError::NotFound(format!("no item '{item}'")))?;
+        let (target, triggers) = self.target(env, state).await?;
+        let findings = items::check(current.item.kind, &current.item.copy, &target, &triggers)
+            .map_err(UpgradeError::Invalid)?;
+        Ok(Event::Verified {
+            at: now(),
+            item: item.to_string(),
+            findings,
+        })
+    }
+}
+
+fn nonempty(reason: String) -> Result<String, UpgradeError> {
+    match reason.trim() {
+        "" => Err(UpgradeError::Invalid("a reason is required".into())),
+        r => Ok(r.to_string()),
+    }
+}
+
+fn accepted(
+    current: &ItemState,
+    item: &str,
+    finding: String,
+    reason: String,
+    by: String,
+) -> Result<Event, UpgradeError> {
+    if !current.findings.iter().any(|t| t.finding.id == finding) {
+        return Err(UpgradeError::NotFound(format!(
+            "no finding '{finding}' on '{}'",
+            current.item.name
+        )));
+    }
+    Ok(Event::FindingAccepted {
+        at: now(),
+        item: item.to_string(),
+        finding,
+        reason: nonempty(reason)?,
+        by,
+    })
+}
+
+/// A sign-off, refused while an error is open, naming each.
+fn signed_off(current: &ItemState, item: &str, by: String) -> Result<Event, UpgradeError> {
+    let open: Vec<String> = current
+        .open_errors()
+        .map(|t| {
+            format!(
+                "{}: {}",
+                t.finding.finding.location, t.finding.finding.message
+            )
+        })
+        .collect();
+    if !open.is_empty() {
+        return Err(UpgradeError::Conflict(format!(
+            "'{}' has {} open error{}: {}",
+            current.item.name,
+            open.len(),
+            if open.len() == 1 { "" } else { "s" },
+            open.join("; ")
+        )));
+    }
+    Ok(Event::SignedOff {
+        at: now(),
+        item: item.to_string(),
+        by,
+    })
 }
