@@ -122,3 +122,13 @@ pub struct ItemDetail {
     #[schema(value_type = Object)]
     pub original: Json,
 }
+
+/// `GET …/upgrade/items/{item}/report`: the item and every finding, for a maker to work
+/// through (`?format=csv`: a row per finding).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ItemReport {
+    #[serde(flatten)]
+    pub fields: ItemFields,
+    pub finding_counts: FindingCounts,
+    pub findings: Vec<Finding>,
+}

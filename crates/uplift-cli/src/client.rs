@@ -125,6 +125,11 @@ impl Client {
         })
     }
 
+    /// A GET whose answer is text to print as it is (a CSV report).
+    pub async fn get_text(&self, path: &str) -> Result<String> {
+        self.send(Method::GET, path, NO_BODY).await
+    }
+
     /// A DELETE, whose answer has no body.
     pub async fn delete(&self, path: &str) -> Result<()> {
         self.send(Method::DELETE, path, NO_BODY).await.map(drop)

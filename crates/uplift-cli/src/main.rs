@@ -213,8 +213,14 @@ enum UpgradeCmd {
     Retry { env: String },
     /// Step 2's items (the apps and flows you own or edit; every one for an admin).
     Items { env: String },
-    /// One item: its findings, then its rewritten copy as JSON.
-    Item { env: String, item: String },
+    /// One item: its findings, then its rewritten copy as JSON; `--csv`: its report,
+    /// a row per finding.
+    Item {
+        env: String,
+        item: String,
+        #[arg(long)]
+        csv: bool,
+    },
     /// Check an item's copy again (every item you may see, without ITEM).
     Verify { env: String, item: Option<String> },
     /// Accept a finding of an item, with a reason.
@@ -355,7 +361,12 @@ async fn run(cli: Cli) -> Result<()> {
                     upgrade_cmd::simple(&c, &env, "retry", conn.json).await
                 }
                 UpgradeCmd::Items { env } => upgrade_cmd::items(&c, &env, conn.json).await,
-                UpgradeCmd::Item { env, item } => {
+                UpgradeCmd::Item {
+                    env,
+                    item,
+                    csv: true,
+                } => upgrade_cmd::item_csv(&c, &env, &item).await,
+                UpgradeCmd::Item { env, item, .. } => {
                     upgrade_cmd::item(&c, &env, &item, conn.json).await
                 }
                 UpgradeCmd::Verify { env, item } => {

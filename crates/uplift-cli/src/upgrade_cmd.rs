@@ -447,3 +447,12 @@ pub async fn verify(c: &Client, env: &str, item: Option<&str>, json_out: bool) -
     }
     Ok(())
 }
+
+/// An item's report as CSV, a row per finding.
+pub async fn item_csv(c: &Client, env: &str, item: &str) -> Result<()> {
+    let csv = c
+        .get_text(&format!("{}/report?format=csv", item_path(env, item)))
+        .await?;
+    print!("{csv}");
+    Ok(())
+}

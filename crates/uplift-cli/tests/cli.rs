@@ -1352,6 +1352,21 @@ fn upgrade_commands_preview_start_wait_report_and_cancel_the_demo(
     }
     let (ok, out, err) = s.cli(&["upgrade", "signoff", "contoso", broken]);
     assert!(ok && out.contains("verified"), "{out}{err}");
+    let (ok, out, err) = s.cli(&["upgrade", "item", "contoso", broken, "--csv"]);
+    let rows: Vec<&str> = out.lines().collect();
+    assert!(
+        ok && rows[0].starts_with("id,severity,location"),
+        "{out}{err}"
+    );
+    assert_eq!(
+        rows.len(),
+        1 + detail["findings"].as_array().unwrap().len(),
+        "{out}"
+    );
+    assert!(
+        rows[1..].iter().all(|r| r.contains(",accepted,known")),
+        "{out}"
+    );
     let (ok, out, err) = s.cli(&["upgrade", "verify", "contoso"]);
     assert!(ok && out.lines().count() == 10, "{out}{err}");
     let (ok, out, err) = s.cli(&["upgrade", "exclude", "contoso", first, "--reason", "unused"]);

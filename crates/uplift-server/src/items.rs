@@ -3,20 +3,23 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use uplift_api::ErrorBody;
-use uplift_api::items::{ItemDetail, ItemList, Reason};
+use uplift_api::items::{Finding, ItemDetail, ItemList, ItemReport, Reason};
 use uplift_upgrade::runner::ItemChange;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::Caller;
-use crate::error::{ApiError, Body};
+use crate::error::{ApiError, Body, Params};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_items))
         .routes(routes!(show_item))
+        .routes(routes!(item_report))
         .routes(routes!(edit_copy))
         .routes(routes!(verify))
         .routes(routes!(accept))
@@ -139,4 +142,106 @@ async fn exclude(
             .change_upgrade_item(&c, &env, &item, change)
             .await?,
     ))
+}
+
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+enum Format {
+    #[default]
+    Json,
+    Csv,
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ReportQuery {
+    /// `json` (the default) or `csv`, a row per finding.
+    #[param(inline)]
+    format: Option<Format>,
+}
+
+/// An item's report: the item and every finding, as JSON or as CSV (a header, then a
+/// row per finding).
+#[utoipa::path(get, path = "/api/environments/{env}/upgrade/items/{item}/report", tag = "upgrade",
+    params(("env" = String, Path), ("item" = String, Path), ReportQuery),
+    responses((status = 200, description = "The report", content((ItemReport = "application/json"), (String = "text/csv"))),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn item_report(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path((env, item)): Path<(String, String)>,
+    Params(q): Params<ReportQuery>,
+) -> Result<Response, ApiError> {
+    let r = s.services.upgrade_item_report(&c, &env, &item).await?;
+    Ok(match q.format.unwrap_or_default() {
+        Format::Json => Json(r).into_response(),
+        Format::Csv => (
+            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            csv(&r.findings),
+        )
+            .into_response(),
+    })
+}
+
+/// An enum as its JSON spells it (`error`, `accepted`).
+fn word<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+const CSV_HEADER: &str = "id,severity,location,message,suggestion,resolution,reason";
+
+/// The findings as CSV (RFC 4180: a field with a comma, a quote or a line break is
+/// quoted, its quotes doubled).
+fn csv(findings: &[Finding]) -> String {
+    let field = |s: &str| {
+        if s.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
+    };
+    let mut out = String::from(CSV_HEADER);
+    out.push_str("\r\n");
+    for f in findings {
+        let cells = [
+            f.id.clone(),
+            word(&f.severity),
+            f.location.clone(),
+            f.message.clone(),
+            f.suggestion.clone().unwrap_or_default(),
+            word(&f.resolution),
+            f.reason.clone().unwrap_or_default(),
+        ];
+        let row: Vec<String> = cells.iter().map(|c| field(c)).collect();
+        out.push_str(&row.join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uplift_api::items::{Resolution, Severity};
+
+    #[test]
+    fn findings_are_csv_rows_with_fields_quoted_as_needed() {
+        let f = Finding {
+            id: "a1".into(),
+            severity: Severity::Error,
+            location: "view 'Open, late' filter".into(),
+            message: "say \"hi\"".into(),
+            suggestion: None,
+            resolution: Resolution::Accepted,
+            reason: Some("line\nbreak".into()),
+        };
+        assert_eq!(
+            csv(&[f]),
+            "id,severity,location,message,suggestion,resolution,reason\r\n\
+             a1,error,\"view 'Open, late' filter\",\"say \"\"hi\"\"\",,accepted,\"line\nbreak\"\r\n"
+        );
+    }
 }

@@ -38,6 +38,21 @@ impl Services {
         Ok(detail(found))
     }
 
+    /// An item's report: the item and its findings, without the definitions.
+    pub async fn upgrade_item_report(
+        &self,
+        actor: &Actor,
+        env: &str,
+        id: &str,
+    ) -> Result<api::items::ItemReport> {
+        let d = self.upgrade_item(actor, env, id).await?;
+        Ok(api::items::ItemReport {
+            fields: d.fields,
+            finding_counts: d.finding_counts,
+            findings: d.findings,
+        })
+    }
+
     /// Replaces a copy, checks it, accepts a finding, signs off or excludes, as the
     /// caller (an owner or editor of the item, or an admin; excluding: admins only).
     pub async fn change_upgrade_item(

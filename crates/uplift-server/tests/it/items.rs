@@ -410,3 +410,47 @@ async fn an_invalid_copy_is_refused_and_changes_nothing(p: Platform) {
     let after = p.get(&item_path(&flow, ""), &maker).await.body;
     assert_eq!(after, before, "{}", p.engine);
 }
+
+#[engine_test]
+async fn an_items_report_is_json_or_a_csv_row_per_finding(p: Platform) {
+    seed(&p).await;
+    step1(&p).await;
+    let all = p
+        .get("/api/environments/acme/upgrade/items", ADMIN_TOKEN)
+        .await
+        .body;
+    let app = by_source(&all, "Desk")["id"].clone();
+    let json = p.get(&item_path(&app, "/report"), ADMIN_TOKEN).await;
+    assert_eq!(json.status, StatusCode::OK, "{}", json.body);
+    assert_eq!(
+        json.body["findings"].as_array().unwrap().len(),
+        1,
+        "{}",
+        json.body
+    );
+    assert!(
+        json.body.get("copy").is_none(),
+        "no definitions: {}",
+        json.body
+    );
+    let csv = p
+        .get(&item_path(&app, "/report?format=csv"), ADMIN_TOKEN)
+        .await;
+    assert_eq!(csv.status, StatusCode::OK);
+    let text = csv.body.as_str().unwrap_or_default().to_string();
+    let id = json.body["findings"][0]["id"].as_str().unwrap();
+    assert_eq!(
+        text,
+        format!(
+            "id,severity,location,message,suggestion,resolution,reason\r\n\
+             {id},error,view 'Gadgets' column 'Keeper',\
+             'Keeper' is not upgraded (user and group fields are not upgraded),,open,\r\n"
+        ),
+        "{}",
+        p.engine
+    );
+    let bad = p
+        .get(&item_path(&app, "/report?format=xml"), ADMIN_TOKEN)
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+}
