@@ -120,6 +120,19 @@ pub struct StartUpgrade {
     /// Units of the base currency per unit of each currency found in the data.
     #[serde(default)]
     pub exchange_rates: BTreeMap<String, Decimal>,
+    /// Which version of each app step 2 copies (`published` unless given).
+    #[serde(default)]
+    pub apps_from: Option<AppsFrom>,
+}
+
+/// Which version of an app becomes its upgrade copy: the published one (the draft
+/// where nothing is published), or the draft where there is one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AppsFrom {
+    #[default]
+    Published,
+    Draft,
 }
 
 /// `PUT /api/environments/{env}/upgrade/test/access/{user}`: what the user may do in
@@ -256,6 +269,7 @@ pub struct UpgradeOptions {
     pub language: String,
     pub currency: String,
     pub exchange_rates: BTreeMap<String, Decimal>,
+    pub apps_from: AppsFrom,
 }
 
 /// `GET …/upgrade`: the upgrade's log folded, with live progress while step 1 runs.

@@ -199,6 +199,9 @@ enum UpgradeCmd {
         /// Exchange rate to the base currency, CODE=RATE (repeat per currency).
         #[arg(long = "rate", value_parser = upgrade_cmd::parse_rate)]
         rates: Vec<(String, uplift_model::Decimal)>,
+        /// In step 2, copy each app's draft where it has one, not its published version.
+        #[arg(long)]
+        drafts: bool,
         /// Draw progress bars until step 1 ends; exit non-zero if it failed.
         #[arg(long)]
         wait: bool,
@@ -336,6 +339,7 @@ async fn run(cli: Cli) -> Result<()> {
                     language,
                     currency,
                     rates,
+                    drafts,
                     wait,
                 } => {
                     upgrade_cmd::start(
@@ -346,6 +350,7 @@ async fn run(cli: Cli) -> Result<()> {
                             language: &language,
                             currency: &currency,
                             rates: &rates,
+                            drafts,
                             wait,
                         },
                         conn.json,

@@ -7,7 +7,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use uplift_api::items::{ItemDetail, ItemList};
 use uplift_api::upgrade::{
-    Action, EntityReport, PlanDetail, Preview, Report, StartUpgrade, Upgrade, UpgradeStatus,
+    Action, AppsFrom, EntityReport, PlanDetail, Preview, Report, StartUpgrade, Upgrade,
+    UpgradeStatus,
 };
 use uplift_model::Decimal;
 
@@ -126,6 +127,8 @@ pub struct StartArgs<'a> {
     pub language: &'a str,
     pub currency: &'a str,
     pub rates: &'a [(String, Decimal)],
+    /// Copy apps' drafts in step 2 rather than their published versions.
+    pub drafts: bool,
     pub wait: bool,
 }
 
@@ -143,6 +146,7 @@ pub async fn start(c: &Client, a: StartArgs<'_>, json_out: bool) -> Result<()> {
         language: a.language.into(),
         currency: a.currency.into(),
         exchange_rates: a.rates.iter().cloned().collect(),
+        apps_from: a.drafts.then_some(AppsFrom::Draft),
     };
     let v: Upgrade = c
         .post(

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use uplift_api as api;
 use uplift_model::security::{Privileges, UserStatus, check_privileges};
 use uplift_plan::{ChangeList, Options, SecurityOutcome, SourceSecurity, apply, map_security};
-use uplift_upgrade::events::{EntityReport, Phase, StartOptions};
+use uplift_upgrade::events::{AppsFrom, EntityReport, Phase, StartOptions};
 use uplift_upgrade::plans::{self, FoundPlan, PlanSource};
 use uplift_upgrade::runner::{UpgradeView, currencies_found, plan_options};
 use uplift_upgrade::state::{Status, UpgradeState};
@@ -219,6 +219,10 @@ impl Services {
             language: req.language,
             currency: req.currency.to_uppercase(),
             exchange_rates: req.exchange_rates,
+            apps_from: match req.apps_from.unwrap_or_default() {
+                api::upgrade::AppsFrom::Published => AppsFrom::Published,
+                api::upgrade::AppsFrom::Draft => AppsFrom::Draft,
+            },
         };
         let view = self.upgrades.start(env, options, actor.email()).await?;
         Ok(upgrade_view(view))
@@ -333,6 +337,10 @@ fn upgrade_view(v: UpgradeView) -> api::upgrade::Upgrade {
             language: s.options.language,
             currency: s.options.currency,
             exchange_rates: s.options.exchange_rates,
+            apps_from: match s.options.apps_from {
+                AppsFrom::Published => api::upgrade::AppsFrom::Published,
+                AppsFrom::Draft => api::upgrade::AppsFrom::Draft,
+            },
         },
         test_database: s.test_database,
         actor: s.actor,

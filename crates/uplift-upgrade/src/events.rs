@@ -12,6 +12,19 @@ pub struct StartOptions {
     pub currency: String,
     #[serde(default)]
     pub exchange_rates: BTreeMap<String, uplift_model::Decimal>,
+    /// Which version of each app step 2 copies.
+    #[serde(default)]
+    pub apps_from: AppsFrom,
+}
+
+/// Which version of an app becomes its upgrade copy: the published one (the default;
+/// the draft where nothing is published), or the draft where there is one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AppsFrom {
+    #[default]
+    Published,
+    Draft,
 }
 
 /// The phases of step 1, in order.

@@ -175,6 +175,12 @@ impl ItemState {
     }
 }
 
+/// An app's version to copy, and what a maker should know about the choice.
+pub struct SourceApp {
+    pub definition: AppDef,
+    pub note: Option<(Severity, String)>,
+}
+
 /// A flow of production and when it last ran.
 pub struct SourceFlow {
     pub id: String,
@@ -198,7 +204,7 @@ pub struct Discovery {
 /// Every app (its published version, else its draft) and flow, rewritten for `target`.
 pub fn discover(
     upgrade_id: &str,
-    apps: &[AppDef],
+    apps: &[SourceApp],
     flows: &[SourceFlow],
     map: &NameMap,
     target: &Catalog,
@@ -240,9 +246,21 @@ pub fn discover(
         .iter()
         .map(|c| (c.id.as_str(), c.definition.trigger.clone()))
         .collect();
-    for a in apps {
+    for source in apps {
+        let a = &source.definition;
         let out = rewrite::rewrite_app(a, map, &clone_ids);
         let mut findings = out.findings;
+        if let Some((severity, message)) = &source.note {
+            findings.insert(
+                0,
+                Finding {
+                    severity: *severity,
+                    location: "app".into(),
+                    message: message.clone(),
+                    suggestion: None,
+                },
+            );
+        }
         let trigger = |id: &str| triggers.get(id).cloned();
         checked(
             &mut findings,

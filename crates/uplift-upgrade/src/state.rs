@@ -296,6 +296,7 @@ mod tests {
                 language: "en".into(),
                 currency: "USD".into(),
                 exchange_rates: Default::default(),
+                apps_from: Default::default(),
             },
             test_database: "test-1".into(),
             actor: "admin@x".into(),

@@ -56,9 +56,15 @@ fn date_time() -> impl Strategy<Value = OffsetDateTime> {
         (0u32..1000).prop_map(|ms| ms * 1_000_000),
         0u32..1_000_000_000,
     ];
-    (date(), 0u8..24, 0u8..60, 0u8..60, nanos, offset()).prop_map(|(d, h, m, s, ns, off)| {
-        OffsetDateTime::new_in_offset(d, Time::from_hms_nano(h, m, s, ns).unwrap(), off)
-    })
+    (date(), 0u8..24, 0u8..60, 0u8..60, nanos, offset())
+        .prop_map(|(d, h, m, s, ns, off)| {
+            OffsetDateTime::new_in_offset(d, Time::from_hms_nano(h, m, s, ns).unwrap(), off)
+        })
+        // The parser refuses an instant outside years 1 to 9999 in UTC (tested apart).
+        .prop_filter("in UTC, within years 1 to 9999", |t| {
+            t.checked_to_offset(UtcOffset::UTC)
+                .is_some_and(|u| (1..=9999).contains(&u.year()))
+        })
 }
 
 fn decimal() -> impl Strategy<Value = crate::Decimal> {

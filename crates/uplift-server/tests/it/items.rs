@@ -54,7 +54,15 @@ async fn seed(p: &Platform) -> (String, String, String) {
 }
 
 async fn step1(p: &Platform) {
-    let start = json!({"plan": "classic-to-modern", "language": "en", "currency": "USD"});
+    step1_with(p, json!({})).await;
+}
+
+/// Step 1 with extra start options.
+async fn step1_with(p: &Platform, extra: Value) {
+    let mut start = json!({"plan": "classic-to-modern", "language": "en", "currency": "USD"});
+    for (k, v) in extra.as_object().unwrap() {
+        start[k] = v.clone();
+    }
     let a = p
         .post("/api/environments/acme/upgrade", ADMIN_TOKEN, start)
         .await;
@@ -453,4 +461,66 @@ async fn an_items_report_is_json_or_a_csv_row_per_finding(p: Platform) {
         .get(&item_path(&app, "/report?format=xml"), ADMIN_TOKEN)
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+}
+
+/// Desk gets a draft after its version 1: its new view column is the draft's only.
+async fn newer_draft(p: &Platform) {
+    let path = "/api/environments/acme/apps/Desk";
+    let mut def = p.get(path, ADMIN_TOKEN).await.body["published"]["definition"].clone();
+    def["views"][0]["columns"] = json!(["Title", "Stage"]);
+    let r = p.put(path, ADMIN_TOKEN, def).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
+#[engine_test]
+async fn an_app_with_a_newer_draft_is_copied_from_its_version_with_a_warning(p: Platform) {
+    seed(&p).await;
+    newer_draft(&p).await;
+    step1(&p).await;
+    let all = p
+        .get("/api/environments/acme/upgrade/items", ADMIN_TOKEN)
+        .await
+        .body;
+    let app = by_source(&all, "Desk")["id"].clone();
+    let d = p.get(&item_path(&app, ""), ADMIN_TOKEN).await.body;
+    assert_eq!(
+        d["copy"]["views"][0]["columns"],
+        json!(["cr_title", "Keeper"]),
+        "{d}"
+    );
+    let note = &d["findings"][0];
+    assert_eq!(
+        (&note["severity"], &note["location"]),
+        (&json!("warning"), &json!("app"))
+    );
+    let text = note["message"].as_str().unwrap();
+    assert!(
+        text.contains("is newer than version 1") && text.contains("apps_from"),
+        "{text}"
+    );
+}
+
+#[engine_test]
+async fn apps_from_draft_copies_the_draft(p: Platform) {
+    seed(&p).await;
+    newer_draft(&p).await;
+    step1_with(&p, json!({"apps_from": "draft"})).await;
+    let status = p
+        .get("/api/environments/acme/upgrade", ADMIN_TOKEN)
+        .await
+        .body;
+    assert_eq!(status["options"]["apps_from"], "draft", "{status}");
+    let all = p
+        .get("/api/environments/acme/upgrade/items", ADMIN_TOKEN)
+        .await
+        .body;
+    let app = by_source(&all, "Desk")["id"].clone();
+    let d = p.get(&item_path(&app, ""), ADMIN_TOKEN).await.body;
+    assert_eq!(
+        d["copy"]["views"][0]["columns"],
+        json!(["cr_title", "cr_stage"]),
+        "{d}"
+    );
+    assert_eq!(d["status"], "ready", "the draft has no dropped column: {d}");
+    assert_eq!(d["findings"][0]["severity"], "info", "{d}");
 }

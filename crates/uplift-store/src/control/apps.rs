@@ -35,6 +35,8 @@ pub struct AppRecord {
     pub owner: String,
     pub editors: Vec<String>,
     pub draft: Option<Bound>,
+    /// When the draft was last saved (RFC 3339, UTC).
+    pub draft_saved_at: Option<String>,
     pub published: Option<AppVersion>,
 }
 
@@ -191,6 +193,7 @@ const APP_COLS: Cols = &[
     ("a.editors", ColType::Text),
     ("a.draft", ColType::Text),
     ("a.draft_database", ColType::Text),
+    ("a.draft_saved_at", ColType::Text),
     ("v.version AS v_version", ColType::Int),
     ("v.definition AS v_definition", ColType::Text),
     ("v.database AS v_database", ColType::Text),
@@ -234,6 +237,7 @@ fn app_from(env: &str, r: &Row) -> Result<AppRecord> {
         owner: r.text("owner")?,
         editors: r.json("editors", "app editors")?,
         draft,
+        draft_saved_at: r.opt_text("draft_saved_at")?,
         published,
     })
 }

@@ -12,9 +12,12 @@ use uplift_plan::rewrite::NameMap;
 use uplift_plan::{Upgrade, apply};
 
 use super::{UpgradeError, Upgrades, now, plan_options};
+use crate::events::AppsFrom;
 use crate::events::Event;
-use crate::items::{self, ItemKind, ItemState, SourceFlow};
+use crate::items::{self, ItemKind, ItemState, SourceApp, SourceFlow};
 use crate::state::{Status, UpgradeState};
+use uplift_plan::rewrite::Severity;
+use uplift_store::control::AppRecord;
 
 impl Upgrades {
     /// Finds every app and flow bound to production, stores the upgraded flow clones
@@ -34,13 +37,11 @@ impl Upgrades {
             .database;
         let source = self.store.env_db(env).await?.catalog();
         let upgrade = self.planned(state, &source).await?;
-        let apps: Vec<AppDef> = control
+        let apps: Vec<SourceApp> = control
             .apps(env)
             .await?
             .into_iter()
-            .filter_map(|a| a.published.map(|v| v.bound).or(a.draft))
-            .filter(|b| b.database == production)
-            .map(|b| b.definition)
+            .filter_map(|a| source_app(a, &production, state.options.apps_from))
             .collect();
         let mut flows = Vec::new();
         for f in control.flows(env).await? {
@@ -331,4 +332,33 @@ fn signed_off(current: &ItemState, item: &str, by: String) -> Result<Event, Upgr
         item: item.to_string(),
         by,
     })
+}
+
+/// The version of an app bound to production that step 2 copies: the published one
+/// unless `from` says the draft (or nothing is published), with a note when a draft and
+/// a version differ.
+fn source_app(a: AppRecord, production: &str, from: AppsFrom) -> Option<SourceApp> {
+    let draft = a.draft.filter(|b| b.database == production);
+    let published = a.published.filter(|v| v.bound.database == production);
+    let saved = a.draft_saved_at.unwrap_or_default();
+    let (definition, note) = match (published, draft) {
+        (Some(v), Some(d)) if from == AppsFrom::Draft => {
+            let note = format!(
+                "the draft saved {saved} was copied, not version {} published {}",
+                v.version, v.published_at
+            );
+            (d.definition, Some((Severity::Info, note)))
+        }
+        (Some(v), Some(_)) => {
+            let note = format!(
+                "the draft saved {saved} is newer than version {} published {}: version {} was copied (start the upgrade with \"apps_from\":\"draft\" to copy drafts)",
+                v.version, v.published_at, v.version
+            );
+            (v.bound.definition, Some((Severity::Warning, note)))
+        }
+        (Some(v), None) => (v.bound.definition, None),
+        (None, Some(d)) => (d.definition, None),
+        (None, None) => return None,
+    };
+    Some(SourceApp { definition, note })
 }
