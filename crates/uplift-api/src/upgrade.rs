@@ -123,6 +123,10 @@ pub struct StartUpgrade {
     /// Which version of each app step 2 copies (`published` unless given).
     #[serde(default)]
     pub apps_from: Option<AppsFrom>,
+    /// Hosts that flows bound to the test database may call for real; every other
+    /// HTTP call, and all their e-mail, is captured (`GET …/upgrade/captured`).
+    #[serde(default)]
+    pub allow_http: Vec<String>,
 }
 
 /// Which version of an app becomes its upgrade copy: the published one (the draft
@@ -270,6 +274,28 @@ pub struct UpgradeOptions {
     pub currency: String,
     pub exchange_rates: BTreeMap<String, Decimal>,
     pub apps_from: AppsFrom,
+    pub allow_http: Vec<String>,
+}
+
+/// What a flow bound to the test database sent, captured instead.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Captured {
+    pub id: String,
+    /// `email` or `http`.
+    pub kind: String,
+    pub flow_id: String,
+    pub run_id: String,
+    /// The message (`to`, `subject`, `body`) or the call (`method`, `url`, `headers`,
+    /// `body`).
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+    pub at: String,
+}
+
+/// `GET …/upgrade/captured`, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CapturedList {
+    pub value: Vec<Captured>,
 }
 
 /// `GET …/upgrade`: the upgrade's log folded, with live progress while step 1 runs.

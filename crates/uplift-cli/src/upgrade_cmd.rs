@@ -147,6 +147,7 @@ pub async fn start(c: &Client, a: StartArgs<'_>, json_out: bool) -> Result<()> {
         currency: a.currency.into(),
         exchange_rates: a.rates.iter().cloned().collect(),
         apps_from: a.drafts.then_some(AppsFrom::Draft),
+        allow_http: Vec::new(),
     };
     let v: Upgrade = c
         .post(

@@ -76,6 +76,55 @@ struct Ctx<'a> {
     /// The step being run was begun before (by a server that stopped, or an attempt
     /// that failed), so its effect may already be there.
     begun: bool,
+    /// Set for a flow bound to a database that is not production (an upgrade's test
+    /// database): its e-mail, and HTTP calls to hosts not allowed, are captured.
+    sink: Option<Sink>,
+}
+
+/// Where a run on a test database sends what would reach real people and systems.
+struct Sink {
+    database: String,
+    allowed_hosts: Vec<String>,
+}
+
+impl Sink {
+    /// The sink for `flow`, unless it is bound to its environment's production database.
+    async fn of(rt: &Runtime, flow: &FlowRecord) -> Result<Option<Sink>, FlowError> {
+        let control = rt.store.control();
+        let production = control.get_env(&flow.env).await?.map(|e| e.database);
+        if production.as_deref() == Some(flow.database.as_str()) {
+            return Ok(None);
+        }
+        let allowed_hosts = control.allowed_hosts(&flow.env, &flow.database).await?;
+        Ok(Some(Sink {
+            database: flow.database.clone(),
+            allowed_hosts,
+        }))
+    }
+
+    fn allows(&self, url: &str) -> bool {
+        reqwest::Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_lowercase))
+            .is_some_and(|h| self.allowed_hosts.contains(&h))
+    }
+}
+
+/// Keeps a run's message or call in the capture instead of sending it.
+async fn captured(
+    ctx: &Ctx<'_>,
+    sink: &Sink,
+    kind: &str,
+    run_id: &str,
+    payload: &Json,
+) -> Result<String, StepError> {
+    let ids = (ctx.flow.id.as_str(), run_id);
+    ctx.rt
+        .store
+        .control()
+        .capture(&ctx.flow.env, &sink.database, kind, ids, payload)
+        .await
+        .map_err(|e| StepError::Transient(e.to_string()))
 }
 
 pub(crate) async fn execute(rt: &Runtime, mut run: RunRecord) -> Result<(), FlowError> {
@@ -131,6 +180,7 @@ pub(crate) async fn execute(rt: &Runtime, mut run: RunRecord) -> Result<(), Flow
             }
         }
     }
+    let sink = Sink::of(rt, &flow).await?;
     let mut ctx = Ctx {
         rt,
         flow: &flow,
@@ -138,6 +188,7 @@ pub(crate) async fn execute(rt: &Runtime, mut run: RunRecord) -> Result<(), Flow
         values,
         rights,
         begun: false,
+        sink,
     };
     let outcome = run_steps(&mut ctx, &flow.definition.steps, &mut run).await;
     finish(rt, &mut run, outcome).await
@@ -519,6 +570,10 @@ async fn step_body(
                 hs.insert(k.clone(), Json::String(text(ctx, v)?));
             }
             *inputs = json!({"method": method, "url": url, "headers": hs, "body": body});
+            if let Some(sink) = ctx.sink.as_ref().filter(|s| !s.allows(&url)) {
+                let id = captured(ctx, sink, "http", run_id, inputs).await?;
+                return Ok(json!({"status": 200, "body": null, "captured": id}));
+            }
             let m = reqwest::Method::from_bytes(method.as_bytes())
                 .map_err(|_| permanent(format!("'{method}' is not an HTTP method")))?;
             let mut req = ctx.rt.http.request(m, &url);
@@ -564,6 +619,10 @@ async fn step_body(
                 .collect::<Vec<_>>();
             let (subject, body) = (text(ctx, subject)?, text(ctx, body)?);
             *inputs = json!({"to": to, "subject": subject, "body": body});
+            if let Some(sink) = &ctx.sink {
+                let id = captured(ctx, sink, "email", run_id, inputs).await?;
+                return Ok(json!({"message_id": id, "captured": true}));
+            }
             let mailer = ctx
                 .rt
                 .mailer()

@@ -7,6 +7,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use uplift_api::ErrorBody;
 use uplift_api::items::{Finding, ItemDetail, ItemList, ItemReport, Reason};
+use uplift_api::upgrade::CapturedList;
 use uplift_upgrade::runner::ItemChange;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -25,6 +26,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(accept))
         .routes(routes!(sign_off))
         .routes(routes!(exclude))
+        .routes(routes!(captured))
 }
 
 type Answer = Result<Json<ItemDetail>, ApiError>;
@@ -220,6 +222,19 @@ fn csv(findings: &[Finding]) -> String {
         out.push_str("\r\n");
     }
     out
+}
+
+/// What flows bound to the test database sent: every e-mail, and every HTTP call to a
+/// host the upgrade's `allow_http` does not name, oldest first (makers and admins).
+#[utoipa::path(get, path = "/api/environments/{env}/upgrade/captured", tag = "upgrade",
+    params(("env" = String, Path)),
+    responses((status = 200, body = CapturedList), (status = 404, body = ErrorBody)))]
+async fn captured(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(env): Path<String>,
+) -> Result<Json<CapturedList>, ApiError> {
+    Ok(Json(s.services.upgrade_captured(&c, &env).await?))
 }
 
 #[cfg(test)]

@@ -223,6 +223,7 @@ impl Services {
                 api::upgrade::AppsFrom::Published => AppsFrom::Published,
                 api::upgrade::AppsFrom::Draft => AppsFrom::Draft,
             },
+            allow_http: req.allow_http.iter().map(|h| h.to_lowercase()).collect(),
         };
         let view = self.upgrades.start(env, options, actor.email()).await?;
         Ok(upgrade_view(view))
@@ -239,6 +240,35 @@ impl Services {
             .view(env)
             .await?
             .ok_or_else(|| ServiceError::NotFound(Missing::Upgrade { env: env.into() }))
+    }
+
+    /// What flows bound to the test database sent (makers and admins).
+    pub async fn upgrade_captured(
+        &self,
+        actor: &Actor,
+        env: &str,
+    ) -> Result<api::upgrade::CapturedList> {
+        policy::maker(actor)?;
+        self.env(env).await?;
+        let (_, state) = self.serving_upgrade(env).await?;
+        let captures = self
+            .store
+            .control()
+            .captures(env, &state.test_database)
+            .await?;
+        Ok(api::upgrade::CapturedList {
+            value: captures
+                .into_iter()
+                .map(|c| api::upgrade::Captured {
+                    id: c.id,
+                    kind: c.kind,
+                    flow_id: c.flow_id,
+                    run_id: c.run_id,
+                    payload: c.payload,
+                    at: c.at,
+                })
+                .collect(),
+        })
     }
 
     /// Cancels step 1: the test database is dropped, production is as before.
@@ -341,6 +371,7 @@ fn upgrade_view(v: UpgradeView) -> api::upgrade::Upgrade {
                 AppsFrom::Published => api::upgrade::AppsFrom::Published,
                 AppsFrom::Draft => api::upgrade::AppsFrom::Draft,
             },
+            allow_http: s.options.allow_http,
         },
         test_database: s.test_database,
         actor: s.actor,

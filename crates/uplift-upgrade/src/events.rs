@@ -15,6 +15,10 @@ pub struct StartOptions {
     /// Which version of each app step 2 copies.
     #[serde(default)]
     pub apps_from: AppsFrom,
+    /// Hosts that flows bound to the test database may call for real; every other
+    /// call, and all their e-mail, is captured.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_http: Vec<String>,
 }
 
 /// Which version of an app becomes its upgrade copy: the published one (the default;

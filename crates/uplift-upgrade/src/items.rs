@@ -220,7 +220,8 @@ pub fn discover(
         let out = rewrite::rewrite_flow(&f.definition, map);
         let mut def = out.def;
         def.name = format!("{CLONE_PREFIX}{}", f.definition.name);
-        // Off until the test environment captures mail and HTTP (step 2's capture).
+        // Off until a maker turns it on to test it: it should not react to the test
+        // database's writes unasked (what it sends is captured either way).
         def.state = FlowState::Off;
         let mut findings = out.findings;
         checked(&mut findings, flow::validate(&def, target).err(), |e| {

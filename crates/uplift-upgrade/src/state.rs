@@ -297,6 +297,7 @@ mod tests {
                 currency: "USD".into(),
                 exchange_rates: Default::default(),
                 apps_from: Default::default(),
+                allow_http: Vec::new(),
             },
             test_database: "test-1".into(),
             actor: "admin@x".into(),

@@ -56,6 +56,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
             )
             .route(&sub, get(get_sub))
             .layer(axum::Extension(at));
+        // Every answer from the test database says so, for clients and people alike.
+        let one = match database {
+            Database::Test => one.layer(axum::middleware::map_response(mark_test)),
+            Database::Production => one,
+        };
         r = r.merge(one);
     }
     r.layer(axum::middleware::map_response(odata_version))
@@ -63,6 +68,17 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 async fn odata_version(resp: Response) -> Response {
     render::odata_version(resp)
+}
+
+/// The header that marks an answer as the test database's.
+pub const DATABASE_HEADER: &str = "uplift-database";
+
+async fn mark_test(mut resp: Response) -> Response {
+    resp.headers_mut().insert(
+        DATABASE_HEADER,
+        axum::http::HeaderValue::from_static("test"),
+    );
+    resp
 }
 
 /// Which data service a request came in on.

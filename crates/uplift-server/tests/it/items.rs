@@ -524,3 +524,127 @@ async fn apps_from_draft_copies_the_draft(p: Platform) {
     assert_eq!(d["status"], "ready", "the draft has no dropped column: {d}");
     assert_eq!(d["findings"][0]["severity"], "info", "{d}");
 }
+
+/// A local HTTP service that counts the requests it answers.
+fn counting_service() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = calls.clone();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = conn
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        }
+    });
+    (addr, calls)
+}
+
+/// An upgraded flow, turned on and run, reaches nobody: its e-mail and its call to a
+/// host the upgrade does not allow are captured; a call to an allowed host goes out.
+#[engine_test]
+async fn flows_on_the_test_database_send_to_the_capture(p: Platform) {
+    seed(&p).await;
+    let (service, calls) = counting_service();
+    let flow = json!({"name": "Tell", "owner": "admin@uplift.local", "trigger": {"kind": "manual"},
+        "steps": [
+            {"kind": "send_email", "name": "mail", "to": ["someone@customer.example"], "subject": "Hi"},
+            {"kind": "http_request", "name": "blocked", "method": "POST", "url": "http://blocked.example/hook", "body": {"a": 1}},
+            {"kind": "http_request", "name": "allowed", "method": "GET", "url": format!("http://{service}/ping")}]});
+    let r = p
+        .post("/api/environments/acme/flows", ADMIN_TOKEN, flow)
+        .await;
+    let tell = r.body["id"].as_str().unwrap().to_string();
+    step1_with(&p, json!({"allow_http": ["127.0.0.1"]})).await;
+    let all = p
+        .get("/api/environments/acme/upgrade/items", ADMIN_TOKEN)
+        .await
+        .body;
+    let clone = by_source(&all, &tell)["copy_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let flows = format!("/api/environments/acme/flows/{clone}");
+    let on = p.post(&format!("{flows}/on"), ADMIN_TOKEN, json!({})).await;
+    assert_eq!(on.status, StatusCode::OK, "{}", on.body);
+    let run = p
+        .post(&format!("{flows}/run"), ADMIN_TOKEN, json!({}))
+        .await;
+    assert_eq!(run.status, StatusCode::ACCEPTED, "{}", run.body);
+    let run = run.body["run"].as_str().unwrap().to_string();
+    let mut done = Value::Null;
+    for _ in 0..200 {
+        done = p
+            .get(&format!("{flows}/runs/{run}"), ADMIN_TOKEN)
+            .await
+            .body;
+        if done["status"] == "succeeded" || done["status"] == "failed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(done["status"], "succeeded", "{}: {done:#}", p.engine);
+    assert_eq!(
+        calls.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the allowed call went out"
+    );
+    let captured = p
+        .get("/api/environments/acme/upgrade/captured", ADMIN_TOKEN)
+        .await;
+    assert_eq!(captured.status, StatusCode::OK, "{}", captured.body);
+    let got: Vec<(Value, Value)> = captured.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["kind"].clone(), c["payload"].clone()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                json!("email"),
+                json!({"to": ["someone@customer.example"], "subject": "Hi", "body": ""})
+            ),
+            (
+                json!("http"),
+                json!({"method": "POST", "url": "http://blocked.example/hook", "headers": {}, "body": {"a": 1}})
+            ),
+        ],
+        "{}",
+        p.engine
+    );
+}
+
+#[engine_test]
+async fn answers_from_the_test_database_say_so(p: Platform) {
+    seed(&p).await;
+    step1(&p).await;
+    let test = p
+        .get(
+            "/api/environments/acme/upgrade/test/data/contacts",
+            ADMIN_TOKEN,
+        )
+        .await;
+    assert_eq!(test.status, StatusCode::OK, "{}", test.body);
+    assert_eq!(test.headers["uplift-database"], "test", "{}", p.engine);
+    let missing = p
+        .get(
+            "/api/environments/acme/upgrade/test/data/nothing",
+            ADMIN_TOKEN,
+        )
+        .await;
+    assert_eq!(missing.headers["uplift-database"], "test", "errors too");
+    let prod = p
+        .get("/api/environments/acme/data/contacts", ADMIN_TOKEN)
+        .await;
+    assert!(
+        prod.headers.get("uplift-database").is_none(),
+        "{}",
+        p.engine
+    );
+}

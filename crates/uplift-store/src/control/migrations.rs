@@ -109,6 +109,19 @@ pub(super) const MIGRATIONS: &[Migration] = &[
             "CREATE TABLE {s}plans (name TEXT NOT NULL PRIMARY KEY, text TEXT NOT NULL, updated_by TEXT NOT NULL, updated_at TEXT NOT NULL)",
         )],
     },
+    Migration {
+        version: 5,
+        name: "what flows bound to a test database sent, captured instead",
+        steps: &[
+            Sql(
+                "CREATE TABLE {s}captures (env TEXT NOT NULL, id TEXT NOT NULL, database TEXT NOT NULL, kind TEXT NOT NULL, flow_id TEXT NOT NULL, run_id TEXT NOT NULL, payload TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (env, id))",
+            ),
+            Sql("CREATE INDEX captures_by_database ON {s}captures (env, database, at)"),
+            Sql(
+                "CREATE TABLE {s}capture_allowed_hosts (env TEXT NOT NULL, database TEXT NOT NULL, host TEXT NOT NULL, PRIMARY KEY (env, database, host))",
+            ),
+        ],
+    },
 ];
 
 /// The version this build writes.

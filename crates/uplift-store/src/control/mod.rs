@@ -10,6 +10,7 @@ use uplift_model::{ColType, SchemaVersion, Value};
 
 mod approvals;
 mod apps;
+mod captures;
 mod flows;
 pub mod migrations;
 mod plans;
@@ -18,6 +19,7 @@ mod runs;
 
 pub use approvals::Approval;
 pub use apps::{AppRecord, AppVersion, Bound};
+pub use captures::Capture;
 pub use flows::FlowRecord;
 pub use plans::PlanRecord;
 pub use runs::{RunRecord, RunStatus};
@@ -218,6 +220,13 @@ impl Control {
             .await?;
         tx.execute(&self.sql("DELETE FROM {s}flow_runs WHERE env = ?"), &p)
             .await?;
+        tx.execute(&self.sql("DELETE FROM {s}captures WHERE env = ?"), &p)
+            .await?;
+        tx.execute(
+            &self.sql("DELETE FROM {s}capture_allowed_hosts WHERE env = ?"),
+            &p,
+        )
+        .await?;
         tx.execute(&self.sql("DELETE FROM {s}approvals WHERE env = ?"), &p)
             .await?;
         let n = tx

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::Value as Json;
 use uplift_model::Catalog;
 use uplift_model::app::{self, AppDef};
-use uplift_model::flow::{self, FlowDef, FlowState};
+use uplift_model::flow::{self, FlowDef};
 use uplift_plan::rewrite::NameMap;
 use uplift_plan::{Upgrade, apply};
 
@@ -59,6 +59,9 @@ impl Upgrades {
                 last_run_at,
             });
         }
+        control
+            .set_allowed_hosts(env, &state.test_database, &state.options.allow_http)
+            .await?;
         let map = NameMap::new(&source, &upgrade.target, &upgrade.changes);
         let found = items::discover(id, &apps, &flows, &map, &upgrade.target);
         for c in &found.clones {
@@ -209,7 +212,8 @@ impl Upgrades {
     }
 
     /// A new copy, refused unless it is a valid definition for the target catalog; a
-    /// flow's is saved to its clone, which stays off.
+    /// flow's is saved to its clone (on or off as the maker sends it: bound to the test
+    /// database, its e-mail and HTTP calls are captured).
     async fn saved_copy(
         &self,
         env: &str,
@@ -236,9 +240,7 @@ impl Upgrades {
                 Ok(serde_json::to_value(&def).unwrap_or(Json::Null))
             }
             ItemKind::Flow => {
-                let mut def: FlowDef =
-                    serde_json::from_value(copy).map_err(|e| not_a("a flow", e))?;
-                def.state = FlowState::Off;
+                let def: FlowDef = serde_json::from_value(copy).map_err(|e| not_a("a flow", e))?;
                 flow::validate(&def, &target).map_err(|es| {
                     invalid(
                         es.iter()
