@@ -317,6 +317,10 @@ pub struct Upgrade {
     pub progress: Option<Progress>,
     /// Per source entity, while step 1 runs.
     pub live_entities: BTreeMap<String, Progress>,
+    /// Production's schema was changed (forced) during step 2: the test database and
+    /// the copies no longer match it.
+    #[serde(default)]
+    pub test_database_stale: bool,
     /// Step 2's items, counted, once discovered.
     #[serde(default)]
     pub items: Option<ItemCounts>,

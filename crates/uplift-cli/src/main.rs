@@ -164,7 +164,13 @@ enum EnvCmd {
     /// Delete an environment and its data.
     Delete { name: String },
     /// Apply entity definitions from a TOML or JSON file (`entities.<Name>` tables).
-    Apply { name: String, file: PathBuf },
+    Apply {
+        name: String,
+        file: PathBuf,
+        /// During an upgrade's step 2: apply anyway, marking its test database stale.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -448,10 +454,14 @@ async fn env_cmd(cmd: EnvCmd, conn: &Conn) -> Result<()> {
                 println!("deleted environment {name}");
             }
         }
-        EnvCmd::Apply { name, file } => {
+        EnvCmd::Apply { name, file, force } => {
             let doc = read_document(&file)?;
+            let query = if force { "?force=true" } else { "" };
             let v: CatalogChanges = c
-                .put(&format!("/api/environments/{}/entities", seg(&name)), &doc)
+                .put(
+                    &format!("/api/environments/{}/entities{query}", seg(&name)),
+                    &doc,
+                )
                 .await?;
             if conn.json {
                 output::print_json(&v);

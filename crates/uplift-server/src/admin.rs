@@ -109,34 +109,51 @@ async fn show_entity(
     Ok(Json(s.services.entity(&c, &env, &name).await?))
 }
 
-/// Creates or extends one entity (makers); 423 while an upgrade's step 1 runs.
+/// Whether to change production's schema although an upgrade's step 2 was built from it.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ForceQuery {
+    /// During step 2: change it anyway, marking the test database stale.
+    force: Option<bool>,
+}
+
+/// Creates or extends one entity (makers); 423 while an upgrade's step 1 runs, and
+/// during step 2 unless `?force=true`.
 #[utoipa::path(put, path = "/api/environments/{env}/entities/{entity}", tag = "admin",
-    params(("env" = String, Path), ("entity" = String, Path)), request_body = Object,
+    params(("env" = String, Path), ("entity" = String, Path), ForceQuery), request_body = Object,
     responses((status = 200, body = CatalogChanges), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 423, body = ErrorBody)))]
 async fn put_entity(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path((env, name)): Path<(String, String)>,
+    Params(q): Params<ForceQuery>,
     Body(def): Body<uplift_api::Document>,
 ) -> Answer<CatalogChanges> {
     let defs = BTreeMap::from([(name, def)]);
-    Ok(Json(s.services.apply_entities(&c, &env, defs).await?))
+    let force = q.force.unwrap_or(false);
+    Ok(Json(
+        s.services.apply_entities(&c, &env, defs, force).await?,
+    ))
 }
 
-/// Creates or extends several entities at once (makers).
+/// Creates or extends several entities at once (makers); locked as one entity is.
 #[utoipa::path(put, path = "/api/environments/{env}/entities", tag = "admin",
-    params(("env" = String, Path)), request_body = EntitiesDocument,
+    params(("env" = String, Path), ForceQuery), request_body = EntitiesDocument,
     responses((status = 200, body = CatalogChanges), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 423, body = ErrorBody)))]
 async fn apply_entities(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path(env): Path<String>,
+    Params(q): Params<ForceQuery>,
     Body(doc): Body<EntitiesDocument>,
 ) -> Answer<CatalogChanges> {
+    let force = q.force.unwrap_or(false);
     Ok(Json(
-        s.services.apply_entities(&c, &env, doc.entities).await?,
+        s.services
+            .apply_entities(&c, &env, doc.entities, force)
+            .await?,
     ))
 }
 

@@ -48,7 +48,9 @@ fn status_of(e: &ServiceError) -> (StatusCode, &'static str) {
         ServiceError::PreconditionFailed(_) => {
             (StatusCode::PRECONDITION_FAILED, "PreconditionFailed")
         }
-        ServiceError::Locked { .. } => (StatusCode::LOCKED, "Locked"),
+        ServiceError::Locked { .. } | ServiceError::LockedForStep2 { .. } => {
+            (StatusCode::LOCKED, "Locked")
+        }
         ServiceError::MethodNotAllowed { .. } => {
             (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed")
         }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use uplift_api as api;
 use uplift_model::input::{CatalogChange, EntityDef};
 use uplift_model::security::{PlatformRole, Privileges, UserStatus, check_privileges};
+use uplift_upgrade::runner::SchemaLock;
 
 use crate::auth::{Actor, hash_token, new_token};
 use crate::error::{Missing, Result, ServiceError};
@@ -135,12 +136,13 @@ impl Services {
     }
 
     /// Creates or extends entities; refused (423) while an upgrade's step 1 copies the
-    /// catalog.
+    /// catalog, and during step 2 unless `force`, which marks the test database stale.
     pub async fn apply_entities(
         &self,
         actor: &Actor,
         env: &str,
         defs: BTreeMap<String, api::Document>,
+        force: bool,
     ) -> Result<api::admin::CatalogChanges> {
         policy::maker(actor)?;
         let defs = defs
@@ -153,11 +155,20 @@ impl Services {
                     })
             })
             .collect::<Result<BTreeMap<_, _>>>()?;
-        if self.upgrades.schema_locked(env).await? {
-            return Err(ServiceError::Locked { env: env.into() });
+        let lock = self.upgrades.schema_lock(env).await?;
+        match lock {
+            SchemaLock::Step1 => return Err(ServiceError::Locked { env: env.into() }),
+            SchemaLock::Step2 if !force => {
+                return Err(ServiceError::LockedForStep2 { env: env.into() });
+            }
+            _ => {}
         }
         let db = self.store.env_db(env).await?;
-        Ok(changes(&db.apply(&defs).await?))
+        let applied = changes(&db.apply(&defs).await?);
+        if lock == SchemaLock::Step2 {
+            self.upgrades.mark_stale(env, actor.email()).await?;
+        }
+        Ok(applied)
     }
 
     // ---- users and tokens

@@ -29,6 +29,10 @@ pub enum ServiceError {
         "the schema of '{env}' is locked: an upgrade's step 1 is running; entity definitions can change again when it ends or is cancelled"
     )]
     Locked { env: String },
+    #[error(
+        "the schema of '{env}' is held by its upgrade's step 2: the test database and the copies were made from it; change it with ?force=true, which marks the test database stale"
+    )]
+    LockedForStep2 { env: String },
     #[error("the {action} is not allowed on {target}")]
     MethodNotAllowed {
         action: &'static str,

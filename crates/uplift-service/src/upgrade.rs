@@ -400,6 +400,7 @@ fn upgrade_view(v: UpgradeView) -> api::upgrade::Upgrade {
             .iter()
             .map(|(k, p)| (k.clone(), progress(p)))
             .collect(),
+        test_database_stale: s.test_database_stale,
         items: s.items.as_deref().map(crate::items::counts_of),
         gate: s.items.as_deref().map(crate::items::gate_of),
     }

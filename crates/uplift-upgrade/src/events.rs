@@ -195,6 +195,12 @@ pub enum Event {
         reason: String,
         by: String,
     },
+    /// Production's schema was changed during step 2 (forced): the test database and
+    /// the copies no longer match it.
+    TestDatabaseStale {
+        at: String,
+        by: String,
+    },
     Retried {
         at: String,
     },
@@ -220,6 +226,7 @@ impl Event {
             | Event::FindingAccepted { at, .. }
             | Event::SignedOff { at, .. }
             | Event::Excluded { at, .. }
+            | Event::TestDatabaseStale { at, .. }
             | Event::Retried { at }
             | Event::Cancelled { at } => at,
         }

@@ -148,6 +148,14 @@ pub struct Upgrades {
     plans_dir: std::sync::OnceLock<std::path::PathBuf>,
 }
 
+/// How an upgrade holds production's schema (see [`Upgrades::schema_lock`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaLock {
+    Free,
+    Step1,
+    Step2,
+}
+
 /// How long a cancel waits for a running copy to stop: polls × interval.
 const CANCEL_WAIT_POLLS: u32 = 600;
 const CANCEL_POLL_MS: u64 = 50;
@@ -321,11 +329,33 @@ impl Upgrades {
     }
 
     /// Whether schema changes to `env` are locked (step 1 or 3 under way).
-    pub async fn schema_locked(&self, env: &str) -> Result<bool, UpgradeError> {
-        Ok(self
+    /// How the upgrade holds production's schema: not at all, firmly while step 1
+    /// copies it, or during step 2, when a change makes the test database stale.
+    pub async fn schema_lock(&self, env: &str) -> Result<SchemaLock, UpgradeError> {
+        Ok(match self.latest(env).await?.map(|(_, s)| s.status) {
+            Some(Status::Step1Running) => SchemaLock::Step1,
+            Some(Status::Step2Verifying) => SchemaLock::Step2,
+            _ => SchemaLock::Free,
+        })
+    }
+
+    /// Records that production's schema changed during step 2, by `by`.
+    pub async fn mark_stale(&self, env: &str, by: &str) -> Result<(), UpgradeError> {
+        let (id, state) = self
             .latest(env)
             .await?
-            .is_some_and(|(_, s)| s.status == Status::Step1Running))
+            .ok_or_else(|| UpgradeError::NotFound(format!("'{env}' has no upgrade")))?;
+        if state.status != Status::Step2Verifying {
+            return Ok(());
+        }
+        self.log(
+            &id,
+            &Event::TestDatabaseStale {
+                at: now(),
+                by: by.to_string(),
+            },
+        )
+        .await
     }
 
     /// Validates the request and starts step 1 in the background.

@@ -57,6 +57,9 @@ pub struct UpgradeState {
     pub failure: Option<Failure>,
     /// Step 1's duration: the estimate of step 3's downtime in the reference product.
     pub step1_duration_ms: Option<u64>,
+    /// Production's schema changed (forced) during step 2, after the test database was
+    /// built from it.
+    pub test_database_stale: bool,
     /// Step 2's apps and flows, once discovered (`None` before); served by the items
     /// API, not with the status.
     #[serde(skip)]
@@ -187,6 +190,7 @@ pub fn fold(events: &[Event]) -> Result<Option<UpgradeState>, FoldError> {
                     entities: Vec::new(),
                     failure: None,
                     step1_duration_ms: None,
+                    test_database_stale: false,
                     items: None,
                 });
             }
@@ -216,6 +220,9 @@ pub fn fold(events: &[Event]) -> Result<Option<UpgradeState>, FoldError> {
             {
                 s.items = Some(items.iter().cloned().map(ItemState::new).collect());
             }
+            (Some(s), Event::TestDatabaseStale { .. }) if s.status == Status::Step2Verifying => {
+                s.test_database_stale = true;
+            }
             (Some(s), e) if s.status == Status::Step2Verifying && is_item_event(e) => {
                 item_event(s, e);
             }
@@ -232,7 +239,8 @@ pub fn fold(events: &[Event]) -> Result<Option<UpgradeState>, FoldError> {
                 | Event::Verified { .. }
                 | Event::FindingAccepted { .. }
                 | Event::SignedOff { .. }
-                | Event::Excluded { .. },
+                | Event::Excluded { .. }
+                | Event::TestDatabaseStale { .. },
             ) => return Err(bad("Step1Running")),
             (Some(s), Event::PhaseStarted { at, phase, total }) => {
                 let p = s.phase_mut(*phase);

@@ -648,3 +648,37 @@ async fn answers_from_the_test_database_say_so(p: Platform) {
         p.engine
     );
 }
+
+/// Production's schema is what step 2 was built from: changing it is a 423 unless
+/// forced, and a forced change marks the test database stale.
+#[engine_test]
+async fn a_schema_change_during_step2_is_refused_unless_forced(p: Platform) {
+    seed(&p).await;
+    step1(&p).await;
+    let path = "/api/environments/acme/entities/Gadget";
+    let more = json!({"fields": [{"name": "Title", "type": "Text"},
+        {"name": "Stage", "type": "Picklist", "options": ["Planned", "Active", "Done"]},
+        {"name": "Keeper", "type": "UserOrGroup"}, {"name": "Price", "type": "Currency"},
+        {"name": "Weight", "type": "Integer"}]});
+    let r = p.put(path, ADMIN_TOKEN, more.clone()).await;
+    assert_eq!(r.status, StatusCode::LOCKED, "{}", r.body);
+    assert!(r.message().contains("?force=true"), "{}", r.body);
+    let status = p
+        .get("/api/environments/acme/upgrade", ADMIN_TOKEN)
+        .await
+        .body;
+    assert_eq!(status["test_database_stale"], false, "{status}");
+    let r = p
+        .put(&format!("{path}?force=true"), ADMIN_TOKEN, more)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let status = p
+        .get("/api/environments/acme/upgrade", ADMIN_TOKEN)
+        .await
+        .body;
+    assert_eq!(
+        status["test_database_stale"], true,
+        "{}: {status}",
+        p.engine
+    );
+}
