@@ -210,6 +210,18 @@ pub enum Event {
 }
 
 impl Event {
+    /// The step 2 item an event is about, for the events that are about one.
+    pub fn item(&self) -> Option<&str> {
+        match self {
+            Event::CopyEdited { item, .. }
+            | Event::Verified { item, .. }
+            | Event::FindingAccepted { item, .. }
+            | Event::SignedOff { item, .. }
+            | Event::Excluded { item, .. } => Some(item),
+            _ => None,
+        }
+    }
+
     pub fn at(&self) -> &str {
         match self {
             Event::Started { at, .. }

@@ -104,32 +104,16 @@ impl UpgradeState {
     }
 }
 
-fn is_item_event(e: &Event) -> bool {
-    matches!(
-        e,
-        Event::CopyEdited { .. }
-            | Event::Verified { .. }
-            | Event::FindingAccepted { .. }
-            | Event::SignedOff { .. }
-            | Event::Excluded { .. }
-    )
-}
-
 /// One of step 2's events about an item; one about an item that is not there changes
 /// nothing (the service checks before it logs).
 fn item_event(s: &mut UpgradeState, e: &Event) {
-    let item = match e {
-        Event::CopyEdited { item, .. }
-        | Event::Verified { item, .. }
-        | Event::FindingAccepted { item, .. }
-        | Event::SignedOff { item, .. }
-        | Event::Excluded { item, .. } => item,
-        _ => return,
+    let Some(item) = e.item() else {
+        return;
     };
     let Some(i) = s
         .items
         .as_mut()
-        .and_then(|all| all.iter_mut().find(|i| i.item.id == *item))
+        .and_then(|all| all.iter_mut().find(|i| i.item.id == item))
     else {
         return;
     };
@@ -223,7 +207,7 @@ pub fn fold(events: &[Event]) -> Result<Option<UpgradeState>, FoldError> {
             (Some(s), Event::TestDatabaseStale { .. }) if s.status == Status::Step2Verifying => {
                 s.test_database_stale = true;
             }
-            (Some(s), e) if s.status == Status::Step2Verifying && is_item_event(e) => {
+            (Some(s), e) if s.status == Status::Step2Verifying && e.item().is_some() => {
                 item_event(s, e);
             }
             (Some(s), _) if s.status != Status::Step1Running => {

@@ -98,15 +98,7 @@ async fn step1_ends_with_every_app_and_flow_an_item_with_its_rewritten_copy(p: P
 
     let app = by_source(&items.body, "Desk");
     assert_eq!(app["status"], "needs_attention", "{app}");
-    let detail = p
-        .get(
-            &format!(
-                "/api/environments/acme/upgrade/items/{}",
-                app["id"].as_str().unwrap()
-            ),
-            ADMIN_TOKEN,
-        )
-        .await;
+    let detail = p.get(&item_path(&app["id"], ""), ADMIN_TOKEN).await;
     assert_eq!(detail.status, StatusCode::OK, "{}", detail.body);
     assert_eq!(
         detail.body["copy"],
