@@ -67,6 +67,9 @@ pub struct Finding {
     pub location: String,
     pub message: String,
     pub suggestion: Option<String>,
+    /// The original, checked and run the same way on production, has it too: the
+    /// upgrade did not cause it.
+    pub pre_existing: bool,
     pub resolution: Resolution,
     /// Why it was accepted.
     pub reason: Option<String>,
@@ -93,6 +96,8 @@ pub struct ItemFields {
     /// Who signed it off, and when (RFC 3339, UTC, milliseconds).
     pub verified_by: Option<String>,
     pub verified_at: Option<String>,
+    /// A verification is owed (asked for, or the copy changed) and not yet done.
+    pub verifying: bool,
 }
 
 /// An app or flow following the upgrade, with its findings counted.
@@ -131,4 +136,24 @@ pub struct ItemReport {
     pub fields: ItemFields,
     pub finding_counts: FindingCounts,
     pub findings: Vec<Finding>,
+}
+
+/// `POST …/upgrade/verify`: the items whose verification is queued (progress: each
+/// item's `verifying`, and the upgrade's `items.verifying`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct VerificationQueued {
+    pub items: Vec<String>,
+}
+
+/// One maker mailed by `POST …/upgrade/notify`, and how many items the message listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NoticeSent {
+    pub to: String,
+    pub items: u32,
+}
+
+/// `POST …/upgrade/notify`: who was mailed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Notified {
+    pub value: Vec<NoticeSent>,
 }

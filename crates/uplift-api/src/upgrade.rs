@@ -285,11 +285,21 @@ pub struct Captured {
     pub kind: String,
     pub flow_id: String,
     pub run_id: String,
+    /// Sent from the test database, or by a dry run of an original on production.
+    pub database: CapturedFrom,
     /// The message (`to`, `subject`, `body`) or the call (`method`, `url`, `headers`,
     /// `body`).
     #[schema(value_type = Object)]
     pub payload: serde_json::Value,
     pub at: String,
+}
+
+/// Which database a captured message or call came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CapturedFrom {
+    Test,
+    Production,
 }
 
 /// `GET …/upgrade/captured`, oldest first.
@@ -336,6 +346,8 @@ pub struct ItemCounts {
     pub verified: u32,
     pub excluded: u32,
     pub open: u32,
+    /// Items whose verification is owed and not yet done.
+    pub verifying: u32,
 }
 
 /// Step 3's gate: `ready` once every item is verified or excluded; `blocking` says what

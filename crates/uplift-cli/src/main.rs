@@ -230,8 +230,12 @@ enum UpgradeCmd {
         #[arg(long)]
         csv: bool,
     },
-    /// Check an item's copy again (every item you may see, without ITEM).
+    /// Verify an item now: its copy checked and run on the test database, its original
+    /// on production (without ITEM: every item you may see, in the background, with a
+    /// progress bar).
     Verify { env: String, item: Option<String> },
+    /// Mail each maker the list of their items still open (admins).
+    Notify { env: String },
     /// Accept a finding of an item, with a reason.
     Accept {
         env: String,
@@ -383,6 +387,7 @@ async fn run(cli: Cli) -> Result<()> {
                 UpgradeCmd::Verify { env, item } => {
                     upgrade_cmd::verify(&c, &env, item.as_deref(), conn.json).await
                 }
+                UpgradeCmd::Notify { env } => upgrade_cmd::notify(&c, &env, conn.json).await,
                 UpgradeCmd::Accept {
                     env,
                     item,

@@ -105,6 +105,9 @@ pub async fn serve(args: ServerArgs, demo_rows: Option<u64>) -> Result<()> {
     }
     .map_err(|e| anyhow::anyhow!("e-mail: {e}"))?;
     state.services.flows().set_mailer(mailer);
+    if let Some(ms) = env_u64("UPLIFT_TEST_VERIFY_PAUSE_MS") {
+        state.services.set_verify_pause_ms(ms);
+    }
     // Flow runs left queued or running by the last stop, and outbox entries not yet
     // turned into runs, are picked up by the runtime's first round.
     state
@@ -118,6 +121,14 @@ pub async fn serve(args: ServerArgs, demo_rows: Option<u64>) -> Result<()> {
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let addr = listener.local_addr()?;
+    // Step 2's notices link to the public URL, else to where this server listens.
+    let public = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    state.services.set_public_url(&public);
+    // After the runtime (dry runs) and the mailer (notices): step 2's owed work.
+    state.services.start_step2_worker();
     let token = boot.new_token.clone().or(preset).or_else(|| {
         std::fs::read_to_string(data_dir.join("admin.token"))
             .ok()

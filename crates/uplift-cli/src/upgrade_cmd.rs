@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use uplift_api::items::{ItemDetail, ItemList};
+use uplift_api::items::{ItemDetail, ItemList, Notified, VerificationQueued};
 use uplift_api::upgrade::{
     Action, AppsFrom, EntityReport, PlanDetail, Preview, Report, StartUpgrade, Upgrade,
     UpgradeStatus,
@@ -435,20 +435,70 @@ pub async fn change(
     Ok(())
 }
 
-/// Checks one item's copy again, or every item the caller may see.
+/// Verifies one item now, or queues every item the caller may see and follows the
+/// server's progress through them with a bar.
 pub async fn verify(c: &Client, env: &str, item: Option<&str>, json_out: bool) -> Result<()> {
-    let ids: Vec<String> = match item {
-        Some(i) => vec![i.to_string()],
-        None => {
-            let v: ItemList = c
-                .get(&format!("/api/environments/{}/upgrade/items", seg(env)))
-                .await?;
-            v.value.into_iter().map(|i| i.fields.id).collect()
+    if let Some(id) = item {
+        return change(c, env, id, "/verify", &serde_json::json!({}), json_out).await;
+    }
+    let queued: VerificationQueued = c
+        .post(
+            &format!("/api/environments/{}/upgrade/verify", seg(env)),
+            Some(&serde_json::json!({})),
+        )
+        .await?;
+    let bar = ProgressBar::new(queued.items.len() as u64);
+    bar.set_style(bar_style("{prefix:>12} [{bar:40}] {pos}/{len} items"));
+    bar.set_prefix("verifying");
+    let list = loop {
+        let v: ItemList = c
+            .get(&format!("/api/environments/{}/upgrade/items", seg(env)))
+            .await?;
+        let owed = v
+            .value
+            .iter()
+            .filter(|i| i.fields.verifying && queued.items.contains(&i.fields.id))
+            .count();
+        bar.set_position((queued.items.len() - owed) as u64);
+        if owed == 0 {
+            bar.finish();
+            break v;
         }
+        tokio::time::sleep(Duration::from_millis(POLL_MS)).await;
     };
-    let body = serde_json::json!({});
-    for id in ids {
-        change(c, env, &id, "/verify", &body, json_out).await?;
+    if json_out {
+        output::print_json(&list);
+        return Ok(());
+    }
+    for i in &list.value {
+        println!(
+            "{} {}: {} ({} open)",
+            word(&i.fields.kind),
+            i.fields.name,
+            word(&i.fields.status),
+            i.findings.open
+        );
+    }
+    Ok(())
+}
+
+/// Mails each maker the list of their items still open.
+pub async fn notify(c: &Client, env: &str, json_out: bool) -> Result<()> {
+    let sent: Notified = c
+        .post(
+            &format!("/api/environments/{}/upgrade/notify", seg(env)),
+            Some(&serde_json::json!({})),
+        )
+        .await?;
+    if json_out {
+        output::print_json(&sent);
+        return Ok(());
+    }
+    if sent.value.is_empty() {
+        println!("nobody has an item still open");
+    }
+    for n in &sent.value {
+        println!("mailed {}: {} item(s) still open", n.to, n.items);
     }
     Ok(())
 }

@@ -77,8 +77,11 @@ struct Ctx<'a> {
     /// that failed), so its effect may already be there.
     begun: bool,
     /// Set for a flow bound to a database that is not production (an upgrade's test
-    /// database): its e-mail, and HTTP calls to hosts not allowed, are captured.
+    /// database), and for every dry run: its e-mail, and HTTP calls to hosts not
+    /// allowed, are captured.
     sink: Option<Sink>,
+    /// A dry run: writes roll back, approvals are not asked for.
+    dry_run: bool,
 }
 
 /// Where a run on a test database sends what would reach real people and systems.
@@ -88,11 +91,12 @@ struct Sink {
 }
 
 impl Sink {
-    /// The sink for `flow`, unless it is bound to its environment's production database.
-    async fn of(rt: &Runtime, flow: &FlowRecord) -> Result<Option<Sink>, FlowError> {
+    /// The sink for `flow`, unless it is bound to its environment's production database
+    /// and this is not a dry run.
+    async fn of(rt: &Runtime, flow: &FlowRecord, dry_run: bool) -> Result<Option<Sink>, FlowError> {
         let control = rt.store.control();
         let production = control.get_env(&flow.env).await?.map(|e| e.database);
-        if production.as_deref() == Some(flow.database.as_str()) {
+        if production.as_deref() == Some(flow.database.as_str()) && !dry_run {
             return Ok(None);
         }
         let allowed_hosts = control.allowed_hosts(&flow.env, &flow.database).await?;
@@ -180,7 +184,8 @@ pub(crate) async fn execute(rt: &Runtime, mut run: RunRecord) -> Result<(), Flow
             }
         }
     }
-    let sink = Sink::of(rt, &flow).await?;
+    let dry_run = is_dry_run(&run);
+    let sink = Sink::of(rt, &flow, dry_run).await?;
     let mut ctx = Ctx {
         rt,
         flow: &flow,
@@ -189,10 +194,19 @@ pub(crate) async fn execute(rt: &Runtime, mut run: RunRecord) -> Result<(), Flow
         rights,
         begun: false,
         sink,
+        dry_run,
     };
     let outcome = run_steps(&mut ctx, &flow.definition.steps, &mut run).await;
     finish(rt, &mut run, outcome).await
 }
+
+/// Whether a run is a dry run: its trigger says so (see [`Runtime::dry_run`]).
+pub(crate) fn is_dry_run(run: &RunRecord) -> bool {
+    run.trigger[DRY_RUN] == true
+}
+
+/// The trigger member that marks a dry run; kept in the run so a resumed one stays dry.
+pub(crate) const DRY_RUN: &str = "dry_run";
 
 async fn finish(
     rt: &Runtime,
@@ -414,6 +428,7 @@ async fn step_body(
     let actor = Actor {
         email: ctx.flow.definition.owner.clone(),
         depth: depth + 1,
+        dry_run: ctx.dry_run,
     };
     let version = catalog.version;
     match step {
@@ -648,6 +663,10 @@ async fn step_body(
                 .map(|a| text(ctx, a))
                 .collect::<Result<Vec<_>, _>>()?;
             *inputs = json!({"title": title, "details": details, "approvers": approvers});
+            if ctx.dry_run {
+                // Nobody is asked during a rehearsal; the run goes on as if approved.
+                return Ok(json!({"approval": null, "outcome": "approved", "dry_run": true}));
+            }
             let a = ctx
                 .rt
                 .store

@@ -28,6 +28,8 @@ pub const MAX_CONCURRENT_RUNS: usize = 8;
 pub const MAX_DEPTH: u32 = 8;
 /// How often the loop looks for work when nothing wakes it.
 pub const POLL_MS: u64 = 500;
+/// How long [`Runtime::dry_run`] waits for a run the loop took, in `POLL_MS / 5` rounds.
+const DRY_RUN_WAIT_ROUNDS: u32 = 600;
 /// Outbox entries taken per environment per round.
 const OUTBOX_BATCH: u32 = 200;
 /// Unfinished runs looked at per round.
@@ -75,7 +77,8 @@ impl Runtime {
         }
     }
 
-    pub(crate) fn mailer(&self) -> Option<Arc<mail::Mailer>> {
+    /// How mail is sent, once the server has said (flows, and the upgrade's notices).
+    pub fn mailer(&self) -> Option<Arc<mail::Mailer>> {
         self.mailer.read().ok().and_then(|m| m.clone())
     }
 
@@ -186,6 +189,54 @@ impl Runtime {
             .ok_or_else(|| FlowError::Invalid("the run was already queued".into()))?;
         self.wake();
         Ok(id)
+    }
+
+    /// Runs `flow` once as a dry run on `trigger` and returns the finished run: every
+    /// step runs and is recorded, but record writes roll back, e-mail and HTTP calls
+    /// (to hosts not allowed) are captured and approvals count as given. Run here
+    /// rather than on the pool, so the caller has its outcome at once; the run is
+    /// claimed like any other, so the loop never runs it twice.
+    pub async fn dry_run(
+        &self,
+        flow: &FlowRecord,
+        mut trigger: serde_json::Value,
+    ) -> Result<RunRecord, FlowError> {
+        trigger[exec::DRY_RUN] = serde_json::Value::Bool(true);
+        let key = format!("dry_run:{}", uuid::Uuid::now_v7());
+        let control = self.store.control();
+        let id = control
+            .enqueue_run(flow, &key, &trigger, 0)
+            .await?
+            .ok_or_else(|| FlowError::Invalid("the dry run was already queued".into()))?;
+        // Marked in flight first, as the loop marks its own, so that the loop (which
+        // resumes `running` runs it does not hold, as after a crash) leaves it alone.
+        let mine = self
+            .in_flight
+            .lock()
+            .is_ok_and(|mut f| f.insert(id.clone()));
+        if mine {
+            let run = control.run(&flow.env, &id).await;
+            let ran = match run {
+                Ok(Some(run)) => exec::execute(self, run).await,
+                Ok(None) => Ok(()),
+                Err(e) => Err(e.into()),
+            };
+            if let Ok(mut f) = self.in_flight.lock() {
+                f.remove(&id);
+            }
+            ran?;
+        }
+        // Taken by the loop in between: it finishes soon (a dry run never waits).
+        for _ in 0..DRY_RUN_WAIT_ROUNDS {
+            match control.run(&flow.env, &id).await? {
+                Some(r) if r.finished_at.is_some() => return Ok(r),
+                Some(_) => tokio::time::sleep(Duration::from_millis(POLL_MS / 5)).await,
+                None => break,
+            }
+        }
+        Err(FlowError::Invalid(format!(
+            "the dry run {id} did not finish"
+        )))
     }
 
     /// One round: outbox entries (and, when `schedules`, due schedule slots) into runs,

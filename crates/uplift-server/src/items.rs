@@ -6,7 +6,9 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use uplift_api::ErrorBody;
-use uplift_api::items::{Finding, ItemDetail, ItemList, ItemReport, Reason};
+use uplift_api::items::{
+    Finding, ItemDetail, ItemList, ItemReport, Notified, Reason, VerificationQueued,
+};
 use uplift_api::upgrade::CapturedList;
 use uplift_upgrade::runner::ItemChange;
 use utoipa_axum::router::OpenApiRouter;
@@ -27,6 +29,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(sign_off))
         .routes(routes!(exclude))
         .routes(routes!(captured))
+        .routes(routes!(verify_all))
+        .routes(routes!(notify))
 }
 
 type Answer = Result<Json<ItemDetail>, ApiError>;
@@ -74,7 +78,9 @@ async fn edit_copy(
     ))
 }
 
-/// Checks the item's copy again: an error no longer seen is fixed.
+/// Verifies the item now: its copy is checked against the target catalog and run on
+/// the test database (views, forms, a dry run), its original the same way on
+/// production; a finding no longer seen is fixed.
 #[utoipa::path(post, path = "/api/environments/{env}/upgrade/items/{item}/verify", tag = "upgrade",
     params(("env" = String, Path), ("item" = String, Path)),
     responses((status = 200, body = ItemDetail), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
@@ -83,11 +89,7 @@ async fn verify(
     Caller(c): Caller,
     Path((env, item)): Path<(String, String)>,
 ) -> Answer {
-    Ok(Json(
-        s.services
-            .change_upgrade_item(&c, &env, &item, ItemChange::Verify)
-            .await?,
-    ))
+    Ok(Json(s.services.verify_upgrade_item(&c, &env, &item).await?))
 }
 
 /// Accepts a finding with a reason: it no longer stops a sign-off.
@@ -193,7 +195,7 @@ fn word<T: serde::Serialize>(v: &T) -> String {
         .unwrap_or_default()
 }
 
-const CSV_HEADER: &str = "id,severity,location,message,suggestion,resolution,reason";
+const CSV_HEADER: &str = "id,severity,location,message,suggestion,pre_existing,resolution,reason";
 
 /// The findings as CSV (RFC 4180: a field with a comma, a quote or a line break is
 /// quoted, its quotes doubled).
@@ -214,6 +216,7 @@ fn csv(findings: &[Finding]) -> String {
             f.location.clone(),
             f.message.clone(),
             f.suggestion.clone().unwrap_or_default(),
+            f.pre_existing.to_string(),
             word(&f.resolution),
             f.reason.clone().unwrap_or_default(),
         ];
@@ -237,6 +240,34 @@ async fn captured(
     Ok(Json(s.services.upgrade_captured(&c, &env).await?))
 }
 
+/// Queues the verification of every item the caller sees (202); the server works
+/// through them in the background, and each item's `verifying` says which are owed.
+#[utoipa::path(post, path = "/api/environments/{env}/upgrade/verify", tag = "upgrade",
+    params(("env" = String, Path)),
+    responses((status = 202, body = VerificationQueued), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn verify_all(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(env): Path<String>,
+) -> Result<Response, ApiError> {
+    let queued = s.services.verify_upgrade(&c, &env).await?;
+    Ok((axum::http::StatusCode::ACCEPTED, Json(queued)).into_response())
+}
+
+/// Mails each maker the list of their items still open (admins).
+#[utoipa::path(post, path = "/api/environments/{env}/upgrade/notify", tag = "upgrade",
+    params(("env" = String, Path)),
+    responses((status = 200, body = Notified), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn notify(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(env): Path<String>,
+) -> Result<Json<Notified>, ApiError> {
+    Ok(Json(s.services.upgrade_notify(&c, &env).await?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,13 +281,14 @@ mod tests {
             location: "view 'Open, late' filter".into(),
             message: "say \"hi\"".into(),
             suggestion: None,
+            pre_existing: true,
             resolution: Resolution::Accepted,
             reason: Some("line\nbreak".into()),
         };
         assert_eq!(
             csv(&[f]),
-            "id,severity,location,message,suggestion,resolution,reason\r\n\
-             a1,error,\"view 'Open, late' filter\",\"say \"\"hi\"\"\",,accepted,\"line\nbreak\"\r\n"
+            "id,severity,location,message,suggestion,pre_existing,resolution,reason\r\n\
+             a1,error,\"view 'Open, late' filter\",\"say \"\"hi\"\"\",,true,accepted,\"line\nbreak\"\r\n"
         );
     }
 }

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use uplift_api::ErrorBody;
 use uplift_api::apps::{CommandRun, RunStarted};
-use uplift_service::player::Play;
+use uplift_service::player::{Play, Version};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -30,6 +30,10 @@ struct PlayQuery {
     /// Play the draft instead of the published version (owner, editors, admins).
     #[serde(default)]
     draft: bool,
+    /// Play the app's copy in the environment's upgrade, on the test database (owner,
+    /// editors, admins; during step 2).
+    #[serde(default)]
+    upgrade: bool,
     #[serde(rename = "$top")]
     #[param(rename = "$top")]
     top: Option<u64>,
@@ -39,6 +43,31 @@ struct PlayQuery {
     #[serde(rename = "$count")]
     #[param(rename = "$count")]
     count: Option<bool>,
+}
+
+impl PlayQuery {
+    fn version(&self) -> Result<Version, ApiError> {
+        match (self.draft, self.upgrade) {
+            (false, false) => Ok(Version::Published),
+            (true, false) => Ok(Version::Draft),
+            (false, true) => Ok(Version::Upgrade),
+            (true, true) => Err(ApiError::bad_request(
+                "draft and upgrade are two versions: ask for one",
+            )),
+        }
+    }
+
+    /// The version's query parameter, which the next page's link carries.
+    fn carried(&self) -> Vec<(String, String)> {
+        let mut params = Vec::new();
+        if self.draft {
+            params.push(("draft".into(), "true".into()));
+        }
+        if self.upgrade {
+            params.push(("upgrade".into(), "true".into()));
+        }
+        params
+    }
 }
 
 /// A page of a view: its columns, filtered and ordered as the view says.
@@ -54,9 +83,9 @@ async fn run_view(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let play = Play {
-        draft: q.draft,
+        version: q.version()?,
         top: q.top,
-        skiptoken: q.skiptoken,
+        skiptoken: q.skiptoken.clone(),
         count: q.count == Some(true),
         max_page_size: render::max_page_size(&headers),
     };
@@ -65,7 +94,7 @@ async fn run_view(
         &render::base(s.public_url.as_deref(), &headers, &env),
         &app,
         page,
-        q.draft,
+        &q.carried(),
     ))
 }
 
@@ -83,7 +112,7 @@ async fn load_form(
 ) -> Result<Response, ApiError> {
     let record = s
         .services
-        .load_form(&c, &env, &app, &form, &id, q.draft)
+        .load_form(&c, &env, &app, &form, &id, q.version()?)
         .await?;
     Ok(render::record(
         &render::data_base(s.public_url.as_deref(), &headers, &env, "data"),
@@ -108,7 +137,7 @@ async fn run_command(
 ) -> Result<Response, ApiError> {
     let started = s
         .services
-        .run_command(&c, &env, &app, &command, q.draft, req)
+        .run_command(&c, &env, &app, &command, q.version()?, req)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(started)).into_response())
 }

@@ -5,6 +5,7 @@
 use serde_json::Value as Json;
 use uplift_api as api;
 use uplift_plan::rewrite::Severity;
+use uplift_store::control::Bound;
 use uplift_upgrade::items::{ItemKind, ItemState, ItemStatus, Resolution, Tracked};
 use uplift_upgrade::runner::ItemChange;
 
@@ -53,8 +54,8 @@ impl Services {
         })
     }
 
-    /// Replaces a copy, checks it, accepts a finding, signs off or excludes, as the
-    /// caller (an owner or editor of the item, or an admin; excluding: admins only).
+    /// Replaces a copy, accepts a finding, signs off or excludes, as the caller (an
+    /// owner or editor of the item, or an admin; excluding: admins only).
     pub async fn change_upgrade_item(
         &self,
         actor: &Actor,
@@ -72,7 +73,7 @@ impl Services {
         self.upgrade_item(actor, env, id).await
     }
 
-    /// A copy's replacement, from the JSON a maker sent.
+    /// A copy's replacement, from the JSON a maker sent, verified at once.
     pub async fn edit_upgrade_copy(
         &self,
         actor: &Actor,
@@ -81,7 +82,67 @@ impl Services {
         copy: Json,
     ) -> Result<api::items::ItemDetail> {
         self.change_upgrade_item(actor, env, id, ItemChange::Edit(copy))
-            .await
+            .await?;
+        self.verify_upgrade_item(actor, env, id).await
+    }
+
+    /// Verifies one item now: its static checks and its runs (see [`crate::verify`]).
+    pub async fn verify_upgrade_item(
+        &self,
+        actor: &Actor,
+        env: &str,
+        id: &str,
+    ) -> Result<api::items::ItemDetail> {
+        self.upgrade_item(actor, env, id).await?;
+        self.verify_item(env, id).await?;
+        self.upgrade_item(actor, env, id).await
+    }
+
+    /// Queues the verification of every item the caller sees; the step 2 worker does
+    /// them in the background, and a stop in the middle leaves the rest owed.
+    pub async fn verify_upgrade(
+        &self,
+        actor: &Actor,
+        env: &str,
+    ) -> Result<api::items::VerificationQueued> {
+        policy::maker(actor)?;
+        let ids: Vec<String> = self
+            .visible_items(actor, env)
+            .await?
+            .into_iter()
+            .map(|i| i.item.id)
+            .collect();
+        let items = self
+            .upgrades
+            .request_verification(env, Some(&ids), actor.email())
+            .await?;
+        Ok(api::items::VerificationQueued { items })
+    }
+
+    /// The app's copy in the environment's upgrade, bound to the test database.
+    pub(crate) async fn upgrade_copy(&self, env: &str, app: &str) -> Result<Bound> {
+        let (_, state) = self.serving_upgrade(env).await?;
+        let found = state
+            .items
+            .iter()
+            .flatten()
+            .find(|i| i.item.kind == ItemKind::App && i.item.source_id == app)
+            .ok_or_else(|| {
+                ServiceError::NotFound(Missing::Item {
+                    env: env.into(),
+                    item: format!("the upgrade copy of app '{app}'"),
+                })
+            })?;
+        let definition = serde_json::from_value(found.item.copy.clone()).map_err(|e| {
+            ServiceError::Internal {
+                what: "reading an upgrade copy",
+                detail: e.to_string(),
+            }
+        })?;
+        Ok(Bound {
+            definition,
+            database: state.test_database,
+        })
     }
 
     async fn visible_items(&self, actor: &Actor, env: &str) -> Result<Vec<ItemState>> {
@@ -157,6 +218,7 @@ fn fields(i: &ItemState) -> api::items::ItemFields {
         },
         verified_by: i.signed_off.as_ref().map(|(by, _)| by.clone()),
         verified_at: i.signed_off.as_ref().map(|(_, at)| at.clone()),
+        verifying: i.pending && i.excluded.is_none(),
     }
 }
 
@@ -196,6 +258,7 @@ fn finding(t: &Tracked) -> api::items::Finding {
         location: f.location.clone(),
         message: f.message.clone(),
         suggestion: f.suggestion.clone(),
+        pre_existing: t.finding.pre_existing,
         resolution,
         reason,
     }
@@ -205,11 +268,16 @@ fn finding(t: &Tracked) -> api::items::Finding {
 pub(crate) fn counts_of(items: &[ItemState]) -> api::upgrade::ItemCounts {
     let count = |s: ItemStatus| items.iter().filter(|i| i.status() == s).count() as u32;
     let (verified, excluded) = (count(ItemStatus::Verified), count(ItemStatus::Excluded));
+    let verifying = items
+        .iter()
+        .filter(|i| i.pending && i.excluded.is_none())
+        .count() as u32;
     api::upgrade::ItemCounts {
         total: items.len() as u32,
         verified,
         excluded,
         open: items.len() as u32 - verified - excluded,
+        verifying,
     }
 }
 

@@ -4,7 +4,8 @@
 //! these and nothing below them, so the rules a caller must not forget live here once:
 //! the authorization policy ([`policy`]), clearing the security cache after a change
 //! to users, tokens, roles or environments, refreshing the flow runtime after a flow
-//! changes, and waking a run when its approval is answered.
+//! changes, and waking a run when its approval is answered. Step 2's owed work
+//! (verifications, notices) runs on a worker of its own ([`Services::start_step2_worker`]).
 
 pub mod admin;
 pub mod approvals;
@@ -18,7 +19,9 @@ pub mod flows;
 mod items;
 pub mod player;
 pub mod policy;
+mod step2;
 pub mod upgrade;
+mod verify;
 
 use std::sync::Arc;
 
@@ -38,6 +41,10 @@ pub struct Services {
     cache: Arc<cache::SecurityCache>,
     upgrades: Arc<Upgrades>,
     flows: Arc<uplift_flows::Runtime>,
+    /// Where notices link to (see [`Services::set_public_url`]).
+    public_url: Arc<std::sync::OnceLock<String>>,
+    /// See [`Services::set_verify_pause_ms`].
+    verify_pause_ms: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Services {
@@ -48,6 +55,8 @@ impl Services {
             flows: uplift_flows::Runtime::new(store.clone()),
             store,
             cache: Arc::new(cache::SecurityCache::default()),
+            public_url: Arc::default(),
+            verify_pause_ms: Arc::default(),
         }
     }
 

@@ -1,7 +1,8 @@
 //! The app player: runs an app's views and loads its forms on the database the app is
 //! bound to, with the actor's own rights on that database, through the same data
-//! session as the data API. The published version plays unless the draft is asked
-//! for, which only those who may edit the app may.
+//! session as the data API. The published version plays unless the draft or the
+//! upgrade copy (step 2's, bound to the test database) is asked for, which only those
+//! who may edit the app may.
 
 use serde_json::json;
 use uplift_api as api;
@@ -14,10 +15,20 @@ use crate::data::{DataSession, Page, Record};
 use crate::error::{Missing, Result, ServiceError};
 use crate::{Services, apps, policy};
 
+/// Which version of an app plays.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Version {
+    #[default]
+    Published,
+    Draft,
+    /// The app's copy in the environment's upgrade, on the test database.
+    Upgrade,
+}
+
 /// Which version of an app to play, and the paging of a view.
 #[derive(Debug, Clone, Default)]
 pub struct Play {
-    pub draft: bool,
+    pub version: Version,
     pub top: Option<u64>,
     pub skiptoken: Option<String>,
     pub count: bool,
@@ -35,18 +46,29 @@ pub struct ViewPage {
 
 impl Services {
     /// The version of the app to play.
-    async fn playing(&self, actor: &Actor, env: &str, app: &str, draft: bool) -> Result<Bound> {
+    async fn playing(
+        &self,
+        actor: &Actor,
+        env: &str,
+        app: &str,
+        version: Version,
+    ) -> Result<Bound> {
         let record = self.find_app(env, app).await?;
-        if draft {
-            policy::play_draft(actor, apps::owned(&record))?;
-            return record
-                .draft
-                .ok_or_else(|| ServiceError::NotFound(Missing::Draft { app: app.into() }));
+        match version {
+            Version::Published => record.published.map(|v| v.bound).ok_or_else(|| {
+                ServiceError::NotFound(Missing::PublishedVersion { app: app.into() })
+            }),
+            Version::Draft => {
+                policy::play_draft(actor, apps::owned(&record))?;
+                record
+                    .draft
+                    .ok_or_else(|| ServiceError::NotFound(Missing::Draft { app: app.into() }))
+            }
+            Version::Upgrade => {
+                policy::play_draft(actor, apps::owned(&record))?;
+                self.upgrade_copy(env, app).await
+            }
         }
-        record
-            .published
-            .map(|v| v.bound)
-            .ok_or_else(|| ServiceError::NotFound(Missing::PublishedVersion { app: app.into() }))
     }
 
     /// A page of one of the app's views: the view's own columns, filter and order;
@@ -59,7 +81,21 @@ impl Services {
         view: &str,
         play: &Play,
     ) -> Result<ViewPage> {
-        let bound = self.playing(actor, env, app, play.draft).await?;
+        let bound = self.playing(actor, env, app, play.version).await?;
+        self.view_of(actor, env, &bound, view, play).await
+    }
+
+    /// A page of view `view` of `bound` (any version of an app, or a copy being
+    /// verified), read with `actor`'s rights.
+    pub(crate) async fn view_of(
+        &self,
+        actor: &Actor,
+        env: &str,
+        bound: &Bound,
+        view: &str,
+        play: &Play,
+    ) -> Result<ViewPage> {
+        let app = bound.definition.name.as_str();
         let v = bound
             .definition
             .views
@@ -111,9 +147,24 @@ impl Services {
         app: &str,
         form: &str,
         id: &str,
-        draft: bool,
+        version: Version,
     ) -> Result<Record> {
-        let bound = self.playing(actor, env, app, draft).await?;
+        let bound = self.playing(actor, env, app, version).await?;
+        self.form_of(actor, env, &bound, form, Some(id)).await
+    }
+
+    /// Form `form` of `bound` on record `id`, read with `actor`'s rights; without an
+    /// id, on the first record of its entity the actor may read (a sample, for
+    /// verification), or `NotFound` when there is none.
+    pub(crate) async fn form_of(
+        &self,
+        actor: &Actor,
+        env: &str,
+        bound: &Bound,
+        form: &str,
+        id: Option<&str>,
+    ) -> Result<Record> {
+        let app = bound.definition.name.as_str();
         let f = bound
             .definition
             .forms
@@ -130,10 +181,30 @@ impl Services {
         let entity = data.entity_named(&f.entity, || {
             format!("form '{form}' shows entity '{}'", f.entity)
         })?;
+        let set = entity.set_name.clone();
+        let id = match id {
+            Some(id) => id.to_string(),
+            None => {
+                let first = Options {
+                    top: Some(1),
+                    ..Options::default()
+                };
+                let page = data.list(&set, &first, None).await?;
+                let sample = page.values.first().and_then(|r| r.get("id"));
+                match sample.and_then(|v| v.as_str()) {
+                    Some(id) => id.to_string(),
+                    None => {
+                        return Err(ServiceError::NotFound(Missing::Record {
+                            entity: entity.name.clone(),
+                            id: "(any)".into(),
+                        }));
+                    }
+                }
+            }
+        };
         let mut opts = Options::default();
         opts.set("$select", &f.fields.join(","), entity, data.catalog())?;
-        let set = entity.set_name.clone();
-        data.get(&set, id, &opts).await
+        data.get(&set, &id, &opts).await
     }
 
     /// Runs an app command on a record: the record is read with the actor's rights and
@@ -144,10 +215,10 @@ impl Services {
         env: &str,
         app: &str,
         command: &str,
-        draft: bool,
+        version: Version,
         req: api::apps::CommandRun,
     ) -> Result<api::apps::RunStarted> {
-        let bound = self.playing(actor, env, app, draft).await?;
+        let bound = self.playing(actor, env, app, version).await?;
         let c = bound
             .definition
             .commands

@@ -250,25 +250,29 @@ impl Services {
     ) -> Result<api::upgrade::CapturedList> {
         policy::maker(actor)?;
         self.env(env).await?;
+        let rec = self.env(env).await?;
         let (_, state) = self.serving_upgrade(env).await?;
-        let captures = self
-            .store
-            .control()
-            .captures(env, &state.test_database)
-            .await?;
-        Ok(api::upgrade::CapturedList {
-            value: captures
-                .into_iter()
-                .map(|c| api::upgrade::Captured {
+        let control = self.store.control();
+        let mut value = Vec::new();
+        // The test database's, and those of the originals' dry runs on production.
+        for (database, which) in [
+            (&state.test_database, api::upgrade::CapturedFrom::Test),
+            (&rec.database, api::upgrade::CapturedFrom::Production),
+        ] {
+            for c in control.captures(env, database).await? {
+                value.push(api::upgrade::Captured {
                     id: c.id,
                     kind: c.kind,
                     flow_id: c.flow_id,
                     run_id: c.run_id,
+                    database: which,
                     payload: c.payload,
                     at: c.at,
-                })
-                .collect(),
-        })
+                });
+            }
+        }
+        value.sort_by(|a, b| (&a.at, &a.id).cmp(&(&b.at, &b.id)));
+        Ok(api::upgrade::CapturedList { value })
     }
 
     /// Cancels step 1: the test database is dropped, production is as before.

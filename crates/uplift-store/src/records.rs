@@ -26,6 +26,10 @@ pub struct Actor {
     /// How many flow runs deep this write is: 0 for a person, n + 1 for a step of a
     /// run started by a depth-n write. Carried into the outbox to stop loops.
     pub depth: u32,
+    /// A rehearsal (a flow's dry run during an upgrade): every statement of the write
+    /// runs, so it fails as the real one would, and then rolls back, leaving the
+    /// database as it was and no outbox entry behind.
+    pub dry_run: bool,
 }
 
 impl Actor {
@@ -34,6 +38,7 @@ impl Actor {
         Actor {
             email: email.into(),
             depth: 0,
+            dry_run: false,
         }
     }
 }
@@ -288,8 +293,7 @@ pub async fn insert(
         )
         .await?;
     }
-    tx.commit().await?;
-    if watched {
+    if end(tx, actor).await? && watched {
         db.outbox_committed();
     }
     Ok(row)
@@ -393,8 +397,7 @@ pub async fn update(
         )
         .await?;
     }
-    tx.commit().await?;
-    if watched {
+    if end(tx, actor).await? && watched {
         db.outbox_committed();
     }
     Ok(row)
@@ -463,11 +466,22 @@ pub async fn delete(
         .push(" WHERE id = ");
     buf.param(Value::Text(id.to_string()), ColType::Text);
     tx.execute(&buf.sql, &buf.params).await?;
-    tx.commit().await?;
-    if watched {
+    if end(tx, actor).await? && watched {
         db.outbox_committed();
     }
     Ok(())
+}
+
+/// Ends a write's transaction: commits it, or rolls a rehearsal back. Whether it was
+/// committed.
+async fn end(tx: crate::engine::Tx, actor: &Actor) -> Result<bool> {
+    if actor.dry_run {
+        tx.rollback().await?;
+        Ok(false)
+    } else {
+        tx.commit().await?;
+        Ok(true)
+    }
 }
 
 /// The statement [`get`] runs, exposed so benchmarks can time the engine alone on

@@ -31,6 +31,18 @@ pub enum AppsFrom {
     Draft,
 }
 
+/// Why step 2 mailed someone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailPurpose {
+    /// A maker's list of items, when step 1 ended.
+    Items,
+    /// A maker's list again, of the items still open (`uplift upgrade notify`).
+    Reminder,
+    /// The admin who started the upgrade: every item is verified or excluded.
+    AllVerified,
+}
+
 /// The phases of step 1, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -195,6 +207,22 @@ pub enum Event {
         reason: String,
         by: String,
     },
+    /// Verification of these items was asked for (by a maker, an admin, or the server
+    /// when step 1 ended); each is owed one until its `Verified`, even across a restart.
+    VerificationRequested {
+        at: String,
+        items: Vec<String>,
+        by: String,
+    },
+    /// A step 2 notice went out (or was written to the outbox directory).
+    MailSent {
+        at: String,
+        to: String,
+        purpose: MailPurpose,
+        /// The items the message lists.
+        items: Vec<String>,
+        message_id: String,
+    },
     /// Production's schema was changed during step 2 (forced): the test database and
     /// the copies no longer match it.
     TestDatabaseStale {
@@ -238,6 +266,8 @@ impl Event {
             | Event::FindingAccepted { at, .. }
             | Event::SignedOff { at, .. }
             | Event::Excluded { at, .. }
+            | Event::VerificationRequested { at, .. }
+            | Event::MailSent { at, .. }
             | Event::TestDatabaseStale { at, .. }
             | Event::Retried { at }
             | Event::Cancelled { at } => at,

@@ -32,6 +32,10 @@ pub struct ItemFinding {
     pub id: String,
     #[serde(flatten)]
     pub finding: Finding,
+    /// The original, checked the same way against production, has it too: the upgrade
+    /// did not cause it.
+    #[serde(default)]
+    pub pre_existing: bool,
 }
 
 /// An app or flow that follows the upgrade, as discovered.
@@ -73,6 +77,8 @@ pub enum Resolution {
 pub struct Tracked {
     pub finding: ItemFinding,
     pub resolution: Resolution,
+    /// Found when the copy was made (by the rewriter, or the first check).
+    pub discovered: bool,
 }
 
 /// Where an item stands, from its events.
@@ -96,6 +102,8 @@ pub struct ItemState {
     pub signed_off: Option<(String, String)>,
     /// Why an admin excluded it, and who.
     pub excluded: Option<(String, String)>,
+    /// A verification is owed: asked for, or the copy changed, since the last one.
+    pub pending: bool,
 }
 
 impl ItemState {
@@ -106,6 +114,7 @@ impl ItemState {
             .map(|f| Tracked {
                 finding: f.clone(),
                 resolution: Resolution::Open,
+                discovered: true,
             })
             .collect();
         ItemState {
@@ -113,37 +122,68 @@ impl ItemState {
             findings,
             signed_off: None,
             excluded: None,
+            pending: true,
         }
     }
 
     pub fn edited(&mut self, copy: &Json) {
         self.item.copy = copy.clone();
         self.signed_off = None;
+        self.pending = true;
     }
 
-    /// A check saw `seen`: an open error it did not see is fixed, a fixed one it saw
+    /// A check saw `seen`: an open finding it did not see is fixed, a fixed one it saw
     /// again is open again, a new one is open. Warnings and infos found when the copy
     /// was made are about the rewriting, which a check cannot see again: they stay until
     /// accepted.
     pub fn verified(&mut self, seen: &[ItemFinding]) {
+        self.pending = false;
         for t in &mut self.findings {
-            let still = seen.iter().any(|f| f.id == t.finding.id);
-            t.resolution = match (&t.resolution, still) {
-                (Resolution::Open, false) if t.finding.finding.severity == Severity::Error => {
-                    Resolution::Fixed
-                }
-                (Resolution::Fixed, true) => Resolution::Open,
+            let again = seen.iter().find(|f| f.id == t.finding.id);
+            let rewriting = t.discovered && t.finding.finding.severity != Severity::Error;
+            t.resolution = match (&t.resolution, again) {
+                (Resolution::Open, None) if !rewriting => Resolution::Fixed,
+                (Resolution::Fixed, Some(_)) => Resolution::Open,
                 (r, _) => r.clone(),
             };
+            if let Some(f) = again {
+                t.finding.pre_existing = f.pre_existing;
+            }
         }
         for f in seen {
             if !self.findings.iter().any(|t| t.finding.id == f.id) {
                 self.findings.push(Tracked {
                     finding: f.clone(),
                     resolution: Resolution::Open,
+                    discovered: false,
                 });
             }
         }
+    }
+
+    /// What a verification saw, as findings of this item: `copy` are the copy's
+    /// problems (in the target catalog and the test database), `original` the
+    /// original's (in production). A problem the rewriter already reported is its
+    /// finding, so it keeps its suggestion; a problem the original has too is
+    /// `pre_existing`.
+    pub fn verification(&self, copy: Vec<Finding>, original: &[Finding]) -> Vec<ItemFinding> {
+        let mut seen: Vec<ItemFinding> = Vec::new();
+        for f in copy {
+            let said = self.findings.iter().find(|t| {
+                t.discovered && already_said(&t.finding.finding, &f.location, &f.message)
+            });
+            let finding = said.map_or(f, |t| t.finding.finding.clone());
+            let pre_existing = original.iter().any(|o| same_problem(o, &finding));
+            let f = ItemFinding {
+                id: finding_id(&finding),
+                finding,
+                pre_existing,
+            };
+            if !seen.iter().any(|s| s.id == f.id) {
+                seen.push(f);
+            }
+        }
+        seen
     }
 
     pub fn accept(&mut self, finding: &str, reason: &str, by: &str) {
@@ -283,40 +323,45 @@ pub fn discover(
     Discovery { items, clones }
 }
 
-/// Checks an item's copy against the target catalog (`clone_triggers`: the upgraded
-/// flows' triggers by id, for app commands). An `Err` is a copy that is not a
-/// definition of its kind at all.
+/// Checks a definition against a catalog: an item's copy against the target's (with
+/// `triggers`, the upgraded flows' triggers by id, for app commands), or its original
+/// against production's (with production's flows). An `Err` is a definition that is
+/// not one of its kind at all.
 pub fn check(
     kind: ItemKind,
-    copy: &Json,
-    target: &Catalog,
-    clone_triggers: &BTreeMap<String, flow::Trigger>,
-) -> Result<Vec<ItemFinding>, String> {
+    definition: &Json,
+    catalog: &Catalog,
+    triggers: &BTreeMap<String, flow::Trigger>,
+) -> Result<Vec<Finding>, String> {
     let mut findings = Vec::new();
     match kind {
         ItemKind::App => {
-            let def: AppDef = serde_json::from_value(copy.clone()).map_err(|e| e.to_string())?;
-            let trigger = |id: &str| clone_triggers.get(id).cloned();
+            let def: AppDef =
+                serde_json::from_value(definition.clone()).map_err(|e| e.to_string())?;
+            let trigger = |id: &str| triggers.get(id).cloned();
             checked(
                 &mut findings,
-                app::validate(&def, target, &trigger).err(),
+                app::validate(&def, catalog, &trigger).err(),
                 |e| (e.place.clone(), e.problem.clone()),
             );
         }
         ItemKind::Flow => {
-            let def: FlowDef = serde_json::from_value(copy.clone()).map_err(|e| e.to_string())?;
-            checked(&mut findings, flow::validate(&def, target).err(), |e| {
+            let def: FlowDef =
+                serde_json::from_value(definition.clone()).map_err(|e| e.to_string())?;
+            checked(&mut findings, flow::validate(&def, catalog).err(), |e| {
                 (e.place.clone(), e.problem.clone())
             });
         }
     }
-    Ok(findings
-        .into_iter()
-        .map(|f| ItemFinding {
-            id: finding_id(&f),
-            finding: f,
-        })
-        .collect())
+    Ok(findings)
+}
+
+/// Whether the original's finding `o` is the copy's `f` as it was before the upgrade:
+/// the same place (which names views, forms and steps, never renamed), or the same part
+/// and the same name left unresolved.
+fn same_problem(o: &Finding, f: &Finding) -> bool {
+    o.location == f.location
+        || (part(&o.location) == part(&f.location) && already_said(o, &f.location, &f.message))
 }
 
 /// Adds the target catalog's complaints about a copy, except those about a reference
@@ -387,6 +432,7 @@ fn item<D: Serialize + Named>(p: ItemParts<'_, D>) -> Item {
         .map(|f| ItemFinding {
             id: finding_id(&f),
             finding: f,
+            pre_existing: false,
         })
         .collect();
     Item {
@@ -407,7 +453,7 @@ fn item<D: Serialize + Named>(p: ItemParts<'_, D>) -> Item {
 
 /// A finding's id: a hash of where it is and what it says, so verifying again gives a
 /// finding that is still there the same id.
-fn finding_id(f: &Finding) -> String {
+pub fn finding_id(f: &Finding) -> String {
     let key = format!("{}\u{0}{}", f.location, f.message);
     Uuid::new_v5(&Uuid::NAMESPACE_OID, key.as_bytes())
         .simple()
@@ -467,8 +513,10 @@ mod tests {
                     severity,
                     ..finding(id, id)
                 },
+                pre_existing: false,
             },
             resolution,
+            discovered: false,
         }
     }
 
@@ -496,9 +544,17 @@ mod tests {
                 Resolution::Open,
             ),
             (
-                tracked("w", Severity::Warning, Resolution::Open),
+                Tracked {
+                    discovered: true,
+                    ..tracked("w", Severity::Warning, Resolution::Open)
+                },
                 false,
                 Resolution::Open,
+            ),
+            (
+                tracked("w", Severity::Warning, Resolution::Open),
+                false,
+                Resolution::Fixed,
             ),
             (
                 tracked("a", Severity::Error, accepted.clone()),
@@ -516,6 +572,7 @@ mod tests {
                 findings: vec![before.clone()],
                 signed_off: None,
                 excluded: None,
+                pending: true,
             };
             let saw = if seen {
                 vec![before.finding.clone()]

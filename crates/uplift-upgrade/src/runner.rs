@@ -21,7 +21,7 @@ use uplift_store::{Store, StoreError};
 
 mod step2;
 
-pub use step2::ItemChange;
+pub use step2::{ItemChange, ToVerify};
 
 use crate::events::{EntityReport, Event, Phase, Sample, StartOptions};
 use crate::plans::{self, FoundPlan, PlanSource};
@@ -146,6 +146,9 @@ pub struct Upgrades {
     chunk_pause_ms: std::sync::atomic::AtomicU64,
     /// The server's `DATA_DIR/plans/`, where an operator may put plan files.
     plans_dir: std::sync::OnceLock<std::path::PathBuf>,
+    /// Notified when step 2 has work owed (verifications, notices): the service's
+    /// step 2 worker waits on it.
+    step2_work: Arc<tokio::sync::Notify>,
 }
 
 /// How an upgrade holds production's schema (see [`Upgrades::schema_lock`]).
@@ -173,7 +176,13 @@ impl Upgrades {
             chunk_rows: copy::CHUNK_ROWS.into(),
             chunk_pause_ms: 0.into(),
             plans_dir: std::sync::OnceLock::new(),
+            step2_work: Arc::new(tokio::sync::Notify::new()),
         })
+    }
+
+    /// What step 2's worker waits on (see [`Upgrades::step2_work`]).
+    pub fn step2_work(&self) -> Arc<tokio::sync::Notify> {
+        self.step2_work.clone()
     }
 
     /// Sets the folder whose `<name>.toml` files are plans too (set once, at start).

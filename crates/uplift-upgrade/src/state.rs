@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use uplift_model::security::Privileges;
 
-use crate::events::{EntityReport, Event, Phase, StartOptions};
+use crate::events::{EntityReport, Event, MailPurpose, Phase, StartOptions};
 use crate::items::ItemState;
 
 /// Where an upgrade stands.
@@ -64,6 +64,9 @@ pub struct UpgradeState {
     /// API, not with the status.
     #[serde(skip)]
     pub items: Option<Vec<crate::items::ItemState>>,
+    /// Step 2's notices sent: to whom, why, when.
+    #[serde(skip)]
+    pub mails: Vec<(String, MailPurpose, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -176,6 +179,7 @@ pub fn fold(events: &[Event]) -> Result<Option<UpgradeState>, FoldError> {
                     step1_duration_ms: None,
                     test_database_stale: false,
                     items: None,
+                    mails: Vec::new(),
                 });
             }
             (None, _) => return Err(bad("not started")),
@@ -207,6 +211,23 @@ pub fn fold(events: &[Event]) -> Result<Option<UpgradeState>, FoldError> {
             (Some(s), Event::TestDatabaseStale { .. }) if s.status == Status::Step2Verifying => {
                 s.test_database_stale = true;
             }
+            (Some(s), Event::VerificationRequested { items, .. })
+                if s.status == Status::Step2Verifying =>
+            {
+                for i in s.items.iter_mut().flatten() {
+                    if items.contains(&i.item.id) {
+                        i.pending = true;
+                    }
+                }
+            }
+            (
+                Some(s),
+                Event::MailSent {
+                    at, to, purpose, ..
+                },
+            ) if s.status == Status::Step2Verifying => {
+                s.mails.push((to.clone(), *purpose, at.clone()));
+            }
             (Some(s), e) if s.status == Status::Step2Verifying && e.item().is_some() => {
                 item_event(s, e);
             }
@@ -224,6 +245,8 @@ pub fn fold(events: &[Event]) -> Result<Option<UpgradeState>, FoldError> {
                 | Event::FindingAccepted { .. }
                 | Event::SignedOff { .. }
                 | Event::Excluded { .. }
+                | Event::VerificationRequested { .. }
+                | Event::MailSent { .. }
                 | Event::TestDatabaseStale { .. },
             ) => return Err(bad("Step1Running")),
             (Some(s), Event::PhaseStarted { at, phase, total }) => {

@@ -138,13 +138,10 @@ pub fn page(base: &str, page: Page) -> Response {
 }
 
 /// A page of an app's view: its next link leads to the view's next page, carrying
-/// only the paging options.
-pub fn view_page(env_base: &str, app: &str, v: ViewPage, draft: bool) -> Response {
+/// only the version played (`carried`) and the paging options.
+pub fn view_page(env_base: &str, app: &str, v: ViewPage, carried: &[(String, String)]) -> Response {
     let next = v.page.next.as_ref().map(|p| {
-        let mut params: Vec<(String, String)> = Vec::new();
-        if draft {
-            params.push(("draft".into(), "true".into()));
-        }
+        let mut params: Vec<(String, String)> = carried.to_vec();
         params.extend(
             p.iter()
                 .filter(|(k, _)| k == "$skiptoken" || k == "$top")

@@ -18,3 +18,4 @@ mod security;
 mod support;
 mod transform_oracle;
 mod upgrade;
+mod verification;

@@ -12,11 +12,10 @@ use uplift_plan::rewrite::NameMap;
 use uplift_plan::{Upgrade, apply};
 
 use super::{UpgradeError, Upgrades, now, plan_options};
-use crate::events::AppsFrom;
-use crate::events::Event;
+use crate::events::{AppsFrom, Event, MailPurpose};
 use crate::items::{self, ItemKind, ItemState, SourceApp, SourceFlow};
 use crate::state::{Status, UpgradeState};
-use uplift_plan::rewrite::Severity;
+use uplift_plan::rewrite::{Finding, Severity};
 use uplift_store::control::AppRecord;
 
 impl Upgrades {
@@ -76,7 +75,10 @@ impl Upgrades {
                 items: found.items,
             },
         )
-        .await
+        .await?;
+        // Every item is owed its first verification, and its makers their notice.
+        self.step2_work.notify_one();
+        Ok(())
     }
 
     /// Removes the upgraded clones of a cancelled upgrade: they are bound to the test
@@ -100,9 +102,9 @@ impl Upgrades {
 
 /// A maker's or admin's change to an item.
 pub enum ItemChange {
-    /// Replace the copy (validated against the target catalog first).
+    /// Replace the copy (validated against the target catalog first); a verification
+    /// is then owed.
     Edit(Json),
-    Verify,
     Accept {
         finding: String,
         reason: String,
@@ -124,9 +126,9 @@ impl Upgrades {
             .map_err(|e| UpgradeError::Invalid(e.to_string()))
     }
 
-    /// Applies `change` to item `item` of `env`'s upgrade, as `by`, and logs it; an edit
-    /// is verified at once. Refused unless step 2 runs and the item is there; an
-    /// excluded item takes no change.
+    /// Applies `change` to item `item` of `env`'s upgrade, as `by`, and logs it.
+    /// Refused unless step 2 runs and the item is there; an excluded item takes no
+    /// change.
     pub async fn change_item(
         &self,
         env: &str,
@@ -153,27 +155,12 @@ impl Upgrades {
         let item = item.to_string();
         let by = by.to_string();
         let event = match change {
-            ItemChange::Edit(copy) => {
-                let copy = self.saved_copy(env, &state, current, copy).await?;
-                self.log(
-                    &id,
-                    &Event::CopyEdited {
-                        at: at.clone(),
-                        item: item.clone(),
-                        copy,
-                        by,
-                    },
-                )
-                .await?;
-                // The copy was saved only because the check found nothing: that is the
-                // verification, without checking it twice.
-                Event::Verified {
-                    at: now(),
-                    item,
-                    findings: Vec::new(),
-                }
-            }
-            ItemChange::Verify => self.verified(env, &state, &item).await?,
+            ItemChange::Edit(copy) => Event::CopyEdited {
+                at,
+                item,
+                copy: self.saved_copy(env, &state, current, copy).await?,
+                by,
+            },
             ItemChange::Accept { finding, reason } => {
                 accepted(current, &item, finding, reason, by)?
             }
@@ -185,7 +172,10 @@ impl Upgrades {
                 by,
             },
         };
-        self.log(&id, &event).await
+        self.log(&id, &event).await?;
+        // A sign-off or an exclusion may have opened the gate.
+        self.step2_work.notify_one();
+        Ok(())
     }
 
     async fn step2(&self, env: &str) -> Result<(String, UpgradeState), UpgradeError> {
@@ -239,7 +229,7 @@ impl Upgrades {
         if !problems.is_empty() {
             let listed: Vec<String> = problems
                 .iter()
-                .map(|f| format!("{}: {}", f.finding.location, f.finding.message))
+                .map(|f| format!("{}: {}", f.location, f.message))
                 .collect();
             return Err(UpgradeError::Invalid(listed.join("; ")));
         }
@@ -262,27 +252,147 @@ impl Upgrades {
         }
     }
 
-    async fn verified(
-        &self,
-        env: &str,
-        state: &UpgradeState,
-        item: &str,
-    ) -> Result<Event, UpgradeError> {
-        let current = state
-            .items
-            .iter()
-            .flatten()
-            .find(|i| i.item.id == item)
-            .ok_or_else(|| UpgradeError::NotFound(format!("no item '{item}'")))?;
-        let (target, triggers) = self.target(env, state).await?;
-        let findings = items::check(current.item.kind, &current.item.copy, &target, &triggers)
+    /// What verifying `item` needs: the item, where its copy and original run, and
+    /// what the static checks found (the copy against the target catalog, the original
+    /// against production's).
+    pub async fn to_verify(&self, env: &str, item: &str) -> Result<ToVerify, UpgradeError> {
+        let (_, state) = self.step2(env).await?;
+        let current = find_item(&state, env, item)?.clone();
+        let (target, triggers) = self.target(env, &state).await?;
+        let kind = current.item.kind;
+        let copy = items::check(kind, &current.item.copy, &target, &triggers)
             .map_err(UpgradeError::Invalid)?;
-        Ok(Event::Verified {
-            at: now(),
-            item: item.to_string(),
-            findings,
+        let control = self.store.control();
+        let production = control
+            .get_env(env)
+            .await?
+            .ok_or_else(|| UpgradeError::NotFound(format!("no environment '{env}'")))?
+            .database;
+        let source = self.store.env_db(env).await?.catalog();
+        let originals: BTreeMap<String, flow::Trigger> = control
+            .flows(env)
+            .await?
+            .into_iter()
+            .filter(|f| f.database == production)
+            .map(|f| (f.id, f.definition.trigger))
+            .collect();
+        // An original that is no definition at all (written before a format change)
+        // has no findings to compare with.
+        let original =
+            items::check(kind, &current.item.original, &source, &originals).unwrap_or_default();
+        Ok(ToVerify {
+            item: current,
+            test_database: state.test_database,
+            production,
+            copy,
+            original,
         })
     }
+
+    /// Logs a verification of `item`: what the checks of the copy saw and what those of
+    /// the original saw (static and run, from [`Upgrades::to_verify`] and the caller).
+    pub async fn record_verified(
+        &self,
+        env: &str,
+        item: &str,
+        copy: Vec<Finding>,
+        original: &[Finding],
+    ) -> Result<(), UpgradeError> {
+        let (id, state) = self.step2(env).await?;
+        let current = find_item(&state, env, item)?;
+        let findings = current.verification(copy, original);
+        self.log(
+            &id,
+            &Event::Verified {
+                at: now(),
+                item: item.to_string(),
+                findings,
+            },
+        )
+        .await
+    }
+
+    /// Asks for `items` (every item when `None`) to be verified; returns their ids.
+    /// Excluded items are left out.
+    pub async fn request_verification(
+        &self,
+        env: &str,
+        items: Option<&[String]>,
+        by: &str,
+    ) -> Result<Vec<String>, UpgradeError> {
+        let (id, state) = self.step2(env).await?;
+        let mut chosen = Vec::new();
+        for i in state.items.iter().flatten() {
+            if i.excluded.is_none() && items.is_none_or(|l| l.contains(&i.item.id)) {
+                chosen.push(i.item.id.clone());
+            }
+        }
+        if let Some(l) = items
+            && let Some(missing) = l.iter().find(|x| !chosen.contains(x))
+        {
+            find_item(&state, env, missing)?;
+        }
+        self.log(
+            &id,
+            &Event::VerificationRequested {
+                at: now(),
+                items: chosen.clone(),
+                by: by.to_string(),
+            },
+        )
+        .await?;
+        self.step2_work.notify_one();
+        Ok(chosen)
+    }
+
+    /// Logs a step 2 notice sent to `to`.
+    pub async fn record_mail(
+        &self,
+        env: &str,
+        to: &str,
+        purpose: MailPurpose,
+        items: Vec<String>,
+        message_id: String,
+    ) -> Result<(), UpgradeError> {
+        let (id, _) = self.step2(env).await?;
+        self.log(
+            &id,
+            &Event::MailSent {
+                at: now(),
+                to: to.to_string(),
+                purpose,
+                items,
+                message_id,
+            },
+        )
+        .await
+    }
+}
+
+/// What verifying an item needs (see [`Upgrades::to_verify`]).
+pub struct ToVerify {
+    pub item: ItemState,
+    pub test_database: String,
+    pub production: String,
+    /// The copy's problems in the target catalog.
+    pub copy: Vec<Finding>,
+    /// The original's problems in production's catalog.
+    pub original: Vec<Finding>,
+}
+
+fn find_item<'s>(
+    state: &'s UpgradeState,
+    env: &str,
+    item: &str,
+) -> Result<&'s ItemState, UpgradeError> {
+    state
+        .items
+        .iter()
+        .flatten()
+        .find(|i| i.item.id == item)
+        .ok_or_else(|| {
+            UpgradeError::NotFound(format!("no item '{item}' in the upgrade of '{env}'"))
+        })
 }
 
 fn nonempty(reason: String) -> Result<String, UpgradeError> {
