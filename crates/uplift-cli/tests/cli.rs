@@ -1,6 +1,7 @@
 //! The `uplift` binary as a user runs it: the demo, the README's curl session, and the
 //! client commands against a live server, on SQLite and on PostgreSQL.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -1545,4 +1546,128 @@ fn a_target_corrupted_mid_step_is_reported_as_a_checksum_mismatch(
         out.contains("MISMATCH") && out.contains("checksum MISMATCH: the test database does not hold exactly the converted rows of Account"),
         "{out}"
     );
+}
+
+/// The text of an `.eml` file's body, decoded from what lettre chose (7bit,
+/// quoted-printable or base64), with its `To:` header.
+fn read_eml(path: &Path) -> (String, String) {
+    use base64::Engine as _;
+    let raw = std::fs::read_to_string(path).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let to = head
+        .lines()
+        .find_map(|l| l.strip_prefix("To: "))
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let body = if head.contains("Content-Transfer-Encoding: base64") {
+        let joined: String = body.split_whitespace().collect();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(joined)
+            .unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    } else if head.contains("Content-Transfer-Encoding: quoted-printable") {
+        body.replace("=\r\n", "")
+    } else {
+        body.to_string()
+    };
+    (to, body)
+}
+
+/// Step 2 on the demo: every item verified, though the server is killed in the
+/// middle of it (nothing verified before the kill changes, the rest is done after);
+/// then each maker's one message lists exactly the items they own or edit.
+#[engine_test]
+fn step2_verification_survives_a_kill_and_each_maker_is_mailed_their_items(
+    backend: Option<(String, String)>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let args = on(&backend, &["demo", "--rows", "3000"]);
+    let slow = [("UPLIFT_TEST_VERIFY_PAUSE_MS", "400")];
+    let s = Server::start_env(&args, dir.path(), &data, &slow);
+    let start = r#"{"plan":"classic-to-modern","language":"en","currency":"USD","exchange_rates":{"EUR":1.08,"GBP":1.27,"JPY":0.0067}}"#;
+    let (code, body) = curl_json(&s, "POST", "/api/environments/contoso/upgrade", start);
+    assert_eq!(code, 202, "{body}");
+    let during = wait_for(&s, |v| {
+        let (owed, total) = (&v["items"]["verifying"], &v["items"]["total"]);
+        owed.as_u64() > Some(0) && owed.as_u64() < total.as_u64().map(|t| t - 1)
+    });
+    let before = s.get("/api/environments/contoso/upgrade/items");
+    drop(s); // SIGKILL, in the middle of the verification
+    let done_before: Vec<&Value> = before["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["verifying"] == false)
+        .collect();
+    assert!(!done_before.is_empty(), "killed mid-verification: {during}");
+
+    let s = Server::start(&args, dir.path(), &data);
+    let after = s.get("/api/environments/contoso/upgrade/items");
+    for i in &done_before {
+        let now = after["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == i["id"])
+            .unwrap();
+        assert_eq!(now, *i, "an item verified before the kill is as it was");
+    }
+    let end = wait_for(&s, |v| v["items"]["verifying"] == 0);
+    assert_eq!(end["items"]["total"], 10, "{end}");
+    let items = s.get("/api/environments/contoso/upgrade/items");
+    let items = items["value"].as_array().unwrap();
+    assert!(items.iter().all(|i| i["verifying"] == false));
+
+    // Who should hear about what: each owner and editor, their items' names.
+    let mut expected: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for i in items {
+        let who = std::iter::once(&i["owner"]).chain(i["editors"].as_array().unwrap());
+        for w in who {
+            let name = format!(
+                "{} '{}'",
+                i["kind"].as_str().unwrap(),
+                i["name"].as_str().unwrap()
+            );
+            expected
+                .entry(w.as_str().unwrap().to_string())
+                .or_default()
+                .push(name);
+        }
+    }
+    let mut got: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for _ in 0..200 {
+        got.clear();
+        for f in std::fs::read_dir(data.join("outbox"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let (to, body) = read_eml(&f.path());
+            if !body.contains("Check each, fix what is open, and sign it off") {
+                continue;
+            }
+            let listed = body.lines().filter_map(|l| {
+                let l = l.strip_prefix("- ")?;
+                Some(l[..l.rfind(": ")?].to_string())
+            });
+            assert!(
+                got.insert(to.clone(), listed.collect()).is_none(),
+                "{to} mailed twice"
+            );
+        }
+        if got.len() == expected.len() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    for list in expected.values_mut().chain(got.values_mut()) {
+        list.sort();
+    }
+    assert_eq!(
+        got, expected,
+        "each maker's message lists exactly their items"
+    );
+    drop(s);
 }
