@@ -220,6 +220,13 @@ enum UpgradeCmd {
     Cancel { env: String },
     /// Run a failed step again.
     Retry { env: String },
+    /// Rebuild the test database from production as it is now and verify every item
+    /// again, keeping copies and edits (after `env apply --force`); `--wait` follows it.
+    Refresh {
+        env: String,
+        #[arg(long)]
+        wait: bool,
+    },
     /// Step 2's items (the apps and flows you own or edit; every one for an admin).
     Items { env: String },
     /// One item: its findings, then its rewritten copy as JSON; `--csv`: its report,
@@ -374,6 +381,9 @@ async fn run(cli: Cli) -> Result<()> {
                 }
                 UpgradeCmd::Retry { env } => {
                     upgrade_cmd::simple(&c, &env, "retry", conn.json).await
+                }
+                UpgradeCmd::Refresh { env, wait } => {
+                    upgrade_cmd::refresh(&c, &env, wait, conn.json).await
                 }
                 UpgradeCmd::Items { env } => upgrade_cmd::items(&c, &env, conn.json).await,
                 UpgradeCmd::Item {

@@ -347,6 +347,49 @@ pub async fn simple(c: &Client, env: &str, action: &str, json_out: bool) -> Resu
     Ok(())
 }
 
+/// Rebuilds the test database; with `wait`, follows the copy with bars, then the
+/// verification of every item.
+pub async fn refresh(c: &Client, env: &str, wait: bool, json_out: bool) -> Result<()> {
+    if !wait {
+        return simple(c, env, "refresh", json_out).await;
+    }
+    let path = format!("/api/environments/{}/upgrade/refresh", seg(env));
+    let _: Upgrade = c.post(&path, NO_BODY).await?;
+    let end = follow(c, env).await?;
+    if end != UpgradeStatus::Step2Verifying {
+        bail!("the refresh ended as {}", word(&end));
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(bar_style("{prefix:>12} [{bar:40}] {pos}/{len} items"));
+    bar.set_prefix("verifying");
+    loop {
+        let v: Upgrade = c
+            .get(&format!("/api/environments/{}/upgrade", seg(env)))
+            .await?;
+        let Some(items) = v.items else { break };
+        bar.set_length(u64::from(items.total));
+        bar.set_position(u64::from(items.total - items.verifying));
+        if items.verifying == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(POLL_MS)).await;
+    }
+    bar.finish();
+    simple_status(c, env, json_out).await
+}
+
+async fn simple_status(c: &Client, env: &str, json_out: bool) -> Result<()> {
+    let v: Upgrade = c
+        .get(&format!("/api/environments/{}/upgrade", seg(env)))
+        .await?;
+    if json_out {
+        output::print_json(&v);
+    } else {
+        println!("upgrade {} of {env}: {}", v.id, word(&v.status));
+    }
+    Ok(())
+}
+
 /// Step 2's items, one table row each.
 pub async fn items(c: &Client, env: &str, json_out: bool) -> Result<()> {
     let v: ItemList = c

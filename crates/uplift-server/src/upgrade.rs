@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use uplift_api::ErrorBody;
 use uplift_api::upgrade::{Preview, Report, StartUpgrade, TestAccess, TestAccessGrant, Upgrade};
 use uplift_service::upgrade::PreviewRequest;
@@ -23,6 +24,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(report))
         .routes(routes!(cancel))
         .routes(routes!(retry))
+        .routes(routes!(refresh))
         .routes(routes!(list_test_access))
         .routes(routes!(grant_test_access))
 }
@@ -134,6 +136,21 @@ async fn retry(
     Path(env): Path<String>,
 ) -> Answer<Upgrade> {
     Ok(Json(s.services.retry_upgrade(&c, &env).await?))
+}
+
+/// Rebuilds the test database from production as it is now (after a forced schema
+/// change) with step 1's copy and check, then verifies every item again; copies and
+/// makers' edits are kept (admins). 202: it runs in the background, as step 1 does.
+#[utoipa::path(post, path = "/api/environments/{env}/upgrade/refresh", tag = "upgrade", params(("env" = String, Path)),
+    responses((status = 202, body = Upgrade), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+async fn refresh(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(env): Path<String>,
+) -> Result<Response, ApiError> {
+    let v = s.services.refresh_upgrade(&c, &env).await?;
+    Ok((StatusCode::ACCEPTED, Json(v)).into_response())
 }
 
 /// Step 1's report: per entity counts, checks and samples, the change list, security.

@@ -288,6 +288,16 @@ impl Services {
         Ok(upgrade_view(self.upgrades.retry(env).await?))
     }
 
+    /// Rebuilds the test database of an upgrade in step 2 from production as it is
+    /// now, then verifies every item again (admins); copies and edits are kept.
+    pub async fn refresh_upgrade(&self, actor: &Actor, env: &str) -> Result<api::upgrade::Upgrade> {
+        policy::admin(actor)?;
+        self.env(env).await?;
+        Ok(upgrade_view(
+            self.upgrades.refresh(env, actor.email()).await?,
+        ))
+    }
+
     /// Step 1's report: per entity counts, checks and samples, the change list and
     /// the security mapping.
     pub async fn upgrade_report(&self, actor: &Actor, env: &str) -> Result<api::upgrade::Report> {

@@ -232,6 +232,13 @@ pub enum Event {
     Retried {
         at: String,
     },
+    /// An admin rebuilds the test database from production as it is now (after a
+    /// forced schema change): step 1's copy and check run again, then every item is
+    /// verified again; copies and makers' edits are kept.
+    RefreshStarted {
+        at: String,
+        by: String,
+    },
     Cancelled {
         at: String,
     },
@@ -270,6 +277,7 @@ impl Event {
             | Event::MailSent { at, .. }
             | Event::TestDatabaseStale { at, .. }
             | Event::Retried { at }
+            | Event::RefreshStarted { at, .. }
             | Event::Cancelled { at } => at,
         }
     }

@@ -554,6 +554,29 @@ impl Upgrades {
             .ok_or_else(|| UpgradeError::Log("the upgrade vanished".into()))
     }
 
+    /// Rebuilds the test database of `env`'s upgrade, in step 2, from production as it
+    /// is now: step 1's copy and check again, in the background, then every item
+    /// verified again. Items, copies and edits stay; so do test grants.
+    pub async fn refresh(
+        self: &Arc<Self>,
+        env: &str,
+        by: &str,
+    ) -> Result<UpgradeView, UpgradeError> {
+        let (id, state) = self.step2(env).await?;
+        self.log(
+            &id,
+            &Event::RefreshStarted {
+                at: now(),
+                by: by.to_string(),
+            },
+        )
+        .await?;
+        self.spawn(env, &id, &state.actor);
+        self.view(env)
+            .await?
+            .ok_or_else(|| UpgradeError::Log("the upgrade vanished".into()))
+    }
+
     /// Restarts every step 1 that was running when the server stopped.
     pub async fn resume(self: &Arc<Self>) -> Result<usize, UpgradeError> {
         let mut n = 0;
@@ -761,8 +784,10 @@ impl Upgrades {
         self.phase(id, run, Phase::Done, 1, async { Ok(()) })
             .await?;
         // Step 2's items, so that they are there when step 2 is. Step 1 is done whatever
-        // discovery does: a failure is logged, and a restart discovers again.
-        if let Err(e) = self.discover_items(env, id, &state).await {
+        // discovery does: a failure is logged, and a restart discovers again. A refresh
+        // keeps the items it has (copies, edits, findings) and verifies them again.
+        let refresh = state.items.is_some();
+        if !refresh && let Err(e) = self.discover_items(env, id, &state).await {
             tracing::warn!(env, error = %e, "step 2's items were not discovered");
         }
         self.log(
@@ -773,6 +798,10 @@ impl Upgrades {
             },
         )
         .await?;
+        if refresh {
+            self.request_verification(env, None, "uplift (refresh)")
+                .await?;
+        }
         Ok(())
     }
 }

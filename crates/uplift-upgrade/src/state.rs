@@ -64,6 +64,8 @@ pub struct UpgradeState {
     /// API, not with the status.
     #[serde(skip)]
     pub items: Option<Vec<crate::items::ItemState>>,
+    /// How many times the test database was rebuilt from production during step 2.
+    pub refreshes: u32,
     /// Step 2's notices sent: to whom, why, when.
     #[serde(skip)]
     pub mails: Vec<(String, MailPurpose, String)>,
@@ -179,6 +181,7 @@ pub fn fold(events: &[Event]) -> Result<Option<UpgradeState>, FoldError> {
                     step1_duration_ms: None,
                     test_database_stale: false,
                     items: None,
+                    refreshes: 0,
                     mails: Vec::new(),
                 });
             }
@@ -186,6 +189,23 @@ pub fn fold(events: &[Event]) -> Result<Option<UpgradeState>, FoldError> {
             (Some(s), _) if s.status == Status::Cancelled => return Err(bad("cancelled")),
             (Some(_), Event::Started { .. }) => return Err(bad("started")),
             (Some(s), Event::Cancelled { .. }) => s.status = Status::Cancelled,
+            (Some(s), Event::RefreshStarted { .. }) if s.status == Status::Step2Verifying => {
+                s.status = Status::Step1Running;
+                for p in &mut s.phases {
+                    *p = PhaseState {
+                        phase: p.phase,
+                        started_at: None,
+                        finished_at: None,
+                        done: 0,
+                        total: 0,
+                        eta_seconds: None,
+                    };
+                }
+                s.entities.clear();
+                s.step1_duration_ms = None;
+                s.test_database_stale = false;
+                s.refreshes += 1;
+            }
             (Some(s), Event::Retried { .. }) if s.status == Status::Step1Failed => {
                 s.status = Status::Step1Running;
                 s.failure = None;
@@ -293,7 +313,9 @@ pub fn fold(events: &[Event]) -> Result<Option<UpgradeState>, FoldError> {
                     message: message.clone(),
                 });
             }
-            (Some(_), Event::Retried { .. }) => return Err(bad("running")),
+            (Some(_), Event::Retried { .. } | Event::RefreshStarted { .. }) => {
+                return Err(bad("running"));
+            }
         }
     }
     Ok(state)

@@ -357,3 +357,102 @@ async fn makers_are_mailed_their_items_through_a_real_smtp_server(p: Platform) {
     assert_eq!(done.len(), 1, "{}: {done:?}", p.engine);
     assert_eq!(done[0].0, "admin@uplift.local");
 }
+
+/// After a forced schema change, a refresh rebuilds the test database from production
+/// as it is now (the new field, the new rows), keeps the makers' edited copies and
+/// verifies every item again.
+#[engine_test]
+async fn a_refresh_rebuilds_the_test_database_and_keeps_the_copies(p: Platform) {
+    p.create_env("acme", "classic", "open").await;
+    let gadget = |extra: Value| {
+        let mut fields = vec![json!({"name": "Title", "type": "Text"})];
+        fields.extend(extra.as_array().unwrap().iter().cloned());
+        json!({"entities": {"Gadget": {"fields": fields}}})
+    };
+    let r = p
+        .put(&format!("{ENV}/entities"), ADMIN_TOKEN, gadget(json!([])))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let make = json!({"name": "Make", "owner": "admin@uplift.local", "trigger": {"kind": "manual"},
+        "steps": [{"kind": "set_variable", "name": "v", "variable": "x", "value": "1"}]});
+    let make = new_flow(&p, ADMIN_TOKEN, make).await;
+    step1(&p).await;
+    let item = item_of(&p, &make).await;
+    let id = item["id"].as_str().unwrap().to_string();
+    let mut copy = item["copy"].clone();
+    copy["steps"][0]["value"] = json!("edited");
+    let r = p
+        .put(
+            &format!("{ENV}/upgrade/items/{id}/copy"),
+            ADMIN_TOKEN,
+            copy.clone(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let edited = r.body["copy"].clone();
+
+    let more = gadget(json!([{"name": "Weight", "type": "Integer"}]));
+    let r = p
+        .put(&format!("{ENV}/entities?force=true"), ADMIN_TOKEN, more)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = p
+        .post(
+            &format!("{ENV}/data/gadgets"),
+            ADMIN_TOKEN,
+            json!({"Title": "after step 1", "Weight": 7}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let maker = p.user("mia@acme.test", "maker").await;
+    let r = p
+        .post(&format!("{ENV}/upgrade/refresh"), &maker, json!({}))
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "admins refresh: {}",
+        r.body
+    );
+    let r = p
+        .post(&format!("{ENV}/upgrade/refresh"), ADMIN_TOKEN, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let end = p.wait_step1("acme").await;
+    assert_eq!(end["status"], "step2_verifying", "{}: {end}", p.engine);
+    let end = p.wait_verified("acme").await;
+    assert_eq!(end["test_database_stale"], false, "{end}");
+
+    let sets = p
+        .get(&format!("{ENV}/upgrade/test/data/"), ADMIN_TOKEN)
+        .await;
+    let set = sets.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["url"].as_str().unwrap().to_string())
+        .find(|u| u.contains("gadget"))
+        .unwrap_or_else(|| panic!("no gadgets in {}", sets.body));
+    let rows = p
+        .get(&format!("{ENV}/upgrade/test/data/{set}"), ADMIN_TOKEN)
+        .await;
+    let text = rows.body["value"].to_string();
+    assert!(
+        text.contains("after step 1") && text.contains("weight"),
+        "{}: the new row and field: {text}",
+        p.engine
+    );
+    let item = item_of(&p, &make).await;
+    assert_eq!(item["copy"], edited, "the edited copy is kept");
+    let clone = p
+        .get(
+            &format!("{ENV}/flows/{}", item["copy_id"].as_str().unwrap()),
+            ADMIN_TOKEN,
+        )
+        .await;
+    assert_eq!(
+        clone.body["definition"]["steps"][0]["value"], "edited",
+        "{}",
+        clone.body
+    );
+}

@@ -178,7 +178,7 @@ impl Upgrades {
         Ok(())
     }
 
-    async fn step2(&self, env: &str) -> Result<(String, UpgradeState), UpgradeError> {
+    pub(super) async fn step2(&self, env: &str) -> Result<(String, UpgradeState), UpgradeError> {
         self.latest(env)
             .await?
             .filter(|(_, s)| s.status == Status::Step2Verifying && s.items.is_some())
