@@ -98,6 +98,8 @@ pub struct ItemFields {
     pub verified_at: Option<String>,
     /// A verification is owed (asked for, or the copy changed) and not yet done.
     pub verifying: bool,
+    /// When it was last verified (RFC 3339, UTC, milliseconds).
+    pub checked_at: Option<String>,
 }
 
 /// An app or flow following the upgrade, with its findings counted.

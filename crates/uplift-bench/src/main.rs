@@ -1,10 +1,12 @@
 //! Benchmarks of BENCHMARKS.md: `uplift-bench api` (the data API) and
-//! `uplift-bench step1` (step 1 of the upgrade), `uplift-bench flows` (flow runs). Each measures against the engine's own
+//! `uplift-bench step1` (step 1 of the upgrade), `uplift-bench flows` (flow runs),
+//! `uplift-bench step2` (step 2's verification). Each measures against the engine's own
 //! limit in the same run, so the ratios hold on a noisy machine.
 
 mod api;
 mod flows;
 mod step1;
+mod step2;
 
 use std::path::Path;
 
@@ -25,6 +27,8 @@ enum Command {
     Step1(api::Args),
     /// Record-triggered flow runs end to end: throughput and lag.
     Flows(api::Args),
+    /// Step 2: discovery, rewrite and verification of 1 000 apps and 1 000 flows.
+    Step2(api::Args),
 }
 
 /// Replaces (or appends) the section between `<!-- NAME:begin -->` and `<!-- NAME:end -->`.
@@ -47,5 +51,6 @@ async fn main() -> Result<()> {
         Command::Api(a) => api::run(a).await,
         Command::Step1(a) => step1::run(a).await,
         Command::Flows(a) => flows::run(a).await,
+        Command::Step2(a) => step2::run(a).await,
     }
 }

@@ -219,6 +219,7 @@ fn fields(i: &ItemState) -> api::items::ItemFields {
         verified_by: i.signed_off.as_ref().map(|(by, _)| by.clone()),
         verified_at: i.signed_off.as_ref().map(|(_, at)| at.clone()),
         verifying: i.pending && i.excluded.is_none(),
+        checked_at: i.checked_at.clone(),
     }
 }
 

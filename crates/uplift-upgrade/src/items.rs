@@ -104,6 +104,8 @@ pub struct ItemState {
     pub excluded: Option<(String, String)>,
     /// A verification is owed: asked for, or the copy changed, since the last one.
     pub pending: bool,
+    /// When it was last verified.
+    pub checked_at: Option<String>,
 }
 
 impl ItemState {
@@ -123,6 +125,7 @@ impl ItemState {
             signed_off: None,
             excluded: None,
             pending: true,
+            checked_at: None,
         }
     }
 
@@ -573,6 +576,7 @@ mod tests {
                 signed_off: None,
                 excluded: None,
                 pending: true,
+                checked_at: None,
             };
             let saw = if seen {
                 vec![before.finding.clone()]

@@ -26,7 +26,7 @@ pub use step2::{ItemChange, ToVerify};
 use crate::events::{EntityReport, Event, Phase, Sample, StartOptions};
 use crate::plans::{self, FoundPlan, PlanSource};
 use crate::progress::Progress;
-use crate::state::{Status, UpgradeState, fold};
+use crate::state::{Status, UpgradeState, fold_more};
 
 /// Why an upgrade request was refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -146,10 +146,23 @@ pub struct Upgrades {
     chunk_pause_ms: std::sync::atomic::AtomicU64,
     /// The server's `DATA_DIR/plans/`, where an operator may put plan files.
     plans_dir: std::sync::OnceLock<std::path::PathBuf>,
+    /// Each upgrade's state as last folded, with the sequence number and count of the
+    /// events folded (see [`Upgrades::latest`]).
+    folded: Mutex<HashMap<String, FoldedLog>>,
+    /// Held while an event is checked against the log and appended (see `log`).
+    writing: tokio::sync::Mutex<()>,
+    /// Each upgrade's target catalog, with the production catalog it was planned from.
+    targets: Mutex<HashMap<String, PlannedTarget>>,
     /// Notified when step 2 has work owed (verifications, notices): the service's
     /// step 2 worker waits on it.
     step2_work: Arc<tokio::sync::Notify>,
 }
+
+/// A target catalog and the production catalog it was planned from.
+type PlannedTarget = (Arc<uplift_model::Catalog>, Arc<uplift_model::Catalog>);
+
+/// A folded log: the last sequence number read, how many events, the state.
+type FoldedLog = (i64, usize, Option<UpgradeState>);
 
 /// How an upgrade holds production's schema (see [`Upgrades::schema_lock`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,6 +190,9 @@ impl Upgrades {
             chunk_pause_ms: 0.into(),
             plans_dir: std::sync::OnceLock::new(),
             step2_work: Arc::new(tokio::sync::Notify::new()),
+            folded: Mutex::new(HashMap::new()),
+            writing: tokio::sync::Mutex::new(()),
+            targets: Mutex::new(HashMap::new()),
         })
     }
 
@@ -241,8 +257,19 @@ impl Upgrades {
             .unwrap_or(0)
     }
 
+    /// Appends `e` to the log of upgrade `id`, only if it fits the state the log is in
+    /// now: the check and the append are one step under a lock, so a writer that looked
+    /// at the state before a cancel (the step 2 worker about to record a notice) is
+    /// refused instead of writing an event the log cannot hold.
     async fn log(&self, id: &str, e: &Event) -> Result<(), UpgradeError> {
         let json = serde_json::to_string(e).map_err(|e| UpgradeError::Log(e.to_string()))?;
+        let _one_writer = self.writing.lock().await;
+        let (done, state) = self.folded_log(id).await?;
+        if let Err(refused) = fold_more(state, done, std::slice::from_ref(e)) {
+            return Err(UpgradeError::Conflict(format!(
+                "the upgrade changed meanwhile: {refused}"
+            )));
+        }
         self.store.control().append_event(id, e.at(), &json).await?;
         Ok(())
     }
@@ -286,16 +313,29 @@ impl Upgrades {
         let Some(id) = self.store.control().upgrades(env).await?.pop() else {
             return Ok(None);
         };
-        let events: Vec<Event> = self
-            .store
-            .control()
-            .events(&id)
-            .await?
+        Ok(self.folded_log(&id).await?.1.map(|s| (id, s)))
+    }
+
+    /// Upgrade `id`'s state and how many events it folds.
+    async fn folded_log(&self, id: &str) -> Result<(usize, Option<UpgradeState>), UpgradeError> {
+        // Folded on from the last read: only the events since are read and parsed.
+        let cached = self.folded.lock().ok().and_then(|m| m.get(id).cloned());
+        let (seq, done, state) = cached.unwrap_or((0, 0, None));
+        let rows = self.store.control().events_after(id, seq).await?;
+        let Some(last) = rows.last().map(|(s, _)| *s) else {
+            return Ok((done, state));
+        };
+        let events: Vec<Event> = rows
             .iter()
-            .map(|j| serde_json::from_str(j).map_err(|e| UpgradeError::Log(e.to_string())))
+            .map(|(_, j)| serde_json::from_str(j).map_err(|e| UpgradeError::Log(e.to_string())))
             .collect::<Result<_, _>>()?;
-        let state = fold(&events).map_err(|e| UpgradeError::Log(e.to_string()))?;
-        Ok(state.map(|s| (id, s)))
+        let state =
+            fold_more(state, done, &events).map_err(|e| UpgradeError::Log(e.to_string()))?;
+        let done = done + events.len();
+        if let Ok(mut m) = self.folded.lock() {
+            m.insert(id.to_string(), (last, done, state.clone()));
+        }
+        Ok((done, state))
     }
 
     /// The latest upgrade with live progress, for the API.
@@ -581,7 +621,16 @@ impl Upgrades {
     pub async fn resume(self: &Arc<Self>) -> Result<usize, UpgradeError> {
         let mut n = 0;
         for e in self.store.control().list_envs().await? {
-            if let Some((id, state)) = self.latest(&e.name).await?
+            // One environment's unreadable log must not keep the server, and every
+            // other environment, from starting.
+            let latest = match self.latest(&e.name).await {
+                Ok(l) => l,
+                Err(err) => {
+                    tracing::error!(env = e.name, error = %err, "upgrade log unreadable; not resumed");
+                    continue;
+                }
+            };
+            if let Some((id, state)) = latest.clone()
                 && state.status == Status::Step1Running
                 && !self
                     .running
@@ -592,7 +641,7 @@ impl Upgrades {
                 tracing::info!(env = e.name, "resuming step 1");
                 self.spawn(&e.name, &id, &state.actor);
                 n += 1;
-            } else if let Some((id, state)) = self.latest(&e.name).await?
+            } else if let Some((id, state)) = latest
                 && state.status == Status::Step2Verifying
                 && state.items.is_none()
             {

@@ -124,7 +124,10 @@ fn item_event(s: &mut UpgradeState, e: &Event) {
     };
     match e {
         Event::CopyEdited { copy, .. } => i.edited(copy),
-        Event::Verified { findings, .. } => i.verified(findings),
+        Event::Verified { at, findings, .. } => {
+            i.verified(findings);
+            i.checked_at = Some(at.clone());
+        }
         Event::FindingAccepted {
             finding,
             reason,
@@ -139,8 +142,18 @@ fn item_event(s: &mut UpgradeState, e: &Event) {
 
 /// Folds a log into the upgrade's state. The first event must be `Started`.
 pub fn fold(events: &[Event]) -> Result<Option<UpgradeState>, FoldError> {
-    let mut state: Option<UpgradeState> = None;
-    for (index, e) in events.iter().enumerate() {
+    fold_more(None, 0, events)
+}
+
+/// Folds more of a log into a state folded from its first `done` events, so a long log
+/// (step 2 logs an event per verification) is not read and folded again whole.
+pub fn fold_more(
+    mut state: Option<UpgradeState>,
+    done: usize,
+    events: &[Event],
+) -> Result<Option<UpgradeState>, FoldError> {
+    for (i, e) in events.iter().enumerate() {
+        let index = done + i;
         let bad = |status: &str| FoldError {
             index,
             event: name(e),

@@ -614,6 +614,19 @@ impl Control {
     }
 
     /// An upgrade's events (JSON), in order.
+    /// The events of an upgrade after sequence number `seq`, with theirs, in order.
+    pub async fn events_after(&self, upgrade: &str, seq: i64) -> Result<Vec<(i64, String)>> {
+        self.select(
+            &[("seq", ColType::Int), ("event", ColType::Text)],
+            "FROM {s}upgrade_events WHERE upgrade_id = ? AND seq > ? ORDER BY seq",
+            &[Value::Text(upgrade.into()), Value::Int(seq)],
+        )
+        .await?
+        .iter()
+        .map(|r| Ok((r.opt_int("seq")?.unwrap_or(0), r.text("event")?)))
+        .collect()
+    }
+
     pub async fn events(&self, upgrade: &str) -> Result<Vec<String>> {
         self.select(
             &[("event", ColType::Text)],

@@ -3,6 +3,7 @@
 //! the upgrade is cancelled.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::Value as Json;
 use uplift_model::Catalog;
@@ -185,14 +186,35 @@ impl Upgrades {
             .ok_or_else(|| UpgradeError::Conflict(format!("'{env}' has no upgrade in step 2")))
     }
 
+    /// The target catalog of `state`'s upgrade: planned once per production catalog
+    /// (a forced schema change gives production a new one), not per verification.
+    async fn target_catalog(
+        &self,
+        env: &str,
+        state: &UpgradeState,
+    ) -> Result<Arc<Catalog>, UpgradeError> {
+        let source = self.store.env_db(env).await?.catalog();
+        let key = format!("{env}\u{0}{}", state.test_database);
+        let cached = self.targets.lock().ok().and_then(|m| m.get(&key).cloned());
+        if let Some((from, target)) = cached
+            && Arc::ptr_eq(&from, &source)
+        {
+            return Ok(target);
+        }
+        let target = Arc::new(self.planned(state, &source).await?.target);
+        if let Ok(mut m) = self.targets.lock() {
+            m.insert(key, (source, target.clone()));
+        }
+        Ok(target)
+    }
+
     /// The target catalog and the upgraded flows' triggers, which an app's commands need.
     async fn target(
         &self,
         env: &str,
         state: &UpgradeState,
-    ) -> Result<(Catalog, BTreeMap<String, flow::Trigger>), UpgradeError> {
-        let source = self.store.env_db(env).await?.catalog();
-        let target = self.planned(state, &source).await?.target;
+    ) -> Result<(Arc<Catalog>, BTreeMap<String, flow::Trigger>), UpgradeError> {
+        let target = self.target_catalog(env, state).await?;
         let triggers = state
             .items
             .iter()
@@ -269,13 +291,18 @@ impl Upgrades {
             .ok_or_else(|| UpgradeError::NotFound(format!("no environment '{env}'")))?
             .database;
         let source = self.store.env_db(env).await?.catalog();
-        let originals: BTreeMap<String, flow::Trigger> = control
-            .flows(env)
-            .await?
-            .into_iter()
-            .filter(|f| f.database == production)
-            .map(|f| (f.id, f.definition.trigger))
-            .collect();
+        // Production's flows' triggers, for an app's commands (a flow has none).
+        let commands = current.item.original["commands"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty());
+        let mut originals: BTreeMap<String, flow::Trigger> = BTreeMap::new();
+        if commands {
+            for f in control.flows(env).await? {
+                if f.database == production {
+                    originals.insert(f.id, f.definition.trigger);
+                }
+            }
+        }
         // An original that is no definition at all (written before a format change)
         // has no findings to compare with.
         let original =
