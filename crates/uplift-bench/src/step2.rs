@@ -55,7 +55,7 @@ pub(crate) fn app(i: usize) -> Json {
 /// Flow `i`: a record trigger with a flattened filter, or an app command; templates, a write,
 /// an e-mail (captured in a dry run).
 pub(crate) fn flow(i: usize) -> Json {
-    let trigger = if i % 2 == 0 {
+    let trigger = if i.is_multiple_of(2) {
         json!({"kind": "record_created", "entity": "Contact", "filter": "Address/city eq 'Oslo'"})
     } else {
         json!({"kind": "app_command", "entity": "Contact"})
