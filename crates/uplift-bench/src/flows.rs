@@ -28,7 +28,7 @@ struct Row {
     lag_p99_ms: f64,
 }
 
-async fn call(
+pub(crate) async fn call(
     c: &reqwest::Client,
     base: &str,
     token: &str,

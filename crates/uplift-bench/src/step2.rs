@@ -69,6 +69,7 @@ pub(crate) fn flow(i: usize) -> Json {
              "subject": "New @{trigger.record.FullName/first_name}"}]})
 }
 
+/// A call of the API as `s` = (base URL, admin token).
 async fn call(
     c: &reqwest::Client,
     s: &(String, String),
@@ -76,17 +77,7 @@ async fn call(
     path: &str,
     body: Option<Json>,
 ) -> Result<Json> {
-    let mut r = c.request(m, format!("{}{path}", s.0)).bearer_auth(&s.1);
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let resp = r.send().await?;
-    let status = resp.status();
-    let v: Json = resp.json().await.unwrap_or(Json::Null);
-    if !status.is_success() {
-        bail!("{path}: {status} {v}");
-    }
-    Ok(v)
+    crate::flows::call(c, &s.0, &s.1, m, path, body).await
 }
 
 /// Adds the generated apps (published) and flows, unless a previous run did.

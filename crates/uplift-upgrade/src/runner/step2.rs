@@ -30,11 +30,7 @@ impl Upgrades {
         state: &UpgradeState,
     ) -> Result<(), UpgradeError> {
         let control = self.store.control();
-        let production = control
-            .get_env(env)
-            .await?
-            .ok_or_else(|| UpgradeError::NotFound(format!("no environment '{env}'")))?
-            .database;
+        let production = self.production(env).await?;
         let source = self.store.env_db(env).await?.catalog();
         let upgrade = self.planned(state, &source).await?;
         let apps: Vec<SourceApp> = control
@@ -80,6 +76,17 @@ impl Upgrades {
         // Every item is owed its first verification, and its makers their notice.
         self.step2_work.notify_one();
         Ok(())
+    }
+
+    /// The name of `env`'s production database.
+    async fn production(&self, env: &str) -> Result<String, UpgradeError> {
+        Ok(self
+            .store
+            .control()
+            .get_env(env)
+            .await?
+            .ok_or_else(|| UpgradeError::NotFound(format!("no environment '{env}'")))?
+            .database)
     }
 
     /// Removes the upgraded clones of a cancelled upgrade: they are bound to the test
@@ -285,11 +292,7 @@ impl Upgrades {
         let copy = items::check(kind, &current.item.copy, &target, &triggers)
             .map_err(UpgradeError::Invalid)?;
         let control = self.store.control();
-        let production = control
-            .get_env(env)
-            .await?
-            .ok_or_else(|| UpgradeError::NotFound(format!("no environment '{env}'")))?
-            .database;
+        let production = self.production(env).await?;
         let source = self.store.env_db(env).await?.catalog();
         // Production's flows' triggers, for an app's commands (a flow has none).
         let commands = current.item.original["commands"]
