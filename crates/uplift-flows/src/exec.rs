@@ -161,7 +161,9 @@ pub(crate) async fn execute(rt: &Runtime, mut run: RunRecord) -> Result<(), Flow
         Err(e) => return finish(rt, &mut run, Err(e.to_string())).await,
     };
     // The flow acts as its owner: it may do with records what the owner may.
-    let rights = OwnerRights::load(&rt.store, &run.env, &flow.definition.owner).await?;
+    let test = rt.test_roles();
+    let on = (run.env.as_str(), flow.database.as_str());
+    let rights = OwnerRights::load(&rt.store, test.as_deref(), on, &flow.definition.owner).await?;
     if run.trigger["kind"]
         .as_str()
         .is_some_and(|k| k.starts_with("record_"))

@@ -7,7 +7,7 @@
 mod dispatch;
 mod exec;
 pub mod mail;
-mod rights;
+pub mod rights;
 pub mod schedule;
 pub mod template;
 
@@ -53,6 +53,7 @@ pub struct Runtime {
     in_flight: Mutex<HashSet<String>>,
     http: reqwest::Client,
     mailer: std::sync::RwLock<Option<Arc<mail::Mailer>>>,
+    test_roles: std::sync::RwLock<Option<Arc<dyn rights::TestRoles>>>,
 }
 
 impl Runtime {
@@ -67,6 +68,7 @@ impl Runtime {
                 .build()
                 .unwrap_or_default(),
             mailer: std::sync::RwLock::new(None),
+            test_roles: std::sync::RwLock::new(None),
         })
     }
 
@@ -75,6 +77,18 @@ impl Runtime {
         if let Ok(mut m) = self.mailer.write() {
             *m = Some(Arc::new(mailer));
         }
+    }
+
+    /// Where runs on a test database get their owner's rights (see
+    /// [`rights::TestRoles`]); until it is set they have none there.
+    pub fn set_test_roles(&self, roles: Arc<dyn rights::TestRoles>) {
+        if let Ok(mut r) = self.test_roles.write() {
+            *r = Some(roles);
+        }
+    }
+
+    fn test_roles(&self) -> Option<Arc<dyn rights::TestRoles>> {
+        self.test_roles.read().ok().and_then(|r| r.clone())
     }
 
     /// How mail is sent, once the server has said (flows, and the upgrade's notices).

@@ -19,6 +19,7 @@ pub mod flows;
 mod items;
 pub mod player;
 pub mod policy;
+mod security;
 mod step2;
 pub mod upgrade;
 mod verify;
@@ -45,16 +46,27 @@ pub struct Services {
     public_url: Arc<std::sync::OnceLock<String>>,
     /// See [`Services::set_verify_pause_ms`].
     verify_pause_ms: Arc<std::sync::atomic::AtomicU64>,
+    security: Arc<security::Security>,
 }
 
 impl Services {
     pub fn new(store: Store) -> Self {
         let store = Arc::new(store);
+        let upgrades = Upgrades::new(store.clone());
+        let cache = Arc::new(cache::SecurityCache::default());
+        let security = Arc::new(security::Security {
+            store: store.clone(),
+            cache: cache.clone(),
+            upgrades: upgrades.clone(),
+        });
+        let flows = uplift_flows::Runtime::new(store.clone());
+        flows.set_test_roles(security.clone());
         Services {
-            upgrades: Upgrades::new(store.clone()),
-            flows: uplift_flows::Runtime::new(store.clone()),
+            upgrades,
+            flows,
             store,
-            cache: Arc::new(cache::SecurityCache::default()),
+            cache,
+            security,
             public_url: Arc::default(),
             verify_pause_ms: Arc::default(),
         }
@@ -77,17 +89,19 @@ impl Services {
 
     /// An environment's record, from the cache when possible.
     pub(crate) async fn env(&self, name: &str) -> Result<EnvRecord> {
-        if let Some(e) = self.cache.env(name) {
-            return Ok(e);
-        }
-        let e = self
-            .store
-            .control()
-            .get_env(name)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(Missing::Environment(name.into())))?;
-        self.cache.put_env(e.clone());
-        Ok(e)
+        self.security.env(name).await
+    }
+
+    /// What `user` may do in the test database of upgrade `id`, as the data session
+    /// applies it.
+    pub(crate) async fn test_rights(
+        &self,
+        env: &str,
+        id: &str,
+        state: &uplift_upgrade::state::UpgradeState,
+        user: &str,
+    ) -> Result<(uplift_model::security::SecurityMode, Vec<Privileges>)> {
+        self.security.test_rights(env, id, state, user).await
     }
 
     /// The privileges granted to `email` in `env` by all their roles.

@@ -2,19 +2,17 @@
 //! cancel or retry it. The runner (`uplift-upgrade`) does the work; this is where the
 //! policy is asked and the answers are shaped.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::collections::BTreeMap;
 
 use uplift_api as api;
-use uplift_model::security::{Privileges, UserStatus, check_privileges};
-use uplift_plan::{ChangeList, Options, SecurityOutcome, SourceSecurity, apply, map_security};
+use uplift_model::security::check_privileges;
+use uplift_plan::{ChangeList, Options, apply};
 use uplift_upgrade::events::{AppsFrom, EntityReport, Phase, StartOptions};
 use uplift_upgrade::plans::{self, FoundPlan, PlanSource};
-use uplift_upgrade::runner::{UpgradeView, currencies_found, plan_options};
+use uplift_upgrade::runner::{UpgradeView, currencies_found};
 use uplift_upgrade::state::{Status, UpgradeState};
 
 use crate::auth::Actor;
-use crate::cache::TestSecurity;
 use crate::error::{Missing, Result, ServiceError};
 use crate::{Services, convert, policy};
 
@@ -101,7 +99,7 @@ impl Services {
         plan: &uplift_plan::Plan,
         upgrade: &uplift_plan::Upgrade,
     ) -> Result<api::upgrade::SecurityMapping> {
-        let out = self.mapped_security(env, plan, upgrade).await?;
+        let out = self.security.mapped(env, plan, upgrade).await?;
         Ok(api::upgrade::SecurityMapping {
             mode: convert::security_mode(out.mode),
             roles: out
@@ -124,77 +122,6 @@ impl Services {
                 })
                 .collect(),
         })
-    }
-
-    /// Production's roles, members and mode as the plan maps them onto the target.
-    async fn mapped_security(
-        &self,
-        env: &str,
-        plan: &uplift_plan::Plan,
-        upgrade: &uplift_plan::Upgrade,
-    ) -> Result<SecurityOutcome> {
-        let control = self.store.control();
-        let record = self.env(env).await?;
-        let roles = control
-            .list_roles(env)
-            .await?
-            .into_iter()
-            .map(|r| (r.name, r.privileges))
-            .collect();
-        let members = control
-            .list_members(env)
-            .await?
-            .into_iter()
-            .map(|m| (m.role, m.user))
-            .collect();
-        let users: Vec<(String, UserStatus)> = control
-            .list_users()
-            .await?
-            .into_iter()
-            .map(|u| (u.email, u.status))
-            .collect();
-        let source = SourceSecurity {
-            mode: record.security_mode,
-            roles,
-            members,
-            users,
-        };
-        Ok(map_security(plan, &source, upgrade))
-    }
-
-    /// The test database's security: production's, as the upgrade maps it (what
-    /// production will be after the upgrade), computed once per upgrade and kept until
-    /// roles or users change.
-    pub(crate) async fn test_security(
-        &self,
-        env: &str,
-        id: &str,
-        state: &UpgradeState,
-    ) -> Result<Arc<TestSecurity>> {
-        if let Some(t) = self.cache.test_security(id) {
-            return Ok(t);
-        }
-        let plan = self.upgrades.plan_of(state).await?;
-        let prod = self.store.env_db(env).await?;
-        let upgrade = apply(&plan, &prod.catalog(), &plan_options(&state.options))
-            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
-        let out = self.mapped_security(env, &plan, &upgrade).await?;
-        let roles: BTreeMap<String, Privileges> = out.roles.into_iter().collect();
-        let mut by_user: HashMap<String, Vec<Privileges>> = HashMap::new();
-        for (role, user) in out.members {
-            if let Some(p) = roles.get(&role) {
-                by_user
-                    .entry(user.to_lowercase())
-                    .or_default()
-                    .push(p.clone());
-            }
-        }
-        let t = Arc::new(TestSecurity {
-            mode: out.mode,
-            by_user,
-        });
-        self.cache.put_test_security(id, t.clone());
-        Ok(t)
     }
 
     /// Starts step 1; it runs in the background.
@@ -538,21 +465,6 @@ impl Services {
             .ok_or_else(|| ServiceError::NotFound(Missing::TestDatabase { env: env.into() }))
     }
 
-    /// What `user` may do in the test database, as the data session applies it.
-    pub(crate) async fn test_rights(
-        &self,
-        env: &str,
-        id: &str,
-        state: &UpgradeState,
-        user: &str,
-    ) -> Result<(uplift_model::security::SecurityMode, Vec<Privileges>)> {
-        let security = self.test_security(env, id, state).await?;
-        let user = user.to_lowercase();
-        let mut grants = security.by_user.get(&user).cloned().unwrap_or_default();
-        grants.extend(state.test_grants.get(&user).cloned());
-        Ok((security.mode, grants))
-    }
-
     async fn test_access_of(
         &self,
         env: &str,
@@ -560,7 +472,7 @@ impl Services {
         state: &UpgradeState,
         user: &str,
     ) -> Result<api::upgrade::TestAccess> {
-        let security = self.test_security(env, id, state).await?;
+        let security = self.security.test_security(env, id, state).await?;
         let user = user.to_lowercase();
         Ok(api::upgrade::TestAccess {
             from_roles: security.by_user.get(&user).cloned().unwrap_or_default(),
@@ -610,7 +522,7 @@ impl Services {
     ) -> Result<Vec<api::upgrade::TestAccess>> {
         policy::admin(actor)?;
         let (id, state) = self.serving_upgrade(env).await?;
-        let security = self.test_security(env, &id, &state).await?;
+        let security = self.security.test_security(env, &id, &state).await?;
         let mut users: Vec<&String> = security
             .by_user
             .keys()

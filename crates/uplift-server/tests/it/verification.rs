@@ -456,3 +456,65 @@ async fn a_refresh_rebuilds_the_test_database_and_keeps_the_copies(p: Platform) 
         clone.body
     );
 }
+
+/// A flow on the test database acts as its owner would after the upgrade: with the
+/// upgraded roles, plus what an admin grants for testing, never with nothing.
+#[engine_test]
+async fn dry_runs_on_the_test_database_act_with_the_upgraded_roles(p: Platform) {
+    p.create_env("acme", "classic", "restricted").await;
+    let mia = p.user("mia@acme.test", "maker").await;
+    let role = json!({"privileges": {"Contact": ["Read"]}});
+    let r = p.put(&format!("{ENV}/roles/Readers"), ADMIN_TOKEN, role).await;
+    assert!(r.status.is_success(), "{}", r.body);
+    let member = json!({"user": "mia@acme.test"});
+    let r = p
+        .post(&format!("{ENV}/roles/Readers/members"), ADMIN_TOKEN, member)
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    let reads = |name: &str, entity: &str| {
+        json!({"name": name, "owner": "mia@acme.test", "trigger": {"kind": "manual"},
+               "steps": [{"kind": "list_records", "name": "all", "entity": entity}]})
+    };
+    let contacts = new_flow(&p, &mia, reads("Contacts", "Contact")).await;
+    let accounts = new_flow(&p, &mia, reads("Accounts", "Account")).await;
+    step1(&p).await;
+
+    let open = |item: &Value| -> Vec<(String, String)> {
+        item["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["resolution"] == "open")
+            .map(|f| {
+                let text = |k: &str| f[k].as_str().unwrap().to_string();
+                (text("location"), text("message"))
+            })
+            .collect()
+    };
+    let item = item_of(&p, &contacts).await;
+    assert_eq!(open(&item), [], "{}: {item:#}", p.engine);
+    let item = item_of(&p, &accounts).await;
+    let denied = "dry run: the flow's owner mia@acme.test does not have the Read privilege on account";
+    assert_eq!(
+        open(&item),
+        [("step 'all'".to_string(), denied.to_string())],
+        "{}: {item:#}",
+        p.engine
+    );
+    assert_eq!(item["findings"][0]["pre_existing"], true, "{item:#}");
+
+    // A grant for testing is what the runs on the test database get too.
+    let grant = json!({"privileges": {"account": ["Read"]}});
+    let g = p
+        .put(&format!("{ENV}/upgrade/test/access/mia@acme.test"), ADMIN_TOKEN, grant)
+        .await;
+    assert_eq!(g.status, StatusCode::OK, "{}", g.body);
+    let id = item["id"].as_str().unwrap();
+    let v = p
+        .post(&format!("{ENV}/upgrade/items/{id}/verify"), &mia, json!({}))
+        .await;
+    assert_eq!(v.status, StatusCode::OK, "{}", v.body);
+    let clone = item["copy_id"].as_str().unwrap();
+    let last = dry_runs(&p, clone).await;
+    assert_eq!(last[0]["status"], "succeeded", "{}: {last:#?}", p.engine);
+}
