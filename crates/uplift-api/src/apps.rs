@@ -32,6 +32,10 @@ pub struct App {
     pub owner: String,
     pub editors: Vec<String>,
     pub published: Option<AppVersion>,
+    /// When its published version was last played (RFC 3339, UTC; recorded at most
+    /// once a minute), `null` if never.
+    #[serde(default)]
+    pub last_used_at: Option<String>,
     /// Absent when the caller may not see it; `null` when there is none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub draft: Option<Option<BoundApp>>,

@@ -229,6 +229,7 @@ fn pure_micros_per_item() -> Result<f64> {
             Ok(SourceApp {
                 definition: serde_json::from_value::<AppDef>(app(i))?,
                 note: None,
+                last_used_at: None,
             })
         })
         .collect::<Result<_>>()?;

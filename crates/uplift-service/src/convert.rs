@@ -173,6 +173,7 @@ pub fn app(a: &AppRecord, with_draft: bool) -> api::apps::App {
         owner: a.owner.clone(),
         editors: a.editors.clone(),
         published: a.published.as_ref().map(app_version),
+        last_used_at: a.last_used_at.clone(),
         draft: with_draft.then(|| a.draft.as_ref().map(bound_app)),
     }
 }

@@ -21,6 +21,7 @@ pub mod player;
 pub mod policy;
 mod security;
 mod step2;
+mod usage;
 pub mod upgrade;
 mod verify;
 
@@ -46,6 +47,7 @@ pub struct Services {
     public_url: Arc<std::sync::OnceLock<String>>,
     /// See [`Services::set_verify_pause_ms`].
     verify_pause_ms: Arc<std::sync::atomic::AtomicU64>,
+    usage: Arc<usage::AppUsage>,
     security: Arc<security::Security>,
 }
 
@@ -69,6 +71,7 @@ impl Services {
             security,
             public_url: Arc::default(),
             verify_pause_ms: Arc::default(),
+            usage: Arc::default(),
         }
     }
 

@@ -55,9 +55,13 @@ impl Services {
     ) -> Result<Bound> {
         let record = self.find_app(env, app).await?;
         match version {
-            Version::Published => record.published.map(|v| v.bound).ok_or_else(|| {
-                ServiceError::NotFound(Missing::PublishedVersion { app: app.into() })
-            }),
+            Version::Published => {
+                let bound = record.published.map(|v| v.bound).ok_or_else(|| {
+                    ServiceError::NotFound(Missing::PublishedVersion { app: app.into() })
+                })?;
+                self.app_used(env, app).await;
+                Ok(bound)
+            }
             Version::Draft => {
                 policy::play_draft(actor, apps::owned(&record))?;
                 record
@@ -68,6 +72,17 @@ impl Services {
                 policy::play_draft(actor, apps::owned(&record))?;
                 self.upgrade_copy(env, app).await
             }
+        }
+    }
+
+    /// Records that the app's users use it (step 2's `last_used_at`). Not recording
+    /// it never fails the play it came with.
+    async fn app_used(&self, env: &str, app: &str) {
+        if !self.usage.due(env, app, std::time::Instant::now()) {
+            return;
+        }
+        if let Err(e) = self.store.control().app_used(env, app).await {
+            tracing::warn!(env, app, error = %e, "could not record an app's use");
         }
     }
 

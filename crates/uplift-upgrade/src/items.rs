@@ -222,6 +222,8 @@ impl ItemState {
 pub struct SourceApp {
     pub definition: AppDef,
     pub note: Option<(Severity, String)>,
+    /// When its published version was last played.
+    pub last_used_at: Option<String>,
 }
 
 /// A flow of production and when it last ran.
@@ -320,7 +322,7 @@ pub fn discover(
             copy: &out.def,
             findings,
             uses: out.uses,
-            last_used_at: None,
+            last_used_at: source.last_used_at.clone(),
         }));
     }
     Discovery { items, clones }

@@ -672,3 +672,47 @@ async fn a_schema_change_during_step2_is_refused_unless_forced(p: Platform) {
         p.engine
     );
 }
+
+#[engine_test]
+async fn each_item_says_when_its_app_was_last_played_or_its_flow_last_ran(p: Platform) {
+    let (_, mine, greet) = seed(&p).await;
+    let before = uplift_model::value::format_instant(time::OffsetDateTime::now_utc());
+    let c = p
+        .post(
+            "/api/environments/acme/data/contacts",
+            ADMIN_TOKEN,
+            json!({"FullName": {"first_name": "Ada", "last_name": "Lovelace"}, "Email": "ada@x.test"}),
+        )
+        .await;
+    assert_eq!(c.status, StatusCode::CREATED, "{}", c.body);
+    // Playing the command plays the app and runs the flow behind it.
+    let run = p
+        .post(
+            "/api/environments/acme/apps/Desk/commands/Greet/run",
+            ADMIN_TOKEN,
+            json!({"record": c.body["id"]}),
+        )
+        .await;
+    assert_eq!(run.status, StatusCode::ACCEPTED, "{}", run.body);
+    let after = uplift_model::value::format_instant(time::OffsetDateTime::now_utc());
+    let desk = p.get("/api/environments/acme/apps/Desk", ADMIN_TOKEN).await;
+    assert_eq!(desk.status, StatusCode::OK, "{}", desk.body);
+    step1(&p).await;
+    let items = p
+        .get("/api/environments/acme/upgrade/items", ADMIN_TOKEN)
+        .await
+        .body;
+    let used = |source: &str| by_source(&items, source)["last_used_at"].clone();
+    let app = used("Desk");
+    let at = app.as_str().unwrap_or_else(|| panic!("{}: {items}", p.engine));
+    assert!(
+        before.as_str() <= at && at <= after.as_str(),
+        "{}: {before} <= {at} <= {after}",
+        p.engine
+    );
+    assert_eq!(desk.body["last_used_at"], app, "{}", p.engine);
+    let ran = used(&greet);
+    let ran = ran.as_str().unwrap_or_else(|| panic!("{}: {items}", p.engine));
+    assert!(before.as_str() <= ran && ran <= after.as_str(), "{}: {ran}", p.engine);
+    assert_eq!(used(&mine), Value::Null, "{}: never ran", p.engine);
+}

@@ -38,6 +38,9 @@ pub struct AppRecord {
     /// When the draft was last saved (RFC 3339, UTC).
     pub draft_saved_at: Option<String>,
     pub published: Option<AppVersion>,
+    /// When its published version was last played (RFC 3339, UTC, to the
+    /// [`Control::app_used`] caller's granularity), or `None` if never.
+    pub last_used_at: Option<String>,
 }
 
 impl AppRecord {
@@ -133,6 +136,21 @@ impl Control {
         Ok(version)
     }
 
+    /// Records that the app was played now. An app that does not exist (deleted while
+    /// it played) is no error: there is nothing left to record it on.
+    pub async fn app_used(&self, env: &str, name: &str) -> Result<()> {
+        self.execute(
+            "UPDATE {s}apps SET last_used_at = ? WHERE env = ? AND name = ?",
+            &[
+                Value::Text(now_text()),
+                Value::Text(env.into()),
+                Value::Text(name.into()),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
     /// One published version, or the latest when `version` is `None`.
     pub async fn app_version(
         &self,
@@ -194,6 +212,7 @@ const APP_COLS: Cols = &[
     ("a.draft", ColType::Text),
     ("a.draft_database", ColType::Text),
     ("a.draft_saved_at", ColType::Text),
+    ("a.last_used_at", ColType::Text),
     ("v.version AS v_version", ColType::Int),
     ("v.definition AS v_definition", ColType::Text),
     ("v.database AS v_database", ColType::Text),
@@ -239,5 +258,6 @@ fn app_from(env: &str, r: &Row) -> Result<AppRecord> {
         draft,
         draft_saved_at: r.opt_text("draft_saved_at")?,
         published,
+        last_used_at: r.opt_text("last_used_at")?,
     })
 }

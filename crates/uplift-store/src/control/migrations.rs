@@ -122,6 +122,15 @@ pub(super) const MIGRATIONS: &[Migration] = &[
             ),
         ],
     },
+    Migration {
+        version: 6,
+        name: "when each app was last played (step 2's usage column)",
+        steps: &[AddColumn {
+            table: "apps",
+            column: "last_used_at",
+            ty: "TEXT",
+        }],
+    },
 ];
 
 /// The version this build writes.

@@ -488,6 +488,7 @@ fn source_app(a: AppRecord, production: &str, from: AppsFrom) -> Option<SourceAp
     let draft = a.draft.filter(|b| b.database == production);
     let published = a.published.filter(|v| v.bound.database == production);
     let saved = a.draft_saved_at.unwrap_or_default();
+    let last_used_at = a.last_used_at;
     let (definition, note) = match (published, draft) {
         (Some(v), Some(d)) if from == AppsFrom::Draft => {
             let note = format!(
@@ -507,5 +508,9 @@ fn source_app(a: AppRecord, production: &str, from: AppsFrom) -> Option<SourceAp
         (None, Some(d)) => (d.definition, None),
         (None, None) => return None,
     };
-    Some(SourceApp { definition, note })
+    Some(SourceApp {
+        definition,
+        note,
+        last_used_at,
+    })
 }
