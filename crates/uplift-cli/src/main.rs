@@ -237,6 +237,14 @@ enum UpgradeCmd {
         #[arg(long)]
         csv: bool,
     },
+    /// Replace an item's copy with the definition in FILE (JSON or TOML, an app's or a
+    /// flow's as the item is): refused unless it is valid for the target catalog, then
+    /// verified.
+    Edit {
+        env: String,
+        item: String,
+        file: PathBuf,
+    },
     /// Verify an item now: its copy checked and run on the test database, its original
     /// on production (without ITEM: every item you may see, in the background, with a
     /// progress bar).
@@ -393,6 +401,9 @@ async fn run(cli: Cli) -> Result<()> {
                 } => upgrade_cmd::item_csv(&c, &env, &item).await,
                 UpgradeCmd::Item { env, item, .. } => {
                     upgrade_cmd::item(&c, &env, &item, conn.json).await
+                }
+                UpgradeCmd::Edit { env, item, file } => {
+                    upgrade_cmd::edit(&c, &env, &item, &file, conn.json).await
                 }
                 UpgradeCmd::Verify { env, item } => {
                     upgrade_cmd::verify(&c, &env, item.as_deref(), conn.json).await

@@ -1,18 +1,19 @@
 //! `uplift plan …` (local) and `uplift upgrade …` (against a server).
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use uplift_api::items::{ItemDetail, ItemList, Notified, VerificationQueued};
+use uplift_api::items::{ItemDetail, ItemList, Notified, Resolution, VerificationQueued};
 use uplift_api::upgrade::{
     Action, AppsFrom, EntityReport, PlanDetail, Preview, Report, StartUpgrade, Upgrade,
     UpgradeStatus,
 };
 use uplift_model::Decimal;
 
-use crate::client::{Client, NO_BODY, seg};
+use crate::client::{Client, NO_BODY, read_document, seg};
 use crate::output::{self, opt, word};
 
 /// How often `--wait` asks for progress.
@@ -474,6 +475,28 @@ pub async fn change(
         output::print_json(&v);
     } else {
         item_line(&v);
+    }
+    Ok(())
+}
+
+/// Replaces an item's copy with the definition in `file`; prints the item's line and
+/// its open findings after the verification that follows.
+pub async fn edit(c: &Client, env: &str, item: &str, file: &Path, json_out: bool) -> Result<()> {
+    let def = read_document(file)?;
+    let v: ItemDetail = c
+        .put(&format!("{}/copy", item_path(env, item)), &def)
+        .await?;
+    if json_out {
+        output::print_json(&v);
+        return Ok(());
+    }
+    item_line(&v);
+    let open = v
+        .findings
+        .iter()
+        .filter(|f| f.resolution == Resolution::Open);
+    for f in open {
+        println!("  {:<7} {}: {}", word(&f.severity), f.location, f.message);
     }
     Ok(())
 }

@@ -102,10 +102,15 @@ impl Server {
 
     /// Runs the `uplift` client against this server.
     fn cli(&self, args: &[&str]) -> (bool, String, String) {
+        self.cli_as(&self.token, args)
+    }
+
+    /// Runs the `uplift` client against this server as the owner of `token`.
+    fn cli_as(&self, token: &str, args: &[&str]) -> (bool, String, String) {
         let out = Command::new(BIN)
             .args(args)
             .env("UPLIFT_SERVER", &self.url)
-            .env("UPLIFT_TOKEN", &self.token)
+            .env("UPLIFT_TOKEN", token)
             .output()
             .expect("uplift runs");
         (
