@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use uplift_test_macros::engine_test;
 
 /// How long a server may take to print its banner (a large demo is generated first).
@@ -1675,4 +1675,187 @@ fn step2_verification_survives_a_kill_and_each_maker_is_mailed_their_items(
         "each maker's message lists exactly their items"
     );
     drop(s);
+}
+
+/// The JSON a command printed, or the test fails with what it printed.
+fn json_of((ok, out, err): (bool, String, String)) -> Value {
+    assert!(ok, "{out}{err}");
+    serde_json::from_str(&out).unwrap_or_else(|_| panic!("not JSON: {out}{err}"))
+}
+
+/// Step 2 on the demo as its makers and admin work it: the owner of Sales Hub fixes
+/// its copy's two errors with `upgrade edit`, verifies it again, accepts the warning
+/// and signs it off, and cannot exclude; the admin settles the rest, and the gate
+/// opens only with the last item.
+#[engine_test]
+fn a_maker_fixes_accepts_and_signs_off_and_the_gate_opens_with_the_last_item(
+    backend: Option<(String, String)>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        &on(&backend, &["demo", "--rows", "500"]),
+        dir.path(),
+        &dir.path().join("data"),
+    );
+    let start = r#"{"plan":"classic-to-modern","language":"en","currency":"USD","exchange_rates":{"EUR":1.08,"GBP":1.27,"JPY":0.0067}}"#;
+    let (code, body) = curl_json(&s, "POST", "/api/environments/contoso/upgrade", start);
+    assert_eq!(code, 202, "{body}");
+    wait_for(&s, |v| {
+        v["status"] == "step2_verifying" && v["items"]["verifying"] == 0
+    });
+    let alice = "alice.maker@contoso.com";
+    let (code, t) = curl_json(
+        &s,
+        "POST",
+        "/api/tokens",
+        &json!({"user": alice}).to_string(),
+    );
+    assert_eq!(code, 201, "{t}");
+    let token = t["token"].as_str().unwrap();
+    let as_alice = |args: &[&str]| s.cli_as(token, args);
+
+    // She sees exactly the items she owns or edits.
+    let all = json_of(s.cli(&["upgrade", "items", "contoso", "--json"]));
+    let all = all.as_array().unwrap();
+    let hers = |i: &&Value| {
+        i["owner"] == alice || i["editors"].as_array().unwrap().contains(&json!(alice))
+    };
+    let names = |items: Vec<&Value>| -> Vec<String> {
+        let mut n: Vec<String> = items
+            .iter()
+            .map(|i| i["name"].as_str().unwrap().into())
+            .collect();
+        n.sort();
+        n
+    };
+    let seen = json_of(as_alice(&["upgrade", "items", "contoso", "--json"]));
+    assert_eq!(
+        names(seen.as_array().unwrap().iter().collect()),
+        names(all.iter().filter(hers).collect())
+    );
+
+    let hub = all.iter().find(|i| i["name"] == "Sales Hub").unwrap();
+    let hub = hub["id"].as_str().unwrap();
+    let detail = json_of(as_alice(&["upgrade", "item", "contoso", hub, "--json"]));
+    let open = |d: &Value, severity: &str| -> Vec<String> {
+        d["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["resolution"] == "open" && f["severity"] == severity)
+            .map(|f| f["location"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        open(&detail, "error"),
+        [
+            "view 'Accounts by city' column 'Owner'",
+            "view 'Recent orders' column 'ModifiedDateTime'"
+        ],
+        "{detail:#}"
+    );
+    let (ok, _, err) = as_alice(&["upgrade", "signoff", "contoso", hub]);
+    assert!(!ok && err.contains("open error"), "{err}");
+
+    // The fix: drop the column that has no counterpart, take the suggestion for the other.
+    let mut copy = detail["copy"].clone();
+    for view in copy["views"].as_array_mut().unwrap() {
+        let columns = view["columns"].as_array_mut().unwrap();
+        columns.retain(|c| c != "Owner");
+        for c in columns.iter_mut() {
+            if c == "ModifiedDateTime" {
+                *c = json!("modifiedon");
+            }
+        }
+    }
+    let file = dir.path().join("sales-hub.json");
+    std::fs::write(&file, copy.to_string()).unwrap();
+    let (ok, out, err) = as_alice(&["upgrade", "edit", "contoso", hub, file.to_str().unwrap()]);
+    assert!(
+        ok && out.contains("Sales Hub") && out.contains("(1 open)"),
+        "{out}{err}"
+    );
+    let (ok, out, err) = as_alice(&["upgrade", "verify", "contoso", hub]);
+    assert!(ok, "{out}{err}");
+    let detail = json_of(as_alice(&["upgrade", "item", "contoso", hub, "--json"]));
+    assert_eq!(detail["copy"], copy, "the copy is the edited definition");
+    assert_eq!(open(&detail, "error"), Vec::<String>::new(), "{detail:#}");
+    assert_eq!(open(&detail, "warning"), ["app"], "{detail:#}");
+    let warning = detail["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["severity"] == "warning")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let accept = [
+        "upgrade",
+        "accept",
+        "contoso",
+        hub,
+        &warning,
+        "--reason",
+        "version 1 is what users run",
+    ];
+    let (ok, out, err) = as_alice(&accept);
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = as_alice(&["upgrade", "signoff", "contoso", hub]);
+    assert!(ok && out.contains("verified"), "{out}{err}");
+
+    // Excluding is the admin's call; the gate waits for every item.
+    let rest: Vec<&Value> = all.iter().filter(|i| i["id"] != hub).collect();
+    let own = rest.iter().find(|i| hers(i)).unwrap()["id"]
+        .as_str()
+        .unwrap();
+    let other = rest.iter().find(|i| !hers(i)).unwrap()["id"]
+        .as_str()
+        .unwrap();
+    let (ok, _, err) = as_alice(&["upgrade", "signoff", "contoso", other]);
+    assert!(
+        !ok && err.contains("404"),
+        "another maker's item is not hers to see: {err}"
+    );
+    let (ok, _, err) = as_alice(&["upgrade", "exclude", "contoso", own, "--reason", "mine"]);
+    assert!(!ok && err.contains("403"), "{err}");
+    for (n, item) in rest.iter().enumerate() {
+        let gate = s.get("/api/environments/contoso/upgrade")["gate"].clone();
+        assert_eq!(
+            gate["ready"],
+            false,
+            "{} items left: {gate}",
+            rest.len() - n
+        );
+        let id = item["id"].as_str().unwrap();
+        let settled = if item["findings"]["error"] == 0 {
+            s.cli(&["upgrade", "signoff", "contoso", id])
+        } else {
+            s.cli(&[
+                "upgrade",
+                "exclude",
+                "contoso",
+                id,
+                "--reason",
+                "rebuilt after the upgrade",
+            ])
+        };
+        assert!(settled.0, "{}{}", settled.1, settled.2);
+    }
+    let status = s.get("/api/environments/contoso/upgrade");
+    assert_eq!(
+        status["gate"],
+        json!({"ready": true, "blocking": []}),
+        "{status:#}"
+    );
+    let counts = &status["items"];
+    assert_eq!(
+        (&counts["verified"], &counts["excluded"], &counts["open"]),
+        (
+            &json!(1 + rest.iter().filter(|i| i["findings"]["error"] == 0).count()),
+            &json!(rest.iter().filter(|i| i["findings"]["error"] != 0).count()),
+            &json!(0)
+        ),
+        "{status:#}"
+    );
 }

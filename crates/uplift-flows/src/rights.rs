@@ -28,8 +28,7 @@ pub type RightsFuture<'a> =
 pub trait TestRoles: Send + Sync {
     /// `owner`'s rights on `database` of `env`, or `None` when it is no test database
     /// being served (the owner then has no privilege on it).
-    fn rights<'a>(&'a self, env: &'a str, database: &'a str, owner: &'a str)
-    -> RightsFuture<'a>;
+    fn rights<'a>(&'a self, env: &'a str, database: &'a str, owner: &'a str) -> RightsFuture<'a>;
 }
 
 /// The owner's standing in the flow's environment, read once per run.

@@ -21,8 +21,8 @@ pub mod player;
 pub mod policy;
 mod security;
 mod step2;
-mod usage;
 pub mod upgrade;
+mod usage;
 mod verify;
 
 use std::sync::Arc;

@@ -135,9 +135,11 @@ impl Security {
         database: &str,
         user: &str,
     ) -> Result<Option<DatabaseRights>> {
-        let serving = self.upgrades.latest(env).await?.filter(|(_, s)| {
-            s.status == Status::Step2Verifying && s.test_database == database
-        });
+        let serving = self
+            .upgrades
+            .latest(env)
+            .await?
+            .filter(|(_, s)| s.status == Status::Step2Verifying && s.test_database == database);
         let Some((id, state)) = serving else {
             return Ok(None);
         };
@@ -147,12 +149,7 @@ impl Security {
 }
 
 impl TestRoles for Security {
-    fn rights<'a>(
-        &'a self,
-        env: &'a str,
-        database: &'a str,
-        owner: &'a str,
-    ) -> RightsFuture<'a> {
+    fn rights<'a>(&'a self, env: &'a str, database: &'a str, owner: &'a str) -> RightsFuture<'a> {
         Box::pin(async move {
             self.rights_on_test(env, database, owner)
                 .await

@@ -704,7 +704,9 @@ async fn each_item_says_when_its_app_was_last_played_or_its_flow_last_ran(p: Pla
         .body;
     let used = |source: &str| by_source(&items, source)["last_used_at"].clone();
     let app = used("Desk");
-    let at = app.as_str().unwrap_or_else(|| panic!("{}: {items}", p.engine));
+    let at = app
+        .as_str()
+        .unwrap_or_else(|| panic!("{}: {items}", p.engine));
     assert!(
         before.as_str() <= at && at <= after.as_str(),
         "{}: {before} <= {at} <= {after}",
@@ -712,7 +714,13 @@ async fn each_item_says_when_its_app_was_last_played_or_its_flow_last_ran(p: Pla
     );
     assert_eq!(desk.body["last_used_at"], app, "{}", p.engine);
     let ran = used(&greet);
-    let ran = ran.as_str().unwrap_or_else(|| panic!("{}: {items}", p.engine));
-    assert!(before.as_str() <= ran && ran <= after.as_str(), "{}: {ran}", p.engine);
+    let ran = ran
+        .as_str()
+        .unwrap_or_else(|| panic!("{}: {items}", p.engine));
+    assert!(
+        before.as_str() <= ran && ran <= after.as_str(),
+        "{}: {ran}",
+        p.engine
+    );
     assert_eq!(used(&mine), Value::Null, "{}: never ran", p.engine);
 }

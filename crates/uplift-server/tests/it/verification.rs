@@ -464,7 +464,9 @@ async fn dry_runs_on_the_test_database_act_with_the_upgraded_roles(p: Platform) 
     p.create_env("acme", "classic", "restricted").await;
     let mia = p.user("mia@acme.test", "maker").await;
     let role = json!({"privileges": {"Contact": ["Read"]}});
-    let r = p.put(&format!("{ENV}/roles/Readers"), ADMIN_TOKEN, role).await;
+    let r = p
+        .put(&format!("{ENV}/roles/Readers"), ADMIN_TOKEN, role)
+        .await;
     assert!(r.status.is_success(), "{}", r.body);
     let member = json!({"user": "mia@acme.test"});
     let r = p
@@ -494,7 +496,8 @@ async fn dry_runs_on_the_test_database_act_with_the_upgraded_roles(p: Platform) 
     let item = item_of(&p, &contacts).await;
     assert_eq!(open(&item), [], "{}: {item:#}", p.engine);
     let item = item_of(&p, &accounts).await;
-    let denied = "dry run: the flow's owner mia@acme.test does not have the Read privilege on account";
+    let denied =
+        "dry run: the flow's owner mia@acme.test does not have the Read privilege on account";
     assert_eq!(
         open(&item),
         [("step 'all'".to_string(), denied.to_string())],
@@ -506,7 +509,11 @@ async fn dry_runs_on_the_test_database_act_with_the_upgraded_roles(p: Platform) 
     // A grant for testing is what the runs on the test database get too.
     let grant = json!({"privileges": {"account": ["Read"]}});
     let g = p
-        .put(&format!("{ENV}/upgrade/test/access/mia@acme.test"), ADMIN_TOKEN, grant)
+        .put(
+            &format!("{ENV}/upgrade/test/access/mia@acme.test"),
+            ADMIN_TOKEN,
+            grant,
+        )
         .await;
     assert_eq!(g.status, StatusCode::OK, "{}", g.body);
     let id = item["id"].as_str().unwrap();
