@@ -90,7 +90,8 @@ pub struct ItemFields {
     /// Source entities and properties the original names (`Contact`,
     /// `Contact.FullName/last_name`).
     pub uses: Vec<String>,
-    /// A flow's last run (RFC 3339, UTC, milliseconds); apps record no use yet.
+    /// A flow's last run, or the last play of an app's published version (RFC 3339,
+    /// UTC, milliseconds; an app's use is recorded at most once a minute).
     pub last_used_at: Option<String>,
     pub status: ItemStatus,
     /// Who signed it off, and when (RFC 3339, UTC, milliseconds).
@@ -100,6 +101,9 @@ pub struct ItemFields {
     pub verifying: bool,
     /// When it was last verified (RFC 3339, UTC, milliseconds).
     pub checked_at: Option<String>,
+    /// How long that verification took: the copy's checks and runs and the original's,
+    /// in milliseconds.
+    pub verification_ms: Option<u64>,
 }
 
 /// An app or flow following the upgrade, with its findings counted.

@@ -220,6 +220,7 @@ fn fields(i: &ItemState) -> api::items::ItemFields {
         verified_at: i.signed_off.as_ref().map(|(_, at)| at.clone()),
         verifying: i.pending && i.excluded.is_none(),
         checked_at: i.checked_at.clone(),
+        verification_ms: i.verification_ms,
     }
 }
 

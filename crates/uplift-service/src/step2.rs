@@ -7,6 +7,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use futures_util::TryStreamExt;
+
 use uplift_api as api;
 use uplift_model::security::UserStatus;
 use uplift_upgrade::events::MailPurpose;
@@ -19,6 +21,11 @@ use crate::{Services, policy};
 
 /// How often the worker looks for owed work when nothing wakes it.
 const STEP2_POLL_MS: u64 = 5_000;
+
+/// How many items the worker verifies at once. Each verification mostly waits on the
+/// databases (view queries, dry runs, control-plane writes), so two overlap on two
+/// cores; the log's appends stay one at a time.
+const STEP2_VERIFY_PARALLEL: usize = 2;
 
 impl Services {
     /// Starts the worker that does step 2's owed work, beginning with what the last
@@ -65,12 +72,14 @@ impl Services {
         let pause = self
             .verify_pause_ms
             .load(std::sync::atomic::Ordering::Relaxed);
-        for item in owed {
-            if pause > 0 {
-                tokio::time::sleep(Duration::from_millis(pause)).await;
-            }
-            self.verify_item(env, &item).await?;
-        }
+        futures_util::stream::iter(owed.into_iter().map(Ok))
+            .try_for_each_concurrent(STEP2_VERIFY_PARALLEL, |item| async move {
+                if pause > 0 {
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
+                self.verify_item(env, &item).await
+            })
+            .await?;
         let Some(state) = self.step2_state(env).await? else {
             return Ok(());
         };

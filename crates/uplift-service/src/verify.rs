@@ -27,8 +27,10 @@ struct Runs<'a> {
 }
 
 impl Services {
-    /// Verifies `item` of `env`'s upgrade now and logs what was seen.
+    /// Verifies `item` of `env`'s upgrade now and logs what was seen, and how long
+    /// it took.
     pub(crate) async fn verify_item(&self, env: &str, item: &str) -> Result<()> {
+        let started = std::time::Instant::now();
         let v = self.upgrades.to_verify(env, item).await?;
         let it = &v.item.item;
         let (mut copy, mut original) = (v.copy.clone(), v.original.clone());
@@ -48,20 +50,25 @@ impl Services {
                     database: &v.production,
                     broken: &v.original,
                 };
-                match it.kind {
-                    ItemKind::App => {
-                        copy.extend(self.run_app(&owner, &it.copy, &on_test).await?);
-                        original.extend(self.run_app(&owner, &it.original, &on_production).await?);
-                    }
-                    ItemKind::Flow => {
-                        copy.extend(self.dry_run(&owner, &it.copy_id, &on_test).await?);
-                        original.extend(self.dry_run(&owner, &it.source_id, &on_production).await?);
-                    }
-                }
+                // The two databases are independent: the copy and the original run
+                // side by side.
+                let (c, o) = match it.kind {
+                    ItemKind::App => tokio::try_join!(
+                        self.run_app(&owner, &it.copy, &on_test),
+                        self.run_app(&owner, &it.original, &on_production)
+                    )?,
+                    ItemKind::Flow => tokio::try_join!(
+                        self.dry_run(&owner, &it.copy_id, &on_test),
+                        self.dry_run(&owner, &it.source_id, &on_production)
+                    )?,
+                };
+                copy.extend(c);
+                original.extend(o);
             }
         }
+        let took_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.upgrades
-            .record_verified(env, item, copy, &original)
+            .record_verified(env, item, copy, &original, took_ms)
             .await?;
         Ok(())
     }

@@ -6,6 +6,7 @@
 //! from `uplift-model` and returns rows and typed errors.
 
 pub mod bulk;
+pub mod capture;
 pub mod checksum;
 pub mod control;
 pub mod copy;

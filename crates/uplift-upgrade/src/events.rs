@@ -186,6 +186,10 @@ pub enum Event {
         at: String,
         item: String,
         findings: Vec<crate::items::ItemFinding>,
+        /// How long the verification took (both runs), in milliseconds; absent in
+        /// logs written before it was recorded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        took_ms: Option<u64>,
     },
     FindingAccepted {
         at: String,

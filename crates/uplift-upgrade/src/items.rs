@@ -106,6 +106,8 @@ pub struct ItemState {
     pub pending: bool,
     /// When it was last verified.
     pub checked_at: Option<String>,
+    /// How long that verification took, in milliseconds.
+    pub verification_ms: Option<u64>,
 }
 
 impl ItemState {
@@ -126,6 +128,7 @@ impl ItemState {
             excluded: None,
             pending: true,
             checked_at: None,
+            verification_ms: None,
         }
     }
 
@@ -579,6 +582,7 @@ mod tests {
                 excluded: None,
                 pending: true,
                 checked_at: None,
+                verification_ms: None,
             };
             let saw = if seen {
                 vec![before.finding.clone()]

@@ -124,9 +124,15 @@ fn item_event(s: &mut UpgradeState, e: &Event) {
     };
     match e {
         Event::CopyEdited { copy, .. } => i.edited(copy),
-        Event::Verified { at, findings, .. } => {
+        Event::Verified {
+            at,
+            findings,
+            took_ms,
+            ..
+        } => {
             i.verified(findings);
             i.checked_at = Some(at.clone());
+            i.verification_ms = *took_ms;
         }
         Event::FindingAccepted {
             finding,

@@ -3,6 +3,7 @@
 
 mod apps;
 mod authorization;
+mod capture;
 mod catalog;
 mod databases;
 mod errors;

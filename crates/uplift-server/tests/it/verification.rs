@@ -495,6 +495,7 @@ async fn dry_runs_on_the_test_database_act_with_the_upgraded_roles(p: Platform) 
     };
     let item = item_of(&p, &contacts).await;
     assert_eq!(open(&item), [], "{}: {item:#}", p.engine);
+    assert!(item["verification_ms"].is_u64(), "timed: {item:#}");
     let item = item_of(&p, &accounts).await;
     let denied =
         "dry run: the flow's owner mia@acme.test does not have the Read privilege on account";

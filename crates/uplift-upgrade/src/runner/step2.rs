@@ -327,6 +327,7 @@ impl Upgrades {
         item: &str,
         copy: Vec<Finding>,
         original: &[Finding],
+        took_ms: u64,
     ) -> Result<(), UpgradeError> {
         let (id, state) = self.step2(env).await?;
         let current = find_item(&state, env, item)?;
@@ -337,6 +338,7 @@ impl Upgrades {
                 at: now(),
                 item: item.to_string(),
                 findings,
+                took_ms: Some(took_ms),
             },
         )
         .await
