@@ -133,18 +133,7 @@ pub async fn oldest(db: &EnvDb, limit: u32) -> Result<Vec<Change>> {
 
 /// Forgets the changes `seqs` (applied).
 pub async fn consume(db: &EnvDb, seqs: &[i64]) -> Result<()> {
-    if seqs.is_empty() {
-        return Ok(());
-    }
-    let list = vec!["?"; seqs.len()].join(", ");
-    let sql = placeholders(
-        db.dialect(),
-        &format!("DELETE FROM {} WHERE seq IN ({list})", db.qualify(TABLE)),
-    );
-    let params: Vec<Value> = seqs.iter().map(|s| Value::Int(*s)).collect();
-    let mut conn = db.pool().conn().await?;
-    conn.execute(&sql, &params).await?;
-    Ok(())
+    db.delete_seqs(TABLE, seqs).await
 }
 
 /// How many captured changes wait to be applied: the lag.

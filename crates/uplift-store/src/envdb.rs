@@ -69,6 +69,23 @@ impl EnvDb {
         }
     }
 
+    /// Deletes the rows `seqs` of a queue table keyed by `seq` (the outbox, the
+    /// change capture): what its reader has applied.
+    pub(crate) async fn delete_seqs(&self, table: &str, seqs: &[i64]) -> Result<()> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        let marks = vec!["?"; seqs.len()].join(", ");
+        let sql = crate::sql::placeholders(
+            self.dialect(),
+            &format!("DELETE FROM {} WHERE seq IN ({marks})", self.qualify(table)),
+        );
+        let params: Vec<Value> = seqs.iter().map(|s| Value::Int(*s)).collect();
+        let mut conn = self.pool().conn().await?;
+        conn.execute(&sql, &params).await?;
+        Ok(())
+    }
+
     /// The qualified table of an entity.
     pub fn table(&self, entity: &Entity) -> String {
         self.qualify(&table_name(entity))

@@ -151,16 +151,5 @@ pub async fn pending(db: &EnvDb, limit: u32) -> Result<Vec<Entry>> {
 
 /// Removes entries once their runs are recorded.
 pub async fn remove(db: &EnvDb, seqs: &[i64]) -> Result<()> {
-    if seqs.is_empty() {
-        return Ok(());
-    }
-    let marks = vec!["?"; seqs.len()].join(", ");
-    let sql = placeholders(
-        db.dialect(),
-        &format!("DELETE FROM {} WHERE seq IN ({marks})", db.qualify(TABLE)),
-    );
-    let params: Vec<Value> = seqs.iter().map(|s| Value::Int(*s)).collect();
-    let mut conn = db.pool().conn().await?;
-    conn.execute(&sql, &params).await?;
-    Ok(())
+    db.delete_seqs(TABLE, seqs).await
 }
