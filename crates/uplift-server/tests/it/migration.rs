@@ -49,13 +49,29 @@ fn load_sqlite(db: &Path, dump: &str) {
     db.execute_batch("PRAGMA foreign_keys = ON").unwrap();
 }
 
-/// Every row of every old table, as `table|col=value|…` text.
-fn sqlite_rows(control: &Path) -> BTreeSet<String> {
+/// The columns of every old table, in table order, as the old code made them: rows
+/// are compared on these, since later migrations may add columns.
+type Columns = Vec<Vec<String>>;
+
+fn sqlite_columns(control: &Path) -> Columns {
+    let db = rusqlite::Connection::open(control).unwrap();
+    TABLES
+        .iter()
+        .map(|t| {
+            let stmt = db.prepare(&format!("SELECT * FROM {t}")).unwrap();
+            stmt.column_names().iter().map(|c| c.to_string()).collect()
+        })
+        .collect()
+}
+
+/// Every row of every old table, as `table|col=value|…` text over `columns`.
+fn sqlite_rows(control: &Path, columns: &Columns) -> BTreeSet<String> {
     let db = rusqlite::Connection::open(control).unwrap();
     let mut out = BTreeSet::new();
-    for t in TABLES {
-        let mut stmt = db.prepare(&format!("SELECT * FROM {t}")).unwrap();
-        let names: Vec<String> = stmt.column_names().iter().map(|c| c.to_string()).collect();
+    for (t, names) in TABLES.iter().zip(columns) {
+        let mut stmt = db
+            .prepare(&format!("SELECT {} FROM {t}", names.join(", ")))
+            .unwrap();
         let rows = stmt
             .query_map([], |r| {
                 let cells = (0..names.len())
@@ -72,12 +88,30 @@ fn sqlite_rows(control: &Path) -> BTreeSet<String> {
     out
 }
 
-async fn pg_rows(client: &tokio_postgres::Client) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
+async fn pg_columns(client: &tokio_postgres::Client) -> Columns {
+    let mut out = Vec::new();
     for t in TABLES {
         let rows = client
             .query(
-                &format!("SELECT row_to_json(x)::text FROM uplift.{t} x"),
+                "SELECT column_name::text FROM information_schema.columns WHERE table_schema = 'uplift' AND table_name = $1 ORDER BY ordinal_position",
+                &[t],
+            )
+            .await
+            .unwrap();
+        out.push(rows.iter().map(|r| r.get(0)).collect());
+    }
+    out
+}
+
+async fn pg_rows(client: &tokio_postgres::Client, columns: &Columns) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for (t, names) in TABLES.iter().zip(columns) {
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT row_to_json(x)::text FROM (SELECT {} FROM uplift.{t}) x",
+                    names.join(", ")
+                ),
                 &[],
             )
             .await
@@ -169,7 +203,8 @@ async fn a_sqlite_data_directory_made_before_migrations_opens_with_nothing_lost(
     let prod = dir.path().join("envs/contoso/prod.db");
     std::fs::create_dir_all(prod.parent().unwrap()).unwrap();
     load_sqlite(&prod, "sqlite-contoso-prod.sql");
-    let before = sqlite_rows(&control);
+    let columns = sqlite_columns(&control);
+    let before = sqlite_rows(&control, &columns);
     assert!(before.len() > 60, "{} rows in the fixture", before.len());
 
     let backend = Backend::Sqlite {
@@ -179,7 +214,7 @@ async fn a_sqlite_data_directory_made_before_migrations_opens_with_nothing_lost(
     drop(Store::open(backend.clone()).await.unwrap());
     let path = dir.path().to_path_buf();
     let p = platform("sqlite", backend, dir, None, true).await;
-    let after = sqlite_rows(&control);
+    let after = sqlite_rows(&control, &columns);
     let lost: Vec<_> = before.difference(&after).collect();
     assert!(lost.is_empty(), "rows lost or changed: {lost:#?}");
     let db = rusqlite::Connection::open(path.join("control.db")).unwrap();
@@ -213,22 +248,23 @@ async fn runs_recorded_before_they_kept_their_flow_gain_the_column() {
         .unwrap()
         .execute_batch("ALTER TABLE flow_runs DROP COLUMN definition")
         .unwrap();
-    let before = sqlite_rows(&control);
+    let before = sqlite_rows(&control, &sqlite_columns(&control));
     let backend = Backend::Sqlite {
         data_dir: dir.path().to_path_buf(),
     };
     let store = Store::open(backend).await.unwrap();
-    let after = sqlite_rows(&control);
+    let after = sqlite_rows(&control, &sqlite_columns(&control));
     let runs: Vec<&String> = after
         .iter()
         .filter(|r| r.starts_with("flow_runs|"))
         .collect();
     assert_eq!(runs.len(), 1, "{runs:?}");
     assert!(runs[0].ends_with("|definition=Null"), "{}", runs[0]);
-    // The run is its old row plus the new column; every other row is as it was.
-    let kept = |r: &&String| match r.starts_with("flow_runs|") {
-        true => runs[0].starts_with(r.as_str()),
-        false => after.contains(*r),
+    // Every row is its old row, plus the columns later migrations appended.
+    let kept = |r: &&String| {
+        after
+            .iter()
+            .any(|a| a == *r || a.starts_with(&format!("{r}|")))
     };
     let lost: Vec<_> = before.iter().filter(|r| !kept(r)).collect();
     assert!(lost.is_empty(), "rows lost or changed: {lost:#?}");
@@ -252,7 +288,8 @@ async fn a_postgres_control_plane_made_before_migrations_opens_with_nothing_lost
         .batch_execute(&fixture("postgres.sql"))
         .await
         .unwrap();
-    let before = pg_rows(&client).await;
+    let columns = pg_columns(&client).await;
+    let before = pg_rows(&client, &columns).await;
     assert!(before.len() > 60, "{} rows in the fixture", before.len());
 
     let backend = Backend::Postgres {
@@ -261,7 +298,7 @@ async fn a_postgres_control_plane_made_before_migrations_opens_with_nothing_lost
     drop(Store::open(backend.clone()).await.unwrap());
     let dir = tempfile::tempdir().unwrap();
     let p = platform("postgres", backend, dir, Some(pg), true).await;
-    let after = pg_rows(&client).await;
+    let after = pg_rows(&client, &columns).await;
     let lost: Vec<_> = before.difference(&after).collect();
     assert!(lost.is_empty(), "rows lost or changed: {lost:#?}");
     let versions: Vec<i64> = client
