@@ -199,10 +199,12 @@ pub enum UpgradeStatus {
     Step1Running,
     Step1Failed,
     Step2Verifying,
+    Step3Running,
+    Completed,
     Cancelled,
 }
 
-/// The phases of step 1, in order.
+/// The phases of step 1, then step 3's, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
@@ -212,6 +214,12 @@ pub enum Phase {
     Copy,
     Check,
     Done,
+    Preflight,
+    Capture,
+    Build,
+    CatchUp,
+    Pause,
+    Publish,
 }
 
 /// One phase's timing and size.
@@ -337,6 +345,95 @@ pub struct Upgrade {
     /// Whether step 3 may start: every item verified or excluded.
     #[serde(default)]
     pub gate: Option<Gate>,
+    /// Step 3, once started.
+    #[serde(default)]
+    pub step3: Option<Step3>,
+}
+
+/// `POST …/upgrade/complete`: start step 3.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteUpgrade {
+    /// The longest the write pause may last, in milliseconds (default 2000).
+    #[serde(default)]
+    pub pause_budget_ms: Option<u64>,
+    /// Pauses tried before step 3 gives up (default 3).
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
+    /// Start although step 2's gate is not ready (admins; the reason is logged).
+    #[serde(default, rename = "override")]
+    pub override_gate: Option<Override>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Override {
+    pub reason: String,
+}
+
+/// `GET …/upgrade/complete/preflight`: what step 3 checks before it starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Preflight {
+    /// Every check passed.
+    pub ready: bool,
+    pub checks: Vec<PreflightCheck>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PreflightCheck {
+    /// `gate`, `test_database_current`, `disk_space`, `no_long_transaction`,
+    /// `flow_runtime`.
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+    /// An admin may start step 3 with this check failing, with a reason (the gate).
+    pub overridable: bool,
+}
+
+/// Step 3 as it went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Step3 {
+    pub pause_budget_ms: u64,
+    pub max_attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub override_reason: Option<String>,
+    /// The database production was on, kept for the revert window.
+    pub from_database: String,
+    /// The new production database.
+    pub new_database: String,
+    pub by: String,
+    pub started_at: String,
+    /// Production is on the new database.
+    pub switched: bool,
+    pub pause: PauseReport,
+    /// Why the last attempt failed (the upgrade is then back in step 2).
+    pub failure: Option<Failure>,
+    pub duration_ms: Option<u64>,
+}
+
+/// Step 3's write pauses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PauseReport {
+    pub attempts: Vec<PauseAttempt>,
+    /// Writes that waited at the gate, over every attempt.
+    pub writes_held: u64,
+    /// The longest any write waited, in milliseconds.
+    pub max_write_wait_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PauseAttempt {
+    pub ms: u64,
+    pub outcome: PauseOutcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PauseOutcome {
+    Switched,
+    Aborted,
 }
 
 /// Step 2's items by where they stand; `open` are neither verified nor excluded.
@@ -372,4 +469,10 @@ pub struct Report {
     pub notes: Vec<String>,
     pub changes: ChangeList,
     pub security: SecurityMapping,
+    /// Step 3's write pauses, once step 3 has run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause: Option<PauseReport>,
+    /// Step 3's phases with their timings, once step 3 has run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub step3_phases: Vec<PhaseState>,
 }

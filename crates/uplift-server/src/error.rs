@@ -55,6 +55,7 @@ fn status_of(e: &ServiceError) -> (StatusCode, &'static str) {
             (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed")
         }
         ServiceError::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "Busy"),
+        ServiceError::Switched => (StatusCode::SERVICE_UNAVAILABLE, "Switched"),
         ServiceError::Internal { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
     }
 }

@@ -1,12 +1,14 @@
 //! The upgrade API: preview a plan, start step 1, follow it, read its report, cancel
-//! or retry it.
+//! or retry it, complete it (step 3).
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use uplift_api::ErrorBody;
-use uplift_api::upgrade::{Preview, Report, StartUpgrade, TestAccess, TestAccessGrant, Upgrade};
+use uplift_api::upgrade::{
+    CompleteUpgrade, Preflight, Preview, Report, StartUpgrade, TestAccess, TestAccessGrant, Upgrade,
+};
 use uplift_service::upgrade::PreviewRequest;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -23,6 +25,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(preview))
         .routes(routes!(report))
         .routes(routes!(cancel))
+        .routes(routes!(complete))
+        .routes(routes!(preflight))
         .routes(routes!(retry))
         .routes(routes!(refresh))
         .routes(routes!(list_test_access))
@@ -114,6 +118,34 @@ async fn status(
     Path(env): Path<String>,
 ) -> Answer<Upgrade> {
     Ok(Json(s.services.upgrade_status(&c, &env).await?))
+}
+
+/// Starts step 3 (admins): production is rebuilt on the new schema while it serves,
+/// then switched over in a write pause of at most `pause_budget_ms`.
+#[utoipa::path(post, path = "/api/environments/{env}/upgrade/complete", tag = "upgrade", params(("env" = String, Path)),
+    request_body = CompleteUpgrade,
+    responses((status = 202, body = Upgrade), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn complete(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(env): Path<String>,
+    Body(req): Body<CompleteUpgrade>,
+) -> Result<(StatusCode, Json<Upgrade>), ApiError> {
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(s.services.complete_upgrade(&c, &env, req).await?),
+    ))
+}
+
+/// What step 3 checks before it starts, without starting it (admins).
+#[utoipa::path(get, path = "/api/environments/{env}/upgrade/complete/preflight", tag = "upgrade", params(("env" = String, Path)),
+    responses((status = 200, body = Preflight), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn preflight(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(env): Path<String>,
+) -> Answer<Preflight> {
+    Ok(Json(s.services.upgrade_preflight(&c, &env).await?))
 }
 
 /// Cancels the upgrade (admins): the test database is dropped.

@@ -73,13 +73,14 @@ impl Services {
         let user = match self.cache.token(&hash) {
             Some(u) => u,
             None => {
+                let seen = self.cache.epoch();
                 let u = self
                     .store
                     .control()
                     .user_by_token_hash(&hash)
                     .await?
                     .ok_or(ServiceError::Unauthenticated(AuthFailure::UnknownToken))?;
-                self.cache.put_token(hash, u.clone());
+                self.cache.put_token(seen, hash, u.clone());
                 u
             }
         };

@@ -38,6 +38,12 @@ pub enum ServiceError {
         action: &'static str,
         target: &'static str,
     },
+    /// A write waited at the gate while step 3 switched the environment to its new
+    /// production database, and could not be made there either (sent again once).
+    #[error(
+        "the environment switched to its upgraded production database while this write waited; send it again"
+    )]
+    Switched,
     /// The database is busy or unreachable: a retry may succeed.
     #[error("the database is busy or unreachable; retry shortly")]
     Unavailable { detail: String },
@@ -223,6 +229,12 @@ pub enum Missing {
         env: String,
         set: String,
     },
+    /// An old name the environment's upgrade changed.
+    Renamed {
+        env: String,
+        old: String,
+        new: String,
+    },
     NavigationProperty {
         entity: String,
         name: String,
@@ -334,6 +346,10 @@ impl fmt::Display for Missing {
                 "'{env}' has no test database ready (step 1 has not completed)"
             ),
             Missing::Resource(r) => write!(f, "no such resource: {r}"),
+            Missing::Renamed { env, old, new } => write!(
+                f,
+                "'{old}' is now '{new}': the upgrade of '{env}' renamed it"
+            ),
             Missing::Stored(m) => f.write_str(m),
         }
     }
@@ -346,6 +362,7 @@ impl From<StoreError> for ServiceError {
             StoreError::Conflict(m) => ServiceError::Conflict(m),
             StoreError::Invalid(m) => ServiceError::Invalid(m),
             StoreError::PreconditionFailed(m) => ServiceError::PreconditionFailed(m),
+            StoreError::Retired => ServiceError::Switched,
             e if e.is_unique_violation() => ServiceError::Conflict(
                 "it was changed at the same time by another request; reload and retry".into(),
             ),

@@ -12,6 +12,7 @@ pub mod approvals;
 pub mod apps;
 pub mod auth;
 mod cache;
+mod complete;
 mod convert;
 pub mod data;
 pub mod error;
@@ -63,7 +64,7 @@ impl Services {
         });
         let flows = uplift_flows::Runtime::new(store.clone());
         flows.set_test_roles(security.clone());
-        Services {
+        let services = Services {
             upgrades,
             flows,
             store,
@@ -72,7 +73,9 @@ impl Services {
             public_url: Arc::default(),
             verify_pause_ms: Arc::default(),
             usage: Arc::default(),
-        }
+        };
+        services.upgrades.set_on_switch(services.on_switch());
+        services
     }
 
     /// The store, for what runs beside the services (bootstrap, benches, tests).
@@ -125,9 +128,10 @@ impl Services {
         if let Some(g) = self.cache.grants(env, email) {
             return Ok(g);
         }
+        let seen = self.cache.epoch();
         let roles = self.store.control().roles_of(env, email).await?;
         let g = Arc::new(roles.into_iter().map(|r| r.privileges).collect::<Vec<_>>());
-        self.cache.put_grants(env, email, g.clone());
+        self.cache.put_grants(seen, env, email, g.clone());
         Ok(g)
     }
 }

@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use uplift_flows::FlowError;
 use uplift_flows::rights::{DatabaseRights, RightsFuture, TestRoles};
-use uplift_model::security::{Privileges, SecurityMode, UserStatus};
-use uplift_plan::{SecurityOutcome, SourceSecurity, apply, map_security};
+use uplift_model::security::{Privileges, SecurityMode};
+use uplift_plan::{SecurityOutcome, apply, map_security};
 use uplift_store::Store;
 use uplift_store::control::EnvRecord;
-use uplift_upgrade::runner::{Upgrades, plan_options};
+use uplift_upgrade::runner::{Upgrades, plan_options, source_security};
 use uplift_upgrade::state::{Status, UpgradeState};
 
 use crate::cache::{SecurityCache, TestSecurity};
@@ -31,13 +31,14 @@ impl Security {
         if let Some(e) = self.cache.env(name) {
             return Ok(e);
         }
+        let seen = self.cache.epoch();
         let e = self
             .store
             .control()
             .get_env(name)
             .await?
             .ok_or_else(|| ServiceError::NotFound(Missing::Environment(name.into())))?;
-        self.cache.put_env(e.clone());
+        self.cache.put_env(seen, e.clone());
         Ok(e)
     }
 
@@ -48,32 +49,8 @@ impl Security {
         plan: &uplift_plan::Plan,
         upgrade: &uplift_plan::Upgrade,
     ) -> Result<SecurityOutcome> {
-        let control = self.store.control();
         let record = self.env(env).await?;
-        let roles = control
-            .list_roles(env)
-            .await?
-            .into_iter()
-            .map(|r| (r.name, r.privileges))
-            .collect();
-        let members = control
-            .list_members(env)
-            .await?
-            .into_iter()
-            .map(|m| (m.role, m.user))
-            .collect();
-        let users: Vec<(String, UserStatus)> = control
-            .list_users()
-            .await?
-            .into_iter()
-            .map(|u| (u.email, u.status))
-            .collect();
-        let source = SourceSecurity {
-            mode: record.security_mode,
-            roles,
-            members,
-            users,
-        };
+        let source = source_security(&self.store, env, record.security_mode).await?;
         Ok(map_security(plan, &source, upgrade))
     }
 
@@ -89,6 +66,7 @@ impl Security {
         if let Some(t) = self.cache.test_security(id) {
             return Ok(t);
         }
+        let seen = self.cache.epoch();
         let plan = self.upgrades.plan_of(state).await?;
         let prod = self.store.env_db(env).await?;
         let upgrade = apply(&plan, &prod.catalog(), &plan_options(&state.options))
@@ -108,7 +86,7 @@ impl Security {
             mode: out.mode,
             by_user,
         });
-        self.cache.put_test_security(id, t.clone());
+        self.cache.put_test_security(seen, id, t.clone());
         Ok(t)
     }
 

@@ -246,6 +246,15 @@ impl Services {
             notes: REPORT_NOTES.iter().map(|n| n.to_string()).collect(),
             changes: change_list(&changes),
             security,
+            pause: view.state.step3.as_ref().map(|t| pause_report(&t.pause)),
+            step3_phases: view
+                .state
+                .phases
+                .iter()
+                .filter(|p| uplift_upgrade::events::Phase::STEP3.contains(&p.phase))
+                .cloned()
+                .map(phase_state)
+                .collect(),
         })
     }
 }
@@ -255,6 +264,8 @@ fn status(s: Status) -> api::upgrade::UpgradeStatus {
         Status::Step1Running => api::upgrade::UpgradeStatus::Step1Running,
         Status::Step1Failed => api::upgrade::UpgradeStatus::Step1Failed,
         Status::Step2Verifying => api::upgrade::UpgradeStatus::Step2Verifying,
+        Status::Step3Running => api::upgrade::UpgradeStatus::Step3Running,
+        Status::Completed => api::upgrade::UpgradeStatus::Completed,
         Status::Cancelled => api::upgrade::UpgradeStatus::Cancelled,
     }
 }
@@ -267,6 +278,62 @@ fn phase(p: Phase) -> api::upgrade::Phase {
         Phase::Copy => api::upgrade::Phase::Copy,
         Phase::Check => api::upgrade::Phase::Check,
         Phase::Done => api::upgrade::Phase::Done,
+        Phase::Preflight => api::upgrade::Phase::Preflight,
+        Phase::Capture => api::upgrade::Phase::Capture,
+        Phase::Build => api::upgrade::Phase::Build,
+        Phase::CatchUp => api::upgrade::Phase::CatchUp,
+        Phase::Pause => api::upgrade::Phase::Pause,
+        Phase::Publish => api::upgrade::Phase::Publish,
+    }
+}
+
+fn phase_state(p: uplift_upgrade::state::PhaseState) -> api::upgrade::PhaseState {
+    api::upgrade::PhaseState {
+        phase: phase(p.phase),
+        started_at: p.started_at,
+        finished_at: p.finished_at,
+        done: p.done,
+        total: p.total,
+        eta_seconds: p.eta_seconds,
+    }
+}
+
+fn pause_report(p: &uplift_upgrade::state::PauseReport) -> api::upgrade::PauseReport {
+    use uplift_upgrade::events::PauseOutcome;
+    api::upgrade::PauseReport {
+        attempts: p
+            .attempts
+            .iter()
+            .map(|a| api::upgrade::PauseAttempt {
+                ms: a.ms,
+                outcome: match a.outcome {
+                    PauseOutcome::Switched => api::upgrade::PauseOutcome::Switched,
+                    PauseOutcome::Aborted => api::upgrade::PauseOutcome::Aborted,
+                },
+                reason: a.reason.clone(),
+            })
+            .collect(),
+        writes_held: p.writes_held,
+        max_write_wait_ms: p.max_write_wait_ms,
+    }
+}
+
+fn step3(t: uplift_upgrade::state::Step3State) -> api::upgrade::Step3 {
+    api::upgrade::Step3 {
+        pause_budget_ms: t.options.pause_budget_ms,
+        max_attempts: t.options.max_attempts,
+        override_reason: t.options.override_reason,
+        from_database: t.from_database,
+        new_database: t.new_database,
+        by: t.by,
+        started_at: t.started_at,
+        switched: t.switched,
+        pause: pause_report(&t.pause),
+        failure: t.failure.map(|f| api::upgrade::Failure {
+            phase: phase(f.phase),
+            message: f.message,
+        }),
+        duration_ms: t.duration_ms,
     }
 }
 
@@ -317,18 +384,7 @@ fn upgrade_view(v: UpgradeView) -> api::upgrade::Upgrade {
         test_database: s.test_database,
         actor: s.actor,
         started_at: s.started_at,
-        phases: s
-            .phases
-            .into_iter()
-            .map(|p| api::upgrade::PhaseState {
-                phase: phase(p.phase),
-                started_at: p.started_at,
-                finished_at: p.finished_at,
-                done: p.done,
-                total: p.total,
-                eta_seconds: p.eta_seconds,
-            })
-            .collect(),
+        phases: s.phases.into_iter().map(phase_state).collect(),
         entities: s.entities.iter().map(entity_report).collect(),
         failure: s.failure.map(|f| api::upgrade::Failure {
             phase: phase(f.phase),
@@ -344,6 +400,7 @@ fn upgrade_view(v: UpgradeView) -> api::upgrade::Upgrade {
         test_database_stale: s.test_database_stale,
         items: s.items.as_deref().map(crate::items::counts_of),
         gate: s.items.as_deref().map(crate::items::gate_of),
+        step3: s.step3.map(step3),
     }
 }
 

@@ -33,6 +33,8 @@ use crate::tally::{Tallies, Tally};
 use crate::transform_sql::{self, SourceTypes};
 use crate::{Result, StoreError};
 
+pub mod catchup;
+
 /// Default rows per `INSERT … SELECT`: large enough to amortise a statement, small
 /// enough that progress moves and a cancel is honoured within a fraction of a second.
 pub const CHUNK_ROWS: u64 = 50_000;
@@ -312,6 +314,10 @@ struct Work {
     /// Per rule: `SELECT s.id … WHERE <rule> ORDER BY s.id LIMIT `.
     samples: Vec<SqlBuf>,
     src: String,
+    /// The target table, qualified for the copying connection.
+    dst: String,
+    /// `SELECT COUNT(*)` of the source rows the copy keeps (not refused).
+    kept_count: SqlBuf,
     /// The chunk statement: `insert_head`, a range of the source, `insert_tail`. On
     /// PostgreSQL the tail leaves refused rows out; on SQLite it passes every row
     /// through [`crate::tally`], which counts it and says whether it goes in.
@@ -461,6 +467,15 @@ fn prepare(
         .push(&dst)
         .push(" t");
 
+    let mut kept_count = SqlBuf::new(dialect);
+    kept_count
+        .push("SELECT COUNT(*) FROM ")
+        .push(&src)
+        .push(" s");
+    if let Some(refused) = &refused {
+        kept_count.push(" WHERE NOT ").append(refused);
+    }
+
     tracing::trace!(entity = %t.source_entity, sql = %insert_head.sql, tail = %insert_tail.sql, "copy statement");
     Ok(Work {
         source_entity: t.source_entity.clone(),
@@ -474,6 +489,8 @@ fn prepare(
         scan_types,
         samples,
         src,
+        dst,
+        kept_count,
         insert_head,
         insert_tail,
         keys,

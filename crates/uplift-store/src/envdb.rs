@@ -10,6 +10,7 @@ use uplift_model::{Catalog, ColType, Entity, Value};
 
 use crate::ddl::{self, CATALOG_TABLE};
 use crate::engine::{Dialect, Pool};
+use crate::gate::WriteGate;
 use crate::sql::{ident, placeholders};
 use crate::{Result, StoreError};
 
@@ -38,6 +39,15 @@ pub struct EnvDb {
     ddl_lock: tokio::sync::Mutex<()>,
     /// Entities some flow reacts to: their changes go to the outbox.
     watched: std::sync::RwLock<Watch>,
+    /// The gate every record write passes; production databases of one environment
+    /// share their environment's (see [`crate::gate`]).
+    gate: std::sync::RwLock<Arc<WriteGate>>,
+    /// Set by step 3's switch, while the gate is closed: this database is no longer its
+    /// environment's production, and a write that reaches it goes to the new one.
+    retired: std::sync::atomic::AtomicBool,
+    /// Old names step 3's switch made this database replace (old → new), set before it
+    /// is served, so a request that finds this database also finds what was renamed.
+    renames: std::sync::OnceLock<Arc<BTreeMap<String, String>>>,
 }
 
 /// What flows react to in a database, and how the runtime hears of a new outbox entry
@@ -49,6 +59,40 @@ struct Watch {
 }
 
 impl EnvDb {
+    /// The gate this database's writes pass.
+    pub fn gate(&self) -> Arc<WriteGate> {
+        self.gate.read().map(|g| g.clone()).unwrap_or_default()
+    }
+
+    /// Makes this database's writes pass `gate` (its environment's).
+    pub fn share_gate(&self, gate: Arc<WriteGate>) {
+        if let Ok(mut g) = self.gate.write() {
+            *g = gate;
+        }
+    }
+
+    /// The names this database's switch replaced, while this process serves it (see
+    /// [`EnvDb::set_renames`]).
+    pub fn renames(&self) -> Option<Arc<BTreeMap<String, String>>> {
+        self.renames.get().cloned()
+    }
+
+    /// Records the names the switch to this database replaced.
+    pub fn set_renames(&self, renames: BTreeMap<String, String>) {
+        let _ = self.renames.set(Arc::new(renames));
+    }
+
+    /// Whether step 3 switched its environment to another database.
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Marks the database as no longer production (see [`EnvDb::is_retired`]).
+    pub fn retire(&self) {
+        self.retired
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
     pub fn pool(&self) -> &Pool {
         &self.pool
     }
@@ -119,6 +163,9 @@ impl EnvDb {
             layouts: RwLock::new(HashMap::new()),
             ddl_lock: tokio::sync::Mutex::new(()),
             watched: Default::default(),
+            gate: Default::default(),
+            retired: Default::default(),
+            renames: Default::default(),
         };
         let mut tx = db.pool.begin().await?;
         if let Some(s) = &db.schema {
@@ -163,6 +210,9 @@ impl EnvDb {
             layouts: RwLock::new(HashMap::new()),
             ddl_lock: tokio::sync::Mutex::new(()),
             watched: Default::default(),
+            gate: Default::default(),
+            retired: Default::default(),
+            renames: Default::default(),
         };
         let mut conn = db.pool.conn().await?;
         let row = conn

@@ -25,6 +25,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("background task failed: {0}")]
     Task(String),
+    /// The write waited at the gate while step 3 switched the environment to a new
+    /// production database: it was not made, and goes again to the new one.
+    #[error("the environment switched to a new production database while this write waited")]
+    Retired,
 }
 
 impl StoreError {

@@ -16,6 +16,7 @@ pub mod engine;
 pub mod envdb;
 pub mod error;
 pub mod filter_sql;
+pub mod gate;
 pub mod outbox;
 pub mod reader_role;
 pub mod records;
@@ -27,7 +28,7 @@ pub mod transform_sql;
 pub use engine::{Conn, Dialect, Pool, Tx};
 pub use envdb::EnvDb;
 pub use error::StoreError;
-pub use store::{Backend, Store};
+pub use store::{Backend, PROD_DATABASE, Space, Store};
 
 /// Result alias for this crate.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -15,6 +15,7 @@ use uplift_model::{ColType, Entity, FieldType, SchemaVersion, Value};
 use crate::engine::{Conn, Dialect};
 use crate::envdb::EnvDb;
 use crate::filter_sql::{compile, folded_param, order_sql};
+use crate::gate::{Pass, WriteGate};
 use crate::outbox::{self, Op};
 use crate::sql::{SqlBuf, ident};
 use crate::{Result, StoreError};
@@ -205,6 +206,16 @@ fn system_values(version: SchemaVersion, actor: &Actor, creating: bool) -> Vec<(
     v
 }
 
+/// Passes `db`'s write gate (waiting while step 3's switch holds it) for one write, which
+/// must not be made if the switch retired the database meanwhile.
+async fn enter<'g>(db: &EnvDb, gate: &'g WriteGate) -> Result<Pass<'g>> {
+    let pass = gate.pass().await;
+    match db.is_retired() {
+        true => Err(StoreError::Retired),
+        false => Ok(pass),
+    }
+}
+
 /// Creates a record from the client's JSON and returns it as stored.
 pub async fn insert(
     db: &EnvDb,
@@ -225,6 +236,8 @@ pub async fn insert(
         }
     };
     let mut values = decode_input(entity, version, input, true)?;
+    let gate = db.gate();
+    let _inside = enter(db, &gate).await?;
     let mut tx = db.pool().begin().await?;
     check_lookups(db, &mut tx, entity, version, &values).await?;
     values.push((
@@ -355,6 +368,8 @@ pub async fn update(
         )));
     }
     let mut values = decode_input(entity, version, input, false)?;
+    let gate = db.gate();
+    let _inside = enter(db, &gate).await?;
     let mut tx = db.pool().begin().await?;
     let current = current_version(db, &mut tx, entity, id, if_match).await?;
     check_lookups(db, &mut tx, entity, version, &values).await?;
@@ -413,6 +428,8 @@ pub async fn delete(
     actor: &Actor,
 ) -> Result<()> {
     let catalog = db.catalog();
+    let gate = db.gate();
+    let _inside = enter(db, &gate).await?;
     let mut tx = db.pool().begin().await?;
     current_version(db, &mut tx, entity, id, if_match).await?;
     let watched = db.is_watched(&entity.name);

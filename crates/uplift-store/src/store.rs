@@ -14,6 +14,7 @@ use crate::control::{Control, EnvRecord};
 use crate::engine::sqlite::SqlitePool;
 use crate::engine::{Pool, postgres};
 use crate::envdb::EnvDb;
+use crate::gate::WriteGate;
 use crate::sql::ident;
 use crate::{Result, StoreError};
 
@@ -32,6 +33,13 @@ enum Engines {
     Postgres { pool: Pool },
 }
 
+/// Bytes a copy of production needs and (where known) the bytes free for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Space {
+    pub needed_bytes: u64,
+    pub available_bytes: Option<u64>,
+}
+
 /// The name of a production database (the first; upgrades add others later).
 pub const PROD_DATABASE: &str = "prod";
 /// The control plane's PostgreSQL schema.
@@ -48,6 +56,8 @@ pub struct Store {
     /// each other's database; on PostgreSQL an advisory lock extends it to every
     /// server sharing the control plane.
     creating: tokio::sync::Mutex<()>,
+    /// Each environment's write gate, shared by every production database it has had.
+    gates: std::sync::Mutex<HashMap<String, Arc<WriteGate>>>,
 }
 
 /// The advisory lock PostgreSQL servers take to create environments one at a time.
@@ -86,6 +96,7 @@ impl Store {
             envs: RwLock::new(HashMap::new()),
             others: RwLock::new(HashMap::new()),
             creating: tokio::sync::Mutex::new(()),
+            gates: Default::default(),
         })
     }
 
@@ -162,6 +173,7 @@ impl Store {
             self.drop_database(name, PROD_DATABASE).await?;
             return Err(e);
         }
+        db.share_gate(self.gate(name));
         self.envs.write().await.insert(name.into(), Arc::new(db));
         Ok(record)
     }
@@ -198,15 +210,53 @@ impl Store {
         }
         let (pool, schema) = self.location(name, &record.database)?;
         let db = Arc::new(EnvDb::open(pool, schema).await?);
+        db.share_gate(self.gate(name));
         envs.insert(name.into(), db.clone());
         Ok(db)
+    }
+
+    /// The write gate of `env`'s production (see [`crate::gate`]).
+    pub fn gate(&self, env: &str) -> Arc<WriteGate> {
+        self.gates
+            .lock()
+            .map(|mut g| g.entry(env.to_string()).or_default().clone())
+            .unwrap_or_default()
+    }
+
+    /// Step 3's switch, first half: applies `s` in the control plane (one
+    /// transaction). Call with the environment's gate closed, then
+    /// [`Store::serve_switched`].
+    pub async fn commit_switch(&self, s: &crate::control::Switch) -> Result<()> {
+        self.database(&s.env, &s.to_database).await?;
+        self.control.switch(s).await
+    }
+
+    /// Step 3's switch, second half: serves `s.to_database` as `s.env`'s production,
+    /// carrying `renames` (see [`EnvDb::renames`]), and retires the old one, whose
+    /// waiting writes then go to the new one.
+    pub async fn serve_switched(
+        &self,
+        s: &crate::control::Switch,
+        renames: std::collections::BTreeMap<String, String>,
+    ) -> Result<()> {
+        let new = self.database(&s.env, &s.to_database).await?;
+        new.set_renames(renames);
+        new.share_gate(self.gate(&s.env));
+        let mut envs = self.envs.write().await;
+        let old = envs.insert(s.env.clone(), new);
+        let mut others = self.others.write().await;
+        others.remove(&(s.env.clone(), s.to_database.clone()));
+        if let Some(old) = old {
+            old.retire();
+            others.insert((s.env.clone(), s.from_database.clone()), old);
+        }
+        Ok(())
     }
 
     /// Whether a database name can be used for a non-production database: plain, so
     /// it maps onto a file name and a schema name.
     fn valid_database_name(name: &str) -> bool {
         !name.is_empty()
-            && name != PROD_DATABASE
             && name.len() <= 20
             && name
                 .bytes()
@@ -238,6 +288,7 @@ impl Store {
                 "'{database}' is not a valid database name"
             )));
         }
+        self.not_production(env, database).await?;
         self.remove_database(env, database).await?;
         let (pool, schema) = self.location(env, database)?;
         let db = Arc::new(EnvDb::create_with(pool, schema, catalog, keys).await?);
@@ -278,6 +329,9 @@ impl Store {
                 "'{database}' is not a valid database name"
             )));
         }
+        if self.not_production(env, database).await.is_err() {
+            return self.env_db(env).await;
+        }
         if !self.database_exists(env, database).await? {
             return Err(StoreError::NotFound(format!(
                 "environment '{env}' has no database '{database}'"
@@ -291,6 +345,80 @@ impl Store {
         let db = Arc::new(EnvDb::open(pool, schema).await?);
         others.insert(key, db.clone());
         Ok(db)
+    }
+
+    /// What a second copy of `env`'s production needs, and what the disk holding it has
+    /// free (SQLite; PostgreSQL does not say how full its tablespace's disk is).
+    pub async fn space_for_copy(&self, env: &str) -> Result<Space> {
+        let record = self
+            .control
+            .get_env(env)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no environment '{env}'")))?;
+        match &self.engines {
+            Engines::Sqlite { data_dir } => {
+                let path = Self::sqlite_path(data_dir, env, &record.database);
+                let mut needed = 0;
+                for suffix in ["", "-wal"] {
+                    if let Ok(m) = std::fs::metadata(format!("{}{suffix}", path.display())) {
+                        needed += m.len();
+                    }
+                }
+                let dir = path.parent().unwrap_or(data_dir);
+                let available = rustix::fs::statvfs(dir)
+                    .ok()
+                    .map(|v| v.f_bavail.saturating_mul(v.f_frsize));
+                Ok(Space {
+                    needed_bytes: needed,
+                    available_bytes: available,
+                })
+            }
+            Engines::Postgres { pool } => {
+                let mut conn = pool.conn().await?;
+                let row = conn
+                    .query_opt(
+                        "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r'",
+                        &[uplift_model::Value::Text(Self::pg_schema(env, &record.database))],
+                        &[uplift_model::ColType::Int],
+                    )
+                    .await?;
+                let needed = row.and_then(|r| r[0].as_int()).unwrap_or(0);
+                Ok(Space {
+                    needed_bytes: u64::try_from(needed).unwrap_or(0),
+                    available_bytes: None,
+                })
+            }
+        }
+    }
+
+    /// How long the oldest transaction open on the server has been open, in seconds
+    /// (PostgreSQL; SQLite's transactions are the server's own and short).
+    pub async fn oldest_transaction_s(&self, _env: &str) -> Result<Option<u64>> {
+        let Engines::Postgres { pool } = &self.engines else {
+            return Ok(None);
+        };
+        let mut conn = pool.conn().await?;
+        let row = conn
+            .query_opt(
+                "SELECT (EXTRACT(EPOCH FROM max(now() - xact_start)))::bigint FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL AND state <> 'idle'",
+                &[],
+                &[uplift_model::ColType::Int],
+            )
+            .await?;
+        Ok(row
+            .and_then(|r| r[0].as_int())
+            .map(|s| u64::try_from(s).unwrap_or(0)))
+    }
+
+    /// Refuses `database` when it is `env`'s production: creating or removing it as
+    /// another database would destroy production.
+    async fn not_production(&self, env: &str, database: &str) -> Result<()> {
+        match self.control.get_env(env).await? {
+            Some(r) if r.database == database => Err(StoreError::Invalid(format!(
+                "'{database}' is the production database of '{env}'"
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// Whether a database exists (without creating it).
@@ -322,6 +450,7 @@ impl Store {
                 "'{database}' is not a valid database name"
             )));
         }
+        self.not_production(env, database).await?;
         if let Some(db) = self
             .others
             .write()

@@ -53,6 +53,13 @@ pub enum Phase {
     Copy,
     Check,
     Done,
+    // Step 3's.
+    Preflight,
+    Capture,
+    Build,
+    CatchUp,
+    Pause,
+    Publish,
 }
 
 impl Phase {
@@ -65,8 +72,23 @@ impl Phase {
         Phase::Done,
     ];
 
+    pub const STEP3: [Phase; 6] = [
+        Phase::Preflight,
+        Phase::Capture,
+        Phase::Build,
+        Phase::CatchUp,
+        Phase::Pause,
+        Phase::Publish,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
+            Phase::Preflight => "preflight",
+            Phase::Capture => "capture",
+            Phase::Build => "build",
+            Phase::CatchUp => "catch_up",
+            Phase::Pause => "pause",
+            Phase::Publish => "publish",
             Phase::LockSchema => "lock_schema",
             Phase::Plan => "plan",
             Phase::CreateTestDatabase => "create_test_database",
@@ -75,6 +97,26 @@ impl Phase {
             Phase::Done => "done",
         }
     }
+}
+
+/// What step 3 was started with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompleteOptions {
+    /// The longest the write pause may last before it is aborted and tried again.
+    pub pause_budget_ms: u64,
+    /// Pauses tried before step 3 gives up, production as it was.
+    pub max_attempts: u32,
+    /// Why an admin started step 3 although step 2's gate was not ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub override_reason: Option<String>,
+}
+
+/// How one write pause ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PauseOutcome {
+    Switched,
+    Aborted,
 }
 
 /// One sampled row that a rule could not convert, or converted with a warning.
@@ -246,6 +288,49 @@ pub enum Event {
     Cancelled {
         at: String,
     },
+    /// Step 3 begins: production is rebuilt on the new schema as `new_database`.
+    Step3Started {
+        at: String,
+        options: CompleteOptions,
+        /// Production's database when step 3 started (kept for the revert window).
+        from_database: String,
+        new_database: String,
+        by: String,
+    },
+    /// One write pause: how long writes were held and how it ended (`reason` says why
+    /// an aborted one was).
+    PauseAttempted {
+        at: String,
+        attempt: u32,
+        ms: u64,
+        outcome: PauseOutcome,
+        writes_held: u64,
+        max_write_wait_ms: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// The environment's production is `database` now, its apps and flows published
+    /// (one control-plane transaction).
+    Switched {
+        at: String,
+        database: String,
+        /// Old entity set and property names the plan changed, with their new names
+        /// (`accounts/Address` → `address_line1, …`), for the errors old names get.
+        #[serde(default)]
+        renames: BTreeMap<String, String>,
+    },
+    /// Step 3 stopped before the switch: production is as it was, the new database is
+    /// dropped and the upgrade is back in step 2, from where step 3 may start again.
+    Step3Failed {
+        at: String,
+        phase: Phase,
+        message: String,
+    },
+    /// The upgrade is done.
+    Completed {
+        at: String,
+        duration_ms: u64,
+    },
 }
 
 impl Event {
@@ -282,7 +367,12 @@ impl Event {
             | Event::TestDatabaseStale { at, .. }
             | Event::Retried { at }
             | Event::RefreshStarted { at, .. }
-            | Event::Cancelled { at } => at,
+            | Event::Cancelled { at }
+            | Event::Step3Started { at, .. }
+            | Event::PauseAttempted { at, .. }
+            | Event::Switched { at, .. }
+            | Event::Step3Failed { at, .. }
+            | Event::Completed { at, .. } => at,
         }
     }
 }

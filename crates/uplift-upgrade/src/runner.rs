@@ -20,8 +20,10 @@ use uplift_store::sql::ident;
 use uplift_store::{Store, StoreError};
 
 mod step2;
+mod step3;
 
 pub use step2::{ItemChange, ToVerify};
+pub use step3::{Check, OnSwitch, renames, source_security};
 
 use crate::events::{EntityReport, Event, Phase, Sample, StartOptions};
 use crate::plans::{self, FoundPlan, PlanSource};
@@ -86,6 +88,15 @@ struct Running {
 }
 
 impl Running {
+    fn start() -> Arc<Running> {
+        Arc::new(Running {
+            cancel: AtomicBool::new(false),
+            started: Instant::now(),
+            live: Mutex::new(Live::default()),
+            chunks: 0.into(),
+        })
+    }
+
     /// The copy's size as the copy last told it: exact once every entity is counted.
     fn copy_rows(&self) -> u64 {
         self.live
@@ -156,6 +167,10 @@ pub struct Upgrades {
     /// Notified when step 2 has work owed (verifications, notices): the service's
     /// step 2 worker waits on it.
     step2_work: Arc<tokio::sync::Notify>,
+    /// What runs right after step 3's switch (see [`OnSwitch`]).
+    on_switch: std::sync::OnceLock<OnSwitch>,
+    /// A wait inside every write pause, for tests (see [`Upgrades::set_pause_delay_ms`]).
+    pause_delay_ms: std::sync::atomic::AtomicU64,
 }
 
 /// A target catalog and the production catalog it was planned from.
@@ -193,6 +208,8 @@ impl Upgrades {
             folded: Mutex::new(HashMap::new()),
             writing: tokio::sync::Mutex::new(()),
             targets: Mutex::new(HashMap::new()),
+            on_switch: std::sync::OnceLock::new(),
+            pause_delay_ms: 0.into(),
         })
     }
 
@@ -245,6 +262,12 @@ impl Upgrades {
     /// production.
     pub fn set_chunk_pause_ms(&self, ms: u64) {
         self.chunk_pause_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Waits this long inside every write pause, before the switch, so a test can push
+    /// a pause past its budget or act while writes are held. Never set in production.
+    pub fn set_pause_delay_ms(&self, ms: u64) {
+        self.pause_delay_ms.store(ms, Ordering::Relaxed);
     }
 
     /// How many copy statements the environment's latest step 1 has started: a test
@@ -487,12 +510,7 @@ impl Upgrades {
     }
 
     fn spawn(self: &Arc<Self>, env: &str, id: &str, actor: &str) {
-        let run = Arc::new(Running {
-            cancel: AtomicBool::new(false),
-            started: Instant::now(),
-            live: Mutex::new(Live::default()),
-            chunks: 0.into(),
-        });
+        let run = Running::start();
         if let Ok(mut m) = self.running.lock() {
             m.insert(env.to_string(), run.clone());
         }
@@ -549,6 +567,11 @@ impl Upgrades {
             .ok_or_else(|| {
                 UpgradeError::Conflict(format!("'{env}' has no upgrade under way to cancel"))
             })?;
+        if state.step3.as_ref().is_some_and(|t| t.switched) {
+            return Err(UpgradeError::Conflict(format!(
+                "'{env}' has switched to its new production: it can be reverted, not cancelled"
+            )));
+        }
         let running = self.running.lock().ok().and_then(|m| m.get(env).cloned());
         if let Some(r) = running {
             r.cancel.store(true, Ordering::Relaxed);
@@ -641,6 +664,18 @@ impl Upgrades {
                 tracing::info!(env = e.name, "resuming step 1");
                 self.spawn(&e.name, &id, &state.actor);
                 n += 1;
+            } else if let Some((id, state)) = latest.clone()
+                && state.status == Status::Step3Running
+            {
+                tracing::info!(env = e.name, "step 3 was under way when the server stopped");
+                let phase = last_phase(&state);
+                if let Err(err) = self
+                    .end_step3(&e.name, &id, phase, "the server stopped during step 3")
+                    .await
+                {
+                    tracing::error!(env = e.name, error = %err, "step 3 did not roll back or forward");
+                }
+                n += 1;
             } else if let Some((id, state)) = latest
                 && state.status == Status::Step2Verifying
                 && state.items.is_none()
@@ -730,14 +765,7 @@ impl Upgrades {
             })
             .await?;
         let source_catalog = prod.catalog();
-        let transforms: Vec<_> = upgrade
-            .entities
-            .iter()
-            .filter_map(|t| {
-                let e = source_catalog.entity(&t.source_entity)?;
-                Some((t.clone(), copy::source_types(&prod, e)))
-            })
-            .collect();
+        let transforms = transforms_of(&prod, &upgrade);
         let ctx = uplift_model::transform::EvalContext {
             upgrade_time: now_ms(),
             actor: actor.to_string(),
@@ -855,10 +883,38 @@ impl Upgrades {
     }
 }
 
+/// Each entity transform of `upgrade` with the source column types it reads.
+fn transforms_of(
+    prod: &uplift_store::EnvDb,
+    upgrade: &uplift_plan::Upgrade,
+) -> Vec<(
+    uplift_model::transform::EntityTransform,
+    uplift_store::transform_sql::SourceTypes,
+)> {
+    let source_catalog = prod.catalog();
+    upgrade
+        .entities
+        .iter()
+        .filter_map(|t| {
+            let e = source_catalog.entity(&t.source_entity)?;
+            Some((t.clone(), copy::source_types(prod, e)))
+        })
+        .collect()
+}
+
 fn now_ms() -> OffsetDateTime {
     let t = OffsetDateTime::now_utc();
     t.replace_nanosecond(u32::from(t.millisecond()) * 1_000_000)
         .unwrap_or(t)
+}
+
+/// The step 3 phase that started last (where a stopped step 3 was).
+fn last_phase(state: &UpgradeState) -> Phase {
+    state
+        .phases
+        .iter()
+        .rfind(|p| Phase::STEP3.contains(&p.phase) && p.started_at.is_some())
+        .map_or(Phase::Preflight, |p| p.phase)
 }
 
 /// The options `apply` takes, from the ones step 1 was started with.

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use uplift_model::security::Privileges;
 
-use crate::events::{EntityReport, Event, MailPurpose, Phase, StartOptions};
+use crate::events::{
+    CompleteOptions, EntityReport, Event, MailPurpose, PauseOutcome, Phase, StartOptions,
+};
 use crate::items::ItemState;
 
 /// Where an upgrade stands.
@@ -15,14 +17,51 @@ pub enum Status {
     Step1Running,
     Step1Failed,
     Step2Verifying,
+    Step3Running,
+    Completed,
     Cancelled,
 }
 
 impl Status {
     /// Whether the upgrade still holds the environment (only one at a time may).
     pub fn is_active(self) -> bool {
-        !matches!(self, Status::Cancelled)
+        !matches!(self, Status::Cancelled | Status::Completed)
     }
+}
+
+/// Step 3 as the log tells it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step3State {
+    pub options: CompleteOptions,
+    pub from_database: String,
+    pub new_database: String,
+    pub by: String,
+    pub started_at: String,
+    pub pause: PauseReport,
+    /// Set once production is on the new database (the point of no return).
+    pub switched: bool,
+    /// Old names and their new ones, from the switch on (see `Event::Switched`).
+    #[serde(skip)]
+    pub renames: BTreeMap<String, String>,
+    /// Why the last attempt at step 3 failed (the upgrade is then back in step 2).
+    pub failure: Option<Failure>,
+    pub duration_ms: Option<u64>,
+}
+
+/// Step 3's write pauses: each attempt, the writes held and the longest wait.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct PauseReport {
+    pub attempts: Vec<PauseAttempt>,
+    pub writes_held: u64,
+    pub max_write_wait_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PauseAttempt {
+    pub ms: u64,
+    pub outcome: PauseOutcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// One phase's recorded timing and size.
@@ -69,6 +108,8 @@ pub struct UpgradeState {
     /// Step 2's notices sent: to whom, why, when.
     #[serde(skip)]
     pub mails: Vec<(String, MailPurpose, String)>,
+    /// Step 3, once started.
+    pub step3: Option<Step3State>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -146,6 +187,122 @@ fn item_event(s: &mut UpgradeState, e: &Event) {
     }
 }
 
+/// Whether `e` is one of step 3's events (or a phase event while step 3 runs) that
+/// fits where `s` stands.
+fn fits_step3(s: &UpgradeState, e: &Event) -> bool {
+    let running = s.status == Status::Step3Running;
+    match e {
+        Event::Step3Started { .. } => s.status == Status::Step2Verifying,
+        Event::PhaseStarted { .. }
+        | Event::PhaseFinished { .. }
+        | Event::PauseAttempted { .. }
+        | Event::Switched { .. }
+        | Event::Completed { .. } => running,
+        Event::Step3Failed { .. } => running && !s.step3.as_ref().is_some_and(|t| t.switched),
+        _ => false,
+    }
+}
+
+/// Folds one of step 3's events into `s` (see [`fits_step3`]).
+fn step3_event(s: &mut UpgradeState, e: &Event) {
+    match e {
+        Event::Step3Started {
+            at,
+            options,
+            from_database,
+            new_database,
+            by,
+        } => {
+            s.status = Status::Step3Running;
+            s.step3 = Some(Step3State {
+                options: options.clone(),
+                from_database: from_database.clone(),
+                new_database: new_database.clone(),
+                renames: BTreeMap::new(),
+                by: by.clone(),
+                started_at: at.clone(),
+                pause: PauseReport::default(),
+                switched: false,
+                failure: None,
+                duration_ms: None,
+            });
+            s.phases.retain(|p| !Phase::STEP3.contains(&p.phase));
+            s.phases.extend(Phase::STEP3.iter().map(|p| PhaseState {
+                phase: *p,
+                started_at: None,
+                finished_at: None,
+                done: 0,
+                total: 0,
+                eta_seconds: None,
+            }));
+        }
+        Event::PhaseStarted { .. } | Event::PhaseFinished { .. } => phase_event(s, e),
+        Event::PauseAttempted {
+            ms,
+            outcome,
+            writes_held,
+            max_write_wait_ms,
+            reason,
+            ..
+        } => {
+            if let Some(t) = s.step3.as_mut() {
+                t.pause.attempts.push(PauseAttempt {
+                    ms: *ms,
+                    outcome: *outcome,
+                    reason: reason.clone(),
+                });
+                t.pause.writes_held += writes_held;
+                t.pause.max_write_wait_ms = t.pause.max_write_wait_ms.max(*max_write_wait_ms);
+            }
+        }
+        Event::Switched { renames, .. } => {
+            if let Some(t) = s.step3.as_mut() {
+                t.switched = true;
+                t.renames = renames.clone();
+            }
+        }
+        Event::Step3Failed { phase, message, .. } => {
+            s.status = Status::Step2Verifying;
+            if let Some(t) = s.step3.as_mut() {
+                t.failure = Some(Failure {
+                    phase: *phase,
+                    message: message.clone(),
+                });
+            }
+        }
+        Event::Completed { duration_ms, .. } => {
+            s.status = Status::Completed;
+            if let Some(t) = s.step3.as_mut() {
+                t.duration_ms = Some(*duration_ms);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn phase_event(s: &mut UpgradeState, e: &Event) {
+    match e {
+        Event::PhaseStarted { at, phase, total } => {
+            let p = s.phase_mut(*phase);
+            p.started_at = Some(at.clone());
+            p.finished_at = None;
+            p.total = *total;
+            p.done = 0;
+            p.eta_seconds = None;
+        }
+        Event::PhaseFinished { at, phase, total } => {
+            let p = s.phase_mut(*phase);
+            p.finished_at = Some(at.clone());
+            if let Some(t) = total {
+                p.total = *t;
+            }
+            p.done = p.total;
+            p.eta_seconds = Some(0.0);
+        }
+        _ => {}
+    }
+}
+
 /// Folds a log into the upgrade's state. The first event must be `Started`.
 pub fn fold(events: &[Event]) -> Result<Option<UpgradeState>, FoldError> {
     fold_more(None, 0, events)
@@ -202,11 +359,18 @@ pub fn fold_more(
                     items: None,
                     refreshes: 0,
                     mails: Vec::new(),
+                    step3: None,
                 });
             }
             (None, _) => return Err(bad("not started")),
             (Some(s), _) if s.status == Status::Cancelled => return Err(bad("cancelled")),
             (Some(_), Event::Started { .. }) => return Err(bad("started")),
+            (Some(s), Event::Cancelled { .. })
+                if s.status == Status::Completed
+                    || s.step3.as_ref().is_some_and(|t| t.switched) =>
+            {
+                return Err(bad("switched"));
+            }
             (Some(s), Event::Cancelled { .. }) => s.status = Status::Cancelled,
             (Some(s), Event::RefreshStarted { .. }) if s.status == Status::Step2Verifying => {
                 s.status = Status::Step1Running;
@@ -270,6 +434,7 @@ pub fn fold_more(
             (Some(s), e) if s.status == Status::Step2Verifying && e.item().is_some() => {
                 item_event(s, e);
             }
+            (Some(s), e) if fits_step3(s, e) => step3_event(s, e),
             (Some(s), _) if s.status != Status::Step1Running => {
                 let status = format!("{:?}", s.status);
                 return Err(bad(&status));
@@ -288,22 +453,8 @@ pub fn fold_more(
                 | Event::MailSent { .. }
                 | Event::TestDatabaseStale { .. },
             ) => return Err(bad("Step1Running")),
-            (Some(s), Event::PhaseStarted { at, phase, total }) => {
-                let p = s.phase_mut(*phase);
-                p.started_at = Some(at.clone());
-                p.finished_at = None;
-                p.total = *total;
-                p.done = 0;
-                p.eta_seconds = None;
-            }
-            (Some(s), Event::PhaseFinished { at, phase, total }) => {
-                let p = s.phase_mut(*phase);
-                p.finished_at = Some(at.clone());
-                if let Some(t) = total {
-                    p.total = *t;
-                }
-                p.done = p.total;
-                p.eta_seconds = Some(0.0);
+            (Some(s), e @ (Event::PhaseStarted { .. } | Event::PhaseFinished { .. })) => {
+                phase_event(s, e);
             }
             (Some(s), Event::EntityCopied { report, .. }) => {
                 s.entities.retain(|r| r.source != report.source);
@@ -332,7 +483,16 @@ pub fn fold_more(
                     message: message.clone(),
                 });
             }
-            (Some(_), Event::Retried { .. } | Event::RefreshStarted { .. }) => {
+            (
+                Some(_),
+                Event::Retried { .. }
+                | Event::RefreshStarted { .. }
+                | Event::Step3Started { .. }
+                | Event::PauseAttempted { .. }
+                | Event::Switched { .. }
+                | Event::Step3Failed { .. }
+                | Event::Completed { .. },
+            ) => {
                 return Err(bad("running"));
             }
         }
@@ -461,5 +621,112 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(ok.summary(), None);
+    }
+
+    fn step3_started() -> Event {
+        Event::Step3Started {
+            at: "t5".into(),
+            options: CompleteOptions {
+                pause_budget_ms: 100,
+                max_attempts: 2,
+                override_reason: None,
+            },
+            from_database: "prod".into(),
+            new_database: "prod-1".into(),
+            by: "admin@x".into(),
+        }
+    }
+
+    fn in_step2() -> Vec<Event> {
+        vec![
+            started(),
+            Event::Step1Finished {
+                at: "t4".into(),
+                duration_ms: 1,
+            },
+        ]
+    }
+
+    fn attempt(outcome: PauseOutcome, ms: u64, held: u64) -> Event {
+        Event::PauseAttempted {
+            at: "t6".into(),
+            attempt: 1,
+            ms,
+            outcome,
+            writes_held: held,
+            max_write_wait_ms: ms,
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn step3_aborts_a_pause_switches_and_completes() {
+        let mut log = in_step2();
+        log.push(step3_started());
+        assert_eq!(fold(&log).unwrap().unwrap().status, Status::Step3Running);
+        log.push(attempt(PauseOutcome::Aborted, 120, 3));
+        log.push(attempt(PauseOutcome::Switched, 40, 2));
+        log.push(Event::Switched {
+            at: "t7".into(),
+            database: "prod-1".into(),
+            renames: BTreeMap::from([("tickets".into(), "cr_tickets".into())]),
+        });
+        log.push(Event::Completed {
+            at: "t8".into(),
+            duration_ms: 900,
+        });
+        let s = fold(&log).unwrap().unwrap();
+        assert_eq!(s.status, Status::Completed);
+        assert!(
+            !s.status.is_active(),
+            "a completed upgrade frees the environment"
+        );
+        let t = s.step3.unwrap();
+        assert_eq!((t.pause.writes_held, t.pause.max_write_wait_ms), (5, 120));
+        assert_eq!(t.pause.attempts.len(), 2);
+        assert_eq!(t.renames["tickets"], "cr_tickets");
+    }
+
+    #[test]
+    fn after_the_switch_step3_cannot_fail_back_nor_be_cancelled() {
+        let mut log = in_step2();
+        log.push(step3_started());
+        log.push(Event::Switched {
+            at: "t7".into(),
+            database: "prod-1".into(),
+            renames: BTreeMap::new(),
+        });
+        for late in [
+            Event::Step3Failed {
+                at: "t".into(),
+                phase: Phase::Publish,
+                message: "x".into(),
+            },
+            Event::Cancelled { at: "t".into() },
+        ] {
+            let mut l = log.clone();
+            l.push(late);
+            assert!(fold(&l).is_err(), "{l:?}");
+        }
+    }
+
+    #[test]
+    fn a_failed_step3_returns_to_step2_and_may_start_again() {
+        let mut log = in_step2();
+        log.push(step3_started());
+        log.push(Event::Step3Failed {
+            at: "t".into(),
+            phase: Phase::Build,
+            message: "disk full".into(),
+        });
+        let s = fold(&log).unwrap().unwrap();
+        assert_eq!(s.status, Status::Step2Verifying);
+        assert_eq!(s.step3.unwrap().failure.unwrap().phase, Phase::Build);
+        log.push(step3_started());
+        assert_eq!(fold(&log).unwrap().unwrap().status, Status::Step3Running);
+        assert!(
+            fold(&[started(), step3_started()]).is_err(),
+            "step 3 starts from step 2 only"
+        );
     }
 }

@@ -210,11 +210,14 @@ async fn post_resource(
     headers: HeaderMap,
     Body(input): Body<Map<String, Json>>,
 ) -> Result<Response, ApiError> {
-    let (data, base) = open(&s, &caller, at, &env, &headers).await?;
     let Resource::Set(set) = parse_resource(&resource)? else {
         return Err(not_allowed("POST", "an entity: POST goes to an entity set"));
     };
-    let rec = data.insert(&set, input).await?;
+    let rec = s
+        .services
+        .insert_record(&caller.0, &env, at.database, &set, input)
+        .await?;
+    let base = render::data_base(s.public_url.as_deref(), &headers, &env, at.service);
     let minimal = render::prefers_minimal(&headers);
     Ok(render::record(&base, rec, StatusCode::CREATED, minimal))
 }
@@ -227,14 +230,18 @@ async fn patch_resource(
     headers: HeaderMap,
     Body(input): Body<Map<String, Json>>,
 ) -> Result<Response, ApiError> {
-    let (data, base) = open(&s, &caller, at, &env, &headers).await?;
     let Resource::Entity(set, id) = parse_resource(&resource)? else {
         return Err(not_allowed(
             "PATCH",
             "an entity set: PATCH goes to one entity, like accounts(<id>)",
         ));
     };
-    let rec = data.update(&set, &id, input, if_match(&headers)?).await?;
+    let expected = if_match(&headers)?;
+    let rec = s
+        .services
+        .update_record(&caller.0, &env, at.database, (&set, &id), input, expected)
+        .await?;
+    let base = render::data_base(s.public_url.as_deref(), &headers, &env, at.service);
     let minimal = render::prefers_minimal(&headers);
     Ok(render::record(&base, rec, StatusCode::OK, minimal))
 }
@@ -246,13 +253,15 @@ async fn delete_resource(
     Path((env, resource)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (data, _) = open(&s, &caller, at, &env, &headers).await?;
     let Resource::Entity(set, id) = parse_resource(&resource)? else {
         return Err(not_allowed(
             "DELETE",
             "an entity set: DELETE goes to one entity, like accounts(<id>)",
         ));
     };
-    data.delete(&set, &id, if_match(&headers)?).await?;
+    let expected = if_match(&headers)?;
+    s.services
+        .delete_record(&caller.0, &env, at.database, (&set, &id), expected)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

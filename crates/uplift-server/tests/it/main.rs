@@ -5,6 +5,7 @@ mod apps;
 mod authorization;
 mod capture;
 mod catalog;
+mod complete;
 mod databases;
 mod errors;
 mod flows;

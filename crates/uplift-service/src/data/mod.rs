@@ -27,6 +27,10 @@ use query::{
 };
 use shape::RowShape;
 
+/// How often a data API write is sent: once, and again if it waited at the gate while
+/// step 3 retired the database it was for.
+const SWITCH_TRIES: usize = 2;
+
 /// The suffix of a lookup's navigation property (`Account` → `Account_ref`).
 pub const NAV_SUFFIX: &str = "_ref";
 
@@ -91,6 +95,8 @@ pub struct DataSession {
     rights: DataRights,
     db: Arc<EnvDb>,
     catalog: Arc<Catalog>,
+    /// Names the environment's completed upgrade changed (production only).
+    renames: crate::cache::Renames,
 }
 
 impl Services {
@@ -110,6 +116,69 @@ impl Services {
             }
             Database::Test => self.test_session(actor, &rec, None).await,
         }
+    }
+
+    /// Creates a record through the data API: [`DataSession::insert`] on a session
+    /// opened for it, opened and sent again once if the write waited at the gate while
+    /// step 3 switched production (it then meets the new schema and roles).
+    pub async fn insert_record(
+        &self,
+        actor: &Actor,
+        env: &str,
+        database: Database,
+        set: &str,
+        input: Map<String, Json>,
+    ) -> Result<Record> {
+        for _ in 1..SWITCH_TRIES {
+            let data = self.open_data(actor, env, database).await?;
+            match data.insert(set, input.clone()).await {
+                Err(ServiceError::Switched) => continue,
+                r => return r,
+            }
+        }
+        let data = self.open_data(actor, env, database).await?;
+        data.insert(set, input).await
+    }
+
+    /// [`DataSession::update`], as [`Services::insert_record`] sends it.
+    pub async fn update_record(
+        &self,
+        actor: &Actor,
+        env: &str,
+        database: Database,
+        (set, id): (&str, &str),
+        input: Map<String, Json>,
+        expected: Option<i64>,
+    ) -> Result<Record> {
+        for _ in 1..SWITCH_TRIES {
+            let data = self.open_data(actor, env, database).await?;
+            match data.update(set, id, input.clone(), expected).await {
+                Err(ServiceError::Switched) => continue,
+                r => return r,
+            }
+        }
+        let data = self.open_data(actor, env, database).await?;
+        data.update(set, id, input, expected).await
+    }
+
+    /// [`DataSession::delete`], as [`Services::insert_record`] sends it.
+    pub async fn delete_record(
+        &self,
+        actor: &Actor,
+        env: &str,
+        database: Database,
+        (set, id): (&str, &str),
+        expected: Option<i64>,
+    ) -> Result<()> {
+        for _ in 1..SWITCH_TRIES {
+            let data = self.open_data(actor, env, database).await?;
+            match data.delete(set, id, expected).await {
+                Err(ServiceError::Switched) => continue,
+                r => return r,
+            }
+        }
+        let data = self.open_data(actor, env, database).await?;
+        data.delete(set, id, expected).await
     }
 
     /// Opens a database by its name, as an app or flow binding names it.
@@ -148,8 +217,36 @@ impl Services {
                 grants,
             },
             catalog: db.catalog(),
+            renames: match db.renames() {
+                Some(r) => r,
+                None => self.renames(env).await?,
+            },
             db,
         })
+    }
+
+    /// What `env`'s completed upgrade renamed, read from its log once per cache life
+    /// (a database this process switched to carries its own, see `EnvDb::renames`).
+    async fn renames(&self, env: &str) -> Result<crate::cache::Renames> {
+        if let Some(r) = self.cache.renames(env) {
+            return Ok(r);
+        }
+        let seen = self.cache.epoch();
+        let latest = self.upgrades.latest(env).await?;
+        let settled = latest
+            .as_ref()
+            .is_none_or(|(_, s)| s.status != uplift_upgrade::state::Status::Step3Running);
+        let r: crate::cache::Renames = latest
+            .and_then(|(_, s)| s.step3)
+            .filter(|t| t.switched)
+            .map(|t| Arc::new(t.renames))
+            .unwrap_or_default();
+        // While step 3 runs the answer changes at the switch: read from the log each
+        // time then, never cached.
+        if settled {
+            self.cache.put_renames(seen, env, r.clone());
+        }
+        Ok(r)
     }
 
     /// A session on the test database of the environment's upgrade, once step 1 has
@@ -181,6 +278,7 @@ impl Services {
             },
             catalog: db.catalog(),
             db,
+            renames: Default::default(),
         })
     }
 }
@@ -208,9 +306,17 @@ impl DataSession {
 
     pub fn entity_by_set(&self, set: &str) -> Result<&Entity> {
         self.catalog.entity_by_set(set).ok_or_else(|| {
-            ServiceError::NotFound(Missing::EntitySet {
-                env: self.rights.env.clone(),
-                set: set.into(),
+            let env = self.rights.env.clone();
+            ServiceError::NotFound(match self.renames.get(set) {
+                Some(new) => Missing::Renamed {
+                    env,
+                    old: set.into(),
+                    new: new.clone(),
+                },
+                None => Missing::EntitySet {
+                    env,
+                    set: set.into(),
+                },
             })
         })
     }
@@ -447,6 +553,7 @@ impl DataSession {
     pub async fn insert(&self, set: &str, input: Map<String, Json>) -> Result<Record> {
         let entity = self.entity_by_set(set)?;
         self.rights.require(&entity.name, "Create")?;
+        self.refuse_old_names(entity, &input)?;
         let (input, lookups) = self.normalise_payload(entity, input)?;
         self.authorize_lookups(entity, &lookups)?;
         let row = records::insert(&self.db, entity, &input, &self.writer()).await?;
@@ -464,6 +571,7 @@ impl DataSession {
         let entity = self.entity_by_set(set)?;
         self.rights
             .require(&entity.name, self.version().update_privilege())?;
+        self.refuse_old_names(entity, &input)?;
         let (input, lookups) = self.normalise_payload(entity, input)?;
         self.authorize_lookups(entity, &lookups)?;
         let row = records::update(&self.db, entity, id, &input, expected, &self.writer()).await?;
@@ -474,6 +582,28 @@ impl DataSession {
         let entity = self.entity_by_set(set)?;
         self.rights.require(&entity.name, "Delete")?;
         records::delete(&self.db, entity, id, expected, &self.writer()).await?;
+        Ok(())
+    }
+
+    /// Refuses a payload naming a property the environment's upgrade renamed, naming
+    /// its new name (a client written for the old schema, or a write held across the
+    /// switch).
+    fn refuse_old_names(&self, entity: &Entity, input: &Map<String, Json>) -> Result<()> {
+        if self.renames.is_empty() {
+            return Ok(());
+        }
+        for key in input.keys() {
+            let name = key.split('@').next().unwrap_or(key);
+            if entity.field(self.version(), name).is_some() {
+                continue;
+            }
+            if let Some(new) = self.renames.get(&format!("{}/{name}", entity.set_name)) {
+                return Err(ServiceError::Invalid(format!(
+                    "property '{name}' of {} is now '{new}': the upgrade of '{}' renamed it",
+                    entity.set_name, self.rights.env
+                )));
+            }
+        }
         Ok(())
     }
 

@@ -131,6 +131,13 @@ pub(super) const MIGRATIONS: &[Migration] = &[
             ty: "TEXT",
         }],
     },
+    Migration {
+        version: 7,
+        name: "step 3's write pause, which every server's write gate follows",
+        steps: &[Sql(
+            "CREATE TABLE {s}write_pauses (env TEXT NOT NULL PRIMARY KEY, upgrade TEXT NOT NULL, attempt BIGINT NOT NULL, started_at TEXT NOT NULL)",
+        )],
+    },
 ];
 
 /// The version this build writes.

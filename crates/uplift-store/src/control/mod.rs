@@ -16,6 +16,7 @@ pub mod migrations;
 mod plans;
 mod row;
 mod runs;
+mod switch;
 
 pub use approvals::Approval;
 pub use apps::{AppRecord, AppVersion, Bound};
@@ -23,6 +24,7 @@ pub use captures::Capture;
 pub use flows::FlowRecord;
 pub use plans::PlanRecord;
 pub use runs::{RunRecord, RunStatus};
+pub use switch::{FlowChange, PauseRecord, Switch};
 
 use crate::engine::{Dialect, Pool};
 use crate::sql::{ident, placeholders};

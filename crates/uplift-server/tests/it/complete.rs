@@ -1,0 +1,378 @@
+//! Step 3 through the API, on an environment that is not the demo: production is rebuilt
+//! on the new schema while a client keeps writing, switched over in a short write pause
+//! that holds writes rather than refusing them, apps and flows published; a pause past
+//! its budget is aborted, retried, and fails with production as it was.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::{ADMIN_TOKEN, Platform};
+use uplift_test_macros::engine_test;
+
+const ENV: &str = "/api/environments/shop";
+
+/// A classic environment with tickets, an app over them and a flow, through step 1.
+async fn seed(p: &Platform) -> String {
+    p.create_env("shop", "classic", "open").await;
+    let defs = json!({"entities": {"Ticket": {"fields": [
+        {"name": "Subject", "type": "Text"},
+        {"name": "Stage", "type": "Picklist", "options": ["Open", "Closed"]}]}}});
+    let d = p.put(&format!("{ENV}/entities"), ADMIN_TOKEN, defs).await;
+    assert_eq!(d.status, StatusCode::OK, "{}", d.body);
+    for i in 0..20 {
+        let stage = if i % 2 == 0 { "Open" } else { "Closed" };
+        let r = p
+            .post(
+                &format!("{ENV}/data/tickets"),
+                ADMIN_TOKEN,
+                json!({"Subject": format!("seed {i}"), "Stage": stage}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    let flow = json!({"name": "Tag tickets", "owner": "admin@uplift.local", "state": "on",
+        "trigger": {"kind": "app_command", "entity": "Ticket"},
+        "steps": [{"kind": "update_record", "name": "close", "entity": "Ticket",
+                   "id": "@{trigger.record.id}", "values": {"Stage": "Closed"}}]});
+    let r = p.post(&format!("{ENV}/flows"), ADMIN_TOKEN, flow).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let flow = r.body["id"].as_str().unwrap().to_string();
+    let app = json!({"name": "Desk", "owner": "admin@uplift.local",
+        "views": [{"name": "Open tickets", "entity": "Ticket", "columns": ["Subject"],
+                   "filter": "Stage eq 'Open'"}],
+        "commands": [{"label": "Close", "entity": "Ticket", "flow": flow}]});
+    let r = p.put(&format!("{ENV}/apps/Desk"), ADMIN_TOKEN, app).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = p
+        .post(&format!("{ENV}/apps/Desk/publish"), ADMIN_TOKEN, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let start = json!({"plan": "classic-to-modern", "language": "en", "currency": "USD"});
+    let a = p.post(&format!("{ENV}/upgrade"), ADMIN_TOKEN, start).await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
+    let end = p.wait_step1("shop").await;
+    assert_eq!(end["status"], "step2_verifying", "{end}");
+    p.wait_verified("shop").await;
+    flow
+}
+
+/// Waits until step 3 ends; returns the status document.
+async fn wait_step3(p: &Platform) -> Value {
+    for _ in 0..1200 {
+        let s = p.get(&format!("{ENV}/upgrade"), ADMIN_TOKEN).await.body;
+        if s["status"] != "step3_running" {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{}: step 3 did not end", p.engine);
+}
+
+/// What a client wrote and was told had happened.
+#[derive(Default)]
+struct Acknowledged {
+    /// Account ids with the name they were created with.
+    created: BTreeMap<String, String>,
+    deleted: BTreeSet<String>,
+    /// Answers that were neither a success nor the 400 naming a renamed property.
+    refused: Vec<String>,
+    /// Writes answered with the new name of a property (then sent again with it).
+    renamed: u32,
+}
+
+/// Creates accounts and deletes every third one until `stop`, with the classic names
+/// until a write is told the new one (a write held across the switch is), then the
+/// modern ones.
+async fn write_until(p: &Platform, stop: &AtomicBool, acks: &Mutex<Acknowledged>) {
+    let (mut n, mut field) = (0u32, "Name");
+    while !stop.load(Ordering::Relaxed) {
+        let name = format!("w{n}");
+        let r = p
+            .post(
+                &format!("{ENV}/data/accounts"),
+                ADMIN_TOKEN,
+                json!({field: name}),
+            )
+            .await;
+        if r.status == StatusCode::BAD_REQUEST && r.message().contains("is now 'name'") {
+            acks.lock().unwrap().renamed += 1;
+            field = "name";
+            continue;
+        }
+        if r.status != StatusCode::CREATED {
+            acks.lock()
+                .unwrap()
+                .refused
+                .push(format!("create: {} {}", r.status, r.body));
+            break;
+        }
+        let id = r.body["id"].as_str().unwrap().to_string();
+        n += 1;
+        if n % 3 == 0 {
+            let r = p
+                .delete(&format!("{ENV}/data/accounts({id})"), ADMIN_TOKEN)
+                .await;
+            let mut a = acks.lock().unwrap();
+            if r.status == StatusCode::NO_CONTENT {
+                a.deleted.insert(id);
+            } else {
+                a.refused.push(format!("delete: {} {}", r.status, r.body));
+                break;
+            }
+        } else {
+            acks.lock().unwrap().created.insert(id, name);
+        }
+    }
+}
+
+/// Every account production serves now: id → name.
+async fn accounts(p: &Platform) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut next = Some(format!("{ENV}/data/accounts?$select=id,name&$top=5000"));
+    while let Some(url) = next {
+        let page = p.get(&url, ADMIN_TOKEN).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        for r in page.body["value"].as_array().unwrap() {
+            out.insert(
+                r["id"].as_str().unwrap().to_string(),
+                r["name"].as_str().unwrap_or_default().to_string(),
+            );
+        }
+        next = page.body["@odata.nextLink"]
+            .as_str()
+            .map(|l| l[l.find("/api/").unwrap()..].to_string());
+    }
+    out
+}
+
+#[engine_test]
+async fn step3_switches_production_while_a_client_writes_and_loses_nothing(p: Platform) {
+    let flow = seed(&p).await;
+    // The build is slowed down so that writes land while it runs, and the pause is
+    // held open a while so that some wait at the gate.
+    p.upgrades.set_chunk_rows(5);
+    p.upgrades.set_chunk_pause_ms(20);
+    p.upgrades.set_pause_delay_ms(150);
+    let stop = AtomicBool::new(false);
+    let acks = Mutex::new(Acknowledged::default());
+    let run = async {
+        let r = p
+            .post(
+                &format!("{ENV}/upgrade/complete"),
+                ADMIN_TOKEN,
+                json!({"pause_budget_ms": 5000, "override": {"reason": "the copies are checked by hand"}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}: {}", p.engine, r.body);
+        assert_eq!(r.body["status"], "step3_running", "{}", r.body);
+        let end = wait_step3(&p).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        stop.store(true, Ordering::Relaxed);
+        end
+    };
+    let (end, ()) = tokio::join!(run, write_until(&p, &stop, &acks));
+    assert_eq!(end["status"], "completed", "{}: {end}", p.engine);
+    let acks = acks.into_inner().unwrap();
+    assert!(
+        acks.refused.is_empty(),
+        "{}: refused {:?}",
+        p.engine,
+        acks.refused
+    );
+    let t = &end["step3"];
+    assert_eq!(t["switched"], true, "{t}");
+    assert_eq!(t["override_reason"], "the copies are checked by hand");
+    let attempts = t["pause"]["attempts"].as_array().unwrap();
+    assert_eq!(attempts.last().unwrap()["outcome"], "switched", "{t}");
+    assert!(
+        t["pause"]["writes_held"].as_u64().unwrap() >= 1,
+        "{}: a write waited at the gate: {t}",
+        p.engine
+    );
+    assert!(
+        t["pause"]["max_write_wait_ms"].as_u64().unwrap() < 5000,
+        "{t}"
+    );
+
+    // Every acknowledged create is there with its value, every acknowledged delete is
+    // gone.
+    let now = accounts(&p).await;
+    let lost: Vec<_> = acks
+        .created
+        .iter()
+        .filter(|(id, name)| now.get(*id) != Some(*name))
+        .collect();
+    assert!(lost.is_empty(), "{}: lost or changed {lost:?}", p.engine);
+    let back: Vec<_> = acks
+        .deleted
+        .iter()
+        .filter(|id| now.contains_key(*id))
+        .collect();
+    assert!(back.is_empty(), "{}: deleted yet there {back:?}", p.engine);
+    assert!(
+        acks.created.len() > 5,
+        "{}: {} writes",
+        p.engine,
+        acks.created.len()
+    );
+    assert!(acks.renamed <= 1, "{}: told the new name once", p.engine);
+
+    // Production is the new schema: transformed records, new names, old names named.
+    let tickets = p
+        .get(
+            &format!("{ENV}/data/cr_tickets?$filter=cr_stage%20eq%20100000000"),
+            ADMIN_TOKEN,
+        )
+        .await;
+    assert_eq!(tickets.status, StatusCode::OK, "{}", tickets.body);
+    assert_eq!(
+        tickets.body["value"].as_array().unwrap().len(),
+        10,
+        "{}",
+        tickets.body
+    );
+    let old = p.get(&format!("{ENV}/data/tickets"), ADMIN_TOKEN).await;
+    assert_eq!(old.status, StatusCode::NOT_FOUND, "{}", old.body);
+    assert!(old.message().contains("cr_tickets"), "{}", old.body);
+
+    // Published: the app's copy is its next version, on the new production; the flow's
+    // clone is promoted and its original archived.
+    let app = p.get(&format!("{ENV}/apps/Desk"), ADMIN_TOKEN).await.body;
+    let published = &app["published"];
+    assert_eq!(published["version"], 2, "{app}");
+    assert_eq!(published["database"], t["new_database"], "{app}");
+    assert_eq!(
+        published["definition"]["views"][0]["entity"], "cr_ticket",
+        "{app}"
+    );
+    let flows = p.get(&format!("{ENV}/flows"), ADMIN_TOKEN).await.body;
+    let flows = flows["value"].as_array().unwrap();
+    let original = flows.iter().find(|f| f["id"] == flow.as_str()).unwrap();
+    assert_eq!(
+        (&original["name"], &original["state"]),
+        (&json!("[Archived] Tag tickets"), &json!("off")),
+        "{original}"
+    );
+    let promoted = flows.iter().find(|f| f["name"] == "Tag tickets").unwrap();
+    assert_eq!(
+        (&promoted["state"], &promoted["database"]),
+        (&json!("on"), &t["new_database"]),
+        "{promoted}"
+    );
+    assert_eq!(
+        published["definition"]["commands"][0]["flow"], promoted["id"],
+        "the command runs the promoted flow"
+    );
+}
+
+#[engine_test]
+async fn a_pause_past_its_budget_is_retried_then_fails_with_production_as_it_was(p: Platform) {
+    seed(&p).await;
+    p.upgrades.set_pause_delay_ms(120);
+    let r = p
+        .post(
+            &format!("{ENV}/upgrade/complete"),
+            ADMIN_TOKEN,
+            json!({"pause_budget_ms": 50, "max_attempts": 2, "override": {"reason": "test"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}: {}", p.engine, r.body);
+    let end = wait_step3(&p).await;
+    assert_eq!(end["status"], "step2_verifying", "{}: {end}", p.engine);
+    let t = &end["step3"];
+    let outcomes: Vec<&Value> = t["pause"]["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["outcome"])
+        .collect();
+    assert_eq!(outcomes, vec!["aborted", "aborted"], "{t}");
+    assert!(
+        t["failure"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("budget of 50 ms"),
+        "{t}"
+    );
+    // Production is as it was, and serves: old names, writes, no capture left.
+    let r = p
+        .post(
+            &format!("{ENV}/data/tickets"),
+            ADMIN_TOKEN,
+            json!({"Subject": "after"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let prod = p.store.env_db("shop").await.unwrap();
+    assert!(
+        !uplift_store::capture::installed(&prod).await.unwrap(),
+        "{}",
+        p.engine
+    );
+    let new = t["new_database"].as_str().unwrap();
+    assert!(
+        !p.store.database_exists("shop", new).await.unwrap(),
+        "{}: the new database is dropped",
+        p.engine
+    );
+    let app = p.get(&format!("{ENV}/apps/Desk"), ADMIN_TOKEN).await.body;
+    assert_eq!(app["published"]["version"], 1, "{app}");
+}
+
+#[engine_test]
+async fn step3_needs_an_admin_and_a_ready_gate_or_an_override(p: Platform) {
+    seed(&p).await;
+    let maker = p.user("mo@shop.test", "maker").await;
+    let url = format!("{ENV}/upgrade/complete");
+    let r = p.post(&url, &maker, json!({})).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let r = p.post(&url, ADMIN_TOKEN, json!({})).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert!(r.message().contains("gate"), "{}", r.body);
+    let r = p
+        .post(&url, ADMIN_TOKEN, json!({"override": {"reason": "  "}}))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let r = p
+        .post(
+            &url,
+            ADMIN_TOKEN,
+            json!({"pause_budget_ms": 0, "override": {"reason": "x"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let pre = p.get(&format!("{url}/preflight"), ADMIN_TOKEN).await;
+    assert_eq!(pre.status, StatusCode::OK, "{}", pre.body);
+    let names: Vec<&Value> = pre.body["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["name"])
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            "gate",
+            "test_database_current",
+            "disk_space",
+            "no_long_transaction"
+        ],
+        "{}",
+        pre.body
+    );
+    assert_eq!(
+        pre.body["ready"], false,
+        "the gate is not ready: {}",
+        pre.body
+    );
+    let status = p.get(&format!("{ENV}/upgrade"), ADMIN_TOKEN).await.body;
+    assert_eq!(
+        status["status"], "step2_verifying",
+        "nothing started: {status}"
+    );
+}

@@ -1,0 +1,108 @@
+//! Step 3 as the API offers it: the preflight, the start (admins; a gate that is not
+//! ready needs an override with a reason, which the log keeps), and what the services
+//! do at the switch (forget the cached environment record, refresh the flow runtime).
+
+use std::sync::Arc;
+
+use uplift_api as api;
+use uplift_upgrade::events::CompleteOptions;
+use uplift_upgrade::runner::Check;
+
+use crate::Services;
+use crate::auth::Actor;
+use crate::error::{Result, ServiceError};
+use crate::policy;
+
+/// The pause budget when the request names none.
+const DEFAULT_PAUSE_BUDGET_MS: u64 = 2_000;
+/// Pauses tried when the request names no number.
+const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+
+impl Services {
+    /// What step 3 would check before starting, without starting it.
+    pub async fn upgrade_preflight(
+        &self,
+        actor: &Actor,
+        env: &str,
+    ) -> Result<api::upgrade::Preflight> {
+        policy::admin(actor)?;
+        let checks = self.step3_checks(env).await?;
+        Ok(api::upgrade::Preflight {
+            ready: checks.iter().all(|c| c.ok),
+            checks: checks
+                .into_iter()
+                .map(|c| api::upgrade::PreflightCheck {
+                    name: c.name.to_string(),
+                    ok: c.ok,
+                    detail: c.detail,
+                    overridable: c.overridable,
+                })
+                .collect(),
+        })
+    }
+
+    /// Starts step 3 in the background.
+    pub async fn complete_upgrade(
+        &self,
+        actor: &Actor,
+        env: &str,
+        req: api::upgrade::CompleteUpgrade,
+    ) -> Result<api::upgrade::Upgrade> {
+        policy::admin(actor)?;
+        let override_reason = match req.override_gate {
+            Some(o) if o.reason.trim().is_empty() => {
+                return Err(ServiceError::Invalid(
+                    "override needs a reason, which the upgrade's log keeps".into(),
+                ));
+            }
+            o => o.map(|o| o.reason),
+        };
+        let options = CompleteOptions {
+            pause_budget_ms: req.pause_budget_ms.unwrap_or(DEFAULT_PAUSE_BUDGET_MS),
+            max_attempts: req.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS),
+            override_reason,
+        };
+        let checks = self.step3_checks(env).await?;
+        self.upgrades
+            .complete(env, options, &checks, actor.email())
+            .await?;
+        self.upgrade_status(actor, env).await
+    }
+
+    /// The runner's checks, with step 2's gate first.
+    async fn step3_checks(&self, env: &str) -> Result<Vec<Check>> {
+        self.env(env).await?;
+        let (_, state) = self
+            .upgrades
+            .latest(env)
+            .await?
+            .filter(|(_, s)| s.status == uplift_upgrade::state::Status::Step2Verifying)
+            .ok_or_else(|| ServiceError::Conflict(format!("'{env}' has no upgrade in step 2")))?;
+        let gate = crate::items::gate_of(state.items.as_deref().unwrap_or_default());
+        let mut checks = vec![Check {
+            name: "gate",
+            ok: gate.ready,
+            detail: match gate.ready {
+                true => "every item is verified or excluded".into(),
+                false => gate.blocking.join("; "),
+            },
+            overridable: true,
+        }];
+        checks.extend(self.upgrades.preflight_checks(env).await?);
+        Ok(checks)
+    }
+
+    /// Called by the runner once the switch is committed, before held writes go on.
+    pub(crate) fn on_switch(&self) -> uplift_upgrade::runner::OnSwitch {
+        let (cache, flows) = (self.cache.clone(), self.flows.clone());
+        Arc::new(move |env: &str| {
+            cache.clear();
+            let (flows, env) = (flows.clone(), env.to_string());
+            tokio::spawn(async move {
+                if let Err(e) = flows.refresh(&env).await {
+                    tracing::warn!(env, error = %e, "the flow runtime did not refresh after the switch");
+                }
+            });
+        })
+    }
+}

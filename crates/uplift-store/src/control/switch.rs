@@ -1,0 +1,174 @@
+//! Step 3's switch-over in the control plane: the environment's production database and
+//! schema version, the apps' new published versions, the promoted and archived flows
+//! and the upgraded roles change in one transaction, so a crash leaves either the old
+//! environment or the new one, never a mixture. Also the write pause record the gate
+//! follows (see [`crate::gate`]): a pause is written here before the gate closes, so
+//! every server sharing this control plane can see it.
+
+use uplift_model::security::{Privileges, SecurityMode};
+use uplift_model::{SchemaVersion, Value};
+
+use super::row::Cols;
+use super::{Control, now_text};
+use crate::{Result, StoreError};
+
+/// Everything the switch changes.
+#[derive(Debug, Clone)]
+pub struct Switch {
+    pub env: String,
+    /// The database production is on now; the switch is refused if it is not.
+    pub from_database: String,
+    pub to_database: String,
+    pub schema_version: SchemaVersion,
+    pub security_mode: SecurityMode,
+    /// Each app's next published version: (app name, definition as JSON).
+    pub apps: Vec<(String, String)>,
+    /// Each flow rewritten in place: (flow id, name, definition as JSON, database).
+    pub flows: Vec<FlowChange>,
+    /// Each role's privileges afterwards (keyed by the new entity names); members stay.
+    pub roles: Vec<(String, Privileges)>,
+    pub by: String,
+}
+
+/// One flow as the switch leaves it.
+#[derive(Debug, Clone)]
+pub struct FlowChange {
+    pub id: String,
+    pub name: String,
+    pub owner: String,
+    pub editors: String,
+    pub state: &'static str,
+    pub definition: String,
+    pub database: String,
+}
+
+/// A write pause under way, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PauseRecord {
+    pub env: String,
+    pub upgrade: String,
+    pub attempt: i64,
+    pub started_at: String,
+}
+
+impl Control {
+    /// Applies `s` in one transaction.
+    pub async fn switch(&self, s: &Switch) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let n = tx
+            .execute(
+                &self.sql("UPDATE {s}environments SET database = ?, schema_version = ?, security_mode = ? WHERE name = ? AND database = ?"),
+                &[
+                    Value::Text(s.to_database.clone()),
+                    Value::Text(s.schema_version.as_str().into()),
+                    Value::Text(s.security_mode.as_str().into()),
+                    Value::Text(s.env.clone()),
+                    Value::Text(s.from_database.clone()),
+                ],
+            )
+            .await?;
+        if n != 1 {
+            return Err(StoreError::Conflict(format!(
+                "'{}' is no longer on database '{}'",
+                s.env, s.from_database
+            )));
+        }
+        let now = now_text();
+        for (name, definition) in &s.apps {
+            let key = [Value::Text(s.env.clone()), Value::Text(name.clone())];
+            tx.execute(
+                &self.sql("INSERT INTO {s}app_versions (env, name, version, definition, database, published_at, published_by) SELECT ?, ?, COALESCE(MAX(version), 0) + 1, ?, ?, ?, ? FROM {s}app_versions WHERE env = ? AND name = ?"),
+                &[
+                    key[0].clone(),
+                    key[1].clone(),
+                    Value::Text(definition.clone()),
+                    Value::Text(s.to_database.clone()),
+                    Value::Text(now.clone()),
+                    Value::Text(s.by.clone()),
+                    key[0].clone(),
+                    key[1].clone(),
+                ],
+            )
+            .await?;
+        }
+        for f in &s.flows {
+            tx.execute(
+                &self.sql("UPDATE {s}flows SET name = ?, owner = ?, editors = ?, state = ?, definition = ?, database = ?, updated_at = ? WHERE env = ? AND id = ?"),
+                &[
+                    Value::Text(f.name.clone()),
+                    Value::Text(f.owner.clone()),
+                    Value::Text(f.editors.clone()),
+                    Value::Text(f.state.into()),
+                    Value::Text(f.definition.clone()),
+                    Value::Text(f.database.clone()),
+                    Value::Text(now.clone()),
+                    Value::Text(s.env.clone()),
+                    Value::Text(f.id.clone()),
+                ],
+            )
+            .await?;
+        }
+        for (name, privileges) in &s.roles {
+            let json = serde_json::to_string(privileges)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            tx.execute(
+                &self.sql("INSERT INTO {s}roles (env, name, privileges) VALUES (?, ?, ?) ON CONFLICT (env, name) DO UPDATE SET privileges = excluded.privileges"),
+                &[Value::Text(s.env.clone()), Value::Text(name.clone()), Value::Text(json)],
+            )
+            .await?;
+        }
+        tx.commit().await
+    }
+
+    /// Records a write pause of `env` (one at a time per environment).
+    pub async fn begin_pause(&self, p: &PauseRecord) -> Result<()> {
+        self.execute(
+            "INSERT INTO {s}write_pauses (env, upgrade, attempt, started_at) VALUES (?, ?, ?, ?) ON CONFLICT (env) DO UPDATE SET upgrade = excluded.upgrade, attempt = excluded.attempt, started_at = excluded.started_at",
+            &[
+                Value::Text(p.env.clone()),
+                Value::Text(p.upgrade.clone()),
+                Value::Int(p.attempt),
+                Value::Text(p.started_at.clone()),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Clears `env`'s pause record: writes flow again.
+    pub async fn end_pause(&self, env: &str) -> Result<()> {
+        self.execute(
+            "DELETE FROM {s}write_pauses WHERE env = ?",
+            &[Value::Text(env.into())],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The pause recorded for `env`, if any (one a killed server left is cleared when
+    /// its step 3 resumes).
+    pub async fn pause(&self, env: &str) -> Result<Option<PauseRecord>> {
+        const COLS: Cols = &[
+            ("upgrade", uplift_model::ColType::Text),
+            ("attempt", uplift_model::ColType::Int),
+            ("started_at", uplift_model::ColType::Text),
+        ];
+        let rows = self
+            .select(
+                COLS,
+                "FROM {s}write_pauses WHERE env = ?",
+                &[Value::Text(env.into())],
+            )
+            .await?;
+        rows.first()
+            .map(|r| {
+                Ok(PauseRecord {
+                    env: env.into(),
+                    upgrade: r.text("upgrade")?,
+                    attempt: r.opt_int("attempt")?.unwrap_or(0),
+                    started_at: r.text("started_at")?,
+                })
+            })
+            .transpose()
+    }
+}
