@@ -405,10 +405,39 @@ pub struct Step3 {
     pub started_at: String,
     /// Production is on the new database.
     pub switched: bool,
+    /// While step 3 runs: changes captured on production and not yet applied to the
+    /// new production, as last measured (the catch-up brings it under a bound before
+    /// each pause).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catchup_lag: Option<u64>,
     pub pause: PauseReport,
     /// Why the last attempt failed (the upgrade is then back in step 2).
     pub failure: Option<Failure>,
     pub duration_ms: Option<u64>,
+    /// When step 3 completed (RFC 3339, UTC, milliseconds).
+    #[serde(default)]
+    pub completed_at: Option<String>,
+    /// The test database and the old production, kept for a while after completion.
+    #[serde(default)]
+    pub kept: Vec<KeptDatabase>,
+}
+
+/// A database a completed upgrade keeps: the test database for `test_retention_hours`,
+/// the old production for `revert_window_hours` (a revert needs it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct KeptDatabase {
+    pub kind: KeptKind,
+    pub database: String,
+    /// When the janitor deletes it (RFC 3339, UTC).
+    pub until: String,
+    pub removed: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KeptKind {
+    Test,
+    OldProduction,
 }
 
 /// Step 3's write pauses.

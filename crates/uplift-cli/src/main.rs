@@ -2,6 +2,7 @@
 
 mod app_cmd;
 mod client;
+mod complete_cmd;
 mod demo;
 mod demo_apps;
 mod flow_cmd;
@@ -59,6 +60,12 @@ pub struct ServerArgs {
     /// `DATA_DIR/uplift.toml` when it exists.
     #[arg(long, env = "UPLIFT_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Hours a completed upgrade keeps its test database before the janitor deletes it.
+    #[arg(long, default_value_t = 48, env = "UPLIFT_TEST_RETENTION_HOURS")]
+    pub test_retention_hours: u64,
+    /// Hours a completed upgrade keeps the old production, and so may be reverted.
+    #[arg(long, default_value_t = 168, env = "UPLIFT_REVERT_WINDOW_HOURS")]
+    pub revert_window_hours: u64,
 }
 
 #[derive(Args, Clone)]
@@ -268,6 +275,29 @@ enum UpgradeCmd {
         #[arg(long)]
         reason: String,
     },
+    /// Delete what a completed upgrade kept (its test database and the old
+    /// production) now, instead of when their time is up; no revert after it (admins).
+    Cleanup { env: String },
+    /// Step 3's checks, without starting it; exits non-zero unless every one passes.
+    Preflight { env: String },
+    /// Step 3 (admins): build the new production from production while it serves,
+    /// catch up, pause writes briefly to switch, publish the copies.
+    Complete {
+        env: String,
+        /// The longest the write pause may last (default 2000).
+        #[arg(long)]
+        pause_budget_ms: Option<u64>,
+        /// Pauses tried before step 3 gives up (default 3).
+        #[arg(long)]
+        max_attempts: Option<u32>,
+        /// Start although step 2's gate is not ready; the reason is logged.
+        #[arg(long = "override", value_name = "REASON")]
+        override_reason: Option<String>,
+        /// Draw progress bars until step 3 ends, print the pause figures; exit
+        /// non-zero unless it completed.
+        #[arg(long)]
+        wait: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -422,6 +452,24 @@ async fn run(cli: Cli) -> Result<()> {
                 UpgradeCmd::Signoff { env, item } => {
                     let body = serde_json::json!({});
                     upgrade_cmd::change(&c, &env, &item, "/signoff", &body, conn.json).await
+                }
+                UpgradeCmd::Cleanup { env } => complete_cmd::cleanup(&c, &env, conn.json).await,
+                UpgradeCmd::Preflight { env } => complete_cmd::preflight(&c, &env, conn.json).await,
+                UpgradeCmd::Complete {
+                    env,
+                    pause_budget_ms,
+                    max_attempts,
+                    override_reason,
+                    wait,
+                } => {
+                    let args = complete_cmd::CompleteArgs {
+                        env: &env,
+                        pause_budget_ms,
+                        max_attempts,
+                        override_reason: override_reason.as_deref(),
+                        wait,
+                    };
+                    complete_cmd::complete(&c, args, conn.json).await
                 }
                 UpgradeCmd::Exclude { env, item, reason } => {
                     let body = serde_json::json!({ "reason": reason });

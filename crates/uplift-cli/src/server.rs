@@ -83,12 +83,25 @@ pub async fn serve(args: ServerArgs, demo_rows: Option<u64>) -> Result<()> {
     }
     let upgrades = state.services.upgrades();
     upgrades.set_plans_dir(data_dir.join("plans"));
+    upgrades.set_retention(uplift_server::Retention {
+        test_retention_hours: args.test_retention_hours,
+        revert_window_hours: args.revert_window_hours,
+    });
     // Knobs for tests that act in the middle of a copy (a kill, a cancel).
     if let Some(rows) = env_u64("UPLIFT_COPY_CHUNK_ROWS") {
         upgrades.set_chunk_rows(rows);
     }
     if let Some(ms) = env_u64("UPLIFT_TEST_COPY_PAUSE_MS") {
         upgrades.set_chunk_pause_ms(ms);
+    }
+    if let Some(at) = std::env::var("UPLIFT_TEST_STEP3_STALL")
+        .ok()
+        .filter(|s| !s.is_empty())
+    {
+        let at = at
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("UPLIFT_TEST_STEP3_STALL: {e}"))?;
+        upgrades.set_stall(Some(at));
     }
     let resumed = state
         .services

@@ -795,7 +795,16 @@ fn a_real_odata_client_reads_metadata_queries_and_writes(backend: Option<(String
 }
 
 fn curl_json(s: &Server, method: &str, path: &str, body: &str) -> (u16, Value) {
-    let out = Command::new("curl")
+    curl_json_within(s, method, path, body, 0)
+}
+
+/// `curl_json` giving up after `max_s` seconds (0: never), answering code 0 then.
+fn curl_json_within(s: &Server, method: &str, path: &str, body: &str, max_s: u32) -> (u16, Value) {
+    let mut curl = Command::new("curl");
+    if max_s > 0 {
+        curl.args(["-m", &max_s.to_string()]);
+    }
+    let out = curl
         .args(["-s", "-o", "-", "-w", "\n%{http_code}", "-X", method, "-H"])
         .arg(format!("Authorization: Bearer {}", s.token))
         .args(["-H", "Content-Type: application/json", "-d", body])
@@ -1858,4 +1867,221 @@ fn a_maker_fixes_accepts_and_signs_off_and_the_gate_opens_with_the_last_item(
         ),
         "{status:#}"
     );
+}
+
+/// Step 3 from the command line on the demo: the preflight names what is not ready (the
+/// gate, which an admin may override) and fails; `complete` refuses without the
+/// override, and with it follows step 3 to its end and prints the pause figures;
+/// `cleanup` then deletes the kept databases and says no revert is possible.
+#[engine_test]
+fn step3_from_the_cli_preflights_completes_and_cleans_up(backend: Option<(String, String)>) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        &on(&backend, &["demo", "--rows", "500"]),
+        dir.path(),
+        &dir.path().join("data"),
+    );
+    let start = r#"{"plan":"classic-to-modern","language":"en","currency":"USD","exchange_rates":{"EUR":1.08,"GBP":1.27,"JPY":0.0067}}"#;
+    let (code, body) = curl_json(&s, "POST", "/api/environments/contoso/upgrade", start);
+    assert_eq!(code, 202, "{body}");
+    wait_for(&s, |v| {
+        v["status"] == "step2_verifying" && v["items"]["verifying"] == 0
+    });
+
+    let (ok, out, err) = s.cli(&["upgrade", "preflight", "contoso"]);
+    assert!(!ok, "the demo's items are not all verified: {out}");
+    assert!(
+        out.contains("gate") && out.contains("FAIL (override possible)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("flow_runtime") && err.contains("not ready"),
+        "{out}{err}"
+    );
+    let (ok, _, err) = s.cli(&["upgrade", "complete", "contoso", "--wait"]);
+    assert!(!ok && err.contains("gate"), "{err}");
+    let status = s.get("/api/environments/contoso/upgrade");
+    assert_eq!(status["status"], "step2_verifying", "nothing started");
+
+    let (ok, out, err) = s.cli(&[
+        "upgrade",
+        "complete",
+        "contoso",
+        "--override",
+        "checked by hand",
+        "--pause-budget-ms",
+        "5000",
+        "--wait",
+    ]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("completed") && out.contains("switched"),
+        "{out}"
+    );
+    assert!(
+        out.contains("writes held") && out.contains("budget: 5000 ms"),
+        "{out}"
+    );
+    let status = s.get("/api/environments/contoso/upgrade");
+    assert_eq!(status["status"], "completed", "{status:#}");
+    let kept = status["step3"]["kept"].as_array().unwrap().clone();
+    assert_eq!(kept.len(), 2, "{status:#}");
+    assert!(kept.iter().all(|k| k["removed"] == false), "{status:#}");
+
+    let (ok, out, err) = s.cli(&["upgrade", "cleanup", "contoso"]);
+    assert!(ok && out.contains("no longer be reverted"), "{out}{err}");
+    let status = s.get("/api/environments/contoso/upgrade");
+    let kept = status["step3"]["kept"].as_array().unwrap();
+    assert!(kept.iter().all(|k| k["removed"] == true), "{status:#}");
+    let accounts = s.get("/api/environments/contoso/data/accounts?$top=1");
+    assert_eq!(
+        accounts["value"].as_array().map(Vec::len),
+        Some(1),
+        "production serves on the new schema: {accounts}"
+    );
+}
+
+/// Where step 3 is killed (`UPLIFT_TEST_STEP3_STALL` holds it there), the phase a
+/// rollback names, and whether production ends on the new database.
+const STEP3_KILLS: [(&str, &str, bool); 6] = [
+    ("preflight", "preflight", false),
+    ("capture", "capture", false),
+    ("build", "build", false),
+    ("catch_up", "catch_up", false),
+    ("before_switch", "pause", false),
+    ("after_switch", "", true),
+];
+
+/// A write the gate holds: no answer within a second (curl's timeout, exit 28).
+fn write_is_held(s: &Server) -> bool {
+    let out = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-m", "1", "-X", "POST", "-H"])
+        .arg(format!("Authorization: Bearer {}", s.token))
+        .args([
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            r#"{"Name":"probe"}"#,
+        ])
+        .arg(format!("{}/api/environments/contoso/data/accounts", s.url))
+        .output()
+        .expect("curl runs");
+    out.status.code() == Some(28)
+}
+
+/// Whether step 3 has reached `point`.
+fn step3_at(s: &Server, v: &Value, point: &str) -> bool {
+    let started = |phase: &str| {
+        v["phases"].as_array().is_some_and(|ps| {
+            ps.iter()
+                .any(|p| p["phase"] == phase && p["started_at"].is_string())
+        })
+    };
+    match point {
+        "before_switch" => started("pause") && write_is_held(s),
+        "after_switch" => {
+            s.get("/api/environments/contoso")["database"] == v["step3"]["new_database"]
+        }
+        phase => v["status"] == "step3_running" && started(phase),
+    }
+}
+
+/// Starts step 3 past the gate, writes accounts while it runs, and waits for `point`;
+/// returns the accounts acknowledged (id, name).
+fn complete_until(s: &Server, point: &str, field: &str) -> Vec<(String, String)> {
+    let body = r#"{"pause_budget_ms":100000,"override":{"reason":"kill test"}}"#;
+    let (code, v) = curl_json(
+        s,
+        "POST",
+        "/api/environments/contoso/upgrade/complete",
+        body,
+    );
+    assert_eq!(code, 202, "{point}: {v}");
+    let mut acked = Vec::new();
+    for i in 0..3 {
+        let name = format!("before {point} {i}");
+        // A write the pause holds (it may close early) is not acknowledged.
+        let (code, v) = curl_json_within(
+            s,
+            "POST",
+            "/api/environments/contoso/data/accounts",
+            &json!({field: name}).to_string(),
+            2,
+        );
+        if code == 201 {
+            acked.push((v["id"].as_str().unwrap().to_string(), name));
+        }
+    }
+    for _ in 0..300 {
+        let v = s.get("/api/environments/contoso/upgrade");
+        if step3_at(s, &v, point) {
+            return acked;
+        }
+        assert_eq!(
+            v["status"], "step3_running",
+            "{point}: step 3 ended first: {v:#}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("{point}: step 3 did not get there");
+}
+
+/// A server killed at each phase of step 3 resumes it: before the switch it rolls back
+/// (production as it was, the upgrade back in step 2 with the failure logged, and step
+/// 3 can be started again), after it rolls forward; no acknowledged write is lost.
+/// One server is killed and started again for each point, the next one set.
+#[engine_test]
+fn step3_killed_at_each_phase_rolls_back_before_the_switch_and_forward_after(
+    backend: Option<(String, String)>,
+) {
+    kill_step3_at(&backend, &STEP3_KILLS);
+}
+
+/// Killed once the switch is committed and publishing has begun, step 3 finishes.
+#[engine_test]
+fn step3_killed_while_publishing_finishes_it(backend: Option<(String, String)>) {
+    kill_step3_at(&backend, &[("publish", "", true)]);
+}
+
+/// Step 1 and 2 on a fresh demo, then step 3 killed at each of `kills` in turn.
+fn kill_step3_at(backend: &Option<(String, String)>, kills: &[(&str, &str, bool)]) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let args = on(backend, &["demo", "--rows", "500"]);
+    let start_at = |point: &str| {
+        let env = [("UPLIFT_TEST_STEP3_STALL", point)];
+        Server::start_env(&args, dir.path(), &data, &env)
+    };
+    let mut s = start_at(kills[0].0);
+    let start = r#"{"plan":"classic-to-modern","language":"en","currency":"USD","exchange_rates":{"EUR":1.08,"GBP":1.27,"JPY":0.0067}}"#;
+    let (code, body) = curl_json(&s, "POST", "/api/environments/contoso/upgrade", start);
+    assert_eq!(code, 202, "{body}");
+    wait_for(&s, |v| {
+        v["status"] == "step2_verifying" && v["items"]["verifying"] == 0
+    });
+    let original = s.get("/api/environments/contoso")["database"].clone();
+    let mut acked = Vec::new();
+    for (n, (point, phase, forward)) in kills.iter().enumerate() {
+        acked.extend(complete_until(&s, point, "Name"));
+        let new_database =
+            s.get("/api/environments/contoso/upgrade")["step3"]["new_database"].clone();
+        drop(s); // SIGKILL
+        s = start_at(kills.get(n + 1).map_or("", |k| k.0));
+        let v = s.get("/api/environments/contoso/upgrade");
+        let database = s.get("/api/environments/contoso")["database"].clone();
+        if *forward {
+            assert_eq!(v["status"], "completed", "{point}: {v:#}");
+            assert_eq!(database, new_database, "{point}: on the new production");
+            assert_eq!(v["step3"]["switched"], true, "{point}: {v:#}");
+        } else {
+            assert_eq!(v["status"], "step2_verifying", "{point}: {v:#}");
+            assert_eq!(v["step3"]["failure"]["phase"], *phase, "{point}: {v:#}");
+            assert_eq!(database, original, "{point}: production as it was");
+        }
+        let field = if *forward { "name" } else { "Name" };
+        for (id, name) in &acked {
+            let a = s.get(&format!("/api/environments/contoso/data/accounts({id})"));
+            assert_eq!(a[field], json!(name), "{point}: write {id} kept: {a}");
+        }
+    }
 }

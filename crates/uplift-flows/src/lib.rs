@@ -34,6 +34,30 @@ const DRY_RUN_WAIT_ROUNDS: u32 = 600;
 const OUTBOX_BATCH: u32 = 200;
 /// Unfinished runs looked at per round.
 const RUN_BATCH: u32 = 64;
+/// A loop whose last round ended longer ago than this is reported stalled.
+const STALLED_AFTER_MS: u64 = 30_000;
+
+/// Whether the loop runs, for step 3's preflight: the switch hands the outbox over
+/// from the original flows to the promoted ones, which only a running loop drains.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// [`Runtime::start`] was not called.
+    NotStarted,
+    Running,
+    /// The last round failed.
+    Failing(String),
+    /// No round ended for this long.
+    Stalled {
+        ms: u64,
+    },
+}
+
+/// What the loop last did.
+#[derive(Debug, Default)]
+struct LastRound {
+    ended: Option<std::time::Instant>,
+    error: Option<String>,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum FlowError {
@@ -54,6 +78,7 @@ pub struct Runtime {
     http: reqwest::Client,
     mailer: std::sync::RwLock<Option<Arc<mail::Mailer>>>,
     test_roles: std::sync::RwLock<Option<Arc<dyn rights::TestRoles>>>,
+    last_round: Mutex<LastRound>,
 }
 
 impl Runtime {
@@ -69,7 +94,35 @@ impl Runtime {
                 .unwrap_or_default(),
             mailer: std::sync::RwLock::new(None),
             test_roles: std::sync::RwLock::new(None),
+            last_round: Mutex::new(LastRound::default()),
         })
+    }
+
+    /// Whether the loop is running and its rounds succeed.
+    pub fn health(&self) -> Health {
+        let Ok(last) = self.last_round.lock() else {
+            return Health::Failing("the runtime's state is poisoned".into());
+        };
+        match (&last.ended, &last.error) {
+            (None, _) => Health::NotStarted,
+            (Some(_), Some(e)) => Health::Failing(e.clone()),
+            (Some(t), None) => {
+                let ms = t.elapsed().as_millis() as u64;
+                match ms > STALLED_AFTER_MS {
+                    true => Health::Stalled { ms },
+                    false => Health::Running,
+                }
+            }
+        }
+    }
+
+    fn round_ended(&self, error: Option<String>) {
+        if let Ok(mut last) = self.last_round.lock() {
+            *last = LastRound {
+                ended: Some(std::time::Instant::now()),
+                error,
+            };
+        }
     }
 
     /// Sets how `send_email` steps send.
@@ -106,6 +159,8 @@ impl Runtime {
             }
         }
         let me = self.clone();
+        // Started: healthy until a round says otherwise.
+        self.round_ended(None);
         tokio::spawn(async move {
             let poll = Duration::from_millis(POLL_MS);
             let mut last_schedule: Option<std::time::Instant> = None;
@@ -120,11 +175,18 @@ impl Runtime {
                 // In a task of its own, so that even a bug that panics costs one round,
                 // not the loop every flow of the server depends on.
                 let round = me.clone();
-                match tokio::spawn(async move { round.round(schedules).await }).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => tracing::warn!(error = %e, "flow runtime round failed"),
-                    Err(e) => tracing::error!(error = %e, "flow runtime round panicked"),
-                }
+                let error = match tokio::spawn(async move { round.round(schedules).await }).await {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "flow runtime round failed");
+                        Some(format!("its last round failed: {e}"))
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "flow runtime round panicked");
+                        Some("its last round panicked".to_string())
+                    }
+                };
+                me.round_ended(error);
             }
         });
         Ok(())

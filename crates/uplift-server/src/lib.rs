@@ -27,7 +27,7 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use state::AppState;
-pub use uplift_service::{Bootstrap, bootstrap};
+pub use uplift_service::{Bootstrap, Retention, bootstrap};
 
 /// The largest request body accepted. Images travel base64-encoded inside records, so
 /// this is generous, but bounded.

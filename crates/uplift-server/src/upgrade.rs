@@ -27,6 +27,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(cancel))
         .routes(routes!(complete))
         .routes(routes!(preflight))
+        .routes(routes!(cleanup))
         .routes(routes!(retry))
         .routes(routes!(refresh))
         .routes(routes!(list_test_access))
@@ -194,4 +195,16 @@ async fn report(
     Path(env): Path<String>,
 ) -> Answer<Report> {
     Ok(Json(s.services.upgrade_report(&c, &env).await?))
+}
+
+/// Deletes what a completed upgrade kept — the test database and the old production —
+/// now, instead of when their time is up (admins). No revert is possible after it.
+#[utoipa::path(post, path = "/api/environments/{env}/upgrade/cleanup", tag = "upgrade", params(("env" = String, Path)),
+    responses((status = 200, body = Upgrade), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn cleanup(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(env): Path<String>,
+) -> Answer<Upgrade> {
+    Ok(Json(s.services.cleanup_upgrade(&c, &env).await?))
 }

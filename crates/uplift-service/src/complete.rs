@@ -69,6 +69,15 @@ impl Services {
         self.upgrade_status(actor, env).await
     }
 
+    /// Deletes the test database and the old production now (admins): the revert
+    /// window ends early.
+    pub async fn cleanup_upgrade(&self, actor: &Actor, env: &str) -> Result<api::upgrade::Upgrade> {
+        policy::admin(actor)?;
+        self.env(env).await?;
+        self.upgrades.cleanup(env, actor.email()).await?;
+        self.upgrade_status(actor, env).await
+    }
+
     /// The runner's checks, with step 2's gate first.
     async fn step3_checks(&self, env: &str) -> Result<Vec<Check>> {
         self.env(env).await?;
@@ -89,6 +98,7 @@ impl Services {
             overridable: true,
         }];
         checks.extend(self.upgrades.preflight_checks(env).await?);
+        checks.push(flow_runtime_check(self.flows.health()));
         Ok(checks)
     }
 
@@ -104,5 +114,50 @@ impl Services {
                 }
             });
         })
+    }
+}
+
+/// The switch hands the outbox from the original flows to the promoted ones: only a
+/// running flow runtime drains it.
+fn flow_runtime_check(health: uplift_flows::Health) -> Check {
+    use uplift_flows::Health;
+    let (ok, detail) = match health {
+        Health::Running => (true, "the flow runtime is running".to_string()),
+        Health::NotStarted => (false, "the flow runtime is not started".to_string()),
+        Health::Failing(e) => (false, format!("the flow runtime is failing: {e}")),
+        Health::Stalled { ms } => (
+            false,
+            format!(
+                "the flow runtime has not finished a round for {} s",
+                ms / 1000
+            ),
+        ),
+    };
+    Check {
+        name: "flow_runtime",
+        ok,
+        detail,
+        overridable: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uplift_flows::Health;
+
+    #[test]
+    fn only_a_running_flow_runtime_passes() {
+        let cases = [
+            (Health::Running, true),
+            (Health::NotStarted, false),
+            (Health::Failing("boom".into()), false),
+            (Health::Stalled { ms: 45_000 }, false),
+        ];
+        for (health, ok) in cases {
+            let check = flow_runtime_check(health.clone());
+            assert_eq!(check.ok, ok, "{health:?}");
+            assert!(!check.overridable, "{health:?}");
+        }
     }
 }

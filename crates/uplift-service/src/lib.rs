@@ -13,6 +13,7 @@ pub mod apps;
 pub mod auth;
 mod cache;
 mod complete;
+mod completion;
 mod convert;
 pub mod data;
 pub mod error;
@@ -36,6 +37,8 @@ use uplift_upgrade::runner::Upgrades;
 pub use auth::{Actor, Bootstrap, bootstrap, hash_token};
 pub use error::{Missing, Result, ServiceError};
 pub use policy::Database;
+/// How long a completed upgrade keeps its databases (server settings).
+pub use uplift_upgrade::runner::janitor::Retention;
 
 /// The platform's services over one store. Cheap to clone.
 #[derive(Clone)]

@@ -56,6 +56,12 @@ impl Services {
             if let Err(e) = self.step2_env(&env.name).await {
                 tracing::warn!(env = %env.name, error = %e, "step 2 work of an environment failed");
             }
+            if let Err(e) = self.notify_completed(&env.name).await {
+                tracing::warn!(env = %env.name, error = %e, "completion notices not sent");
+            }
+            if let Err(e) = self.upgrades.sweep(&env.name).await {
+                tracing::warn!(env = %env.name, error = %e, "kept databases not swept");
+            }
         }
         Ok(())
     }
@@ -197,7 +203,7 @@ impl Services {
     }
 
     /// Each owner and editor who is an active user, with the items they own or edit.
-    async fn makers<'s>(
+    pub(crate) async fn makers<'s>(
         &self,
         all: &'s [ItemState],
     ) -> Result<BTreeMap<String, Vec<&'s ItemState>>> {
@@ -265,7 +271,7 @@ impl Services {
     }
 
     /// An address of this server: under its public URL when it has one.
-    fn address(&self, path: &str) -> String {
+    pub(crate) fn address(&self, path: &str) -> String {
         match self.public_url.get() {
             Some(base) => format!("{base}{path}"),
             None => path.to_string(),
@@ -287,13 +293,13 @@ fn open(i: &ItemState) -> bool {
     !matches!(i.status(), ItemStatus::Verified | ItemStatus::Excluded)
 }
 
-fn mailed(state: &UpgradeState, to: &str, purpose: MailPurpose) -> bool {
+pub(crate) fn mailed(state: &UpgradeState, to: &str, purpose: MailPurpose) -> bool {
     state
         .mails
         .iter()
         .any(|(t, p, _)| *p == purpose && t.eq_ignore_ascii_case(to))
 }
 
-fn plural(n: usize) -> &'static str {
+pub(crate) fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }

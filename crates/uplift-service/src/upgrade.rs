@@ -6,9 +6,11 @@ use std::collections::BTreeMap;
 
 use uplift_api as api;
 use uplift_model::security::check_privileges;
+use uplift_model::value::format_instant;
 use uplift_plan::{ChangeList, Options, apply};
-use uplift_upgrade::events::{AppsFrom, EntityReport, Phase, StartOptions};
+use uplift_upgrade::events::{AppsFrom, EntityReport, KeptDatabase, Phase, StartOptions};
 use uplift_upgrade::plans::{self, FoundPlan, PlanSource};
+use uplift_upgrade::runner::janitor::{self, Retention};
 use uplift_upgrade::runner::{UpgradeView, currencies_found};
 use uplift_upgrade::state::{Status, UpgradeState};
 
@@ -153,12 +155,12 @@ impl Services {
             allow_http: req.allow_http.iter().map(|h| h.to_lowercase()).collect(),
         };
         let view = self.upgrades.start(env, options, actor.email()).await?;
-        Ok(upgrade_view(view))
+        Ok(self.api_view(view))
     }
 
     pub async fn upgrade_status(&self, actor: &Actor, env: &str) -> Result<api::upgrade::Upgrade> {
         policy::maker(actor)?;
-        Ok(upgrade_view(self.latest_upgrade(env).await?))
+        Ok(self.api_view(self.latest_upgrade(env).await?))
     }
 
     async fn latest_upgrade(&self, env: &str) -> Result<UpgradeView> {
@@ -206,13 +208,13 @@ impl Services {
     pub async fn cancel_upgrade(&self, actor: &Actor, env: &str) -> Result<api::upgrade::Upgrade> {
         policy::admin(actor)?;
         self.env(env).await?;
-        Ok(upgrade_view(self.upgrades.cancel(env).await?))
+        Ok(self.api_view(self.upgrades.cancel(env).await?))
     }
 
     pub async fn retry_upgrade(&self, actor: &Actor, env: &str) -> Result<api::upgrade::Upgrade> {
         policy::admin(actor)?;
         self.env(env).await?;
-        Ok(upgrade_view(self.upgrades.retry(env).await?))
+        Ok(self.api_view(self.upgrades.retry(env).await?))
     }
 
     /// Rebuilds the test database of an upgrade in step 2 from production as it is
@@ -220,9 +222,7 @@ impl Services {
     pub async fn refresh_upgrade(&self, actor: &Actor, env: &str) -> Result<api::upgrade::Upgrade> {
         policy::admin(actor)?;
         self.env(env).await?;
-        Ok(upgrade_view(
-            self.upgrades.refresh(env, actor.email()).await?,
-        ))
+        Ok(self.api_view(self.upgrades.refresh(env, actor.email()).await?))
     }
 
     /// Step 1's report: per entity counts, checks and samples, the change list and
@@ -318,8 +318,16 @@ fn pause_report(p: &uplift_upgrade::state::PauseReport) -> api::upgrade::PauseRe
     }
 }
 
-fn step3(t: uplift_upgrade::state::Step3State) -> api::upgrade::Step3 {
+fn step3(
+    t: uplift_upgrade::state::Step3State,
+    test_database: &str,
+    retention: Retention,
+    catchup_lag: Option<u64>,
+) -> api::upgrade::Step3 {
     api::upgrade::Step3 {
+        catchup_lag,
+        kept: kept(&t, test_database, retention),
+        completed_at: t.completed_at.clone(),
         pause_budget_ms: t.options.pause_budget_ms,
         max_attempts: t.options.max_attempts,
         override_reason: t.options.override_reason,
@@ -335,6 +343,40 @@ fn step3(t: uplift_upgrade::state::Step3State) -> api::upgrade::Step3 {
         }),
         duration_ms: t.duration_ms,
     }
+}
+
+/// The databases a completed upgrade keeps, with when each goes.
+fn kept(
+    t: &uplift_upgrade::state::Step3State,
+    test_database: &str,
+    retention: Retention,
+) -> Vec<api::upgrade::KeptDatabase> {
+    let Some(deadlines) = janitor::deadlines(t, retention) else {
+        return Vec::new();
+    };
+    deadlines
+        .into_iter()
+        .map(|(which, until)| {
+            let (kind, database, removed) = match which {
+                KeptDatabase::Test => (
+                    api::upgrade::KeptKind::Test,
+                    test_database,
+                    t.test_database_removed,
+                ),
+                KeptDatabase::OldProduction => (
+                    api::upgrade::KeptKind::OldProduction,
+                    t.from_database.as_str(),
+                    t.old_production_removed,
+                ),
+            };
+            api::upgrade::KeptDatabase {
+                kind,
+                database: database.to_string(),
+                until: format_instant(until),
+                removed,
+            }
+        })
+        .collect()
 }
 
 fn progress(p: &uplift_upgrade::progress::Progress) -> api::upgrade::Progress {
@@ -364,8 +406,16 @@ fn entity_report(e: &EntityReport) -> api::upgrade::EntityReport {
     }
 }
 
-fn upgrade_view(v: UpgradeView) -> api::upgrade::Upgrade {
+impl Services {
+    /// An upgrade as the API shows it.
+    pub(crate) fn api_view(&self, v: UpgradeView) -> api::upgrade::Upgrade {
+        upgrade_view(v, self.upgrades.retention())
+    }
+}
+
+fn upgrade_view(v: UpgradeView, retention: Retention) -> api::upgrade::Upgrade {
     let s = v.state;
+    let test_database = s.test_database.clone();
     api::upgrade::Upgrade {
         id: v.id,
         env: v.env,
@@ -400,7 +450,9 @@ fn upgrade_view(v: UpgradeView) -> api::upgrade::Upgrade {
         test_database_stale: s.test_database_stale,
         items: s.items.as_deref().map(crate::items::counts_of),
         gate: s.items.as_deref().map(crate::items::gate_of),
-        step3: s.step3.map(step3),
+        step3: s
+            .step3
+            .map(|t| step3(t, &test_database, retention, v.catchup_lag)),
     }
 }
 

@@ -41,6 +41,9 @@ pub enum MailPurpose {
     Reminder,
     /// The admin who started the upgrade: every item is verified or excluded.
     AllVerified,
+    /// Step 3 completed: to the admins who started steps 1 and 3 and every maker with
+    /// an item.
+    Completed,
 }
 
 /// The phases of step 1, in order.
@@ -331,6 +334,23 @@ pub enum Event {
         at: String,
         duration_ms: u64,
     },
+    /// A database the completed upgrade kept was deleted: by the janitor once its time
+    /// was up, or by an admin's cleanup.
+    DatabaseRemoved {
+        at: String,
+        database: KeptDatabase,
+        by: String,
+    },
+}
+
+/// What a completed upgrade keeps for a while.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeptDatabase {
+    /// Step 2's test database, kept `test_retention_hours`.
+    Test,
+    /// The database production was on, kept `revert_window_hours` for a revert.
+    OldProduction,
 }
 
 impl Event {
@@ -372,7 +392,8 @@ impl Event {
             | Event::PauseAttempted { at, .. }
             | Event::Switched { at, .. }
             | Event::Step3Failed { at, .. }
-            | Event::Completed { at, .. } => at,
+            | Event::Completed { at, .. }
+            | Event::DatabaseRemoved { at, .. } => at,
         }
     }
 }

@@ -19,8 +19,9 @@ use uplift_store::ddl::Keys;
 use uplift_store::sql::ident;
 use uplift_store::{Store, StoreError};
 
+pub mod janitor;
 mod step2;
-mod step3;
+pub mod step3;
 
 pub use step2::{ItemChange, ToVerify};
 pub use step3::{Check, OnSwitch, renames, source_security};
@@ -77,6 +78,10 @@ pub struct Live {
     /// Per source entity; every entity is here, with its row count, from the copy's
     /// first report on.
     pub entities: BTreeMap<String, EntityLive>,
+    /// Step 3's catch-up: changes captured on production and not yet applied to the
+    /// new production (measured after each batch), and those applied so far.
+    pub lag: Option<u64>,
+    pub applied: u64,
 }
 
 struct Running {
@@ -112,6 +117,16 @@ impl Running {
     }
 }
 
+impl Running {
+    /// Step 3's catch-up lag, as last measured, and the changes applied so far.
+    fn lag(&self, lag: u64, applied: u64) {
+        if let Ok(mut l) = self.live.lock() {
+            l.lag = Some(lag);
+            l.applied = applied;
+        }
+    }
+}
+
 impl CopyObserver for Running {
     fn progress(&self, entity: &str, done: u64, total: u64) {
         self.entity(entity, |e| {
@@ -143,6 +158,22 @@ pub struct UpgradeView {
     /// Rows done/total over the whole copy, with an ETA, while step 1 runs.
     pub progress: Option<Progress>,
     pub live_entities: BTreeMap<String, Progress>,
+    /// While step 3 runs: captured changes not yet applied to the new production.
+    pub catchup_lag: Option<u64>,
+}
+
+impl UpgradeView {
+    /// The folded log alone, when nothing runs.
+    fn of(id: String, env: &str, state: UpgradeState) -> UpgradeView {
+        UpgradeView {
+            id,
+            env: env.to_string(),
+            state,
+            progress: None,
+            live_entities: BTreeMap::new(),
+            catchup_lag: None,
+        }
+    }
 }
 
 /// The upgrades of every environment.
@@ -155,6 +186,8 @@ pub struct Upgrades {
     chunk_rows: std::sync::atomic::AtomicU64,
     /// A pause after each copy statement, for tests (see [`CopyLimits`]).
     chunk_pause_ms: std::sync::atomic::AtomicU64,
+    /// How long a completed upgrade keeps its databases (see [`janitor`]).
+    retention: Mutex<janitor::Retention>,
     /// The server's `DATA_DIR/plans/`, where an operator may put plan files.
     plans_dir: std::sync::OnceLock<std::path::PathBuf>,
     /// Each upgrade's state as last folded, with the sequence number and count of the
@@ -171,6 +204,8 @@ pub struct Upgrades {
     on_switch: std::sync::OnceLock<OnSwitch>,
     /// A wait inside every write pause, for tests (see [`Upgrades::set_pause_delay_ms`]).
     pause_delay_ms: std::sync::atomic::AtomicU64,
+    /// Where step 3 waits for a test to kill the server (see [`step3::Stall`]).
+    stall: Mutex<Option<step3::Stall>>,
 }
 
 /// A target catalog and the production catalog it was planned from.
@@ -203,6 +238,7 @@ impl Upgrades {
             last: Mutex::new(HashMap::new()),
             chunk_rows: copy::CHUNK_ROWS.into(),
             chunk_pause_ms: 0.into(),
+            retention: Mutex::new(janitor::Retention::default()),
             plans_dir: std::sync::OnceLock::new(),
             step2_work: Arc::new(tokio::sync::Notify::new()),
             folded: Mutex::new(HashMap::new()),
@@ -210,6 +246,7 @@ impl Upgrades {
             targets: Mutex::new(HashMap::new()),
             on_switch: std::sync::OnceLock::new(),
             pause_delay_ms: 0.into(),
+            stall: Mutex::new(None),
         })
     }
 
@@ -368,11 +405,26 @@ impl Upgrades {
         };
         let running = self.running.lock().ok().and_then(|m| m.get(env).cloned());
         let mut state = state;
-        let (mut progress, mut live_entities) = (None, BTreeMap::new());
+        let (mut progress, mut live_entities, mut catchup_lag) = (None, BTreeMap::new(), None);
+        // Step 1's copy and step 3's build count rows alike.
+        let copying = match state.status {
+            Status::Step1Running => Phase::Copy,
+            Status::Step3Running => Phase::Build,
+            _ => return Ok(Some(UpgradeView::of(id, env, state))),
+        };
         if let Some(r) = running
-            && state.status == Status::Step1Running
             && let Ok(l) = r.live.lock()
         {
+            if copying == Phase::Build {
+                catchup_lag = l.lag;
+                if let Some(p) = state.phases.iter_mut().find(|p| p.phase == Phase::CatchUp)
+                    && p.finished_at.is_none()
+                    && let Some(lag) = l.lag
+                {
+                    p.done = l.applied;
+                    p.total = l.applied + lag;
+                }
+            }
             let elapsed = l.copy_started.unwrap_or(r.started).elapsed().as_secs_f64();
             let (mut done, mut total) = (0, 0);
             for (name, e) in &l.entities {
@@ -383,8 +435,8 @@ impl Upgrades {
             let overall = Progress::at(done, total, elapsed);
             progress = Some(overall);
             // While the copy runs, its phase counts rows.
-            if l.phase == Some(Phase::Copy)
-                && let Some(p) = state.phases.iter_mut().find(|p| p.phase == Phase::Copy)
+            if l.phase == Some(copying)
+                && let Some(p) = state.phases.iter_mut().find(|p| p.phase == copying)
             {
                 p.done = overall.done;
                 p.total = overall.total;
@@ -397,6 +449,7 @@ impl Upgrades {
             state,
             progress,
             live_entities,
+            catchup_lag,
         }))
     }
 
@@ -712,6 +765,7 @@ impl Upgrades {
             },
         )
         .await?;
+        self.stall(step3::Stall::Phase(phase)).await;
         let out = work.await?;
         let counted = (phase == Phase::Copy)
             .then(|| run.copy_rows())

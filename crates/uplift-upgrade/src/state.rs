@@ -6,7 +6,8 @@ use serde::Serialize;
 use uplift_model::security::Privileges;
 
 use crate::events::{
-    CompleteOptions, EntityReport, Event, MailPurpose, PauseOutcome, Phase, StartOptions,
+    CompleteOptions, EntityReport, Event, KeptDatabase, MailPurpose, PauseOutcome, Phase,
+    StartOptions,
 };
 use crate::items::ItemState;
 
@@ -46,6 +47,12 @@ pub struct Step3State {
     /// Why the last attempt at step 3 failed (the upgrade is then back in step 2).
     pub failure: Option<Failure>,
     pub duration_ms: Option<u64>,
+    /// When step 3 completed (RFC 3339, UTC): the kept databases' time runs from here.
+    pub completed_at: Option<String>,
+    /// The test database was deleted after completion.
+    pub test_database_removed: bool,
+    /// The old production was deleted: no revert is possible any more.
+    pub old_production_removed: bool,
 }
 
 /// Step 3's write pauses: each attempt, the writes held and the longest wait.
@@ -198,6 +205,7 @@ fn fits_step3(s: &UpgradeState, e: &Event) -> bool {
         | Event::PauseAttempted { .. }
         | Event::Switched { .. }
         | Event::Completed { .. } => running,
+        Event::DatabaseRemoved { .. } => s.status == Status::Completed,
         Event::Step3Failed { .. } => running && !s.step3.as_ref().is_some_and(|t| t.switched),
         _ => false,
     }
@@ -225,6 +233,9 @@ fn step3_event(s: &mut UpgradeState, e: &Event) {
                 switched: false,
                 failure: None,
                 duration_ms: None,
+                completed_at: None,
+                test_database_removed: false,
+                old_production_removed: false,
             });
             s.phases.retain(|p| !Phase::STEP3.contains(&p.phase));
             s.phases.extend(Phase::STEP3.iter().map(|p| PhaseState {
@@ -270,10 +281,19 @@ fn step3_event(s: &mut UpgradeState, e: &Event) {
                 });
             }
         }
-        Event::Completed { duration_ms, .. } => {
+        Event::Completed { at, duration_ms } => {
             s.status = Status::Completed;
             if let Some(t) = s.step3.as_mut() {
                 t.duration_ms = Some(*duration_ms);
+                t.completed_at = Some(at.clone());
+            }
+        }
+        Event::DatabaseRemoved { database, .. } => {
+            if let Some(t) = s.step3.as_mut() {
+                match database {
+                    KeptDatabase::Test => t.test_database_removed = true,
+                    KeptDatabase::OldProduction => t.old_production_removed = true,
+                }
             }
         }
         _ => {}
@@ -428,7 +448,9 @@ pub fn fold_more(
                 Event::MailSent {
                     at, to, purpose, ..
                 },
-            ) if s.status == Status::Step2Verifying => {
+            ) if s.status == Status::Step2Verifying
+                || (s.status == Status::Completed && *purpose == MailPurpose::Completed) =>
+            {
                 s.mails.push((to.clone(), *purpose, at.clone()));
             }
             (Some(s), e) if s.status == Status::Step2Verifying && e.item().is_some() => {
@@ -491,7 +513,8 @@ pub fn fold_more(
                 | Event::PauseAttempted { .. }
                 | Event::Switched { .. }
                 | Event::Step3Failed { .. }
-                | Event::Completed { .. },
+                | Event::Completed { .. }
+                | Event::DatabaseRemoved { .. },
             ) => {
                 return Err(bad("running"));
             }

@@ -503,6 +503,13 @@ fn upgrade_cases() -> Vec<Case> {
             None,
             with(ADMIN, 409),
         ),
+        // Nothing completed to clean up: refused after the policy let an admin by.
+        case(
+            M::POST,
+            format!("{ENV}/upgrade/cleanup"),
+            None,
+            with(ADMIN, 409),
+        ),
     ]
 }
 

@@ -11,10 +11,12 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{ADMIN_TOKEN, Platform};
+use crate::support::{ADMIN_TOKEN, Platform, SmtpSink};
 use uplift_test_macros::engine_test;
 
 const ENV: &str = "/api/environments/shop";
+/// The maker who owns a flow of the shop.
+const MAKER: &str = "mia@shop.test";
 
 /// A classic environment with tickets, an app over them and a flow, through step 1.
 async fn seed(p: &Platform) -> String {
@@ -52,6 +54,12 @@ async fn seed(p: &Platform) -> String {
         .post(&format!("{ENV}/apps/Desk/publish"), ADMIN_TOKEN, json!({}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // A maker's own flow: an item of hers in step 2.
+    let mia = p.user(MAKER, "maker").await;
+    let theirs = json!({"name": "Count tickets", "owner": MAKER, "trigger": {"kind": "manual"},
+        "steps": [{"kind": "set_variable", "name": "v", "variable": "x", "value": "1"}]});
+    let r = p.post(&format!("{ENV}/flows"), &mia, theirs).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let start = json!({"plan": "classic-to-modern", "language": "en", "currency": "USD"});
     let a = p.post(&format!("{ENV}/upgrade"), ADMIN_TOKEN, start).await;
     assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
@@ -59,6 +67,21 @@ async fn seed(p: &Platform) -> String {
     assert_eq!(end["status"], "step2_verifying", "{end}");
     p.wait_verified("shop").await;
     flow
+}
+
+/// Starts step 3 past the gate and waits for it to complete; returns the status.
+async fn complete(p: &Platform) -> Value {
+    let r = p
+        .post(
+            &format!("{ENV}/upgrade/complete"),
+            ADMIN_TOKEN,
+            json!({"override": {"reason": "checked by hand"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}: {}", p.engine, r.body);
+    let end = wait_step3(p).await;
+    assert_eq!(end["status"], "completed", "{}: {end}", p.engine);
+    end
 }
 
 /// Waits until step 3 ends; returns the status document.
@@ -360,11 +383,14 @@ async fn step3_needs_an_admin_and_a_ready_gate_or_an_override(p: Platform) {
             "gate",
             "test_database_current",
             "disk_space",
-            "no_long_transaction"
+            "no_long_transaction",
+            "flow_runtime"
         ],
         "{}",
         pre.body
     );
+    let runtime = &pre.body["checks"][4];
+    assert_eq!(runtime["ok"], true, "the server's runtime runs: {runtime}");
     assert_eq!(
         pre.body["ready"], false,
         "the gate is not ready: {}",
@@ -374,5 +400,128 @@ async fn step3_needs_an_admin_and_a_ready_gate_or_an_override(p: Platform) {
     assert_eq!(
         status["status"], "step2_verifying",
         "nothing started: {status}"
+    );
+}
+
+/// Once step 3 has switched, the admin and every maker with an item get one message
+/// through a real SMTP server: the pause's figures, and what became of their items.
+#[engine_test]
+async fn the_admin_and_every_maker_with_an_item_are_mailed_on_completion(p: Platform) {
+    let Some(smtp) = SmtpSink::start() else {
+        return;
+    };
+    p.flows.set_mailer(smtp.mailer());
+    seed(&p).await;
+    complete(&p).await;
+    let mut notices = Vec::new();
+    for _ in 0..200 {
+        notices = smtp
+            .messages()
+            .into_iter()
+            .filter(|m| m.contains("Subject: Upgrade of 'shop' is complete"))
+            .collect();
+        if notices.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let to_of = |m: &String| {
+        m.lines()
+            .find_map(|l| l.strip_prefix("To: "))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    let mut to: Vec<String> = notices.iter().map(to_of).collect();
+    to.sort();
+    assert_eq!(
+        to,
+        ["admin@uplift.local", MAKER],
+        "{}: {notices:#?}",
+        p.engine
+    );
+    let hers = notices.iter().find(|m| to_of(m) == MAKER).unwrap();
+    assert!(hers.contains("flow 'Count tickets'"), "{hers}");
+    assert!(!hers.contains("Desk"), "only her items: {hers}");
+    let admins = notices.iter().find(|m| to_of(m) != MAKER).unwrap();
+    assert!(
+        admins.contains("Write pause:") && admins.contains("app 'Desk'"),
+        "{admins}"
+    );
+}
+
+/// The kind and state of each database a completed upgrade keeps.
+fn kept(status: &Value) -> Vec<(String, bool)> {
+    status["step3"]["kept"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["kind"].as_str().unwrap().to_string(),
+                k["removed"] == true,
+            )
+        })
+        .collect()
+}
+
+/// The janitor deletes the test database once `test_retention_hours` are up and keeps
+/// the old production for the revert window; an admin's cleanup deletes it now.
+#[engine_test]
+async fn kept_databases_go_when_their_time_is_up_or_at_cleanup(p: Platform) {
+    seed(&p).await;
+    p.upgrades.set_retention(uplift_server::Retention {
+        test_retention_hours: 0,
+        revert_window_hours: 1000,
+    });
+    let end = complete(&p).await;
+    let test_db = end["test_database"].as_str().unwrap().to_string();
+    let old = end["step3"]["from_database"].as_str().unwrap().to_string();
+    let mut status = end.clone();
+    for _ in 0..300 {
+        status = p.get(&format!("{ENV}/upgrade"), ADMIN_TOKEN).await.body;
+        if kept(&status)[0].1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let expect = |test: bool, old: bool| {
+        vec![
+            ("test".to_string(), test),
+            ("old_production".to_string(), old),
+        ]
+    };
+    assert_eq!(
+        kept(&status),
+        expect(true, false),
+        "{}: {status:#}",
+        p.engine
+    );
+    assert!(
+        p.store.database("shop", &test_db).await.is_err(),
+        "the test database is gone"
+    );
+    assert!(
+        p.store.database("shop", &old).await.is_ok(),
+        "the old production is kept"
+    );
+
+    let mia = p.user("ed@shop.test", "maker").await;
+    let url = format!("{ENV}/upgrade/cleanup");
+    let r = p.post(&url, &mia, json!({})).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let r = p.post(&url, ADMIN_TOKEN, json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(kept(&r.body), expect(true, true), "{}", r.body);
+    assert!(
+        p.store.database("shop", &old).await.is_err(),
+        "the old production is gone"
+    );
+    let tickets = p.get(&format!("{ENV}/data/cr_tickets"), ADMIN_TOKEN).await;
+    assert_eq!(
+        tickets.status,
+        StatusCode::OK,
+        "production serves: {}",
+        tickets.body
     );
 }

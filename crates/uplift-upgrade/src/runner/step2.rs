@@ -377,6 +377,36 @@ impl Upgrades {
         Ok(chosen)
     }
 
+    /// Logs the completion notice sent to `to`.
+    pub async fn record_completion_mail(
+        &self,
+        env: &str,
+        to: &str,
+        items: Vec<String>,
+        message_id: String,
+    ) -> Result<(), UpgradeError> {
+        let (id, state) = self
+            .latest(env)
+            .await?
+            .ok_or_else(|| UpgradeError::NotFound(format!("'{env}' has no upgrade")))?;
+        if state.status != crate::state::Status::Completed {
+            return Err(UpgradeError::Conflict(format!(
+                "the upgrade of '{env}' is not completed"
+            )));
+        }
+        self.log(
+            &id,
+            &Event::MailSent {
+                at: now(),
+                to: to.to_string(),
+                purpose: MailPurpose::Completed,
+                items,
+                message_id,
+            },
+        )
+        .await
+    }
+
     /// Logs a step 2 notice sent to `to`.
     pub async fn record_mail(
         &self,

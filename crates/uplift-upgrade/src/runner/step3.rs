@@ -52,6 +52,34 @@ pub struct Check {
     pub overridable: bool,
 }
 
+/// A point where step 3 waits, for a test that kills the server there
+/// (`UPLIFT_TEST_STEP3_STALL`): at the start of a phase, inside the pause with writes
+/// held just before the switch, or just after the switch is committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stall {
+    Phase(Phase),
+    BeforeSwitch,
+    AfterSwitch,
+}
+
+impl std::str::FromStr for Stall {
+    type Err = String;
+
+    /// A phase's name (`build`, `catch_up`, …), `before_switch` or `after_switch`.
+    fn from_str(s: &str) -> Result<Stall, String> {
+        match s {
+            "before_switch" => Ok(Stall::BeforeSwitch),
+            "after_switch" => Ok(Stall::AfterSwitch),
+            _ => serde_json::from_value(serde_json::Value::String(s.to_string()))
+                .map(Stall::Phase)
+                .map_err(|_| format!("'{s}' is not a phase, before_switch or after_switch")),
+        }
+    }
+}
+
+/// How long a stall lasts: longer than any test waits before killing the server.
+const STALL_S: u64 = 600;
+
 /// How step 3 ended a pause.
 enum Paused {
     Switched,
@@ -63,6 +91,20 @@ enum Paused {
 pub type OnSwitch = Arc<dyn Fn(&str) + Send + Sync>;
 
 impl Upgrades {
+    /// Makes step 3 wait at `at` (tests that kill the server there).
+    pub fn set_stall(&self, at: Option<Stall>) {
+        if let Ok(mut s) = self.stall.lock() {
+            *s = at;
+        }
+    }
+
+    pub(super) async fn stall(&self, at: Stall) {
+        if self.stall.lock().is_ok_and(|s| *s == Some(at)) {
+            tracing::warn!(?at, "step 3 held for a test");
+            tokio::time::sleep(Duration::from_secs(STALL_S)).await;
+        }
+    }
+
     /// Sets what runs right after a switch (see [`OnSwitch`]).
     pub fn set_on_switch(&self, hook: OnSwitch) {
         let _ = self.on_switch.set(hook);
@@ -263,7 +305,10 @@ impl Upgrades {
                 duration_ms,
             },
         )
-        .await
+        .await?;
+        // The worker that sends notices mails the admins and makers now.
+        self.step2_work.notify_one();
+        Ok(())
     }
 
     /// The database production was on before step 3 switched it.
@@ -307,6 +352,12 @@ impl Upgrades {
             actor: state.actor.clone(),
         };
         let counts = copy::estimated_rows(&prod, &transforms).await?;
+        for ((t, _), n) in transforms.iter().zip(&counts) {
+            run.progress(&t.source_entity, 0, *n);
+        }
+        if let Ok(mut l) = run.live.lock() {
+            l.copy_started = Some(Instant::now());
+        }
         let observer: Arc<dyn CopyObserver> = run.clone();
         self.phase(id, run, Phase::Build, counts.iter().sum(), async {
             let limits = CopyLimits {
@@ -325,13 +376,20 @@ impl Upgrades {
         .await?;
         let catchup = CatchUp::new(&prod, &new, &transforms, &ctx)?;
         let lag = capture::lag(&prod).await?;
-        self.phase(id, run, Phase::CatchUp, lag, catch_up(&prod, &catchup))
+        run.lag(lag, 0);
+        self.phase(id, run, Phase::CatchUp, lag, catch_up(&prod, &catchup, run))
             .await?;
         let switch = self.publication(env, &state, &upgrade).await?;
         let renamed = renames(&prod.catalog(), &upgrade);
         let pause = self.phase(id, run, Phase::Pause, 1, async {
-            self.pauses(env, id, &t.options, &prod, &catchup, (&switch, renamed))
-                .await
+            self.pauses(
+                env,
+                id,
+                &t.options,
+                (&prod, &catchup, run),
+                (&switch, renamed),
+            )
+            .await
         });
         pause.await?;
         self.phase(id, run, Phase::Publish, 1, async { Ok(()) })
@@ -349,8 +407,7 @@ impl Upgrades {
         env: &str,
         id: &str,
         options: &CompleteOptions,
-        prod: &EnvDb,
-        catchup: &CatchUp,
+        (prod, catchup, run): (&EnvDb, &CatchUp, &Running),
         (switch, renames): (&Switch, BTreeMap<String, String>),
     ) -> Result<(), UpgradeError> {
         let budget = Duration::from_millis(options.pause_budget_ms);
@@ -394,7 +451,7 @@ impl Upgrades {
                 Paused::Switched => return Ok(()),
                 Paused::Aborted(r) => last = r,
             }
-            catch_up(prod, catchup).await?;
+            catch_up(prod, catchup, run).await?;
         }
         Err(UpgradeError::Conflict(format!(
             "every write pause passed its budget of {} ms ({} attempts; last: {last}); production is as it was",
@@ -458,9 +515,11 @@ impl Upgrades {
                 hook(&switch.env);
             }
         };
+        self.stall(Stall::BeforeSwitch).await;
         self.store.commit_switch(switch).await?;
         forget();
         self.store.serve_switched(switch, renames.clone()).await?;
+        self.stall(Stall::AfterSwitch).await;
         let logged = self
             .log(
                 id,
@@ -566,16 +625,21 @@ impl Upgrades {
 /// A long transaction holds back what step 3's copy can see and its capture table.
 const LONG_TRANSACTION_S: u64 = 300;
 
-/// Applies captured changes until fewer than [`CATCHUP_LAG_BOUND`] wait.
-async fn catch_up(prod: &EnvDb, catchup: &CatchUp) -> Result<(), UpgradeError> {
+/// Applies captured changes until fewer than [`CATCHUP_LAG_BOUND`] wait, reporting the
+/// lag after each batch.
+async fn catch_up(prod: &EnvDb, catchup: &CatchUp, run: &Running) -> Result<(), UpgradeError> {
+    let mut applied = 0;
     for _ in 0..CATCHUP_MAX_ROUNDS {
         let batch = capture::oldest(prod, CATCHUP_BATCH).await?;
         if batch.is_empty() {
+            run.lag(0, applied);
             return Ok(());
         }
         catchup.apply(&batch).await?;
         let seqs: Vec<i64> = batch.iter().map(|c| c.seq).collect();
         capture::consume(prod, &seqs).await?;
+        applied += batch.len() as u64;
+        run.lag(capture::lag(prod).await?, applied);
         if batch.len() < CATCHUP_LAG_BOUND {
             return Ok(());
         }

@@ -1,0 +1,209 @@
+//! What a completed upgrade keeps, and for how long: step 2's test database for
+//! `test_retention_hours` (makers may still want to look at what they tested), the
+//! database production was on for `revert_window_hours` (a revert needs it). The
+//! janitor deletes each once its time is up. The deadlines are read from the upgrade's
+//! log, so a restart forgets none; `uplift upgrade cleanup` deletes both at once.
+
+use time::{Duration, OffsetDateTime};
+use uplift_model::value::parse_instant;
+
+use super::{UpgradeError, Upgrades, now};
+use crate::events::{Event, KeptDatabase};
+use crate::state::{Status, Step3State, UpgradeState};
+
+/// How long a completed upgrade keeps its databases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub test_retention_hours: u64,
+    pub revert_window_hours: u64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            test_retention_hours: 48,
+            revert_window_hours: 168,
+        }
+    }
+}
+
+/// When each kept database of a completed upgrade is due for deletion.
+pub fn deadlines(t: &Step3State, r: Retention) -> Option<[(KeptDatabase, OffsetDateTime); 2]> {
+    let completed = parse_instant(t.completed_at.as_deref()?)?;
+    let after =
+        |hours: u64| completed + Duration::hours(i64::try_from(hours).unwrap_or(i64::MAX / 3600));
+    Some([
+        (KeptDatabase::Test, after(r.test_retention_hours)),
+        (KeptDatabase::OldProduction, after(r.revert_window_hours)),
+    ])
+}
+
+/// The kept databases that are due at `at` and not yet deleted.
+pub fn due(t: &Step3State, r: Retention, at: OffsetDateTime) -> Vec<KeptDatabase> {
+    deadlines(t, r)
+        .into_iter()
+        .flatten()
+        .filter(|(which, deadline)| at >= *deadline && !removed(t, *which))
+        .map(|(which, _)| which)
+        .collect()
+}
+
+fn removed(t: &Step3State, which: KeptDatabase) -> bool {
+    match which {
+        KeptDatabase::Test => t.test_database_removed,
+        KeptDatabase::OldProduction => t.old_production_removed,
+    }
+}
+
+impl Upgrades {
+    /// Sets how long completed upgrades keep their databases (server settings).
+    pub fn set_retention(&self, r: Retention) {
+        if let Ok(mut m) = self.retention.lock() {
+            *m = r;
+        }
+    }
+
+    pub fn retention(&self) -> Retention {
+        self.retention.lock().map(|r| *r).unwrap_or_default()
+    }
+
+    /// Deletes what `env`'s completed upgrade kept and whose time is up.
+    pub async fn sweep(&self, env: &str) -> Result<Vec<KeptDatabase>, UpgradeError> {
+        let Some((id, state)) = self.completed(env).await? else {
+            return Ok(Vec::new());
+        };
+        let Some(t) = &state.step3 else {
+            return Ok(Vec::new());
+        };
+        let due = due(t, self.retention(), OffsetDateTime::now_utc());
+        for which in &due {
+            self.remove_kept(env, &id, &state, *which, "janitor")
+                .await?;
+        }
+        Ok(due)
+    }
+
+    /// Deletes both kept databases now, ending the revert window (`uplift upgrade
+    /// cleanup`). Returns what it deleted.
+    pub async fn cleanup(&self, env: &str, by: &str) -> Result<Vec<KeptDatabase>, UpgradeError> {
+        let (id, state) = self.completed(env).await?.ok_or_else(|| {
+            UpgradeError::Conflict(format!("'{env}' has no completed upgrade to clean up"))
+        })?;
+        let Some(t) = &state.step3 else {
+            return Ok(Vec::new());
+        };
+        let mut done = Vec::new();
+        for which in [KeptDatabase::Test, KeptDatabase::OldProduction] {
+            if !removed(t, which) {
+                self.remove_kept(env, &id, &state, which, by).await?;
+                done.push(which);
+            }
+        }
+        Ok(done)
+    }
+
+    async fn completed(&self, env: &str) -> Result<Option<(String, UpgradeState)>, UpgradeError> {
+        Ok(self
+            .latest(env)
+            .await?
+            .filter(|(_, s)| s.status == Status::Completed))
+    }
+
+    /// Drops one kept database, then logs it (a restart between the two drops it again,
+    /// which finds nothing).
+    async fn remove_kept(
+        &self,
+        env: &str,
+        id: &str,
+        state: &UpgradeState,
+        which: KeptDatabase,
+        by: &str,
+    ) -> Result<(), UpgradeError> {
+        let Some(t) = &state.step3 else {
+            return Ok(());
+        };
+        let database = match which {
+            KeptDatabase::Test => &state.test_database,
+            KeptDatabase::OldProduction => &t.from_database,
+        };
+        self.store.remove_database(env, database).await?;
+        tracing::info!(env, database, ?which, by, "kept database deleted");
+        self.log(
+            id,
+            &Event::DatabaseRemoved {
+                at: now(),
+                database: which,
+                by: by.to_string(),
+            },
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::CompleteOptions;
+    use crate::state::PauseReport;
+
+    fn completed_at(at: &str) -> Step3State {
+        Step3State {
+            options: CompleteOptions {
+                pause_budget_ms: 2000,
+                max_attempts: 3,
+                override_reason: None,
+            },
+            from_database: "main".into(),
+            new_database: "prod-1".into(),
+            by: "admin@x.org".into(),
+            started_at: at.into(),
+            pause: PauseReport::default(),
+            switched: true,
+            renames: Default::default(),
+            failure: None,
+            duration_ms: Some(1),
+            completed_at: Some(at.into()),
+            test_database_removed: false,
+            old_production_removed: false,
+        }
+    }
+
+    #[test]
+    fn each_kept_database_is_due_once_its_time_is_up() {
+        use KeptDatabase::*;
+        let t = completed_at("2026-12-01T00:00:00.000Z");
+        let r = Retention::default();
+        let cases: &[(&str, &[KeptDatabase])] = &[
+            ("2026-12-01T00:00:00Z", &[]),
+            ("2026-12-02T23:59:59Z", &[]),
+            ("2026-12-03T00:00:00Z", &[Test]),
+            ("2026-12-07T23:59:59Z", &[Test]),
+            ("2026-12-08T00:00:00Z", &[Test, OldProduction]),
+        ];
+        for (at, expect) in cases {
+            let at = parse_instant(at).unwrap();
+            assert_eq!(due(&t, r, at), *expect, "{at}");
+        }
+    }
+
+    #[test]
+    fn a_deleted_database_is_never_due_again() {
+        let mut t = completed_at("2026-12-01T00:00:00.000Z");
+        t.test_database_removed = true;
+        let at = parse_instant("2026-12-09T00:00:00Z").unwrap();
+        assert_eq!(
+            due(&t, Retention::default(), at),
+            [KeptDatabase::OldProduction]
+        );
+        t.old_production_removed = true;
+        assert!(due(&t, Retention::default(), at).is_empty());
+    }
+
+    #[test]
+    fn an_upgrade_not_completed_keeps_everything() {
+        let mut t = completed_at("2026-12-01T00:00:00.000Z");
+        t.completed_at = None;
+        let at = parse_instant("2027-01-01T00:00:00Z").unwrap();
+        assert!(due(&t, Retention::default(), at).is_empty());
+    }
+}
