@@ -8,7 +8,7 @@ use uplift_model::layout::{VERSION_COLUMN, entity_columns, field_columns, table_
 use uplift_model::{Catalog, Decimal, Entity, Field, FieldType, Origin, SchemaVersion, TextFormat};
 
 use crate::changes::{Action, ChangeList, EntityChange, FieldChange, Warning};
-use crate::convert::{Ctx, Outcome, Planned, convert_field, int, keep_labels, system_carry};
+use crate::convert::{Ctx, Outcome, Planned, convert_field, keep_labels, system_carry};
 use crate::naming::{Fit, Scope, allocate, wanted};
 use crate::plan::{EntityRule, Plan, SystemFieldRule};
 use uplift_model::transform::{ColumnExpr, EntityTransform, RowCheck, TargetColumn};
@@ -587,7 +587,7 @@ fn upgrade_entity(ctx: &Ctx, source: &Entity, target_name: &str) -> Result<Built
 }
 
 /// Every column of the target table with its expression, in layout order: `id` is
-/// copied, `_version` starts at 1, every other column comes from a placed field or a
+/// and `_version` are copied, every other column comes from a placed field or a
 /// system field; a column without one is a bug, reported rather than left NULL.
 fn target_columns(
     source: &Entity,
@@ -626,7 +626,11 @@ fn target_columns(
                 column: KEY.to_string(),
             }
         } else if c.name == VERSION_COLUMN {
-            int(1)
+            // Kept, so that an ETag read before step 3's switch still guards a write
+            // after it (a version started again at 1 would match a stale one).
+            ColumnExpr::Source {
+                column: VERSION_COLUMN.to_string(),
+            }
         } else {
             by_column
                 .remove(&c.name)

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use uplift_model::layout::field_columns;
 use uplift_model::types::SINGLE_LINE_MAX_CHARS;
-use uplift_model::{Decimal, Field, FieldType, Labels, Origin, TextFormat, Value};
+use uplift_model::{Decimal, Field, FieldType, Labels, Origin, TextFormat};
 
 use crate::apply::ApplyError;
 use crate::file::{floor_of, native_format};
@@ -512,9 +512,4 @@ pub(crate) fn system_carry(
         }
         _ => (ColumnExpr::Source { column }, Vec::new(), None),
     }
-}
-
-/// A constant value, for `_version`.
-pub(crate) fn int(v: i64) -> ColumnExpr {
-    ColumnExpr::Const(Value::Int(v))
 }

@@ -316,7 +316,8 @@ struct Work {
     src: String,
     /// The target table, qualified for the copying connection.
     dst: String,
-    /// `SELECT COUNT(*)` of the source rows the copy keeps (not refused).
+    /// `SELECT COUNT(*)` of the source rows the copy keeps (not refused), ending in a
+    /// `WHERE` clause that `AND` can narrow.
     kept_count: SqlBuf,
     /// The chunk statement: `insert_head`, a range of the source, `insert_tail`. On
     /// PostgreSQL the tail leaves refused rows out; on SQLite it passes every row
@@ -468,12 +469,13 @@ fn prepare(
         .push(" t");
 
     let mut kept_count = SqlBuf::new(dialect);
+    // `WHERE 1 = 1`, so that a catch-up can narrow it to some ids with `AND`.
     kept_count
         .push("SELECT COUNT(*) FROM ")
         .push(&src)
-        .push(" s");
+        .push(" s WHERE 1 = 1");
     if let Some(refused) = &refused {
-        kept_count.push(" WHERE NOT ").append(refused);
+        kept_count.push(" AND NOT ").append(refused);
     }
 
     tracing::trace!(entity = %t.source_entity, sql = %insert_head.sql, tail = %insert_tail.sql, "copy statement");

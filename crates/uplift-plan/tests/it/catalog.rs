@@ -620,7 +620,10 @@ fn transforms_fill_every_target_column_from_source_columns() {
         );
         assert_eq!(
             t.column("_version").map(|c| &c.expr),
-            Some(&uplift_plan::ColumnExpr::Const(uplift_model::Value::Int(1)))
+            Some(&uplift_plan::ColumnExpr::Source {
+                column: "_version".into()
+            }),
+            "the row version is kept: an ETag read before the switch still holds"
         );
     }
     assert_eq!(system_fields(SchemaVersion::Modern).len(), 6);

@@ -148,6 +148,7 @@ fn system_fields_keep_creation_and_take_the_upgrade_for_the_rest() {
                 Value::DateTime(datetime!(2020-01-01 00:00 UTC)),
             ),
             ("modifiedby", Value::Text("bob@example.com".into())),
+            ("_version", Value::Int(7)),
         ],
     );
     assert!(reasons.is_empty(), "{reasons:?}");
@@ -165,7 +166,7 @@ fn system_fields_keep_creation_and_take_the_upgrade_for_the_rest() {
             "id",
             Value::Text("0190a5e0-0000-7000-8000-000000000001".into()),
         ),
-        ("_version", Value::Int(1)),
+        ("_version", Value::Int(7)),
     ];
     for (column, expected) in cases {
         assert_eq!(

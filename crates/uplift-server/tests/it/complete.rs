@@ -525,3 +525,58 @@ async fn kept_databases_go_when_their_time_is_up_or_at_cleanup(p: Platform) {
         tickets.body
     );
 }
+
+/// The row version survives the switch: an ETag a client read before step 3 still
+/// guards its write after it, and a stale one is still refused.
+#[engine_test]
+async fn an_etag_read_before_the_switch_still_guards_a_write_after_it(p: Platform) {
+    use axum::http::Method;
+    seed(&p).await;
+    let first = p
+        .get(&format!("{ENV}/data/tickets?$top=1"), ADMIN_TOKEN)
+        .await;
+    let id = first.body["value"][0]["id"].as_str().unwrap().to_string();
+    let etag = |a: &crate::support::Answer| a.headers["etag"].to_str().unwrap().to_string();
+    let old_path = format!("{ENV}/data/tickets({id})");
+    let stale = etag(&p.get(&old_path, ADMIN_TOKEN).await);
+    let r = p
+        .patch(&old_path, ADMIN_TOKEN, json!({"Subject": "edited once"}))
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    let current = etag(&p.get(&old_path, ADMIN_TOKEN).await);
+    assert_ne!(stale, current);
+    complete(&p).await;
+
+    let path = format!("{ENV}/data/cr_tickets({id})");
+    let body = json!({"cr_subject": "after the switch"});
+    let send = |tag: String| {
+        let (path, body) = (path.clone(), body.clone());
+        let p = &p;
+        async move {
+            p.call(
+                Method::PATCH,
+                &path,
+                Some(ADMIN_TOKEN),
+                Some(body),
+                &[("if-match", &tag)],
+            )
+            .await
+        }
+    };
+    let r = send(stale).await;
+    assert_eq!(
+        r.status,
+        StatusCode::PRECONDITION_FAILED,
+        "{}: {}",
+        p.engine,
+        r.body
+    );
+    let r = send(current).await;
+    assert!(
+        r.status.is_success(),
+        "{}: {} {}",
+        p.engine,
+        r.status,
+        r.body
+    );
+}

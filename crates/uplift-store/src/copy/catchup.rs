@@ -53,13 +53,6 @@ impl CatchUp {
     /// Applies `changes` in one transaction of the target; changes to entities the
     /// plan drops are skipped. Returns the rows removed and put back.
     pub async fn apply(&self, changes: &[Change]) -> Result<Applied> {
-        let mut by_entity: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for c in changes {
-            by_entity
-                .entry(c.entity.as_str())
-                .or_default()
-                .push(c.record_id.as_str());
-        }
         let mut conn = self.pool.conn().await?;
         if self.pool.dialect() == Dialect::Sqlite {
             // The insert passes its rows through the copy's tally; this one is thrown away.
@@ -74,13 +67,10 @@ impl CatchUp {
         }
         conn.batch("BEGIN").await?;
         let mut applied = Applied::default();
-        for (entity, ids) in by_entity {
+        for (entity, ids) in by_entity(changes) {
             let Some((_, w)) = self.work.get(entity) else {
                 continue;
             };
-            let mut ids: Vec<&str> = ids;
-            ids.sort_unstable();
-            ids.dedup();
             let mut del = SqlBuf::new(self.pool.dialect());
             del.push("DELETE FROM ").push(&w.dst).push(" WHERE id IN (");
             in_list(&mut del, &ids);
@@ -96,33 +86,55 @@ impl CatchUp {
         Ok(applied)
     }
 
-    /// Per source entity: rows in the target, and rows of the source the copy keeps
-    /// (not refused by an error rule). Equal when the target has caught up with a
-    /// source no one is writing to.
-    pub async fn counts(&self) -> Result<Vec<(String, u64, u64)>> {
+    /// Per source entity among `changes`: how many of the changed records the target
+    /// holds, and how many of them the source has and the copy keeps. Equal once the
+    /// changes are applied and no one writes; the work is in the number of changes,
+    /// not the size of the tables, so the pause can check it whatever the size.
+    pub async fn counts_of(&self, changes: &[Change]) -> Result<Vec<(String, u64, u64)>> {
         let mut conn = self.pool.conn().await?;
         let mut out = Vec::new();
-        for (entity, (_, w)) in &self.work {
-            let sql = format!(
-                "SELECT (SELECT COUNT(*) FROM {}), ({})",
-                w.dst.clone(),
-                w.kept_count.sql
-            );
-            let row = conn
-                .query_opt(&sql, &w.kept_count.params, &[ColType::Int, ColType::Int])
-                .await?;
-            let [Value::Int(target), Value::Int(kept)] = row
-                .as_deref()
-                .and_then(|r| <&[Value; 2]>::try_from(r).ok())
-                .cloned()
-                .unwrap_or([Value::Null, Value::Null])
-            else {
-                return Err(StoreError::Corrupt(format!("counting '{entity}'")));
+        for (entity, ids) in by_entity(changes) {
+            let Some((_, w)) = self.work.get(entity) else {
+                continue;
             };
-            out.push((entity.clone(), target as u64, kept as u64));
+            let mut target = SqlBuf::new(self.pool.dialect());
+            target
+                .push("SELECT COUNT(*) FROM ")
+                .push(&w.dst)
+                .push(" WHERE id IN (");
+            in_list(&mut target, &ids);
+            target.push(")");
+            let mut kept = w.kept_count.clone();
+            kept.push(" AND s.id IN (");
+            in_list(&mut kept, &ids);
+            kept.push(")");
+            let count = |n: Option<Vec<Value>>| match n.as_deref() {
+                Some([Value::Int(n)]) => Ok(*n as u64),
+                _ => Err(StoreError::Corrupt(format!("counting '{entity}'"))),
+            };
+            let held = conn.query_opt(&target.sql, &target.params, &[ColType::Int]);
+            let held = count(held.await?)?;
+            let kept = conn.query_opt(&kept.sql, &kept.params, &[ColType::Int]);
+            let kept = count(kept.await?)?;
+            out.push((entity.to_string(), held, kept));
         }
         Ok(out)
     }
+}
+
+/// The changed ids of each entity, sorted, each once.
+fn by_entity(changes: &[Change]) -> BTreeMap<&str, Vec<&str>> {
+    let mut by: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for c in changes {
+        by.entry(c.entity.as_str())
+            .or_default()
+            .push(c.record_id.as_str());
+    }
+    for ids in by.values_mut() {
+        ids.sort_unstable();
+        ids.dedup();
+    }
+    by
 }
 
 fn in_list(buf: &mut SqlBuf, ids: &[&str]) {
