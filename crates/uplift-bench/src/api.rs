@@ -78,25 +78,40 @@ impl Drop for Served {
 }
 
 pub(crate) fn serve(args: &Args, engine: &str) -> Result<Served> {
-    let dir = args.data_dir.join(engine);
+    let database = (engine == "postgres").then(|| pg_bench_url(&args.postgres));
+    serve_at(
+        args,
+        &args.data_dir.join(engine),
+        database.as_deref(),
+        args.rows,
+    )
+}
+
+/// Serves the demo of `rows` rows from `dir`, on PostgreSQL when `database` is given.
+pub(crate) fn serve_at(
+    args: &Args,
+    dir: &Path,
+    database: Option<&str>,
+    rows: u64,
+) -> Result<Served> {
     let mut cmd = Command::new(&args.uplift);
     cmd.args([
         "demo",
         "--rows",
-        &args.rows.to_string(),
+        &rows.to_string(),
         "--listen",
         "127.0.0.1:0",
         "--data-dir",
     ])
-    .arg(&dir)
+    .arg(dir)
     .env(
         "RUST_LOG",
         std::env::var("UPLIFT_BENCH_LOG").unwrap_or_else(|_| "warn".into()),
     )
     .stdout(Stdio::piped())
     .stderr(Stdio::inherit());
-    if engine == "postgres" {
-        cmd.args(["--database-url", &pg_bench_url(&args.postgres)]);
+    if let Some(url) = database {
+        cmd.args(["--database-url", url]);
     }
     let mut child = cmd
         .spawn()

@@ -1,12 +1,14 @@
 //! Benchmarks of BENCHMARKS.md: `uplift-bench api` (the data API) and
 //! `uplift-bench step1` (step 1 of the upgrade), `uplift-bench flows` (flow runs),
-//! `uplift-bench step2` (step 2's verification). Each measures against the engine's own
+//! `uplift-bench step2` (step 2's verification), `uplift-bench step3` (step 3 under a
+//! write load: the lost-write checker). Each measures against the engine's own
 //! limit in the same run, so the ratios hold on a noisy machine.
 
 mod api;
 mod flows;
 mod step1;
 mod step2;
+mod step3;
 
 use std::path::Path;
 
@@ -29,6 +31,9 @@ enum Command {
     Flows(api::Args),
     /// Step 2: discovery, rewrite and verification of 1 000 apps and 1 000 flows.
     Step2(api::Args),
+    /// Step 3 under a write load: the pause, held writes, latency, lost writes, and
+    /// write throughput with change capture on against off.
+    Step3(step3::Step3Args),
 }
 
 /// Replaces (or appends) the section between `<!-- NAME:begin -->` and `<!-- NAME:end -->`.
@@ -52,5 +57,6 @@ async fn main() -> Result<()> {
         Command::Step1(a) => step1::run(a).await,
         Command::Flows(a) => flows::run(a).await,
         Command::Step2(a) => step2::run(a).await,
+        Command::Step3(a) => step3::run(a).await,
     }
 }

@@ -23,12 +23,14 @@ pub(crate) fn record_trigger(t: &Trigger) -> Option<(Op, &str, Option<&str>)> {
 }
 
 /// Turns the outbox entries of `env`'s databases (production, and any its `flows` are
-/// bound to) into runs.
+/// bound to) into runs, a batch per database; returns whether a batch was full (more
+/// may wait).
 pub(crate) async fn dispatch(
     rt: &Runtime,
     env: &EnvRecord,
     flows: &[FlowRecord],
-) -> Result<(), FlowError> {
+) -> Result<bool, FlowError> {
+    let mut more = false;
     let control = rt.store.control();
     let env_db = &env.database;
     let env = env.name.as_str();
@@ -42,6 +44,7 @@ pub(crate) async fn dispatch(
         if entries.is_empty() {
             continue;
         }
+        more |= entries.len() >= OUTBOX_BATCH as usize;
         let mut done = Vec::new();
         for e in &entries {
             for f in flows {
@@ -88,5 +91,5 @@ pub(crate) async fn dispatch(
         }
         outbox::remove(&db, &done).await?;
     }
-    Ok(())
+    Ok(more)
 }

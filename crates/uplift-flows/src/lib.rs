@@ -79,6 +79,8 @@ pub struct Runtime {
     mailer: std::sync::RwLock<Option<Arc<mail::Mailer>>>,
     test_roles: std::sync::RwLock<Option<Arc<dyn rights::TestRoles>>>,
     last_round: Mutex<LastRound>,
+    /// Tests hold the loop's outbox dispatch (see [`Runtime::set_dispatch_paused`]).
+    dispatch_paused: std::sync::atomic::AtomicBool,
 }
 
 impl Runtime {
@@ -95,7 +97,30 @@ impl Runtime {
             mailer: std::sync::RwLock::new(None),
             test_roles: std::sync::RwLock::new(None),
             last_round: Mutex::new(LastRound::default()),
+            dispatch_paused: false.into(),
         })
+    }
+
+    /// Keeps the loop from turning outbox entries into runs (tests that need an entry
+    /// still in the outbox at a given moment); [`Runtime::drain`] still does.
+    pub fn set_dispatch_paused(&self, paused: bool) {
+        self.dispatch_paused
+            .store(paused, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Turns every outbox entry of `env`'s databases into runs of the flows as they
+    /// are now. Step 3 calls it inside its pause, with writes held, just before the
+    /// switch: what was committed on the old production runs with the original flows,
+    /// which the switch then archives; nothing is left for them afterwards.
+    pub async fn drain(&self, env: &str) -> Result<(), FlowError> {
+        let control = self.store.control();
+        let record = control
+            .get_env(env)
+            .await?
+            .ok_or_else(|| FlowError::Invalid(format!("no environment '{env}'")))?;
+        let flows = control.flows(env).await?;
+        while dispatch::dispatch(self, &record, &flows).await? {}
+        Ok(())
     }
 
     /// Whether the loop is running and its rounds succeed.
@@ -341,7 +366,12 @@ impl Runtime {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), FlowError> {
         let flows = self.store.control().flows(&env.name).await?;
-        dispatch::dispatch(self, env, &flows).await?;
+        if !self
+            .dispatch_paused
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            dispatch::dispatch(self, env, &flows).await?;
+        }
         if schedules {
             schedule::schedule(self, &env.name, &flows, now).await?;
         }

@@ -102,6 +102,17 @@ impl Services {
         Ok(checks)
     }
 
+    /// Called by the runner inside the pause, just before the switch: every outbox entry
+    /// of the old production becomes a run of the original flows (still on, still bound
+    /// to it) before the switch archives them.
+    pub(crate) fn before_switch(&self) -> uplift_upgrade::runner::BeforeSwitch {
+        let flows = self.flows.clone();
+        Arc::new(move |env: String| {
+            let flows = flows.clone();
+            Box::pin(async move { flows.drain(&env).await.map_err(|e| e.to_string()) })
+        })
+    }
+
     /// Called by the runner once the switch is committed, before held writes go on.
     pub(crate) fn on_switch(&self) -> uplift_upgrade::runner::OnSwitch {
         let (cache, flows) = (self.cache.clone(), self.flows.clone());

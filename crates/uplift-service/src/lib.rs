@@ -79,6 +79,9 @@ impl Services {
         };
         services.upgrades.set_on_switch(services.on_switch());
         services
+            .upgrades
+            .set_before_switch(services.before_switch());
+        services
     }
 
     /// The store, for what runs beside the services (bootstrap, benches, tests).

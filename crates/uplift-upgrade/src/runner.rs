@@ -24,7 +24,7 @@ mod step2;
 pub mod step3;
 
 pub use step2::{ItemChange, ToVerify};
-pub use step3::{Check, OnSwitch, renames, source_security};
+pub use step3::{BeforeSwitch, Check, OnSwitch, renames, source_security};
 
 use crate::events::{EntityReport, Event, Phase, Sample, StartOptions};
 use crate::plans::{self, FoundPlan, PlanSource};
@@ -202,6 +202,7 @@ pub struct Upgrades {
     step2_work: Arc<tokio::sync::Notify>,
     /// What runs right after step 3's switch (see [`OnSwitch`]).
     on_switch: std::sync::OnceLock<OnSwitch>,
+    before_switch: std::sync::OnceLock<step3::BeforeSwitch>,
     /// A wait inside every write pause, for tests (see [`Upgrades::set_pause_delay_ms`]).
     pause_delay_ms: std::sync::atomic::AtomicU64,
     /// Where step 3 waits for a test to kill the server (see [`step3::Stall`]).
@@ -245,6 +246,7 @@ impl Upgrades {
             writing: tokio::sync::Mutex::new(()),
             targets: Mutex::new(HashMap::new()),
             on_switch: std::sync::OnceLock::new(),
+            before_switch: std::sync::OnceLock::new(),
             pause_delay_ms: 0.into(),
             stall: Mutex::new(None),
         })

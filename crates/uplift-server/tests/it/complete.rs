@@ -20,6 +20,11 @@ const MAKER: &str = "mia@shop.test";
 
 /// A classic environment with tickets, an app over them and a flow, through step 1.
 async fn seed(p: &Platform) -> String {
+    seed_with(p, &[]).await
+}
+
+/// `seed`, with `flows` (of the admin) made too before step 1.
+async fn seed_with(p: &Platform, flows: &[Value]) -> String {
     p.create_env("shop", "classic", "open").await;
     let defs = json!({"entities": {"Ticket": {"fields": [
         {"name": "Subject", "type": "Text"},
@@ -54,6 +59,12 @@ async fn seed(p: &Platform) -> String {
         .post(&format!("{ENV}/apps/Desk/publish"), ADMIN_TOKEN, json!({}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    for f in flows {
+        let r = p
+            .post(&format!("{ENV}/flows"), ADMIN_TOKEN, f.clone())
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
     // A maker's own flow: an item of hers in step 2.
     let mia = p.user(MAKER, "maker").await;
     let theirs = json!({"name": "Count tickets", "owner": MAKER, "trigger": {"kind": "manual"},
@@ -579,4 +590,89 @@ async fn an_etag_read_before_the_switch_still_guards_a_write_after_it(p: Platfor
         r.status,
         r.body
     );
+}
+
+/// The runs the outbox made of the flow named `name` (not step 2's dry runs), once `n`
+/// of them have finished.
+async fn finished_runs(p: &Platform, name: &str, n: usize) -> Vec<Value> {
+    let flows = p.get(&format!("{ENV}/flows"), ADMIN_TOKEN).await.body;
+    let id = flows["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == name)
+        .unwrap_or_else(|| panic!("no flow '{name}': {flows}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut runs = Vec::new();
+    for _ in 0..200 {
+        let r = p.get(&format!("{ENV}/flows/{id}/runs"), ADMIN_TOKEN).await;
+        runs = r.body["value"].as_array().cloned().unwrap_or_default();
+        runs.retain(|r| {
+            r["trigger_key"]
+                .as_str()
+                .is_some_and(|k| k.starts_with("outbox:"))
+        });
+        let done = runs
+            .iter()
+            .all(|r| r["status"] == "succeeded" || r["status"] == "failed");
+        if runs.len() >= n && done {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    runs
+}
+
+/// A record written before the switch runs the original flow, one written after it
+/// the promoted flow; each once. The outbox entry of the first is still waiting when
+/// step 3 switches (the runtime's dispatch is held), so the pause hands it over.
+#[engine_test]
+async fn outbox_entries_run_with_the_flows_of_their_side_of_the_switch(p: Platform) {
+    let log = json!({"name": "Log tickets", "owner": "admin@uplift.local", "state": "on",
+        "trigger": {"kind": "record_created", "entity": "Ticket"},
+        "steps": [{"kind": "set_variable", "name": "v", "variable": "x", "value": "1"}]});
+    seed_with(&p, &[log]).await;
+    p.flows.set_dispatch_paused(true);
+    let r = p
+        .post(
+            &format!("{ENV}/data/tickets"),
+            ADMIN_TOKEN,
+            json!({"Subject": "before"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    complete(&p).await;
+    p.flows.set_dispatch_paused(false);
+    let r = p
+        .post(
+            &format!("{ENV}/data/cr_tickets"),
+            ADMIN_TOKEN,
+            json!({"cr_subject": "after"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let original = finished_runs(&p, "[Archived] Log tickets", 1).await;
+    let promoted = finished_runs(&p, "Log tickets", 1).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (original_again, promoted_again) = (
+        finished_runs(&p, "[Archived] Log tickets", 1).await,
+        finished_runs(&p, "Log tickets", 1).await,
+    );
+    assert_eq!(
+        (original.len(), promoted.len()),
+        (1, 1),
+        "{}: original {original:#?}, promoted {promoted:#?}",
+        p.engine
+    );
+    assert_eq!(
+        (original_again.len(), promoted_again.len()),
+        (1, 1),
+        "{}: none runs twice",
+        p.engine
+    );
+    for run in original.iter().chain(&promoted) {
+        assert_eq!(run["status"], "succeeded", "{}: {run:#}", p.engine);
+    }
 }

@@ -90,6 +90,18 @@ enum Paused {
 /// what they cache about the environment and refresh the flow runtime.
 pub type OnSwitch = Arc<dyn Fn(&str) + Send + Sync>;
 
+/// Called inside the pause, with writes held, just before the switch: the services
+/// hand the outbox over, so what was committed on the old production runs with the
+/// original flows and what comes after with the promoted ones.
+pub type BeforeSwitch = Arc<
+    dyn Fn(
+            String,
+        )
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>
+        + Send
+        + Sync,
+>;
+
 impl Upgrades {
     /// Makes step 3 wait at `at` (tests that kill the server there).
     pub fn set_stall(&self, at: Option<Stall>) {
@@ -103,6 +115,11 @@ impl Upgrades {
             tracing::warn!(?at, "step 3 held for a test");
             tokio::time::sleep(Duration::from_secs(STALL_S)).await;
         }
+    }
+
+    /// Sets what runs just before a switch (see [`BeforeSwitch`]).
+    pub fn set_before_switch(&self, hook: BeforeSwitch) {
+        let _ = self.before_switch.set(hook);
     }
 
     /// Sets what runs right after a switch (see [`OnSwitch`]).
@@ -520,6 +537,16 @@ impl Upgrades {
                 hook(&switch.env);
             }
         };
+        if let Some(hook) = self.before_switch.get() {
+            hook(switch.env.clone()).await.map_err(|e| {
+                UpgradeError::Conflict(format!("the outbox was not handed over: {e}"))
+            })?;
+        }
+        if over() {
+            return Ok(Paused::Aborted(
+                "handing the outbox over took longer than the budget".into(),
+            ));
+        }
         self.stall(Stall::BeforeSwitch).await;
         self.store.commit_switch(switch).await?;
         forget();
