@@ -95,6 +95,57 @@ impl Services {
         Ok((upgrade, changes, security))
     }
 
+    /// The change list as planned from the database production was on before the
+    /// switch; empty once that database is deleted.
+    async fn changes_from(
+        &self,
+        env: &str,
+        old: &str,
+        plan_name: &str,
+        options: &Options,
+    ) -> Result<ChangeList> {
+        let Ok(db) = self.store.database(env, old).await else {
+            return Ok(ChangeList::default());
+        };
+        let plan = self.upgrades.find_plan(plan_name).await?.plan;
+        let upgrade = apply(&plan, &db.catalog(), options)
+            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        let mut changes = upgrade.changes;
+        changes.currencies_found = uplift_upgrade::runner::currencies_in(&db)
+            .await?
+            .into_iter()
+            .collect();
+        Ok(changes)
+    }
+
+    /// The environment's security as it is: after the switch, the mapping's outcome.
+    async fn security_now(&self, env: &str) -> Result<api::upgrade::SecurityMapping> {
+        let control = self.store.control();
+        let record = self.env(env).await?;
+        Ok(api::upgrade::SecurityMapping {
+            mode: convert::security_mode(record.security_mode),
+            roles: control
+                .list_roles(env)
+                .await?
+                .into_iter()
+                .map(|r| api::upgrade::MappedRole {
+                    name: r.name,
+                    privileges: r.privileges,
+                })
+                .collect(),
+            members: control
+                .list_members(env)
+                .await?
+                .into_iter()
+                .map(|m| api::upgrade::MappedMember {
+                    role: m.role,
+                    user: m.user,
+                })
+                .collect(),
+            warnings: Vec::new(),
+        })
+    }
+
     async fn security_outcome(
         &self,
         env: &str,
@@ -236,7 +287,19 @@ impl Services {
             currency: o.currency.clone(),
             exchange_rates: o.exchange_rates.clone(),
         };
-        let (_, changes, security) = self.planned(env, &o.plan, &options).await?;
+        // Once switched, production is the new schema: the change list is planned from
+        // the old production, and the roles are the mapping's outcome.
+        let (changes, security) = match view.state.step3.as_ref().filter(|t| t.switched) {
+            None => {
+                let (_, changes, security) = self.planned(env, &o.plan, &options).await?;
+                (changes, security)
+            }
+            Some(t) => (
+                self.changes_from(env, &t.from_database, &o.plan, &options)
+                    .await?,
+                self.security_now(env).await?,
+            ),
+        };
         Ok(api::upgrade::Report {
             id: view.id,
             status: status(view.state.status),

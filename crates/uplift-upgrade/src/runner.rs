@@ -1012,6 +1012,11 @@ async fn count_rows(
 /// Every currency code present in Currency fields of production.
 pub async fn currencies_found(store: &Store, env: &str) -> Result<BTreeSet<String>, UpgradeError> {
     let db = store.env_db(env).await?;
+    currencies_in(&db).await
+}
+
+/// The currency codes found in `db`'s Currency fields.
+pub async fn currencies_in(db: &uplift_store::EnvDb) -> Result<BTreeSet<String>, UpgradeError> {
     let catalog = db.catalog();
     let mut out = BTreeSet::new();
     let mut conn = db.pool().conn().await?;

@@ -676,3 +676,46 @@ async fn outbox_entries_run_with_the_flows_of_their_side_of_the_switch(p: Platfo
         assert_eq!(run["status"], "succeeded", "{}: {run:#}", p.engine);
     }
 }
+
+/// After the switch production is the new schema: the report still lists what the plan
+/// changed (planned from the old production) and the pause, and still answers once the
+/// old production is cleaned up.
+#[engine_test]
+async fn the_report_after_the_switch_lists_what_the_plan_changed(p: Platform) {
+    seed(&p).await;
+    let before = p.get(&format!("{ENV}/upgrade/report"), ADMIN_TOKEN).await;
+    assert_eq!(before.status, StatusCode::OK, "{}", before.body);
+    complete(&p).await;
+    let after = p.get(&format!("{ENV}/upgrade/report"), ADMIN_TOKEN).await;
+    assert_eq!(after.status, StatusCode::OK, "{}: {}", p.engine, after.body);
+    assert_eq!(
+        after.body["changes"], before.body["changes"],
+        "{}: the same change list",
+        p.engine
+    );
+    let tickets = after.body["changes"]["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["source"] == "Ticket")
+        .cloned();
+    assert_eq!(
+        tickets.map(|t| t["target"].clone()),
+        Some(json!("cr_ticket")),
+        "{}",
+        after.body
+    );
+    assert!(
+        after.body["pause"]["attempts"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty()),
+        "{}",
+        after.body
+    );
+    let r = p
+        .post(&format!("{ENV}/upgrade/cleanup"), ADMIN_TOKEN, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let gone = p.get(&format!("{ENV}/upgrade/report"), ADMIN_TOKEN).await;
+    assert_eq!(gone.status, StatusCode::OK, "{}: {}", p.engine, gone.body);
+}
