@@ -58,10 +58,38 @@ pub struct Change {
     pub op: ChangeOp,
 }
 
+/// Attempts at installing capture: its triggers lock each table in turn, which a
+/// write load can deadlock with or keep waiting.
+const INSTALL_ATTEMPTS: u64 = 10;
+/// How long the install waits for one table's lock (PostgreSQL) before it gives up and
+/// tries again, so the writes queued behind its lock request are not held for long.
+const INSTALL_LOCK_TIMEOUT_MS: u64 = 2_000;
+
 /// Installs capture on every entity table of `db` (again, harmlessly, if it is in).
-/// One transaction: writes are captured from its commit on, all of them or none.
+/// One transaction: writes are captured from its commit on, all of them or none. A
+/// deadlock with writers, or a lock not granted in time, is tried again.
 pub async fn install(db: &EnvDb) -> Result<()> {
+    let mut attempt = 1;
+    loop {
+        match install_once(db).await {
+            Err(e) if e.is_transient() && attempt < INSTALL_ATTEMPTS => {
+                tracing::info!(attempt, error = %e, "capture not installed yet; trying again");
+                tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn install_once(db: &EnvDb) -> Result<()> {
     let mut tx = db.pool().begin().await?;
+    if db.dialect() == Dialect::Postgres {
+        tx.batch(&format!(
+            "SET LOCAL lock_timeout = '{INSTALL_LOCK_TIMEOUT_MS}ms'"
+        ))
+        .await?;
+    }
     tx.batch(&table_sql(db)).await?;
     if db.dialect() == Dialect::Postgres {
         tx.batch(&function_sql(db)).await?;

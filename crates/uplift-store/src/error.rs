@@ -83,6 +83,7 @@ impl StoreError {
             StoreError::Postgres(e) => e.code().is_some_and(|c| {
                 *c == tokio_postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
                     || *c == tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED
+                    || *c == tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE
             }),
             StoreError::Pool(_) => true,
             _ => false,

@@ -93,34 +93,41 @@ impl CatchUp {
     pub async fn counts_of(&self, changes: &[Change]) -> Result<Vec<(String, u64, u64)>> {
         let mut conn = self.pool.conn().await?;
         let mut out = Vec::new();
-        for (entity, ids) in by_entity(changes) {
+        for (entity, all) in by_entity(changes) {
             let Some((_, w)) = self.work.get(entity) else {
                 continue;
             };
-            let mut target = SqlBuf::new(self.pool.dialect());
-            target
-                .push("SELECT COUNT(*) FROM ")
-                .push(&w.dst)
-                .push(" WHERE id IN (");
-            in_list(&mut target, &ids);
-            target.push(")");
-            let mut kept = w.kept_count.clone();
-            kept.push(" AND s.id IN (");
-            in_list(&mut kept, &ids);
-            kept.push(")");
             let count = |n: Option<Vec<Value>>| match n.as_deref() {
                 Some([Value::Int(n)]) => Ok(*n as u64),
                 _ => Err(StoreError::Corrupt(format!("counting '{entity}'"))),
             };
-            let held = conn.query_opt(&target.sql, &target.params, &[ColType::Int]);
-            let held = count(held.await?)?;
-            let kept = conn.query_opt(&kept.sql, &kept.params, &[ColType::Int]);
-            let kept = count(kept.await?)?;
+            let (mut held, mut kept) = (0, 0);
+            // In slices, so that no statement passes the engines' parameter limits.
+            for ids in all.chunks(COUNT_IDS_PER_STATEMENT) {
+                let mut target = SqlBuf::new(self.pool.dialect());
+                target
+                    .push("SELECT COUNT(*) FROM ")
+                    .push(&w.dst)
+                    .push(" WHERE id IN (");
+                in_list(&mut target, ids);
+                target.push(")");
+                let mut source = w.kept_count.clone();
+                source.push(" AND s.id IN (");
+                in_list(&mut source, ids);
+                source.push(")");
+                let n = conn.query_opt(&target.sql, &target.params, &[ColType::Int]);
+                held += count(n.await?)?;
+                let n = conn.query_opt(&source.sql, &source.params, &[ColType::Int]);
+                kept += count(n.await?)?;
+            }
             out.push((entity.to_string(), held, kept));
         }
         Ok(out)
     }
 }
+
+/// Ids per counting statement (each is a bound parameter).
+const COUNT_IDS_PER_STATEMENT: usize = 1_000;
 
 /// The changed ids of each entity, sorted, each once.
 fn by_entity(changes: &[Change]) -> BTreeMap<&str, Vec<&str>> {

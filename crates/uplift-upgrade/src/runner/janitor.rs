@@ -30,13 +30,23 @@ impl Default for Retention {
 /// When each kept database of a completed upgrade is due for deletion.
 pub fn deadlines(t: &Step3State, r: Retention) -> Option<[(KeptDatabase, OffsetDateTime); 2]> {
     let completed = parse_instant(t.completed_at.as_deref()?)?;
-    let after =
-        |hours: u64| completed + Duration::hours(i64::try_from(hours).unwrap_or(i64::MAX / 3600));
+    // A retention past the calendar's end is "never": the deadline saturates.
+    let after = |hours: u64| {
+        i64::try_from(hours)
+            .ok()
+            .and_then(|h| h.checked_mul(3600))
+            .map(Duration::seconds)
+            .and_then(|d| completed.checked_add(d))
+            .unwrap_or(LATEST)
+    };
     Some([
         (KeptDatabase::Test, after(r.test_retention_hours)),
         (KeptDatabase::OldProduction, after(r.revert_window_hours)),
     ])
 }
+
+/// The last instant a deadline can name (the end of year 9999, UTC).
+const LATEST: OffsetDateTime = time::macros::datetime!(9999-12-31 23:59:59 UTC);
 
 /// The kept databases that are due at `at` and not yet deleted.
 pub fn due(t: &Step3State, r: Retention, at: OffsetDateTime) -> Vec<KeptDatabase> {
@@ -67,20 +77,29 @@ impl Upgrades {
         self.retention.lock().map(|r| *r).unwrap_or_default()
     }
 
-    /// Deletes what `env`'s completed upgrade kept and whose time is up.
+    /// Deletes what `env`'s completed upgrades kept and whose time is up (every one,
+    /// not only the latest: a newer upgrade does not keep an older one's databases).
     pub async fn sweep(&self, env: &str) -> Result<Vec<KeptDatabase>, UpgradeError> {
-        let Some((id, state)) = self.completed(env).await? else {
-            return Ok(Vec::new());
-        };
-        let Some(t) = &state.step3 else {
-            return Ok(Vec::new());
-        };
-        let due = due(t, self.retention(), OffsetDateTime::now_utc());
-        for which in &due {
-            self.remove_kept(env, &id, &state, *which, "janitor")
-                .await?;
+        let mut swept = Vec::new();
+        for id in self.store.control().upgrades(env).await? {
+            let Some(state) = self.folded_log(&id).await?.1 else {
+                continue;
+            };
+            let Some(t) = state
+                .step3
+                .as_ref()
+                .filter(|_| state.status == Status::Completed)
+            else {
+                continue;
+            };
+            let due = due(t, self.retention(), OffsetDateTime::now_utc());
+            for which in &due {
+                self.remove_kept(env, &id, &state, *which, "janitor")
+                    .await?;
+            }
+            swept.extend(due);
         }
-        Ok(due)
+        Ok(swept)
     }
 
     /// Deletes both kept databases now, ending the revert window (`uplift upgrade
@@ -197,6 +216,17 @@ mod tests {
         );
         t.old_production_removed = true;
         assert!(due(&t, Retention::default(), at).is_empty());
+    }
+
+    #[test]
+    fn a_retention_past_the_calendar_never_comes_due() {
+        let t = completed_at("2026-12-01T00:00:00.000Z");
+        let forever = Retention {
+            test_retention_hours: u64::MAX,
+            revert_window_hours: 100_000_000,
+        };
+        let at = parse_instant("9999-12-30T00:00:00Z").unwrap();
+        assert!(due(&t, forever, at).is_empty());
     }
 
     #[test]
