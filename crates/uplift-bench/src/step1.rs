@@ -17,7 +17,7 @@ use uplift_store::{Backend, Dialect, EnvDb, Pool, Store};
 
 use crate::api::{Args, ensure_pg_database, machine, pg_bench_url, serve};
 
-const RATES: &str = r#"{"EUR":1.08,"GBP":1.27,"JPY":0.0067}"#;
+pub(crate) const RATES: &str = r#"{"EUR":1.08,"GBP":1.27,"JPY":0.0067}"#;
 
 struct Result1 {
     engine: String,
@@ -45,7 +45,7 @@ impl Result1 {
 
 /// One API call. In-process, so polling the status costs step 1 no CPU for process
 /// start-ups (a `curl` every poll took a tenth of a core).
-async fn http(
+pub(crate) async fn http(
     client: &reqwest::Client,
     served: &crate::api::Served,
     method: reqwest::Method,

@@ -19,6 +19,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value as Json, json};
 
 use crate::api::{Args, Served, serve_at};
+use crate::step1::{RATES, http};
 
 #[derive(clap::Args, Clone)]
 pub struct Step3Args {
@@ -41,7 +42,6 @@ const ENTITIES: [(&str, &str, Option<&str>); 2] = [
     ("accounts", "Name", None),
     ("products", "Name", Some("ProductNumber")),
 ];
-const RATES: &str = r#"{"EUR":1.08,"GBP":1.27,"JPY":0.0067}"#;
 
 /// One record the load made, as it was last acknowledged.
 #[derive(Debug, Clone)]
@@ -55,7 +55,7 @@ struct Known {
 }
 
 /// What the load saw.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Load {
     records: BTreeMap<String, Known>,
     /// (when it started, how long it took) of every acknowledged write.
@@ -287,21 +287,20 @@ fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
     (at(0.50), at(0.99))
 }
 
-async fn get(client: &reqwest::Client, s: &Served, path: &str) -> Result<Json> {
-    let (status, _, body) = call(client, s, Method::GET, path, None, None).await?;
-    if !status.is_success() {
-        bail!("GET {path}: {status} {body}");
-    }
-    Ok(body)
-}
-
 async fn wait_status(
     client: &reqwest::Client,
     s: &Served,
     done: impl Fn(&Json) -> bool,
 ) -> Result<Json> {
     loop {
-        let v = get(client, s, "/api/environments/contoso/upgrade").await?;
+        let v = http(
+            client,
+            s,
+            Method::GET,
+            "/api/environments/contoso/upgrade",
+            "",
+        )
+        .await?;
         if done(&v) {
             return Ok(v);
         }
@@ -483,18 +482,10 @@ async fn one_run(a: &Step3Args, engine: &str, rows: u64) -> Result<Figures> {
     let client = reqwest::Client::new();
     let start = json!({"plan": "classic-to-modern", "language": "en", "currency": "USD",
         "exchange_rates": serde_json::from_str::<Json>(RATES)?});
-    let (status, _, body) = call(
-        &client,
-        &served,
-        Method::POST,
-        "/api/environments/contoso/upgrade",
-        Some(&start),
-        None,
-    )
-    .await?;
-    if status != StatusCode::ACCEPTED {
-        bail!("starting step 1: {status} {body}");
-    }
+    let upgrade = "/api/environments/contoso/upgrade";
+    http(&client, &served, Method::POST, upgrade, &start.to_string())
+        .await
+        .context("starting step 1")?;
     wait_status(&client, &served, |v| {
         v["status"] == "step2_verifying" && v["items"]["verifying"] == 0
     })
@@ -515,18 +506,10 @@ async fn one_run(a: &Step3Args, engine: &str, rows: u64) -> Result<Figures> {
     let began = Instant::now();
     let complete =
         json!({"pause_budget_ms": 2000, "override": {"reason": "the lost-write checker"}});
-    let (status, _, body) = call(
-        &client,
-        &served,
-        Method::POST,
-        "/api/environments/contoso/upgrade/complete",
-        Some(&complete),
-        None,
-    )
-    .await?;
-    if status != StatusCode::ACCEPTED {
-        bail!("starting step 3: {status} {body}");
-    }
+    let path = "/api/environments/contoso/upgrade/complete";
+    http(&client, &served, Method::POST, path, &complete.to_string())
+        .await
+        .context("starting step 3")?;
     let end = wait_status(&client, &served, |v| v["status"] != "step3_running").await?;
     let ended = Instant::now();
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -539,7 +522,7 @@ async fn one_run(a: &Step3Args, engine: &str, rows: u64) -> Result<Figures> {
             end["step3"]["failure"]
         );
     }
-    let l = load.lock().unwrap().clone_view();
+    let l = load.lock().unwrap().clone();
     let (expected, found) = verify(&client, &served, &l).await?;
     let t = &end["step3"];
     let pauses = t["pause"]["attempts"]
@@ -585,20 +568,6 @@ async fn one_run(a: &Step3Args, engine: &str, rows: u64) -> Result<Figures> {
         capture_ratio,
         ..figures
     })
-}
-
-impl Load {
-    /// What verification and the figures need, taken out from under the lock.
-    fn clone_view(&self) -> Load {
-        Load {
-            records: self.records.clone(),
-            latencies: self.latencies.clone(),
-            refused: self.refused.clone(),
-            acknowledged: self.acknowledged,
-            sets: self.sets.clone(),
-            fields: self.fields.clone(),
-        }
-    }
 }
 
 /// Runs every engine and size and writes the section of the report.

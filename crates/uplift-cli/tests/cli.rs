@@ -819,6 +819,23 @@ fn curl_json_within(s: &Server, method: &str, path: &str, body: &str, max_s: u32
     )
 }
 
+/// The demo's upgrade, with a rate for each currency it holds.
+const START_UPGRADE: &str = r#"{"plan":"classic-to-modern","language":"en","currency":"USD","exchange_rates":{"EUR":1.08,"GBP":1.27,"JPY":0.0067}}"#;
+
+/// Starts step 1 on the demo and waits until step 2 has verified every item once.
+fn upgrade_to_step2(s: &Server) {
+    let (code, body) = curl_json(
+        s,
+        "POST",
+        "/api/environments/contoso/upgrade",
+        START_UPGRADE,
+    );
+    assert_eq!(code, 202, "{body}");
+    wait_for(s, |v| {
+        v["status"] == "step2_verifying" && v["items"]["verifying"] == 0
+    });
+}
+
 fn wait_for(s: &Server, mut done: impl FnMut(&Value) -> bool) -> Value {
     for _ in 0..3000 {
         let v = s.get("/api/environments/contoso/upgrade");
@@ -854,7 +871,7 @@ fn step1_survives_a_killed_server_and_production_keeps_taking_writes(
     if let Some((url, _)) = &backend {
         args.extend(["--database-url", url.as_str()]);
     }
-    let start = r#"{"plan":"classic-to-modern","language":"en","currency":"USD","exchange_rates":{"EUR":1.08,"GBP":1.27,"JPY":0.0067}}"#;
+    let start = START_UPGRADE;
     // Throttled, so the kill lands in the copy phase: small chunks, each followed by
     // a pause (test-only settings).
     let slow = [
@@ -1537,7 +1554,7 @@ fn a_target_corrupted_mid_step_is_reported_as_a_checksum_mismatch(
         &data,
         &slow,
     );
-    let start = r#"{"plan":"classic-to-modern","language":"en","currency":"USD","exchange_rates":{"EUR":1.08,"GBP":1.27,"JPY":0.0067}}"#;
+    let start = START_UPGRADE;
     let (code, body) = curl_json(&s, "POST", "/api/environments/contoso/upgrade", start);
     assert_eq!(code, 202, "{body}");
     let at = wait_for(&s, copy_running);
@@ -1600,7 +1617,7 @@ fn step2_verification_survives_a_kill_and_each_maker_is_mailed_their_items(
     let args = on(&backend, &["demo", "--rows", "3000"]);
     let slow = [("UPLIFT_TEST_VERIFY_PAUSE_MS", "400")];
     let s = Server::start_env(&args, dir.path(), &data, &slow);
-    let start = r#"{"plan":"classic-to-modern","language":"en","currency":"USD","exchange_rates":{"EUR":1.08,"GBP":1.27,"JPY":0.0067}}"#;
+    let start = START_UPGRADE;
     let (code, body) = curl_json(&s, "POST", "/api/environments/contoso/upgrade", start);
     assert_eq!(code, 202, "{body}");
     let during = wait_for(&s, |v| {
@@ -1706,12 +1723,7 @@ fn a_maker_fixes_accepts_and_signs_off_and_the_gate_opens_with_the_last_item(
         dir.path(),
         &dir.path().join("data"),
     );
-    let start = r#"{"plan":"classic-to-modern","language":"en","currency":"USD","exchange_rates":{"EUR":1.08,"GBP":1.27,"JPY":0.0067}}"#;
-    let (code, body) = curl_json(&s, "POST", "/api/environments/contoso/upgrade", start);
-    assert_eq!(code, 202, "{body}");
-    wait_for(&s, |v| {
-        v["status"] == "step2_verifying" && v["items"]["verifying"] == 0
-    });
+    upgrade_to_step2(&s);
     let alice = "alice.maker@contoso.com";
     let (code, t) = curl_json(
         &s,
@@ -1881,12 +1893,7 @@ fn step3_from_the_cli_preflights_completes_and_cleans_up(backend: Option<(String
         dir.path(),
         &dir.path().join("data"),
     );
-    let start = r#"{"plan":"classic-to-modern","language":"en","currency":"USD","exchange_rates":{"EUR":1.08,"GBP":1.27,"JPY":0.0067}}"#;
-    let (code, body) = curl_json(&s, "POST", "/api/environments/contoso/upgrade", start);
-    assert_eq!(code, 202, "{body}");
-    wait_for(&s, |v| {
-        v["status"] == "step2_verifying" && v["items"]["verifying"] == 0
-    });
+    upgrade_to_step2(&s);
 
     let (ok, out, err) = s.cli(&["upgrade", "preflight", "contoso"]);
     assert!(!ok, "the demo's items are not all verified: {out}");
@@ -2053,12 +2060,7 @@ fn kill_step3_at(backend: &Option<(String, String)>, kills: &[(&str, &str, bool)
         Server::start_env(&args, dir.path(), &data, &env)
     };
     let mut s = start_at(kills[0].0);
-    let start = r#"{"plan":"classic-to-modern","language":"en","currency":"USD","exchange_rates":{"EUR":1.08,"GBP":1.27,"JPY":0.0067}}"#;
-    let (code, body) = curl_json(&s, "POST", "/api/environments/contoso/upgrade", start);
-    assert_eq!(code, 202, "{body}");
-    wait_for(&s, |v| {
-        v["status"] == "step2_verifying" && v["items"]["verifying"] == 0
-    });
+    upgrade_to_step2(&s);
     let original = s.get("/api/environments/contoso")["database"].clone();
     let mut acked = Vec::new();
     for (n, (point, phase, forward)) in kills.iter().enumerate() {

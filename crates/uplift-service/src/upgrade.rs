@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use uplift_api as api;
 use uplift_model::security::check_privileges;
 use uplift_model::value::format_instant;
-use uplift_plan::{ChangeList, Options, apply};
+use uplift_plan::{ChangeList, Options, SecurityOutcome, apply};
 use uplift_upgrade::events::{AppsFrom, EntityReport, KeptDatabase, Phase, StartOptions};
 use uplift_upgrade::plans::{self, FoundPlan, PlanSource};
 use uplift_upgrade::runner::janitor::{self, Retention};
-use uplift_upgrade::runner::{UpgradeView, currencies_found};
+use uplift_upgrade::runner::{UpgradeView, currencies_in, source_security};
 use uplift_upgrade::state::{Status, UpgradeState};
 
 use crate::auth::Actor;
@@ -84,13 +84,7 @@ impl Services {
     )> {
         let plan = self.upgrades.find_plan(plan_name).await?.plan;
         let prod = self.store.env_db(env).await?;
-        let upgrade = apply(&plan, &prod.catalog(), options)
-            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
-        let mut changes = upgrade.changes.clone();
-        changes.currencies_found = currencies_found(&self.store, env)
-            .await?
-            .into_iter()
-            .collect();
+        let (upgrade, changes) = changes_on(&prod, &plan, options).await?;
         let security = self.security_outcome(env, &plan, &upgrade).await?;
         Ok((upgrade, changes, security))
     }
@@ -108,42 +102,19 @@ impl Services {
             return Ok(ChangeList::default());
         };
         let plan = self.upgrades.find_plan(plan_name).await?.plan;
-        let upgrade = apply(&plan, &db.catalog(), options)
-            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
-        let mut changes = upgrade.changes;
-        changes.currencies_found = uplift_upgrade::runner::currencies_in(&db)
-            .await?
-            .into_iter()
-            .collect();
-        Ok(changes)
+        Ok(changes_on(&db, &plan, options).await?.1)
     }
 
     /// The environment's security as it is: after the switch, the mapping's outcome.
     async fn security_now(&self, env: &str) -> Result<api::upgrade::SecurityMapping> {
-        let control = self.store.control();
         let record = self.env(env).await?;
-        Ok(api::upgrade::SecurityMapping {
-            mode: convert::security_mode(record.security_mode),
-            roles: control
-                .list_roles(env)
-                .await?
-                .into_iter()
-                .map(|r| api::upgrade::MappedRole {
-                    name: r.name,
-                    privileges: r.privileges,
-                })
-                .collect(),
-            members: control
-                .list_members(env)
-                .await?
-                .into_iter()
-                .map(|m| api::upgrade::MappedMember {
-                    role: m.role,
-                    user: m.user,
-                })
-                .collect(),
+        let now = source_security(&self.store, env, record.security_mode).await?;
+        Ok(security_mapping(SecurityOutcome {
+            mode: now.mode,
+            roles: now.roles,
+            members: now.members,
             warnings: Vec::new(),
-        })
+        }))
     }
 
     async fn security_outcome(
@@ -152,29 +123,9 @@ impl Services {
         plan: &uplift_plan::Plan,
         upgrade: &uplift_plan::Upgrade,
     ) -> Result<api::upgrade::SecurityMapping> {
-        let out = self.security.mapped(env, plan, upgrade).await?;
-        Ok(api::upgrade::SecurityMapping {
-            mode: convert::security_mode(out.mode),
-            roles: out
-                .roles
-                .into_iter()
-                .map(|(name, privileges)| api::upgrade::MappedRole { name, privileges })
-                .collect(),
-            members: out
-                .members
-                .into_iter()
-                .map(|(role, user)| api::upgrade::MappedMember { role, user })
-                .collect(),
-            warnings: out
-                .warnings
-                .into_iter()
-                .map(|w| api::upgrade::SecurityWarning {
-                    role: w.role,
-                    user: w.user,
-                    message: w.message,
-                })
-                .collect(),
-        })
+        Ok(security_mapping(
+            self.security.mapped(env, plan, upgrade).await?,
+        ))
     }
 
     /// Starts step 1; it runs in the background.
@@ -319,6 +270,44 @@ impl Services {
                 .map(phase_state)
                 .collect(),
         })
+    }
+}
+
+/// `plan` applied to `db`'s catalog, with the currencies found in its data.
+async fn changes_on(
+    db: &uplift_store::EnvDb,
+    plan: &uplift_plan::Plan,
+    options: &Options,
+) -> Result<(uplift_plan::Upgrade, ChangeList)> {
+    let upgrade =
+        apply(plan, &db.catalog(), options).map_err(|e| ServiceError::Invalid(e.to_string()))?;
+    let mut changes = upgrade.changes.clone();
+    changes.currencies_found = currencies_in(db).await?.into_iter().collect();
+    Ok((upgrade, changes))
+}
+
+fn security_mapping(out: SecurityOutcome) -> api::upgrade::SecurityMapping {
+    api::upgrade::SecurityMapping {
+        mode: convert::security_mode(out.mode),
+        roles: out
+            .roles
+            .into_iter()
+            .map(|(name, privileges)| api::upgrade::MappedRole { name, privileges })
+            .collect(),
+        members: out
+            .members
+            .into_iter()
+            .map(|(role, user)| api::upgrade::MappedMember { role, user })
+            .collect(),
+        warnings: out
+            .warnings
+            .into_iter()
+            .map(|w| api::upgrade::SecurityWarning {
+                role: w.role,
+                user: w.user,
+                message: w.message,
+            })
+            .collect(),
     }
 }
 
