@@ -202,6 +202,10 @@ pub enum UpgradeStatus {
     Step3Running,
     Completed,
     Cancelled,
+    /// A revert of the completed upgrade runs.
+    RevertRunning,
+    /// Production is back on the database it was on before the upgrade.
+    Reverted,
 }
 
 /// The phases of step 1, then step 3's, in order.
@@ -417,9 +421,98 @@ pub struct Step3 {
     /// When step 3 completed (RFC 3339, UTC, milliseconds).
     #[serde(default)]
     pub completed_at: Option<String>,
-    /// The test database and the old production, kept for a while after completion.
+    /// The test database and the old production, kept for a while after completion
+    /// (after a revert: the test database and the upgraded production).
     #[serde(default)]
     pub kept: Vec<KeptDatabase>,
+    /// The revert, once one was started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revert: Option<Revert>,
+}
+
+/// A revert of a completed upgrade as it went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Revert {
+    pub reason: String,
+    pub by: String,
+    pub started_at: String,
+    pub pause_budget_ms: u64,
+    pub max_attempts: u32,
+    /// Production is on the old database again.
+    pub switched: bool,
+    /// While the revert runs: changes made on the upgraded production and not yet
+    /// carried back, as last measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag: Option<u64>,
+    pub pause: PauseReport,
+    /// Why the last attempt failed (production then stayed on the upgraded database).
+    pub failure: Option<String>,
+    pub duration_ms: Option<u64>,
+    /// When the revert ended (RFC 3339, UTC, milliseconds).
+    pub reverted_at: Option<String>,
+}
+
+/// `POST …/upgrade/revert`: put production back on the database it was on.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartRevert {
+    /// Why (the upgrade's log keeps it).
+    pub reason: String,
+    /// The longest the write pause may last, in milliseconds (default 2000).
+    #[serde(default)]
+    pub pause_budget_ms: Option<u64>,
+    /// Pauses tried before the revert gives up (default 3).
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
+}
+
+/// `GET …/upgrade/revert/preview`: what a revert would carry back now, and what it
+/// cannot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RevertPreview {
+    /// A revert may start now.
+    pub possible: bool,
+    /// Why it may not, when it may not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<String>,
+    /// The upgraded production, serving now, and the database a revert goes back to.
+    pub from_database: String,
+    pub to_database: String,
+    /// Per entity with writes since the switch: what goes back.
+    pub entities: Vec<RevertEntity>,
+    /// Fields of the upgraded entities whose values a revert cannot carry back.
+    pub cannot_carry: Vec<LostField>,
+    /// Apps that go back to the version they had before the upgrade.
+    pub apps: Vec<String>,
+    /// Flows that go back to what they were before the upgrade.
+    pub flows: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RevertEntity {
+    /// The upgraded entity, and the one its records go back to.
+    pub entity: String,
+    pub target_entity: String,
+    /// Records created or changed since the switch, written back.
+    pub upserts: u64,
+    /// Records deleted since the switch, deleted in the old database too.
+    pub deletes: u64,
+    /// Fields that cannot go back, with how many of the changed records hold a value
+    /// there (lost by a revert).
+    pub lost: Vec<LostValues>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LostValues {
+    pub field: String,
+    pub records: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LostField {
+    pub entity: String,
+    pub field: String,
+    pub reason: String,
 }
 
 /// A database a completed upgrade keeps: the test database for `test_retention_hours`,
@@ -438,6 +531,8 @@ pub struct KeptDatabase {
 pub enum KeptKind {
     Test,
     OldProduction,
+    /// After a revert: the database step 3 built.
+    UpgradedProduction,
 }
 
 /// Step 3's write pauses.

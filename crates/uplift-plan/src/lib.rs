@@ -19,13 +19,15 @@
 //!   in-process evaluator;
 //! - [`security`]: roles and memberships carried to the target version;
 //! - [`validate`]: the model's own validation run over a target catalog;
-//! - [`rewrite`]: apps and flows rewritten for the target catalog, with findings.
+//! - [`rewrite`]: apps and flows rewritten for the target catalog, with findings;
+//! - [`inverse`](mod@inverse): the row transforms run backwards, for a revert.
 
 pub mod apply;
 pub mod builtin;
 pub mod changes;
 mod convert;
 pub mod file;
+pub mod inverse;
 mod naming;
 pub mod plan;
 pub mod rewrite;
@@ -36,6 +38,7 @@ pub use apply::{ApplyError, Options, Upgrade, apply};
 pub use builtin::{builtin, builtin_names};
 pub use changes::{Action, ChangeList, EntityChange, FieldChange, Warning};
 pub use file::{PlanError, parse_plan};
+pub use inverse::{Inverse, LostField, inverse};
 pub use plan::{
     Conversion, EntityRule, Fraction, LanguageRule, Naming, Plan, SecurityRules, SystemFieldRule,
     TypeRule,

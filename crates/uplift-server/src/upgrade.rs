@@ -7,7 +7,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use uplift_api::ErrorBody;
 use uplift_api::upgrade::{
-    CompleteUpgrade, Preflight, Preview, Report, StartUpgrade, TestAccess, TestAccessGrant, Upgrade,
+    CompleteUpgrade, Preflight, Preview, Report, RevertPreview, StartRevert, StartUpgrade,
+    TestAccess, TestAccessGrant, Upgrade,
 };
 use uplift_service::upgrade::PreviewRequest;
 use utoipa_axum::router::OpenApiRouter;
@@ -28,6 +29,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(complete))
         .routes(routes!(preflight))
         .routes(routes!(cleanup))
+        .routes(routes!(revert))
+        .routes(routes!(revert_preview))
         .routes(routes!(retry))
         .routes(routes!(refresh))
         .routes(routes!(list_test_access))
@@ -207,4 +210,35 @@ async fn cleanup(
     Path(env): Path<String>,
 ) -> Answer<Upgrade> {
     Ok(Json(s.services.cleanup_upgrade(&c, &env).await?))
+}
+
+/// What a revert would carry back to the old production now, and what it cannot
+/// (admins).
+#[utoipa::path(get, path = "/api/environments/{env}/upgrade/revert/preview", tag = "upgrade", params(("env" = String, Path)),
+    responses((status = 200, body = RevertPreview), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn revert_preview(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(env): Path<String>,
+) -> Answer<RevertPreview> {
+    Ok(Json(s.services.revert_preview(&c, &env).await?))
+}
+
+/// Reverts a completed upgrade within its window (admins): production goes back to
+/// the database it was on, every write made since carried back, in a write pause of at
+/// most `pause_budget_ms`; apps and flows go back to what they were. 202: it runs in
+/// the background.
+#[utoipa::path(post, path = "/api/environments/{env}/upgrade/revert", tag = "upgrade", params(("env" = String, Path)),
+    request_body = StartRevert,
+    responses((status = 202, body = Upgrade), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn revert(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(env): Path<String>,
+    Body(req): Body<StartRevert>,
+) -> Result<(StatusCode, Json<Upgrade>), ApiError> {
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(s.services.revert_upgrade(&c, &env, req).await?),
+    ))
 }

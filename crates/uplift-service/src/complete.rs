@@ -78,6 +78,69 @@ impl Services {
         self.upgrade_status(actor, env).await
     }
 
+    /// What a revert of `env`'s completed upgrade would carry back, and what it cannot.
+    pub async fn revert_preview(
+        &self,
+        actor: &Actor,
+        env: &str,
+    ) -> Result<api::upgrade::RevertPreview> {
+        policy::admin(actor)?;
+        self.env(env).await?;
+        let p = self.upgrades.revert_preview(env).await?;
+        Ok(api::upgrade::RevertPreview {
+            possible: p.blocked.is_none(),
+            blocked: p.blocked,
+            from_database: p.from_database,
+            to_database: p.to_database,
+            entities: p
+                .entities
+                .into_iter()
+                .map(|e| api::upgrade::RevertEntity {
+                    entity: e.entity,
+                    target_entity: e.target_entity,
+                    upserts: e.upserts,
+                    deletes: e.deletes,
+                    lost: e
+                        .lost
+                        .into_iter()
+                        .map(|(field, records)| api::upgrade::LostValues { field, records })
+                        .collect(),
+                })
+                .collect(),
+            cannot_carry: p
+                .lost_fields
+                .into_iter()
+                .map(|(entity, field, reason)| api::upgrade::LostField {
+                    entity,
+                    field,
+                    reason,
+                })
+                .collect(),
+            apps: p.apps,
+            flows: p.flows,
+        })
+    }
+
+    /// Starts a revert of `env`'s completed upgrade in the background (admins).
+    pub async fn revert_upgrade(
+        &self,
+        actor: &Actor,
+        env: &str,
+        req: api::upgrade::StartRevert,
+    ) -> Result<api::upgrade::Upgrade> {
+        policy::admin(actor)?;
+        self.env(env).await?;
+        let options = CompleteOptions {
+            pause_budget_ms: req.pause_budget_ms.unwrap_or(DEFAULT_PAUSE_BUDGET_MS),
+            max_attempts: req.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS),
+            override_reason: None,
+        };
+        self.upgrades
+            .revert(env, &req.reason, options, actor.email())
+            .await?;
+        self.upgrade_status(actor, env).await
+    }
+
     /// The runner's checks, with step 2's gate first.
     async fn step3_checks(&self, env: &str) -> Result<Vec<Check>> {
         self.env(env).await?;

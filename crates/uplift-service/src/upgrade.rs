@@ -319,6 +319,8 @@ fn status(s: Status) -> api::upgrade::UpgradeStatus {
         Status::Step3Running => api::upgrade::UpgradeStatus::Step3Running,
         Status::Completed => api::upgrade::UpgradeStatus::Completed,
         Status::Cancelled => api::upgrade::UpgradeStatus::Cancelled,
+        Status::RevertRunning => api::upgrade::UpgradeStatus::RevertRunning,
+        Status::Reverted => api::upgrade::UpgradeStatus::Reverted,
     }
 }
 
@@ -376,9 +378,23 @@ fn step3(
     retention: Retention,
     catchup_lag: Option<u64>,
 ) -> api::upgrade::Step3 {
+    let reverting = t.revert.as_ref().is_some_and(|r| r.reverted_at.is_none());
     api::upgrade::Step3 {
-        catchup_lag,
+        catchup_lag: catchup_lag.filter(|_| !reverting),
         kept: kept(&t, test_database, retention),
+        revert: t.revert.as_ref().map(|r| api::upgrade::Revert {
+            reason: r.reason.clone(),
+            by: r.by.clone(),
+            started_at: r.started_at.clone(),
+            pause_budget_ms: r.options.pause_budget_ms,
+            max_attempts: r.options.max_attempts,
+            switched: r.switched,
+            lag: catchup_lag.filter(|_| reverting),
+            pause: pause_report(&r.pause),
+            failure: r.failure.clone(),
+            duration_ms: r.duration_ms,
+            reverted_at: r.reverted_at.clone(),
+        }),
         completed_at: t.completed_at.clone(),
         pause_budget_ms: t.options.pause_budget_ms,
         max_attempts: t.options.max_attempts,
@@ -419,6 +435,11 @@ fn kept(
                     api::upgrade::KeptKind::OldProduction,
                     t.from_database.as_str(),
                     t.old_production_removed,
+                ),
+                KeptDatabase::UpgradedProduction => (
+                    api::upgrade::KeptKind::UpgradedProduction,
+                    t.new_database.as_str(),
+                    t.upgraded_production_removed,
                 ),
             };
             api::upgrade::KeptDatabase {

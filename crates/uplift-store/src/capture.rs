@@ -164,6 +164,14 @@ pub async fn consume(db: &EnvDb, seqs: &[i64]) -> Result<()> {
     db.delete_seqs(TABLE, seqs).await
 }
 
+/// Forgets every captured change: what a database recorded before it became
+/// production (step 3's catch-up writing into it) is not a change a revert carries back.
+pub async fn clear(db: &EnvDb) -> Result<()> {
+    let mut conn = db.pool().conn().await?;
+    conn.batch(&format!("DELETE FROM {}", db.qualify(TABLE)))
+        .await
+}
+
 /// How many captured changes wait to be applied: the lag.
 pub async fn lag(db: &EnvDb) -> Result<u64> {
     let sql = format!("SELECT count(*) FROM {}", db.qualify(TABLE));

@@ -34,6 +34,7 @@ use crate::transform_sql::{self, SourceTypes};
 use crate::{Result, StoreError};
 
 pub mod catchup;
+pub mod revert;
 
 /// Default rows per `INSERT … SELECT`: large enough to amortise a statement, small
 /// enough that progress moves and a cancel is honoured within a fraction of a second.

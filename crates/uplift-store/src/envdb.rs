@@ -93,6 +93,12 @@ impl EnvDb {
             .store(true, std::sync::atomic::Ordering::Release);
     }
 
+    /// Makes a retired database production again (a revert switches back to it).
+    pub fn reinstate(&self) {
+        self.retired
+            .store(false, std::sync::atomic::Ordering::Release);
+    }
+
     pub fn pool(&self) -> &Pool {
         &self.pool
     }

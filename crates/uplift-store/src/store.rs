@@ -240,6 +240,8 @@ impl Store {
         renames: std::collections::BTreeMap<String, String>,
     ) -> Result<()> {
         let new = self.database(&s.env, &s.to_database).await?;
+        // A revert switches back to a database an earlier switch retired.
+        new.reinstate();
         new.set_renames(renames);
         new.share_gate(self.gate(&s.env));
         let mut envs = self.envs.write().await;

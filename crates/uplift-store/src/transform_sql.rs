@@ -194,6 +194,41 @@ fn expr(
             rate_case(buf, code_column, rates);
             buf.push(", ").push(&scale.to_string()).push(")");
         }
+        ColumnExpr::OptionLabel { column, options } => {
+            source_type(types, column)?;
+            if options.is_empty() {
+                buf.push("NULL");
+                return Ok(());
+            }
+            buf.push("CASE ").push(&src(column));
+            for (value, label) in options {
+                buf.push(" WHEN ").param(Value::Int(*value), ColType::Int);
+                buf.push(" THEN ")
+                    .param(Value::Text(label.clone()), ColType::Text);
+            }
+            buf.push(" END");
+        }
+        ColumnExpr::FirstOf { columns } => {
+            let mut cols = Vec::new();
+            for c in columns {
+                source_type(types, c)?;
+                cols.push(src(c));
+            }
+            match cols.len() {
+                0 => buf.push("NULL"),
+                1 => buf.push(&cols[0]),
+                _ => buf.push("COALESCE(").push(&cols.join(", ")).push(")"),
+            };
+        }
+        ColumnExpr::WholeToDecimal { column } => {
+            source_type(types, column)?;
+            // SQLite keeps decimals as text, which an integer's digits already are; the
+            // cast of `column` to the target's class does it.
+            match d {
+                Dialect::Sqlite => buf.push(&src(column)),
+                Dialect::Postgres => buf.push("(").push(&src(column)).push(")::numeric"),
+            };
+        }
     }
     Ok(())
 }

@@ -334,6 +334,36 @@ pub enum Event {
         at: String,
         duration_ms: u64,
     },
+    /// An admin reverts the completed upgrade: production goes back to the database it
+    /// was on, every write made since carried back through the inverse transforms, in a
+    /// write pause bounded like step 3's.
+    RevertStarted {
+        at: String,
+        reason: String,
+        options: CompleteOptions,
+        by: String,
+    },
+    /// Production is on the old database again, its apps, flows and roles as they were
+    /// before the upgrade (one control-plane transaction).
+    RevertSwitched {
+        at: String,
+        database: String,
+        /// The upgraded names, with the old ones they go back to, for the errors a
+        /// request using one gets.
+        #[serde(default)]
+        renames: BTreeMap<String, String>,
+    },
+    /// The revert is done: the upgrade is `reverted`.
+    Reverted {
+        at: String,
+        duration_ms: u64,
+    },
+    /// The revert stopped before its switch: production stays on the upgraded
+    /// database, the upgrade `completed`, and a revert may be tried again.
+    RevertFailed {
+        at: String,
+        message: String,
+    },
     /// A database the completed upgrade kept was deleted: by the janitor once its time
     /// was up, or by an admin's cleanup.
     DatabaseRemoved {
@@ -351,6 +381,9 @@ pub enum KeptDatabase {
     Test,
     /// The database production was on, kept `revert_window_hours` for a revert.
     OldProduction,
+    /// After a revert: the database step 3 built, kept `revert_window_hours` from the
+    /// completion like the old production was.
+    UpgradedProduction,
 }
 
 impl Event {
@@ -393,6 +426,10 @@ impl Event {
             | Event::Switched { at, .. }
             | Event::Step3Failed { at, .. }
             | Event::Completed { at, .. }
+            | Event::RevertStarted { at, .. }
+            | Event::RevertSwitched { at, .. }
+            | Event::Reverted { at, .. }
+            | Event::RevertFailed { at, .. }
             | Event::DatabaseRemoved { at, .. } => at,
         }
     }

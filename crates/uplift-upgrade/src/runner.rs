@@ -20,6 +20,7 @@ use uplift_store::sql::ident;
 use uplift_store::{Store, StoreError};
 
 pub mod janitor;
+pub mod revert;
 mod step2;
 pub mod step3;
 
@@ -158,7 +159,8 @@ pub struct UpgradeView {
     /// Rows done/total over the whole copy, with an ETA, while step 1 runs.
     pub progress: Option<Progress>,
     pub live_entities: BTreeMap<String, Progress>,
-    /// While step 3 runs: captured changes not yet applied to the new production.
+    /// While step 3 runs: captured changes not yet applied to the new production; while
+    /// a revert runs: changes not yet carried back to the old one.
     pub catchup_lag: Option<u64>,
 }
 
@@ -412,6 +414,11 @@ impl Upgrades {
         let copying = match state.status {
             Status::Step1Running => Phase::Copy,
             Status::Step3Running => Phase::Build,
+            Status::RevertRunning => {
+                let mut view = UpgradeView::of(id, env, state);
+                view.catchup_lag = running.and_then(|r| r.live.lock().ok().and_then(|l| l.lag));
+                return Ok(Some(view));
+            }
             _ => return Ok(Some(UpgradeView::of(id, env, state))),
         };
         if let Some(r) = running
@@ -729,6 +736,20 @@ impl Upgrades {
                     .await
                 {
                     tracing::error!(env = e.name, error = %err, "step 3 did not roll back or forward");
+                }
+                n += 1;
+            } else if let Some((id, state)) = latest.clone()
+                && state.status == Status::RevertRunning
+            {
+                tracing::info!(
+                    env = e.name,
+                    "a revert was under way when the server stopped"
+                );
+                if let Err(err) = self
+                    .end_revert(&e.name, &id, "the server stopped during the revert")
+                    .await
+                {
+                    tracing::error!(env = e.name, error = %err, "the revert did not end cleanly");
                 }
                 n += 1;
             } else if let Some((id, state)) = latest

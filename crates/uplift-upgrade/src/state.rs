@@ -21,13 +21,39 @@ pub enum Status {
     Step3Running,
     Completed,
     Cancelled,
+    /// A revert of the completed upgrade runs.
+    RevertRunning,
+    /// Production is back on the database it was on before the upgrade.
+    Reverted,
 }
 
 impl Status {
     /// Whether the upgrade still holds the environment (only one at a time may).
     pub fn is_active(self) -> bool {
-        !matches!(self, Status::Cancelled | Status::Completed)
+        !matches!(
+            self,
+            Status::Cancelled | Status::Completed | Status::Reverted
+        )
     }
+}
+
+/// A revert as the log tells it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RevertState {
+    pub reason: String,
+    pub options: CompleteOptions,
+    pub by: String,
+    pub started_at: String,
+    pub pause: PauseReport,
+    /// Set once production is on the old database again.
+    pub switched: bool,
+    /// Upgraded names and the old ones, from the switch back on.
+    #[serde(skip)]
+    pub renames: BTreeMap<String, String>,
+    /// Why the last attempt failed (production then stayed on the upgraded database).
+    pub failure: Option<String>,
+    pub duration_ms: Option<u64>,
+    pub reverted_at: Option<String>,
 }
 
 /// Step 3 as the log tells it.
@@ -53,6 +79,21 @@ pub struct Step3State {
     pub test_database_removed: bool,
     /// The old production was deleted: no revert is possible any more.
     pub old_production_removed: bool,
+    /// After a revert, the database step 3 built was deleted.
+    pub upgraded_production_removed: bool,
+    /// The revert, once one was started.
+    pub revert: Option<RevertState>,
+}
+
+impl Step3State {
+    /// The names production answers to now: the plan's renames after the switch, their
+    /// inverse after a revert's switch back.
+    pub fn current_renames(&self) -> Option<&BTreeMap<String, String>> {
+        match &self.revert {
+            Some(r) if r.switched => Some(&r.renames),
+            _ => self.switched.then_some(&self.renames),
+        }
+    }
 }
 
 /// Step 3's write pauses: each attempt, the writes held and the longest wait.
@@ -200,13 +241,28 @@ fn fits_step3(s: &UpgradeState, e: &Event) -> bool {
     let running = s.status == Status::Step3Running;
     match e {
         Event::Step3Started { .. } => s.status == Status::Step2Verifying,
+        Event::PauseAttempted { .. } => running || s.status == Status::RevertRunning,
         Event::PhaseStarted { .. }
         | Event::PhaseFinished { .. }
-        | Event::PauseAttempted { .. }
         | Event::Switched { .. }
         | Event::Completed { .. } => running,
-        Event::DatabaseRemoved { .. } => s.status == Status::Completed,
+        Event::DatabaseRemoved { .. } => {
+            matches!(s.status, Status::Completed | Status::Reverted)
+        }
         Event::Step3Failed { .. } => running && !s.step3.as_ref().is_some_and(|t| t.switched),
+        Event::RevertStarted { .. } => {
+            s.status == Status::Completed
+                && s.step3.as_ref().is_some_and(|t| !t.old_production_removed)
+        }
+        Event::RevertSwitched { .. } | Event::Reverted { .. } => s.status == Status::RevertRunning,
+        Event::RevertFailed { .. } => {
+            s.status == Status::RevertRunning
+                && !s
+                    .step3
+                    .as_ref()
+                    .and_then(|t| t.revert.as_ref())
+                    .is_some_and(|r| r.switched)
+        }
         _ => false,
     }
 }
@@ -236,6 +292,8 @@ fn step3_event(s: &mut UpgradeState, e: &Event) {
                 completed_at: None,
                 test_database_removed: false,
                 old_production_removed: false,
+                upgraded_production_removed: false,
+                revert: None,
             });
             s.phases.retain(|p| !Phase::STEP3.contains(&p.phase));
             s.phases.extend(Phase::STEP3.iter().map(|p| PhaseState {
@@ -256,14 +314,19 @@ fn step3_event(s: &mut UpgradeState, e: &Event) {
             reason,
             ..
         } => {
-            if let Some(t) = s.step3.as_mut() {
-                t.pause.attempts.push(PauseAttempt {
+            let reverting = s.status == Status::RevertRunning;
+            let pause = s.step3.as_mut().and_then(|t| match reverting {
+                true => t.revert.as_mut().map(|r| &mut r.pause),
+                false => Some(&mut t.pause),
+            });
+            if let Some(p) = pause {
+                p.attempts.push(PauseAttempt {
                     ms: *ms,
                     outcome: *outcome,
                     reason: reason.clone(),
                 });
-                t.pause.writes_held += writes_held;
-                t.pause.max_write_wait_ms = t.pause.max_write_wait_ms.max(*max_write_wait_ms);
+                p.writes_held += writes_held;
+                p.max_write_wait_ms = p.max_write_wait_ms.max(*max_write_wait_ms);
             }
         }
         Event::Switched { renames, .. } => {
@@ -293,7 +356,57 @@ fn step3_event(s: &mut UpgradeState, e: &Event) {
                 match database {
                     KeptDatabase::Test => t.test_database_removed = true,
                     KeptDatabase::OldProduction => t.old_production_removed = true,
+                    KeptDatabase::UpgradedProduction => t.upgraded_production_removed = true,
                 }
+            }
+        }
+        _ => revert_event(s, e),
+    }
+}
+
+/// Folds one of a revert's events into `s` (see [`fits_step3`]).
+fn revert_event(s: &mut UpgradeState, e: &Event) {
+    let Some(t) = s.step3.as_mut() else {
+        return;
+    };
+    match e {
+        Event::RevertStarted {
+            at,
+            reason,
+            options,
+            by,
+        } => {
+            s.status = Status::RevertRunning;
+            t.revert = Some(RevertState {
+                reason: reason.clone(),
+                options: options.clone(),
+                by: by.clone(),
+                started_at: at.clone(),
+                pause: PauseReport::default(),
+                switched: false,
+                renames: BTreeMap::new(),
+                failure: None,
+                duration_ms: None,
+                reverted_at: None,
+            });
+        }
+        Event::RevertSwitched { renames, .. } => {
+            if let Some(r) = t.revert.as_mut() {
+                r.switched = true;
+                r.renames = renames.clone();
+            }
+        }
+        Event::Reverted { at, duration_ms } => {
+            s.status = Status::Reverted;
+            if let Some(r) = t.revert.as_mut() {
+                r.duration_ms = Some(*duration_ms);
+                r.reverted_at = Some(at.clone());
+            }
+        }
+        Event::RevertFailed { message, .. } => {
+            s.status = Status::Completed;
+            if let Some(r) = t.revert.as_mut() {
+                r.failure = Some(message.clone());
             }
         }
         _ => {}
@@ -449,7 +562,10 @@ pub fn fold_more(
                     at, to, purpose, ..
                 },
             ) if s.status == Status::Step2Verifying
-                || (s.status == Status::Completed && *purpose == MailPurpose::Completed) =>
+                || (matches!(
+                    s.status,
+                    Status::Completed | Status::RevertRunning | Status::Reverted
+                ) && *purpose == MailPurpose::Completed) =>
             {
                 s.mails.push((to.clone(), *purpose, at.clone()));
             }
@@ -514,6 +630,10 @@ pub fn fold_more(
                 | Event::Switched { .. }
                 | Event::Step3Failed { .. }
                 | Event::Completed { .. }
+                | Event::RevertStarted { .. }
+                | Event::RevertSwitched { .. }
+                | Event::Reverted { .. }
+                | Event::RevertFailed { .. }
                 | Event::DatabaseRemoved { .. },
             ) => {
                 return Err(bad("running"));

@@ -303,6 +303,29 @@ impl<R: SourceRow + ?Sized> Eval<'_, R> {
                     .map_or(Value::Null, Value::Decimal),
                 _ => Value::Null,
             },
+            ColumnExpr::OptionLabel { column, options } => match self.get(column)? {
+                Value::Null => Value::Null,
+                Value::Int(v) => options
+                    .iter()
+                    .find(|(o, _)| o == v)
+                    .map_or(Value::Null, |(_, l)| Value::Text(l.clone())),
+                other => return Err(self.wrong(column, "a whole number", other)),
+            },
+            ColumnExpr::FirstOf { columns } => {
+                let mut out = Value::Null;
+                for c in columns {
+                    let v = self.get(c)?;
+                    if !v.is_null() {
+                        out = v.clone();
+                        break;
+                    }
+                }
+                out
+            }
+            ColumnExpr::WholeToDecimal { column } => match self.number(column)? {
+                None => Value::Null,
+                Some(x) => Value::Decimal(x),
+            },
         })
     }
 }

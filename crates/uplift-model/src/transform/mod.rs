@@ -129,6 +129,18 @@ pub enum ColumnExpr {
         rates: Vec<(String, Decimal)>,
         scale: u32,
     },
+    /// An option value as its label (a revert's inverse of [`ColumnExpr::Label`]). NULL,
+    /// and a value not in the list, give NULL.
+    OptionLabel {
+        column: String,
+        options: Vec<(i64, String)>,
+    },
+    /// The first of these source columns that is not NULL, all of one storage class (a
+    /// revert's classic creation time: the carried one, else the modern record's own).
+    FirstOf { columns: Vec<String> },
+    /// A whole number as an exact decimal (a revert's inverse of [`ColumnExpr::Round`]).
+    /// NULL stays NULL.
+    WholeToDecimal { column: String },
 }
 
 impl ColumnExpr {
@@ -139,7 +151,10 @@ impl ColumnExpr {
             | ColumnExpr::Floor { column, .. }
             | ColumnExpr::DateToInstant { column }
             | ColumnExpr::Round { column }
-            | ColumnExpr::Label { column, .. } => vec![column],
+            | ColumnExpr::Label { column, .. }
+            | ColumnExpr::OptionLabel { column, .. }
+            | ColumnExpr::WholeToDecimal { column } => vec![column],
+            ColumnExpr::FirstOf { columns } => columns.iter().map(String::as_str).collect(),
             ColumnExpr::Rate { code_column, .. } => vec![code_column],
             ColumnExpr::Times {
                 value_column,

@@ -2,6 +2,7 @@
 //! standard entities plus custom entities that use every classic type).
 
 mod catalog;
+mod inverse;
 mod plan_file;
 mod properties;
 mod rewrite;

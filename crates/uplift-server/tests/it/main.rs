@@ -16,6 +16,7 @@ mod openapi;
 mod plans;
 mod query;
 mod records;
+mod revert;
 mod security;
 mod support;
 mod transform_oracle;

@@ -233,16 +233,20 @@ impl Services {
         }
         let seen = self.cache.epoch();
         let latest = self.upgrades.latest(env).await?;
-        let settled = latest
-            .as_ref()
-            .is_none_or(|(_, s)| s.status != uplift_upgrade::state::Status::Step3Running);
+        let settled = latest.as_ref().is_none_or(|(_, s)| {
+            !matches!(
+                s.status,
+                uplift_upgrade::state::Status::Step3Running
+                    | uplift_upgrade::state::Status::RevertRunning
+            )
+        });
         let r: crate::cache::Renames = latest
             .and_then(|(_, s)| s.step3)
-            .filter(|t| t.switched)
-            .map(|t| Arc::new(t.renames))
+            .and_then(|t| t.current_renames().cloned())
+            .map(Arc::new)
             .unwrap_or_default();
-        // While step 3 runs the answer changes at the switch: read from the log each
-        // time then, never cached.
+        // While step 3 or a revert runs the answer changes at the switch: read from the
+        // log each time then, never cached.
         if settled {
             self.cache.put_renames(seen, env, r.clone());
         }

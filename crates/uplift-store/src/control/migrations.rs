@@ -138,6 +138,13 @@ pub(super) const MIGRATIONS: &[Migration] = &[
             "CREATE TABLE {s}write_pauses (env TEXT NOT NULL PRIMARY KEY, upgrade TEXT NOT NULL, attempt BIGINT NOT NULL, started_at TEXT NOT NULL)",
         )],
     },
+    Migration {
+        version: 8,
+        name: "what each switch replaced, for a revert within the window",
+        steps: &[Sql(
+            "CREATE TABLE {s}switch_undo (env TEXT NOT NULL, to_database TEXT NOT NULL, undo TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (env, to_database))",
+        )],
+    },
 ];
 
 /// The version this build writes.

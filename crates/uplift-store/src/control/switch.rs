@@ -5,12 +5,29 @@
 //! follows (see [`crate::gate`]): a pause is written here before the gate closes, so
 //! every server sharing this control plane can see it.
 
+use serde::{Deserialize, Serialize};
 use uplift_model::security::{Privileges, SecurityMode};
-use uplift_model::{SchemaVersion, Value};
+use uplift_model::{ColType, SchemaVersion, Value};
 
 use super::row::Cols;
 use super::{Control, now_text};
+use crate::engine::Tx;
 use crate::{Result, StoreError};
+
+/// What a switch replaced, recorded in the switch's own transaction so that a revert
+/// can put it back whenever it comes (a restart included).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Undo {
+    pub from_database: String,
+    pub schema_version: SchemaVersion,
+    pub security_mode: SecurityMode,
+    /// Each app's latest version before the switch: (name, definition JSON, database).
+    pub apps: Vec<(String, String, String)>,
+    /// Each flow the switch rewrote, as it was: (id, definition JSON, database).
+    pub flows: Vec<(String, String, String)>,
+    /// Each role's privileges before the switch; a role the switch made is absent.
+    pub roles: Vec<(String, Privileges)>,
+}
 
 /// Everything the switch changes.
 #[derive(Debug, Clone)]
@@ -55,6 +72,7 @@ impl Control {
     /// Applies `s` in one transaction.
     pub async fn switch(&self, s: &Switch) -> Result<()> {
         let mut tx = self.pool.begin().await?;
+        self.record_undo(&mut tx, s).await?;
         let n = tx
             .execute(
                 &self.sql("UPDATE {s}environments SET database = ?, schema_version = ?, security_mode = ? WHERE name = ? AND database = ?"),
@@ -118,6 +136,107 @@ impl Control {
             .await?;
         }
         tx.commit().await
+    }
+
+    /// Reads what `s` is about to replace and records it, inside the switch.
+    async fn record_undo(&self, tx: &mut Tx, s: &Switch) -> Result<()> {
+        const ENV: Cols = &[
+            ("schema_version", ColType::Text),
+            ("security_mode", ColType::Text),
+        ];
+        let env = Value::Text(s.env.clone());
+        let rows = self
+            .select_on(
+                tx,
+                ENV,
+                "FROM {s}environments WHERE name = ?",
+                std::slice::from_ref(&env),
+            )
+            .await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| StoreError::NotFound(format!("no environment '{}'", s.env)))?;
+        let corrupt = |what: &str| StoreError::Corrupt(format!("the environment's {what}"));
+        let schema_version = SchemaVersion::parse(&row.text("schema_version")?)
+            .ok_or_else(|| corrupt("schema version"))?;
+        let security_mode = SecurityMode::parse(&row.text("security_mode")?)
+            .ok_or_else(|| corrupt("security mode"))?;
+        let mut apps = Vec::new();
+        for (name, _) in &s.apps {
+            const COLS: Cols = &[("definition", ColType::Text), ("database", ColType::Text)];
+            let rows = self
+                .select_on(
+                    tx,
+                    COLS,
+                    "FROM {s}app_versions WHERE env = ? AND name = ? ORDER BY version DESC LIMIT 1",
+                    &[env.clone(), Value::Text(name.clone())],
+                )
+                .await?;
+            if let Some(r) = rows.first() {
+                apps.push((name.clone(), r.text("definition")?, r.text("database")?));
+            }
+        }
+        let mut flows = Vec::new();
+        for f in &s.flows {
+            const COLS: Cols = &[("definition", ColType::Text), ("database", ColType::Text)];
+            let rows = self
+                .select_on(
+                    tx,
+                    COLS,
+                    "FROM {s}flows WHERE env = ? AND id = ?",
+                    &[env.clone(), Value::Text(f.id.clone())],
+                )
+                .await?;
+            if let Some(r) = rows.first() {
+                flows.push((f.id.clone(), r.text("definition")?, r.text("database")?));
+            }
+        }
+        const ROLES: Cols = &[("name", ColType::Text), ("privileges", ColType::Text)];
+        let mut roles = Vec::new();
+        for r in self
+            .select_on(
+                tx,
+                ROLES,
+                "FROM {s}roles WHERE env = ?",
+                std::slice::from_ref(&env),
+            )
+            .await?
+        {
+            roles.push((
+                r.text("name")?,
+                r.json("privileges", "a role's privileges")?,
+            ));
+        }
+        let undo = Undo {
+            from_database: s.from_database.clone(),
+            schema_version,
+            security_mode,
+            apps,
+            flows,
+            roles,
+        };
+        let json = serde_json::to_string(&undo).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        tx.execute(
+            &self.sql("INSERT INTO {s}switch_undo (env, to_database, undo, at) VALUES (?, ?, ?, ?) ON CONFLICT (env, to_database) DO UPDATE SET undo = excluded.undo, at = excluded.at"),
+            &[env, Value::Text(s.to_database.clone()), Value::Text(json), Value::Text(now_text())],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// What the switch of `env` to `to_database` replaced, if it recorded it.
+    pub async fn undo_of(&self, env: &str, to_database: &str) -> Result<Option<Undo>> {
+        const COLS: Cols = &[("undo", ColType::Text)];
+        let rows = self
+            .select(
+                COLS,
+                "FROM {s}switch_undo WHERE env = ? AND to_database = ?",
+                &[Value::Text(env.into()), Value::Text(to_database.into())],
+            )
+            .await?;
+        rows.first()
+            .map(|r| r.json("undo", "a switch's undo record"))
+            .transpose()
     }
 
     /// Records a write pause of `env` (one at a time per environment).

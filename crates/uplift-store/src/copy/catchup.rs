@@ -127,10 +127,10 @@ impl CatchUp {
 }
 
 /// Ids per counting statement (each is a bound parameter).
-const COUNT_IDS_PER_STATEMENT: usize = 1_000;
+pub(super) const COUNT_IDS_PER_STATEMENT: usize = 1_000;
 
 /// The changed ids of each entity, sorted, each once.
-fn by_entity(changes: &[Change]) -> BTreeMap<&str, Vec<&str>> {
+pub(super) fn by_entity(changes: &[Change]) -> BTreeMap<&str, Vec<&str>> {
     let mut by: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for c in changes {
         by.entry(c.entity.as_str())
@@ -144,7 +144,7 @@ fn by_entity(changes: &[Change]) -> BTreeMap<&str, Vec<&str>> {
     by
 }
 
-fn in_list(buf: &mut SqlBuf, ids: &[&str]) {
+pub(super) fn in_list(buf: &mut SqlBuf, ids: &[&str]) {
     for (i, id) in ids.iter().enumerate() {
         if i > 0 {
             buf.push(", ");

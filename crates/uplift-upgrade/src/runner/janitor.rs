@@ -27,7 +27,18 @@ impl Default for Retention {
     }
 }
 
-/// When each kept database of a completed upgrade is due for deletion.
+/// What an upgrade keeps: the test database, and the production it does not serve —
+/// the old one once completed, the upgraded one once reverted.
+pub fn kept_kinds(t: &Step3State) -> [KeptDatabase; 2] {
+    let reverted = t.revert.as_ref().is_some_and(|r| r.switched);
+    match reverted {
+        true => [KeptDatabase::Test, KeptDatabase::UpgradedProduction],
+        false => [KeptDatabase::Test, KeptDatabase::OldProduction],
+    }
+}
+
+/// When each kept database of a completed upgrade is due for deletion (both
+/// productions' windows run from the completion).
 pub fn deadlines(t: &Step3State, r: Retention) -> Option<[(KeptDatabase, OffsetDateTime); 2]> {
     let completed = parse_instant(t.completed_at.as_deref()?)?;
     // A retention past the calendar's end is "never": the deadline saturates.
@@ -39,9 +50,10 @@ pub fn deadlines(t: &Step3State, r: Retention) -> Option<[(KeptDatabase, OffsetD
             .and_then(|d| completed.checked_add(d))
             .unwrap_or(LATEST)
     };
+    let [test, production] = kept_kinds(t);
     Some([
-        (KeptDatabase::Test, after(r.test_retention_hours)),
-        (KeptDatabase::OldProduction, after(r.revert_window_hours)),
+        (test, after(r.test_retention_hours)),
+        (production, after(r.revert_window_hours)),
     ])
 }
 
@@ -62,7 +74,13 @@ fn removed(t: &Step3State, which: KeptDatabase) -> bool {
     match which {
         KeptDatabase::Test => t.test_database_removed,
         KeptDatabase::OldProduction => t.old_production_removed,
+        KeptDatabase::UpgradedProduction => t.upgraded_production_removed,
     }
+}
+
+/// Whether the upgrade is settled with databases it may keep.
+fn settled(status: Status) -> bool {
+    matches!(status, Status::Completed | Status::Reverted)
 }
 
 impl Upgrades {
@@ -85,11 +103,7 @@ impl Upgrades {
             let Some(state) = self.folded_log(&id).await?.1 else {
                 continue;
             };
-            let Some(t) = state
-                .step3
-                .as_ref()
-                .filter(|_| state.status == Status::Completed)
-            else {
+            let Some(t) = state.step3.as_ref().filter(|_| settled(state.status)) else {
                 continue;
             };
             let due = due(t, self.retention(), OffsetDateTime::now_utc());
@@ -112,7 +126,7 @@ impl Upgrades {
             return Ok(Vec::new());
         };
         let mut done = Vec::new();
-        for which in [KeptDatabase::Test, KeptDatabase::OldProduction] {
+        for which in kept_kinds(t) {
             if !removed(t, which) {
                 self.remove_kept(env, &id, &state, which, by).await?;
                 done.push(which);
@@ -122,14 +136,14 @@ impl Upgrades {
     }
 
     async fn completed(&self, env: &str) -> Result<Option<(String, UpgradeState)>, UpgradeError> {
-        Ok(self
-            .latest(env)
-            .await?
-            .filter(|(_, s)| s.status == Status::Completed))
+        Ok(self.latest(env).await?.filter(|(_, s)| settled(s.status)))
     }
 
     /// Drops one kept database, then logs it (a restart between the two drops it again,
-    /// which finds nothing).
+    /// which finds nothing). The old production is logged first: the log's lock orders
+    /// it against a revert's start, so a revert never begins on a database being
+    /// dropped (a stop between the two leaves the files, not a broken revert); and
+    /// with it goes the capture that recorded writes for a revert.
     async fn remove_kept(
         &self,
         env: &str,
@@ -144,18 +158,26 @@ impl Upgrades {
         let database = match which {
             KeptDatabase::Test => &state.test_database,
             KeptDatabase::OldProduction => &t.from_database,
+            KeptDatabase::UpgradedProduction => &t.new_database,
         };
+        let removed = Event::DatabaseRemoved {
+            at: now(),
+            database: which,
+            by: by.to_string(),
+        };
+        if which == KeptDatabase::OldProduction {
+            self.log(id, &removed).await?;
+            let prod = self.store.env_db(env).await?;
+            if let Err(e) = uplift_store::capture::remove(&prod).await {
+                tracing::warn!(env, error = %e, "capture stays on production");
+            }
+        }
         self.store.remove_database(env, database).await?;
         tracing::info!(env, database, ?which, by, "kept database deleted");
-        self.log(
-            id,
-            &Event::DatabaseRemoved {
-                at: now(),
-                database: which,
-                by: by.to_string(),
-            },
-        )
-        .await
+        match which {
+            KeptDatabase::OldProduction => Ok(()),
+            _ => self.log(id, &removed).await,
+        }
     }
 }
 
@@ -184,6 +206,8 @@ mod tests {
             completed_at: Some(at.into()),
             test_database_removed: false,
             old_production_removed: false,
+            upgraded_production_removed: false,
+            revert: None,
         }
     }
 

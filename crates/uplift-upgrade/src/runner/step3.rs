@@ -18,6 +18,7 @@ use uplift_plan::{SourceSecurity, apply, map_security};
 use uplift_store::capture;
 use uplift_store::control::{FlowChange, PauseRecord, Switch};
 use uplift_store::copy::catchup::CatchUp;
+use uplift_store::copy::revert::Revert;
 use uplift_store::copy::{self, CopyLimits, CopyObserver};
 use uplift_store::ddl::Keys;
 use uplift_store::{EnvDb, Store};
@@ -392,21 +393,25 @@ impl Upgrades {
         })
         .await?;
         let catchup = CatchUp::new(&prod, &new, &transforms, &ctx)?;
+        let carry = Carry::CatchUp(&catchup);
         let lag = capture::lag(&prod).await?;
         run.lag(lag, 0);
-        self.phase(id, run, Phase::CatchUp, lag, catch_up(&prod, &catchup, run))
+        self.phase(id, run, Phase::CatchUp, lag, catch_up(&prod, &carry, run))
             .await?;
+        // From the switch on, the new production records its changes for a revert: in
+        // before the pause, so the pause only forgets what the catch-up wrote.
+        capture::install(&new).await?;
         let switch = self.publication(env, &state, &upgrade).await?;
         let renamed = renames(&prod.catalog(), &upgrade);
+        let job = PauseJob {
+            source: &prod,
+            carry,
+            switch: &switch,
+            renames: renamed,
+            fresh_capture: Some(&new),
+        };
         let pause = self.phase(id, run, Phase::Pause, 1, async {
-            self.pauses(
-                env,
-                id,
-                &t.options,
-                (&prod, &catchup, run),
-                (&switch, renamed),
-            )
-            .await
+            self.pauses(id, &t.options, &job, run).await
         });
         pause.await?;
         self.phase(id, run, Phase::Publish, 1, async { Ok(()) })
@@ -419,14 +424,14 @@ impl Upgrades {
     }
 
     /// Tries the pause up to `max_attempts` times, catching up between attempts.
-    async fn pauses(
+    pub(super) async fn pauses(
         &self,
-        env: &str,
         id: &str,
         options: &CompleteOptions,
-        (prod, catchup, run): (&EnvDb, &CatchUp, &Running),
-        (switch, renames): (&Switch, BTreeMap<String, String>),
+        job: &PauseJob<'_>,
+        run: &Running,
     ) -> Result<(), UpgradeError> {
+        let env = job.switch.env.as_str();
         let budget = Duration::from_millis(options.pause_budget_ms);
         let mut last = String::new();
         for attempt in 1..=options.max_attempts {
@@ -439,9 +444,7 @@ impl Upgrades {
             self.store.control().begin_pause(&record).await?;
             let gate = self.store.gate(env);
             let t0 = Instant::now();
-            let outcome = self
-                .pause_once(id, &gate, budget, (prod, catchup), (switch, &renames))
-                .await;
+            let outcome = self.pause_once(id, &gate, budget, job).await;
             let ms = t0.elapsed().as_millis() as u64;
             self.store.control().end_pause(env).await?;
             tokio::time::sleep(Duration::from_millis(HELD_SETTLE_MS)).await;
@@ -468,7 +471,7 @@ impl Upgrades {
                 Paused::Switched => return Ok(()),
                 Paused::Aborted(r) => last = r,
             }
-            catch_up(prod, catchup, run).await?;
+            catch_up(job.source, &job.carry, run).await?;
         }
         Err(UpgradeError::Conflict(format!(
             "every write pause passed its budget of {} ms ({} attempts; last: {last}); production is as it was",
@@ -477,14 +480,13 @@ impl Upgrades {
     }
 
     /// One pause: hold writes, drain, apply the rest, compare, switch — or abort when
-    /// the budget runs out first. Errors other than the budget fail step 3.
+    /// the budget runs out first. Errors other than the budget fail the step.
     async fn pause_once(
         &self,
         id: &str,
         gate: &uplift_store::gate::WriteGate,
         budget: Duration,
-        (prod, catchup): (&EnvDb, &CatchUp),
-        (switch, renames): (&Switch, &BTreeMap<String, String>),
+        job: &PauseJob<'_>,
     ) -> Result<Paused, UpgradeError> {
         let t0 = Instant::now();
         let Some(closed) = gate.close(budget).await else {
@@ -498,7 +500,7 @@ impl Upgrades {
         // is applied by id.
         let mut last = Vec::new();
         loop {
-            let batch = capture::oldest(prod, CATCHUP_BATCH).await?;
+            let batch = capture::oldest(job.source, CATCHUP_BATCH).await?;
             if batch.is_empty() {
                 break;
             }
@@ -507,15 +509,15 @@ impl Upgrades {
                     "the last changes took longer than the budget".into(),
                 ));
             }
-            catchup.apply(&batch).await?;
+            job.carry.apply(&batch).await?;
             let seqs: Vec<i64> = batch.iter().map(|c| c.seq).collect();
-            capture::consume(prod, &seqs).await?;
+            capture::consume(job.source, &seqs).await?;
             last.extend(batch);
         }
-        for (entity, target, kept) in catchup.counts_of(&last).await? {
+        for (entity, target, kept) in job.carry.counts_of(&last).await? {
             if target != kept {
                 return Err(UpgradeError::Invalid(format!(
-                    "of the '{entity}' records changed last, the new production holds {target} where production keeps {kept}"
+                    "of the '{entity}' records changed last, the database switched to holds {target} where production keeps {kept}"
                 )));
             }
         }
@@ -529,9 +531,22 @@ impl Upgrades {
                     .into(),
             ));
         }
-        // What the services cache (roles, the environment's record) is forgotten once
-        // the control plane has the new ones and again once the new database is
-        // served, so no request meets the new database with the old roles.
+        let outcome = self.switch_within(id, job, over).await;
+        drop(closed);
+        outcome
+    }
+
+    /// The end of a pause, writes held: the outbox handed over, the switch committed,
+    /// served and logged. What the services cache (roles, the environment's record) is
+    /// forgotten once the control plane has the new ones and again once the new
+    /// database is served, so no request meets the new database with the old roles.
+    async fn switch_within(
+        &self,
+        id: &str,
+        job: &PauseJob<'_>,
+        over: impl Fn() -> bool,
+    ) -> Result<Paused, UpgradeError> {
+        let switch = job.switch;
         let forget = || {
             if let Some(hook) = self.on_switch.get() {
                 hook(&switch.env);
@@ -547,25 +562,31 @@ impl Upgrades {
                 "handing the outbox over took longer than the budget".into(),
             ));
         }
+        if let Some(fresh) = job.fresh_capture {
+            capture::clear(fresh).await?;
+        }
         self.stall(Stall::BeforeSwitch).await;
         self.store.commit_switch(switch).await?;
         forget();
-        self.store.serve_switched(switch, renames.clone()).await?;
+        self.store
+            .serve_switched(switch, job.renames.clone())
+            .await?;
         self.stall(Stall::AfterSwitch).await;
-        let logged = self
-            .log(
-                id,
-                &Event::Switched {
-                    at: now(),
-                    database: switch.to_database.clone(),
-                    renames: renames.clone(),
-                },
-            )
-            .await;
+        let event = match job.carry {
+            Carry::CatchUp(_) => Event::Switched {
+                at: now(),
+                database: switch.to_database.clone(),
+                renames: job.renames.clone(),
+            },
+            Carry::Back(_) => Event::RevertSwitched {
+                at: now(),
+                database: switch.to_database.clone(),
+                renames: job.renames.clone(),
+            },
+        };
+        let logged = self.log(id, &event).await;
         forget();
-        drop(closed);
-        logged?;
-        Ok(Paused::Switched)
+        logged.map(|()| Paused::Switched)
     }
 
     /// What the switch publishes: every app's upgrade copy as its next version, every
@@ -657,21 +678,67 @@ impl Upgrades {
 /// A long transaction holds back what step 3's copy can see and its capture table.
 const LONG_TRANSACTION_S: u64 = 300;
 
+/// What a pause applies before its switch: step 3's catch-up into the new production,
+/// or a revert's carry-back into the old one.
+pub(super) enum Carry<'a> {
+    CatchUp(&'a CatchUp),
+    Back(&'a Revert),
+}
+
+impl Carry<'_> {
+    async fn apply(&self, batch: &[uplift_store::capture::Change]) -> Result<(), UpgradeError> {
+        match self {
+            Carry::CatchUp(c) => c.apply(batch).await.map(|_| ()),
+            Carry::Back(r) => r.apply(batch).await.map(|_| ()),
+        }?;
+        Ok(())
+    }
+
+    /// Per entity of `batch`: the records the database switched to holds, and those
+    /// production keeps.
+    async fn counts_of(
+        &self,
+        batch: &[uplift_store::capture::Change],
+    ) -> Result<Vec<(String, u64, u64)>, UpgradeError> {
+        Ok(match self {
+            Carry::CatchUp(c) => c.counts_of(batch).await?,
+            Carry::Back(r) => r.counts_of(batch).await?,
+        })
+    }
+}
+
+/// One switch's pause: where the changes are captured, how they are carried, what the
+/// switch does.
+pub(super) struct PauseJob<'a> {
+    /// Production, whose capture records the writes to carry.
+    pub source: &'a EnvDb,
+    pub carry: Carry<'a>,
+    pub switch: &'a Switch,
+    pub renames: BTreeMap<String, String>,
+    /// A capture installed before the pause on the database switched to, whose
+    /// changes so far (the catch-up's) are forgotten just before the switch.
+    pub fresh_capture: Option<&'a EnvDb>,
+}
+
 /// Applies captured changes until fewer than [`CATCHUP_LAG_BOUND`] wait, reporting the
 /// lag after each batch.
-async fn catch_up(prod: &EnvDb, catchup: &CatchUp, run: &Running) -> Result<(), UpgradeError> {
+pub(super) async fn catch_up(
+    source: &EnvDb,
+    carry: &Carry<'_>,
+    run: &Running,
+) -> Result<(), UpgradeError> {
     let mut applied = 0;
     for _ in 0..CATCHUP_MAX_ROUNDS {
-        let batch = capture::oldest(prod, CATCHUP_BATCH).await?;
+        let batch = capture::oldest(source, CATCHUP_BATCH).await?;
         if batch.is_empty() {
             run.lag(0, applied);
             return Ok(());
         }
-        catchup.apply(&batch).await?;
+        carry.apply(&batch).await?;
         let seqs: Vec<i64> = batch.iter().map(|c| c.seq).collect();
-        capture::consume(prod, &seqs).await?;
+        capture::consume(source, &seqs).await?;
         applied += batch.len() as u64;
-        run.lag(capture::lag(prod).await?, applied);
+        run.lag(capture::lag(source).await?, applied);
         if batch.len() < CATCHUP_LAG_BOUND {
             return Ok(());
         }
@@ -679,7 +746,11 @@ async fn catch_up(prod: &EnvDb, catchup: &CatchUp, run: &Running) -> Result<(), 
     Ok(())
 }
 
-fn flow_change(def: &FlowDef, id: &str, database: &str) -> Result<FlowChange, UpgradeError> {
+pub(super) fn flow_change(
+    def: &FlowDef,
+    id: &str,
+    database: &str,
+) -> Result<FlowChange, UpgradeError> {
     Ok(FlowChange {
         id: id.to_string(),
         name: def.name.clone(),
@@ -781,6 +852,33 @@ pub fn renames(
     out
 }
 
+/// The upgraded names a revert takes back, with the old ones, for the errors a request
+/// using one gets after it: the inverse of [`renames`].
+pub fn reverted_names(
+    source: &uplift_model::Catalog,
+    upgrade: &uplift_plan::Upgrade,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for c in &upgrade.changes.entities {
+        let (Some(s), Some(t)) = (&c.source, &c.target) else {
+            continue;
+        };
+        let (Some(se), Some(te)) = (source.entity(s), upgrade.target.entity(t)) else {
+            continue;
+        };
+        if se.set_name != te.set_name {
+            out.insert(te.set_name.clone(), se.set_name.clone());
+        }
+        for f in &c.fields {
+            let Some(sf) = &f.source else { continue };
+            for t in f.targets.iter().filter(|t| *t != sf) {
+                out.insert(format!("{}/{t}", se.set_name), sf.clone());
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -798,6 +896,29 @@ mod tests {
         };
         let upgrade = apply(&plan, &source, &options).unwrap();
         renames(&source, &upgrade)
+    }
+
+    #[test]
+    fn a_revert_maps_the_new_names_back() {
+        let plan =
+            uplift_plan::parse_plan(uplift_plan::builtin("classic-to-modern").unwrap()).unwrap();
+        let source = initial_catalog(SchemaVersion::Classic);
+        let options = uplift_plan::Options {
+            language: "en".into(),
+            currency: "USD".into(),
+            exchange_rates: Default::default(),
+        };
+        let r = reverted_names(&source, &apply(&plan, &source, &options).unwrap());
+        for (new, old) in [
+            ("accounts/name", "Name"),
+            ("accounts/address_city", "Address"),
+            (
+                "cdm_positionworkerassignmentmaps",
+                "positionworkerassignments",
+            ),
+        ] {
+            assert_eq!(r.get(new).map(String::as_str), Some(old), "{new}: {r:#?}");
+        }
     }
 
     #[test]
