@@ -7,6 +7,7 @@ mod demo;
 mod demo_apps;
 mod flow_cmd;
 mod output;
+mod revert_cmd;
 mod server;
 mod upgrade_cmd;
 
@@ -298,6 +299,28 @@ enum UpgradeCmd {
         #[arg(long)]
         wait: bool,
     },
+    /// Revert a completed upgrade within its window (admins): production goes back to
+    /// the database it was on, every write since carried back; `--preview` only says
+    /// what would go back and what cannot.
+    Revert {
+        env: String,
+        /// Why (the upgrade's log keeps it); needed unless `--preview`.
+        #[arg(long, required_unless_present = "preview")]
+        reason: Option<String>,
+        /// Show what a revert would carry back, and what it cannot, without reverting.
+        #[arg(long, conflicts_with_all = ["reason", "wait"])]
+        preview: bool,
+        /// The longest the write pause may last (default 2000).
+        #[arg(long)]
+        pause_budget_ms: Option<u64>,
+        /// Pauses tried before the revert gives up (default 3).
+        #[arg(long)]
+        max_attempts: Option<u32>,
+        /// Follow the revert to its end and print the pause figures; exit non-zero
+        /// unless it reverted.
+        #[arg(long)]
+        wait: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -470,6 +493,26 @@ async fn run(cli: Cli) -> Result<()> {
                         wait,
                     };
                     complete_cmd::complete(&c, args, conn.json).await
+                }
+                UpgradeCmd::Revert {
+                    env, preview: true, ..
+                } => revert_cmd::preview(&c, &env, conn.json).await,
+                UpgradeCmd::Revert {
+                    env,
+                    reason,
+                    pause_budget_ms,
+                    max_attempts,
+                    wait,
+                    ..
+                } => {
+                    let args = revert_cmd::RevertArgs {
+                        env: &env,
+                        reason: reason.as_deref().unwrap_or_default(),
+                        pause_budget_ms,
+                        max_attempts,
+                        wait,
+                    };
+                    revert_cmd::revert(&c, args, conn.json).await
                 }
                 UpgradeCmd::Exclude { env, item, reason } => {
                     let body = serde_json::json!({ "reason": reason });

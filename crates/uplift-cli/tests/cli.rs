@@ -1948,6 +1948,80 @@ fn step3_from_the_cli_preflights_completes_and_cleans_up(backend: Option<(String
     );
 }
 
+/// Creates a record through the data API (curl); returns the answer.
+fn create(s: &Server, set: &str, body: &str) -> Value {
+    let out = Command::new("curl")
+        .args(["-s", "-X", "POST", "-H"])
+        .arg(format!("Authorization: Bearer {}", s.token))
+        .args(["-H", "Content-Type: application/json", "-d", body])
+        .arg(format!("{}/api/environments/contoso/data/{set}", s.url))
+        .output()
+        .expect("curl runs");
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+/// `uplift upgrade revert`: `--preview` lists what a write made after completion would
+/// carry back; without a reason the command is refused; with one, `--wait` follows the
+/// revert to its end, and production answers with the classic names and the write.
+#[engine_test]
+fn a_completed_upgrade_is_reverted_from_the_cli(backend: Option<(String, String)>) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        &on(&backend, &["demo", "--rows", "500"]),
+        dir.path(),
+        &dir.path().join("data"),
+    );
+    upgrade_to_step2(&s);
+    let (ok, out, err) = s.cli(&[
+        "upgrade",
+        "complete",
+        "contoso",
+        "--override",
+        "checked by hand",
+        "--wait",
+    ]);
+    assert!(ok, "{out}{err}");
+    let made = create(
+        &s,
+        "accounts",
+        r#"{"name":"Reverted Ltd","address_city":"Oslo"}"#,
+    );
+    let id = made["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{made}"))
+        .to_string();
+
+    let (ok, out, err) = s.cli(&["upgrade", "revert", "contoso", "--preview"]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("account") && out.contains("written"), "{out}");
+    let (ok, _, err) = s.cli(&["upgrade", "revert", "contoso", "--wait"]);
+    assert!(!ok && err.contains("--reason"), "{err}");
+    assert_eq!(
+        s.get("/api/environments/contoso/upgrade")["status"],
+        "completed"
+    );
+
+    let (ok, out, err) = s.cli(&[
+        "upgrade",
+        "revert",
+        "contoso",
+        "--reason",
+        "the sales app broke",
+        "--wait",
+    ]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("reverted") && out.contains("writes held"),
+        "{out}"
+    );
+    let back = s.get(&format!("/api/environments/contoso/data/accounts({id})"));
+    assert_eq!(
+        (&back["Name"], &back["Address"]["city"]),
+        (&json!("Reverted Ltd"), &json!("Oslo")),
+        "{back}"
+    );
+}
+
 /// Where step 3 is killed (`UPLIFT_TEST_STEP3_STALL` holds it there), the phase a
 /// rollback names, and whether production ends on the new database.
 const STEP3_KILLS: [(&str, &str, bool); 6] = [
@@ -1961,6 +2035,11 @@ const STEP3_KILLS: [(&str, &str, bool); 6] = [
 
 /// A write the gate holds: no answer within a second (curl's timeout, exit 28).
 fn write_is_held(s: &Server) -> bool {
+    write_is_held_as(s, "Name")
+}
+
+/// [`write_is_held`], naming the account's name `field` (`name` on the new schema).
+fn write_is_held_as(s: &Server, field: &str) -> bool {
     let out = Command::new("curl")
         .args(["-s", "-o", "/dev/null", "-m", "1", "-X", "POST", "-H"])
         .arg(format!("Authorization: Bearer {}", s.token))
@@ -1968,7 +2047,7 @@ fn write_is_held(s: &Server) -> bool {
             "-H",
             "Content-Type: application/json",
             "-d",
-            r#"{"Name":"probe"}"#,
+            &json!({field: "probe"}).to_string(),
         ])
         .arg(format!("{}/api/environments/contoso/data/accounts", s.url))
         .output()
@@ -2085,5 +2164,106 @@ fn kill_step3_at(backend: &Option<(String, String)>, kills: &[(&str, &str, bool)
             let a = s.get(&format!("/api/environments/contoso/data/accounts({id})"));
             assert_eq!(a[field], json!(name), "{point}: write {id} kept: {a}");
         }
+    }
+}
+
+/// Starts a revert, writes accounts (new names) while it runs, and waits for `point`
+/// (`before_switch`: writes held in the pause; `after_switch`: production back on the
+/// old database); returns the accounts acknowledged (id, name).
+fn revert_until(s: &Server, point: &str) -> Vec<(String, String)> {
+    let body = r#"{"reason":"kill test","pause_budget_ms":100000}"#;
+    let (code, v) = curl_json(s, "POST", "/api/environments/contoso/upgrade/revert", body);
+    assert_eq!(code, 202, "{point}: {v}");
+    let mut acked = Vec::new();
+    for i in 0..3 {
+        let name = format!("revert {point} {i}");
+        let (code, v) = curl_json_within(
+            s,
+            "POST",
+            "/api/environments/contoso/data/accounts",
+            &json!({"name": name}).to_string(),
+            2,
+        );
+        if code == 201 {
+            acked.push((v["id"].as_str().unwrap().to_string(), name));
+        }
+    }
+    for _ in 0..300 {
+        let v = s.get("/api/environments/contoso/upgrade");
+        let there = match point {
+            "before_switch" => {
+                v["step3"]["revert"]["pause"]["attempts"] == json!([])
+                    && write_is_held_as(s, "name")
+            }
+            _ => s.get("/api/environments/contoso")["database"] == v["step3"]["from_database"],
+        };
+        if there {
+            return acked;
+        }
+        assert_eq!(
+            v["status"], "revert_running",
+            "{point}: the revert ended first: {v:#}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("{point}: the revert did not get there");
+}
+
+/// A server killed during a revert: held in the pause just before its switch back, it
+/// rolls back (production stays on the upgraded database, the upgrade `completed` with
+/// the failure logged, and a revert can start again); killed just after the switch, it
+/// finishes. No acknowledged write is lost either way.
+#[engine_test]
+fn a_revert_killed_before_its_switch_rolls_back_and_after_it_finishes(
+    backend: Option<(String, String)>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let args = on(&backend, &["demo", "--rows", "500"]);
+    let start_at = |point: &str| {
+        let env = [("UPLIFT_TEST_STEP3_STALL", point)];
+        Server::start_env(&args, dir.path(), &data, &env)
+    };
+    let mut s = start_at("");
+    upgrade_to_step2(&s);
+    let (ok, out, err) = s.cli(&[
+        "upgrade",
+        "complete",
+        "contoso",
+        "--override",
+        "x",
+        "--wait",
+    ]);
+    assert!(ok, "{out}{err}");
+    let t = s.get("/api/environments/contoso/upgrade")["step3"].clone();
+    drop(s);
+
+    s = start_at("before_switch");
+    let mut acked = revert_until(&s, "before_switch");
+    drop(s); // SIGKILL
+    s = start_at("after_switch");
+    let v = s.get("/api/environments/contoso/upgrade");
+    assert_eq!(v["status"], "completed", "{v:#}");
+    assert!(v["step3"]["revert"]["failure"].is_string(), "{v:#}");
+    let database = s.get("/api/environments/contoso")["database"].clone();
+    assert_eq!(
+        database, t["new_database"],
+        "still on the upgraded production"
+    );
+    for (id, name) in &acked {
+        let a = s.get(&format!("/api/environments/contoso/data/accounts({id})"));
+        assert_eq!(a["name"], json!(name), "write {id} kept: {a}");
+    }
+
+    acked.extend(revert_until(&s, "after_switch"));
+    drop(s); // SIGKILL
+    s = start_at("");
+    let v = s.get("/api/environments/contoso/upgrade");
+    assert_eq!(v["status"], "reverted", "{v:#}");
+    let database = s.get("/api/environments/contoso")["database"].clone();
+    assert_eq!(database, t["from_database"], "back on the old production");
+    for (id, name) in &acked {
+        let a = s.get(&format!("/api/environments/contoso/data/accounts({id})"));
+        assert_eq!(a["Name"], json!(name), "write {id} carried back: {a}");
     }
 }

@@ -109,21 +109,27 @@ async fn wait_step3(p: &Platform) -> Value {
 
 /// What a client wrote and was told had happened.
 #[derive(Default)]
-struct Acknowledged {
+pub(crate) struct Acknowledged {
     /// Account ids with the name they were created with.
-    created: BTreeMap<String, String>,
-    deleted: BTreeSet<String>,
+    pub created: BTreeMap<String, String>,
+    pub deleted: BTreeSet<String>,
     /// Answers that were neither a success nor the 400 naming a renamed property.
-    refused: Vec<String>,
+    pub refused: Vec<String>,
     /// Writes answered with the new name of a property (then sent again with it).
-    renamed: u32,
+    pub renamed: u32,
 }
 
-/// Creates accounts and deletes every third one until `stop`, with the classic names
-/// until a write is told the new one (a write held across the switch is), then the
-/// modern ones.
-async fn write_until(p: &Platform, stop: &AtomicBool, acks: &Mutex<Acknowledged>) {
-    let (mut n, mut field) = (0u32, "Name");
+/// Creates accounts and deletes every third one until `stop`, naming the account's
+/// name `names.0` until a write is told the other name (a write held across a switch
+/// is), then `names.1`.
+pub(crate) async fn write_until(
+    p: &Platform,
+    stop: &AtomicBool,
+    acks: &Mutex<Acknowledged>,
+    names: (&'static str, &'static str),
+) {
+    let (mut n, mut field) = (0u32, names.0);
+    let told = format!("is now '{}'", names.1);
     while !stop.load(Ordering::Relaxed) {
         let name = format!("w{n}");
         let r = p
@@ -133,9 +139,9 @@ async fn write_until(p: &Platform, stop: &AtomicBool, acks: &Mutex<Acknowledged>
                 json!({field: name}),
             )
             .await;
-        if r.status == StatusCode::BAD_REQUEST && r.message().contains("is now 'name'") {
+        if r.status == StatusCode::BAD_REQUEST && r.message().contains(&told) {
             acks.lock().unwrap().renamed += 1;
-            field = "name";
+            field = names.1;
             continue;
         }
         if r.status != StatusCode::CREATED {
@@ -164,17 +170,17 @@ async fn write_until(p: &Platform, stop: &AtomicBool, acks: &Mutex<Acknowledged>
     }
 }
 
-/// Every account production serves now: id → name.
-async fn accounts(p: &Platform) -> BTreeMap<String, String> {
+/// Every account production serves now: id → its `name` field.
+pub(crate) async fn accounts(p: &Platform, name: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    let mut next = Some(format!("{ENV}/data/accounts?$select=id,name&$top=5000"));
+    let mut next = Some(format!("{ENV}/data/accounts?$select=id,{name}&$top=5000"));
     while let Some(url) = next {
         let page = p.get(&url, ADMIN_TOKEN).await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
         for r in page.body["value"].as_array().unwrap() {
             out.insert(
                 r["id"].as_str().unwrap().to_string(),
-                r["name"].as_str().unwrap_or_default().to_string(),
+                r[name].as_str().unwrap_or_default().to_string(),
             );
         }
         next = page.body["@odata.nextLink"]
@@ -209,7 +215,7 @@ async fn step3_switches_production_while_a_client_writes_and_loses_nothing(p: Pl
         stop.store(true, Ordering::Relaxed);
         end
     };
-    let (end, ()) = tokio::join!(run, write_until(&p, &stop, &acks));
+    let (end, ()) = tokio::join!(run, write_until(&p, &stop, &acks, ("Name", "name")));
     assert_eq!(end["status"], "completed", "{}: {end}", p.engine);
     let acks = acks.into_inner().unwrap();
     assert!(
@@ -235,7 +241,7 @@ async fn step3_switches_production_while_a_client_writes_and_loses_nothing(p: Pl
 
     // Every acknowledged create is there with its value, every acknowledged delete is
     // gone.
-    let now = accounts(&p).await;
+    let now = accounts(&p, "name").await;
     let lost: Vec<_> = acks
         .created
         .iter()

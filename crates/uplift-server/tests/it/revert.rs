@@ -3,11 +3,14 @@
 //! made since carried back through the inverse transforms; apps and flows go back to
 //! what they were.
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
+use crate::complete::{Acknowledged, accounts, write_until};
 use crate::support::{ADMIN_TOKEN, Platform};
 use uplift_test_macros::engine_test;
 
@@ -239,6 +242,65 @@ async fn a_revert_carries_every_write_since_completion_back_transformed(p: Platf
         (&original["name"], &original["state"], &original["database"]),
         (&json!("Tag tickets"), &json!("on"), &t["from_database"]),
         "{original}"
+    );
+}
+
+#[engine_test]
+async fn a_revert_holds_writes_in_its_pause_and_loses_none(p: Platform) {
+    completed(&p).await;
+    // The pause is held open a while so that some writes wait at the gate.
+    p.upgrades.set_pause_delay_ms(150);
+    let stop = AtomicBool::new(false);
+    let acks = Mutex::new(Acknowledged::default());
+    let run = async {
+        // Some writes land on the upgraded production before the revert starts.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let r = p
+            .post(
+                &format!("{ENV}/upgrade/revert"),
+                ADMIN_TOKEN,
+                json!({"reason": "rolled back under load", "pause_budget_ms": 5000}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}: {}", p.engine, r.body);
+        let end = wait_while(&p, "revert_running").await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        stop.store(true, Ordering::Relaxed);
+        end
+    };
+    let (end, ()) = tokio::join!(run, write_until(&p, &stop, &acks, ("name", "Name")));
+    assert_eq!(end["status"], "reverted", "{}: {end}", p.engine);
+    let acks = acks.into_inner().unwrap();
+    assert!(
+        acks.refused.is_empty(),
+        "{}: refused {:?}",
+        p.engine,
+        acks.refused
+    );
+    let pause = &end["step3"]["revert"]["pause"];
+    assert!(
+        pause["writes_held"].as_u64().unwrap() >= 1,
+        "{}: a write waited at the gate: {pause}",
+        p.engine
+    );
+    let now = accounts(&p, "Name").await;
+    let lost: Vec<_> = acks
+        .created
+        .iter()
+        .filter(|(id, name)| now.get(*id) != Some(*name))
+        .collect();
+    assert!(lost.is_empty(), "{}: lost or changed {lost:?}", p.engine);
+    let back: Vec<_> = acks
+        .deleted
+        .iter()
+        .filter(|id| now.contains_key(*id))
+        .collect();
+    assert!(back.is_empty(), "{}: deleted yet there {back:?}", p.engine);
+    assert!(
+        acks.created.len() > 5,
+        "{}: {} writes",
+        p.engine,
+        acks.created.len()
     );
 }
 
