@@ -104,6 +104,93 @@ struct Figures {
     lost: u64,
     refused: usize,
     capture_ratio: f64,
+    revert: RevertFigures,
+}
+
+/// The revert of the completed upgrade under the same load.
+#[derive(Default)]
+struct RevertFigures {
+    pauses: Vec<(u64, String)>,
+    writes_held: u64,
+    max_write_wait_ms: u64,
+    during: (f64, f64),
+    revert_s: f64,
+    records: u64,
+    found: u64,
+    lost: u64,
+    refused: usize,
+}
+
+/// Each pause attempt of a `pause` report: (ms, outcome).
+fn pauses_of(pause: &Json) -> Vec<(u64, String)> {
+    pause["attempts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            (
+                p["ms"].as_u64().unwrap_or(0),
+                p["outcome"].as_str().unwrap_or("?").to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Reverts the completed upgrade while the load writes again (2 s before, 1 s after),
+/// then looks up every record the load ever wrote, on the old production.
+async fn revert_under_load(
+    a: &Step3Args,
+    client: &reqwest::Client,
+    served: &Arc<Served>,
+    load: &Arc<Mutex<Load>>,
+) -> Result<RevertFigures> {
+    let refused_before = load.lock().unwrap().refused.len();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let driver = tokio::spawn(drive(
+        served.clone(),
+        load.clone(),
+        a.writes_per_second,
+        stop.clone(),
+    ));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let began = Instant::now();
+    let body = json!({"reason": "the lost-write checker", "pause_budget_ms": 2000});
+    let path = "/api/environments/contoso/upgrade/revert";
+    http(client, served, Method::POST, path, &body.to_string())
+        .await
+        .context("starting the revert")?;
+    let end = wait_status(client, served, |v| v["status"] != "revert_running").await?;
+    let ended = Instant::now();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    driver.await?;
+    if end["status"] != "reverted" {
+        bail!(
+            "the revert ended as {}: {}",
+            end["status"],
+            end["step3"]["revert"]["failure"]
+        );
+    }
+    let l = load.lock().unwrap().clone();
+    let (records, found) = verify(client, served, &l).await?;
+    let r = &end["step3"]["revert"];
+    let during = l
+        .latencies
+        .iter()
+        .filter(|(at, _)| *at >= began && *at < ended)
+        .map(|(_, d)| *d)
+        .collect();
+    Ok(RevertFigures {
+        pauses: pauses_of(&r["pause"]),
+        writes_held: r["pause"]["writes_held"].as_u64().unwrap_or(0),
+        max_write_wait_ms: r["pause"]["max_write_wait_ms"].as_u64().unwrap_or(0),
+        during: percentiles(during),
+        revert_s: (ended - began).as_secs_f64(),
+        records,
+        found,
+        lost: records - found,
+        refused: l.refused.len() - refused_before,
+    })
 }
 
 async fn call(
@@ -525,17 +612,7 @@ async fn one_run(a: &Step3Args, engine: &str, rows: u64) -> Result<Figures> {
     let l = load.lock().unwrap().clone();
     let (expected, found) = verify(&client, &served, &l).await?;
     let t = &end["step3"];
-    let pauses = t["pause"]["attempts"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|p| {
-            (
-                p["ms"].as_u64().unwrap_or(0),
-                p["outcome"].as_str().unwrap_or("?").to_string(),
-            )
-        })
-        .collect();
+    let pauses = pauses_of(&t["pause"]);
     let window = |from: Instant, to: Instant| {
         l.latencies
             .iter()
@@ -558,14 +635,17 @@ async fn one_run(a: &Step3Args, engine: &str, rows: u64) -> Result<Figures> {
         lost: expected - found,
         refused: l.refused.len(),
         capture_ratio: 0.0,
+        revert: RevertFigures::default(),
     };
     for r in l.refused.iter().take(5) {
         eprintln!("  REFUSED {r}");
     }
+    let revert = revert_under_load(a, &client, &served, &load).await?;
     drop(served);
     let capture_ratio = capture_ratio(&dir, database.as_deref()).await?;
     Ok(Figures {
         capture_ratio,
+        revert,
         ..figures
     })
 }
@@ -583,8 +663,15 @@ pub async fn run(a: Step3Args) -> Result<()> {
                 .await
                 .with_context(|| format!("step 3 on {engine} at {rows} rows"))?;
             eprintln!(
-                "  pauses {:?}, held {} (worst {} ms), lost {}, refused {}",
-                f.pauses, f.writes_held, f.max_write_wait_ms, f.lost, f.refused
+                "  pauses {:?}, held {} (worst {} ms), lost {}, refused {}; revert pauses {:?}, lost {}, refused {}",
+                f.pauses,
+                f.writes_held,
+                f.max_write_wait_ms,
+                f.lost,
+                f.refused,
+                f.revert.pauses,
+                f.revert.lost,
+                f.revert.refused
             );
             all.push(f);
         }
@@ -629,6 +716,33 @@ fn report(a: &Step3Args, all: &[Figures]) -> String {
             f.lost,
             f.refused,
             f.capture_ratio
+        );
+    }
+    s.push_str("\n#### The revert, under the same load\n\nAfter the table's run, the load writes again for 2 s, the completed upgrade is reverted (pause budget 2000 ms), the load goes on 1 s, and every record it ever wrote is looked up on the old production with the classic names (the load learns them back from the answers).\n\n");
+    s.push_str("| engine | demo rows | revert pause ms (each attempt) | writes held | worst held wait ms | write p50/p99 ms in the revert | revert s | records checked | found as acknowledged | lost | refused |\n");
+    s.push_str("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+    for f in all {
+        let r = &f.revert;
+        let pauses: Vec<String> = r
+            .pauses
+            .iter()
+            .map(|(ms, o)| format!("{ms} ({o})"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {:.1} / {:.1} | {:.1} | {} | {} | {} | {} |",
+            f.engine,
+            f.rows,
+            pauses.join(", "),
+            r.writes_held,
+            r.max_write_wait_ms,
+            r.during.0,
+            r.during.1,
+            r.revert_s,
+            r.records,
+            r.found,
+            r.lost,
+            r.refused
         );
     }
     s
