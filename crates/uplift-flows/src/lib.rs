@@ -6,6 +6,7 @@
 
 mod dispatch;
 mod exec;
+pub mod handover;
 pub mod mail;
 pub mod rights;
 pub mod schedule;
@@ -20,6 +21,7 @@ use uplift_store::Store;
 use uplift_store::control::{FlowRecord, RunRecord};
 
 pub use exec::MAX_ATTEMPTS;
+pub use handover::{Successor, Translate};
 
 /// Runs executing at once; more wait their turn.
 pub const MAX_CONCURRENT_RUNS: usize = 8;

@@ -20,7 +20,8 @@
 //! - [`security`]: roles and memberships carried to the target version;
 //! - [`validate`]: the model's own validation run over a target catalog;
 //! - [`rewrite`]: apps and flows rewritten for the target catalog, with findings;
-//! - [`inverse`](mod@inverse): the row transforms run backwards, for a revert.
+//! - [`inverse`](mod@inverse): the row transforms run backwards, for a revert;
+//! - [`translate`]: a record (as flows see it) carried across a switch, either way.
 
 pub mod apply;
 pub mod builtin;
@@ -32,6 +33,7 @@ mod naming;
 pub mod plan;
 pub mod rewrite;
 pub mod security;
+pub mod translate;
 pub mod validate;
 
 pub use apply::{ApplyError, Options, Upgrade, apply};
@@ -47,6 +49,7 @@ pub use security::{SecurityOutcome, SecurityWarning, SourceSecurity, map_securit
 pub use transform::{
     ColumnExpr, Condition, EntityTransform, RowCheck, Severity, TargetColumn, TimeKind,
 };
+pub use translate::Translator;
 /// The row-transform IR lives in the model so the store can compile it without
 /// knowing about plans; re-exported here for the plan's users.
 pub use uplift_model::transform;

@@ -157,7 +157,12 @@ impl Services {
             .collect::<Result<BTreeMap<_, _>>>()?;
         let lock = self.upgrades.schema_lock(env).await?;
         match lock {
-            SchemaLock::Step1 => return Err(ServiceError::Locked { env: env.into() }),
+            SchemaLock::Locked { by } => {
+                return Err(ServiceError::Locked {
+                    env: env.into(),
+                    by,
+                });
+            }
             SchemaLock::Step2 if !force => {
                 return Err(ServiceError::LockedForStep2 { env: env.into() });
             }

@@ -166,13 +166,19 @@ impl Services {
     }
 
     /// Called by the runner inside the pause, just before the switch: every outbox entry
-    /// of the old production becomes a run of the original flows (still on, still bound
-    /// to it) before the switch archives them.
+    /// of the retired database becomes runs of the flows that were on, and the runs
+    /// still queued for a flow the switch replaces go to its successor, their records
+    /// in the new schema (the runner's switch applies them).
     pub(crate) fn before_switch(&self) -> uplift_upgrade::runner::BeforeSwitch {
         let flows = self.flows.clone();
-        Arc::new(move |env: String| {
+        Arc::new(move |env, successors, translate| {
             let flows = flows.clone();
-            Box::pin(async move { flows.drain(&env).await.map_err(|e| e.to_string()) })
+            Box::pin(async move {
+                flows
+                    .hand_over(&env, &successors, &translate)
+                    .await
+                    .map_err(|e| e.to_string())
+            })
         })
     }
 

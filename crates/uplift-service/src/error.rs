@@ -26,9 +26,9 @@ pub enum ServiceError {
     #[error("{0}")]
     PreconditionFailed(String),
     #[error(
-        "the schema of '{env}' is locked: an upgrade's step 1 is running; entity definitions can change again when it ends or is cancelled"
+        "the schema of '{env}' is locked: an upgrade's {by} is running; entity definitions can change again when it ends"
     )]
-    Locked { env: String },
+    Locked { env: String, by: &'static str },
     #[error(
         "the schema of '{env}' is held by its upgrade's step 2: the test database and the copies were made from it; change it with ?force=true, which marks the test database stale"
     )]

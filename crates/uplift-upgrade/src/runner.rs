@@ -221,7 +221,12 @@ type FoldedLog = (i64, usize, Option<UpgradeState>);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SchemaLock {
     Free,
-    Step1,
+    /// Step 1, step 3 or a revert runs (`by` names it): what it reads and copies must
+    /// not change under it.
+    Locked {
+        by: &'static str,
+    },
+    /// Step 2: a change is possible, forced, and makes the test database stale.
     Step2,
 }
 
@@ -462,12 +467,14 @@ impl Upgrades {
         }))
     }
 
-    /// Whether schema changes to `env` are locked (step 1 or 3 under way).
-    /// How the upgrade holds production's schema: not at all, firmly while step 1
-    /// copies it, or during step 2, when a change makes the test database stale.
+    /// How the upgrade holds production's schema: firmly while step 1 copies it, step 3
+    /// rebuilds it or a revert carries it back; during step 2, where a forced change
+    /// makes the test database stale; otherwise not at all.
     pub async fn schema_lock(&self, env: &str) -> Result<SchemaLock, UpgradeError> {
         Ok(match self.latest(env).await?.map(|(_, s)| s.status) {
-            Some(Status::Step1Running) => SchemaLock::Step1,
+            Some(Status::Step1Running) => SchemaLock::Locked { by: "step 1" },
+            Some(Status::Step3Running) => SchemaLock::Locked { by: "step 3" },
+            Some(Status::RevertRunning) => SchemaLock::Locked { by: "revert" },
             Some(Status::Step2Verifying) => SchemaLock::Step2,
             _ => SchemaLock::Free,
         })

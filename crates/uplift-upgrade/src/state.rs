@@ -872,4 +872,120 @@ mod tests {
             "step 3 starts from step 2 only"
         );
     }
+
+    fn completed() -> Vec<Event> {
+        let mut log = in_step2();
+        log.push(step3_started());
+        log.push(Event::Switched {
+            at: "t7".into(),
+            database: "prod-1".into(),
+            renames: BTreeMap::from([("tickets".into(), "cr_tickets".into())]),
+        });
+        log.push(Event::Completed {
+            at: "t8".into(),
+            duration_ms: 900,
+        });
+        log
+    }
+
+    fn revert_started() -> Event {
+        Event::RevertStarted {
+            at: "t9".into(),
+            reason: "broken".into(),
+            options: CompleteOptions {
+                pause_budget_ms: 100,
+                max_attempts: 2,
+                override_reason: None,
+            },
+            by: "admin@x".into(),
+        }
+    }
+
+    #[test]
+    fn a_revert_pauses_switches_back_and_ends_reverted() {
+        let mut log = completed();
+        log.push(revert_started());
+        assert_eq!(fold(&log).unwrap().unwrap().status, Status::RevertRunning);
+        assert!(fold(&log).unwrap().unwrap().status.is_active());
+        log.push(attempt(PauseOutcome::Switched, 12, 1));
+        log.push(Event::RevertSwitched {
+            at: "t10".into(),
+            database: "prod".into(),
+            renames: BTreeMap::from([("cr_tickets".into(), "tickets".into())]),
+        });
+        log.push(Event::Reverted {
+            at: "t11".into(),
+            duration_ms: 50,
+        });
+        let s = fold(&log).unwrap().unwrap();
+        assert_eq!(s.status, Status::Reverted);
+        let t = s.step3.unwrap();
+        assert_eq!(t.pause.attempts.len(), 0, "step 3's pauses are its own");
+        let r = t.revert.as_ref().unwrap();
+        assert_eq!((r.pause.attempts.len(), r.switched), (1, true));
+        assert_eq!(t.current_renames().unwrap()["cr_tickets"], "tickets");
+    }
+
+    #[test]
+    fn a_revert_fits_only_where_the_log_allows_it() {
+        let removed = Event::DatabaseRemoved {
+            at: "t9".into(),
+            database: KeptDatabase::OldProduction,
+            by: "janitor".into(),
+        };
+        let switched_back = Event::RevertSwitched {
+            at: "t10".into(),
+            database: "prod".into(),
+            renames: BTreeMap::new(),
+        };
+        let failed = Event::RevertFailed {
+            at: "t10".into(),
+            message: "x".into(),
+        };
+        let cases: Vec<(Vec<Event>, bool)> = vec![
+            ([in_step2(), vec![revert_started()]].concat(), false),
+            ([completed(), vec![revert_started()]].concat(), true),
+            (
+                [completed(), vec![removed, revert_started()]].concat(),
+                false,
+            ),
+            (
+                [completed(), vec![revert_started(), failed.clone()]].concat(),
+                true,
+            ),
+            (
+                [
+                    completed(),
+                    vec![revert_started(), failed.clone(), revert_started()],
+                ]
+                .concat(),
+                true,
+            ),
+            (
+                [completed(), vec![revert_started(), switched_back, failed]].concat(),
+                false,
+            ),
+        ];
+        for (log, fits) in cases {
+            assert_eq!(fold(&log).is_ok(), fits, "{log:?}");
+        }
+        let mut log = completed();
+        log.extend([
+            revert_started(),
+            Event::RevertFailed {
+                at: "t".into(),
+                message: "disk full".into(),
+            },
+        ]);
+        let s = fold(&log).unwrap().unwrap();
+        assert_eq!(
+            s.status,
+            Status::Completed,
+            "a failed revert leaves it completed"
+        );
+        assert_eq!(
+            s.step3.unwrap().revert.unwrap().failure.as_deref(),
+            Some("disk full")
+        );
+    }
 }

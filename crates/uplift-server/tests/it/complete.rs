@@ -420,6 +420,39 @@ async fn step3_needs_an_admin_and_a_ready_gate_or_an_override(p: Platform) {
     );
 }
 
+/// While step 3 runs, production's schema is locked: what the build copies and the
+/// capture records must not change under it.
+#[engine_test]
+async fn production_s_schema_is_locked_while_step3_runs(p: Platform) {
+    seed(&p).await;
+    p.upgrades
+        .set_stall(Some(uplift_upgrade::runner::step3::Stall::Phase(
+            uplift_upgrade::events::Phase::Build,
+        )));
+    let r = p
+        .post(
+            &format!("{ENV}/upgrade/complete"),
+            ADMIN_TOKEN,
+            json!({"override": {"reason": "checked by hand"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let defs = json!({"entities": {"Note": {"fields": [{"name": "Text", "type": "Text"}]}}});
+    for force in ["", "?force=true"] {
+        let d = p
+            .put(&format!("{ENV}/entities{force}"), ADMIN_TOKEN, defs.clone())
+            .await;
+        assert_eq!(
+            d.status,
+            StatusCode::LOCKED,
+            "{}: {force}: {}",
+            p.engine,
+            d.body
+        );
+        assert!(d.message().contains("step 3 is running"), "{}", d.body);
+    }
+}
+
 /// Once step 3 has switched, the admin and every maker with an item get one message
 /// through a real SMTP server: the pause's figures, and what became of their items.
 #[engine_test]
@@ -631,56 +664,99 @@ async fn finished_runs(p: &Platform, name: &str, n: usize) -> Vec<Value> {
     runs
 }
 
-/// A record written before the switch runs the original flow, one written after it
-/// the promoted flow; each once. The outbox entry of the first is still waiting when
-/// step 3 switches (the runtime's dispatch is held), so the pause hands it over.
+/// A record written before the switch, whose outbox entry is still waiting when step 3
+/// switches (the runtime's dispatch is held), is handed over: the original flow's
+/// trigger fires for it, and the run it makes acts through the flow's upgraded
+/// definition on the new production — its record step writes there and its e-mail goes
+/// out through real SMTP, not to the capture. A record written after the switch runs
+/// the promoted flow. Each runs once; the archived original runs none.
 #[engine_test]
-async fn outbox_entries_run_with_the_flows_of_their_side_of_the_switch(p: Platform) {
-    let log = json!({"name": "Log tickets", "owner": "admin@uplift.local", "state": "on",
+async fn outbox_entries_before_the_switch_act_on_the_new_production(p: Platform) {
+    let Some(smtp) = SmtpSink::start() else {
+        return;
+    };
+    p.flows.set_mailer(smtp.mailer());
+    let close = json!({"name": "Close tickets", "owner": "admin@uplift.local", "state": "on",
         "trigger": {"kind": "record_created", "entity": "Ticket"},
-        "steps": [{"kind": "set_variable", "name": "v", "variable": "x", "value": "1"}]});
-    seed_with(&p, &[log]).await;
+        "steps": [
+            {"kind": "update_record", "name": "close", "entity": "Ticket",
+             "id": "@{trigger.record.id}", "values": {"Stage": "Closed"}},
+            {"kind": "send_email", "name": "tell", "to": ["desk@shop.test"],
+             "subject": "Closed @{trigger.record.Subject}", "body": "done"}]});
+    seed_with(&p, &[close]).await;
     p.flows.set_dispatch_paused(true);
     let r = p
         .post(
             &format!("{ENV}/data/tickets"),
             ADMIN_TOKEN,
-            json!({"Subject": "before"}),
+            json!({"Subject": "before", "Stage": "Open"}),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let before = r.body["id"].as_str().unwrap().to_string();
     complete(&p).await;
     p.flows.set_dispatch_paused(false);
+    let open = 100_000_000;
     let r = p
         .post(
             &format!("{ENV}/data/cr_tickets"),
             ADMIN_TOKEN,
-            json!({"cr_subject": "after"}),
+            json!({"cr_subject": "after", "cr_stage": open}),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let original = finished_runs(&p, "[Archived] Log tickets", 1).await;
-    let promoted = finished_runs(&p, "Log tickets", 1).await;
+    let after = r.body["id"].as_str().unwrap().to_string();
+    let promoted = finished_runs(&p, "Close tickets", 2).await;
     tokio::time::sleep(Duration::from_millis(600)).await;
-    let (original_again, promoted_again) = (
-        finished_runs(&p, "[Archived] Log tickets", 1).await,
-        finished_runs(&p, "Log tickets", 1).await,
+    let (archived, promoted_again) = (
+        finished_runs(&p, "[Archived] Close tickets", 0).await,
+        finished_runs(&p, "Close tickets", 2).await,
     );
     assert_eq!(
-        (original.len(), promoted.len()),
-        (1, 1),
-        "{}: original {original:#?}, promoted {promoted:#?}",
+        (archived.len(), promoted.len(), promoted_again.len()),
+        (0, 2, 2),
+        "{}: each entry runs once, with the promoted flow: {promoted:#?}",
         p.engine
     );
-    assert_eq!(
-        (original_again.len(), promoted_again.len()),
-        (1, 1),
-        "{}: none runs twice",
-        p.engine
-    );
-    for run in original.iter().chain(&promoted) {
+    for run in &promoted {
         assert_eq!(run["status"], "succeeded", "{}: {run:#}", p.engine);
     }
+    for id in [&before, &after] {
+        let t = p
+            .get(&format!("{ENV}/data/cr_tickets({id})"), ADMIN_TOKEN)
+            .await;
+        assert_eq!(
+            t.body["cr_stage"], 100_000_001,
+            "{}: closed: {}",
+            p.engine, t.body
+        );
+    }
+    let mut sent = Vec::new();
+    for _ in 0..100 {
+        sent = smtp
+            .messages()
+            .into_iter()
+            .filter(|m| m.contains("To: desk@shop.test"))
+            .collect();
+        if sent.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(sent.len(), 2, "{}: both e-mails sent: {sent:#?}", p.engine);
+    assert!(
+        sent.iter().any(|m| m.contains("Closed before")),
+        "the record came across with its values: {sent:#?}"
+    );
+    let captured = p.get(&format!("{ENV}/upgrade/captured"), ADMIN_TOKEN).await;
+    let runs: Vec<&Value> = promoted.iter().map(|r| &r["id"]).collect();
+    let of_these = captured.body["value"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| runs.contains(&&c["run_id"]))
+        .count();
+    assert_eq!(of_these, 0, "nothing of theirs captured: {}", captured.body);
 }
 
 /// After the switch production is the new schema: the report still lists what the plan

@@ -19,6 +19,11 @@ const ENV: &str = "/api/environments/shop";
 /// A classic environment with tickets (Subject, Stage), an app and a flow over them,
 /// through steps 1, 2 and 3. Returns the flow's id and the completed status.
 async fn completed(p: &Platform) -> (String, Value) {
+    completed_with(p, &[]).await
+}
+
+/// `completed`, with `flows` (of the admin) made too before step 1.
+async fn completed_with(p: &Platform, flows: &[Value]) -> (String, Value) {
     p.create_env("shop", "classic", "open").await;
     let defs = json!({"entities": {"Ticket": {"fields": [
         {"name": "Subject", "type": "Text"},
@@ -52,6 +57,12 @@ async fn completed(p: &Platform) -> (String, Value) {
         .post(&format!("{ENV}/apps/Desk/publish"), ADMIN_TOKEN, json!({}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    for f in flows {
+        let r = p
+            .post(&format!("{ENV}/flows"), ADMIN_TOKEN, f.clone())
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
     let start = json!({"plan": "classic-to-modern", "language": "en", "currency": "USD"});
     let a = p.post(&format!("{ENV}/upgrade"), ADMIN_TOKEN, start).await;
     assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
@@ -302,6 +313,86 @@ async fn a_revert_holds_writes_in_its_pause_and_loses_none(p: Platform) {
         p.engine,
         acks.created.len()
     );
+}
+
+/// A record written on the upgraded production whose outbox entry is still waiting at
+/// the revert's switch (dispatch held) is handed back: the promoted flow's trigger fires
+/// for it, and its run acts through the restored original on the old production, once.
+#[engine_test]
+async fn outbox_entries_before_the_revert_act_on_the_old_production(p: Platform) {
+    let close = json!({"name": "Close tickets", "owner": "admin@uplift.local", "state": "on",
+        "trigger": {"kind": "record_created", "entity": "Ticket"},
+        "steps": [{"kind": "update_record", "name": "close", "entity": "Ticket",
+                   "id": "@{trigger.record.id}", "values": {"Stage": "Closed"}}]});
+    completed_with(&p, &[close]).await;
+    p.flows.set_dispatch_paused(true);
+    let r = p
+        .post(
+            &format!("{ENV}/data/cr_tickets"),
+            ADMIN_TOKEN,
+            json!({"cr_subject": "late", "cr_stage": 100_000_000}),
+        )
+        .await;
+    let late = created_id(&r);
+    let r = p
+        .post(
+            &format!("{ENV}/upgrade/revert"),
+            ADMIN_TOKEN,
+            json!({"reason": "x"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let end = wait_while(&p, "revert_running").await;
+    assert_eq!(end["status"], "reverted", "{}: {end}", p.engine);
+    p.flows.set_dispatch_paused(false);
+    let mut ticket = Value::Null;
+    for _ in 0..100 {
+        ticket = p
+            .get(&format!("{ENV}/data/tickets({late})"), ADMIN_TOKEN)
+            .await
+            .body;
+        if ticket["Stage"] == "Closed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        ticket["Stage"], "Closed",
+        "{}: closed on the old production: {ticket}",
+        p.engine
+    );
+    let flows = p.get(&format!("{ENV}/flows"), ADMIN_TOKEN).await.body;
+    let original = flows["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "Close tickets")
+        .unwrap_or_else(|| panic!("restored: {flows}"))
+        .clone();
+    let runs = p
+        .get(
+            &format!("{ENV}/flows/{}/runs", original["id"].as_str().unwrap()),
+            ADMIN_TOKEN,
+        )
+        .await
+        .body;
+    let outbox: Vec<&Value> = runs["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["trigger_key"]
+                .as_str()
+                .is_some_and(|k| k.starts_with("outbox:"))
+        })
+        .collect();
+    assert_eq!(
+        outbox.len(),
+        1,
+        "{}: once, with the original: {runs}",
+        p.engine
+    );
+    assert_eq!(outbox[0]["status"], "succeeded", "{}", outbox[0]);
 }
 
 #[engine_test]

@@ -24,7 +24,7 @@ pub use captures::Capture;
 pub use flows::FlowRecord;
 pub use plans::PlanRecord;
 pub use runs::{RunRecord, RunStatus};
-pub use switch::{FlowChange, PauseRecord, Switch, Undo};
+pub use switch::{FlowChange, PauseRecord, RunChange, Switch, Undo};
 
 use crate::engine::{Dialect, Pool};
 use crate::sql::{ident, placeholders};

@@ -232,6 +232,17 @@ impl Control {
         .await
     }
 
+    /// The runs of `env` still queued (not started), of any of `flows`.
+    pub async fn queued_runs(&self, env: &str, flows: &[String]) -> Result<Vec<RunRecord>> {
+        let mut out = Vec::new();
+        for flow in flows {
+            let params = [Value::Text(env.into()), Value::Text(flow.clone())];
+            let clause = "env = ? AND flow_id = ? AND status = 'queued' ORDER BY created_at, id";
+            out.extend(self.runs_where(clause, &params).await?);
+        }
+        Ok(out)
+    }
+
     /// Runs not finished, oldest first: queued ones, and running ones a stopped
     /// server left behind.
     pub async fn unfinished_runs(&self, limit: u32) -> Result<Vec<RunRecord>> {
@@ -245,7 +256,10 @@ impl Control {
 
 impl Control {
     /// Marks a run as running for one more attempt, if it is still in the state it was
-    /// read in (`status`, `attempts`); false when it has moved on since.
+    /// read in (`status`, `attempts`); false when it has moved on since, and while its
+    /// environment's writes are paused: a run that started then would only wait at the
+    /// gate, and a run still queued at a switch is handed to the flow that replaces its
+    /// own (see `control::switch`).
     pub async fn claim_run(
         &self,
         id: &str,
@@ -255,7 +269,7 @@ impl Control {
     ) -> Result<bool> {
         let n = self
             .execute(
-                "UPDATE {s}flow_runs SET status = 'running', attempts = attempts + 1, started_at = ? WHERE id = ? AND status = ? AND attempts = ?",
+                "UPDATE {s}flow_runs SET status = 'running', attempts = attempts + 1, started_at = ? WHERE id = ? AND status = ? AND attempts = ? AND NOT EXISTS (SELECT 1 FROM {s}write_pauses w WHERE w.env = {s}flow_runs.env)",
                 &[
                     Value::Text(started_at.into()),
                     Value::Text(id.into()),

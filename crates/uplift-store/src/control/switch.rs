@@ -44,7 +44,22 @@ pub struct Switch {
     pub flows: Vec<FlowChange>,
     /// Each role's privileges afterwards (keyed by the new entity names); members stay.
     pub roles: Vec<(String, Privileges)>,
+    /// Runs still queued for a flow the switch replaces, handed to its successor.
+    pub runs: Vec<RunChange>,
     pub by: String,
+}
+
+/// A queued run handed to the flow that replaces its own at the switch: it runs that
+/// flow's definition on the new production, its trigger's record in the new schema.
+/// Applied only if the run is still queued (none starts during a pause).
+#[derive(Debug, Clone)]
+pub struct RunChange {
+    pub run_id: String,
+    pub flow_id: String,
+    /// The definition (JSON) it runs with.
+    pub definition: String,
+    /// Its trigger (JSON), the record translated.
+    pub trigger: String,
 }
 
 /// One flow as the switch leaves it.
@@ -122,6 +137,19 @@ impl Control {
                     Value::Text(now.clone()),
                     Value::Text(s.env.clone()),
                     Value::Text(f.id.clone()),
+                ],
+            )
+            .await?;
+        }
+        for r in &s.runs {
+            tx.execute(
+                &self.sql("UPDATE {s}flow_runs SET flow_id = ?, definition = ?, trigger = ? WHERE env = ? AND id = ? AND status = 'queued'"),
+                &[
+                    Value::Text(r.flow_id.clone()),
+                    Value::Text(r.definition.clone()),
+                    Value::Text(r.trigger.clone()),
+                    Value::Text(s.env.clone()),
+                    Value::Text(r.run_id.clone()),
                 ],
             )
             .await?;

@@ -243,6 +243,28 @@ mod tests {
     }
 
     #[test]
+    fn after_a_revert_the_upgraded_production_goes_and_the_old_one_stays() {
+        let mut t = completed_at("2026-12-01T00:00:00.000Z");
+        t.revert = Some(crate::state::RevertState {
+            reason: "r".into(),
+            options: t.options.clone(),
+            by: "admin@x.org".into(),
+            started_at: "2026-12-02T00:00:00.000Z".into(),
+            pause: PauseReport::default(),
+            switched: true,
+            renames: Default::default(),
+            failure: None,
+            duration_ms: Some(1),
+            reverted_at: Some("2026-12-02T00:00:01.000Z".into()),
+        });
+        let at = parse_instant("2026-12-09T00:00:00Z").unwrap();
+        assert_eq!(
+            due(&t, Retention::default(), at),
+            [KeptDatabase::Test, KeptDatabase::UpgradedProduction]
+        );
+    }
+
+    #[test]
     fn a_retention_past_the_calendar_never_comes_due() {
         let t = completed_at("2026-12-01T00:00:00.000Z");
         let forever = Retention {

@@ -19,9 +19,10 @@ use uplift_store::capture;
 use uplift_store::control::Switch;
 use uplift_store::copy::revert::{self, EntityPreview, Revert, RevertEntity};
 
-use super::step3::{Carry, PauseJob, catch_up, flow_change, reverted_names};
+use super::step3::{Carry, PauseJob, Successor, catch_up, flow_change, reverted_names};
 use super::{Running, UpgradeError, UpgradeView, Upgrades, now, now_ms, plan_options};
 use crate::events::{CompleteOptions, Event};
+use crate::items::ItemKind;
 use crate::state::{Status, Step3State, UpgradeState};
 
 /// What a revert would do now.
@@ -280,13 +281,16 @@ impl Upgrades {
             &plan_options(&state.options),
         )
         .map_err(|e| UpgradeError::Invalid(e.to_string()))?;
-        let switch = self.switch_back(env, &t).await?;
+        let (switch, successors) = self.switch_back(env, &state, &t).await?;
+        let translator = uplift_plan::Translator::backward(&upgrade, &old.catalog());
         let job = PauseJob {
             source: &prod,
             carry,
             switch: &switch,
             renames: reverted_names(&old.catalog(), &upgrade),
             fresh_capture: None,
+            successors,
+            translate: Arc::new(move |e, r| translator.record(e, r)),
         };
         self.pauses(id, &options, &job, run).await?;
         let (_, state) = self
@@ -334,8 +338,14 @@ impl Upgrades {
             .collect())
     }
 
-    /// The switch back, from what the switch to the upgraded database replaced.
-    async fn switch_back(&self, env: &str, t: &Step3State) -> Result<Switch, UpgradeError> {
+    /// The switch back, from what the switch to the upgraded database replaced, and
+    /// the flows it replaces: each promoted flow by the original it was cloned from.
+    async fn switch_back(
+        &self,
+        env: &str,
+        state: &UpgradeState,
+        t: &Step3State,
+    ) -> Result<(Switch, Vec<Successor>), UpgradeError> {
         let undo = self
             .store
             .control()
@@ -343,13 +353,29 @@ impl Upgrades {
             .await?
             .ok_or_else(|| UpgradeError::Conflict("the switch recorded no undo".into()))?;
         let mut flows = Vec::new();
+        let mut restored = Vec::new();
         for (id, def, database) in &undo.flows {
             let def: FlowDef =
                 serde_json::from_str(def).map_err(|e| UpgradeError::Log(e.to_string()))?;
             flows.push(flow_change(&def, id, database)?);
+            restored.push((id.clone(), def));
         }
+        let successors = state
+            .items
+            .iter()
+            .flatten()
+            .filter(|i| i.item.kind == ItemKind::Flow && i.excluded.is_none())
+            .filter_map(|i| {
+                let (_, def) = restored.iter().find(|(id, _)| *id == i.item.source_id)?;
+                Some((
+                    i.item.copy_id.clone(),
+                    i.item.source_id.clone(),
+                    def.clone(),
+                ))
+            })
+            .collect();
         let by = t.revert.as_ref().map(|r| r.by.clone()).unwrap_or_default();
-        Ok(Switch {
+        let switch = Switch {
             env: env.to_string(),
             from_database: t.new_database.clone(),
             to_database: undo.from_database,
@@ -358,8 +384,10 @@ impl Upgrades {
             apps: undo.apps.into_iter().map(|(n, d, _)| (n, d)).collect(),
             flows,
             roles: undo.roles,
+            runs: Vec::new(),
             by,
-        })
+        };
+        Ok((switch, successors))
     }
 }
 

@@ -16,7 +16,7 @@ use uplift_model::flow::{FlowDef, FlowState};
 use uplift_model::transform::EvalContext;
 use uplift_plan::{SourceSecurity, apply, map_security};
 use uplift_store::capture;
-use uplift_store::control::{FlowChange, PauseRecord, Switch};
+use uplift_store::control::{FlowChange, PauseRecord, RunChange, Switch};
 use uplift_store::copy::catchup::CatchUp;
 use uplift_store::copy::revert::Revert;
 use uplift_store::copy::{self, CopyLimits, CopyObserver};
@@ -91,15 +91,32 @@ enum Paused {
 /// what they cache about the environment and refresh the flow runtime.
 pub type OnSwitch = Arc<dyn Fn(&str) + Send + Sync>;
 
+/// A record of the retired side (entity, record) as one of the new side, if it crosses
+/// (the flow runtime's `Translate`).
+pub type Translate = Arc<
+    dyn Fn(
+            &str,
+            &serde_json::Map<String, serde_json::Value>,
+        ) -> Option<(String, serde_json::Map<String, serde_json::Value>)>
+        + Send
+        + Sync,
+>;
+
+/// A flow the switch replaces: (its id, its successor's id, the successor's definition).
+pub type Successor = (String, String, FlowDef);
+
 /// Called inside the pause, with writes held, just before the switch: the services
-/// hand the outbox over, so what was committed on the old production runs with the
-/// original flows and what comes after with the promoted ones.
+/// hand the outbox over — entries still on the retired database become runs of the
+/// flows that were on, and the runs still queued for a replaced flow go to its
+/// successor (returned, for the switch to apply in its transaction).
 pub type BeforeSwitch = Arc<
     dyn Fn(
             String,
-        )
-            -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>
-        + Send
+            Vec<Successor>,
+            Translate,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<Vec<RunChange>, String>> + Send>,
+        > + Send
         + Sync,
 >;
 
@@ -401,14 +418,17 @@ impl Upgrades {
         // From the switch on, the new production records its changes for a revert: in
         // before the pause, so the pause only forgets what the catch-up wrote.
         capture::install(&new).await?;
-        let switch = self.publication(env, &state, &upgrade).await?;
+        let (switch, successors) = self.publication(env, &state, &upgrade).await?;
         let renamed = renames(&prod.catalog(), &upgrade);
+        let translator = uplift_plan::Translator::forward(&upgrade, &prod.catalog());
         let job = PauseJob {
             source: &prod,
             carry,
             switch: &switch,
             renames: renamed,
             fresh_capture: Some(&new),
+            successors,
+            translate: Arc::new(move |e, r| translator.record(e, r)),
         };
         let pause = self.phase(id, run, Phase::Pause, 1, async {
             self.pauses(id, &t.options, &job, run).await
@@ -546,14 +566,16 @@ impl Upgrades {
         job: &PauseJob<'_>,
         over: impl Fn() -> bool,
     ) -> Result<Paused, UpgradeError> {
-        let switch = job.switch;
+        let mut switch = job.switch.clone();
+        let env = switch.env.clone();
         let forget = || {
             if let Some(hook) = self.on_switch.get() {
-                hook(&switch.env);
+                hook(&env);
             }
         };
         if let Some(hook) = self.before_switch.get() {
-            hook(switch.env.clone()).await.map_err(|e| {
+            let request = (env.clone(), job.successors.clone(), job.translate.clone());
+            switch.runs = hook(request.0, request.1, request.2).await.map_err(|e| {
                 UpgradeError::Conflict(format!("the outbox was not handed over: {e}"))
             })?;
         }
@@ -566,10 +588,10 @@ impl Upgrades {
             capture::clear(fresh).await?;
         }
         self.stall(Stall::BeforeSwitch).await;
-        self.store.commit_switch(switch).await?;
+        self.store.commit_switch(&switch).await?;
         forget();
         self.store
-            .serve_switched(switch, job.renames.clone())
+            .serve_switched(&switch, job.renames.clone())
             .await?;
         self.stall(Stall::AfterSwitch).await;
         let event = match job.carry {
@@ -590,13 +612,15 @@ impl Upgrades {
     }
 
     /// What the switch publishes: every app's upgrade copy as its next version, every
-    /// upgraded flow promoted and its original archived, the upgraded roles.
+    /// upgraded flow promoted and its original archived (the original's successor), a
+    /// flow an admin excluded turned off (it would act on the retired database), the
+    /// upgraded roles.
     async fn publication(
         &self,
         env: &str,
         state: &UpgradeState,
         upgrade: &uplift_plan::Upgrade,
-    ) -> Result<Switch, UpgradeError> {
+    ) -> Result<(Switch, Vec<Successor>), UpgradeError> {
         let t = state
             .step3
             .as_ref()
@@ -607,28 +631,29 @@ impl Upgrades {
             .await?
             .ok_or_else(|| UpgradeError::NotFound(format!("no environment '{env}'")))?;
         let mut apps = Vec::new();
-        let mut flows = Vec::new();
-        for i in state
-            .items
-            .iter()
-            .flatten()
-            .filter(|i| i.excluded.is_none())
-        {
-            match i.item.kind {
-                ItemKind::App => apps.push((i.item.source_id.clone(), i.item.copy.to_string())),
-                ItemKind::Flow => {
-                    let (Some(original), Some(clone)) = (
-                        control.flow(env, &i.item.source_id).await?,
-                        control.flow(env, &i.item.copy_id).await?,
-                    ) else {
+        let (mut flows, mut successors) = (Vec::new(), Vec::new());
+        for i in state.items.iter().flatten() {
+            match (i.item.kind, &i.excluded) {
+                (ItemKind::App, None) => {
+                    apps.push((i.item.source_id.clone(), i.item.copy.to_string()))
+                }
+                (ItemKind::App, Some(_)) => {}
+                (ItemKind::Flow, excluded) => {
+                    let Some(original) = control.flow(env, &i.item.source_id).await? else {
                         continue;
                     };
-                    flows.push(promoted(
-                        clone.definition,
-                        &clone.id,
-                        &original.definition,
-                        &t.new_database,
-                    )?);
+                    if excluded.is_some() {
+                        let mut off = original.definition.clone();
+                        off.state = FlowState::Off;
+                        flows.push(flow_change(&off, &original.id, &original.database)?);
+                        continue;
+                    }
+                    let Some(clone) = control.flow(env, &i.item.copy_id).await? else {
+                        continue;
+                    };
+                    let promoted = promoted(clone.definition, &original.definition);
+                    flows.push(flow_change(&promoted, &clone.id, &t.new_database)?);
+                    successors.push((original.id.clone(), clone.id.clone(), promoted));
                     flows.push(archived(
                         original.definition,
                         &original.id,
@@ -642,7 +667,7 @@ impl Upgrades {
             &source_security(&self.store, env, record.security_mode).await?,
             upgrade,
         );
-        Ok(Switch {
+        let switch = Switch {
             env: env.to_string(),
             from_database: record.database,
             to_database: t.new_database.clone(),
@@ -651,8 +676,10 @@ impl Upgrades {
             apps,
             flows,
             roles: security.roles.into_iter().collect(),
+            runs: Vec::new(),
             by: t.by.clone(),
-        })
+        };
+        Ok((switch, successors))
     }
 }
 
@@ -718,6 +745,10 @@ pub(super) struct PauseJob<'a> {
     /// A capture installed before the pause on the database switched to, whose
     /// changes so far (the catch-up's) are forgotten just before the switch.
     pub fresh_capture: Option<&'a EnvDb>,
+    /// The flows the switch replaces, for the outbox's hand-over.
+    pub successors: Vec<Successor>,
+    /// Records of the retired side in the new schema, for the runs handed over.
+    pub translate: Translate,
 }
 
 /// Applies captured changes until fewer than [`CATCHUP_LAG_BOUND`] wait, reporting the
@@ -767,20 +798,15 @@ pub(super) fn flow_change(
 }
 
 /// The upgraded clone as the flow it becomes: its name without the prefix, on if the
-/// original was, bound to the new production.
-fn promoted(
-    mut clone: FlowDef,
-    id: &str,
-    original: &FlowDef,
-    database: &str,
-) -> Result<FlowChange, UpgradeError> {
+/// original was (bound to the new production by the switch).
+fn promoted(mut clone: FlowDef, original: &FlowDef) -> FlowDef {
     clone.name = clone
         .name
         .strip_prefix(UPGRADED_PREFIX)
         .unwrap_or(&clone.name)
         .to_string();
     clone.state = original.state;
-    flow_change(&clone, id, database)
+    clone
 }
 
 /// The original, off and renamed, bound to the database it ran on, its runs kept.
