@@ -420,6 +420,55 @@ async fn step3_needs_an_admin_and_a_ready_gate_or_an_override(p: Platform) {
     );
 }
 
+/// A flow an admin excluded from the upgrade is turned off at the switch, under its own
+/// name (it would act on the retired database); the others are promoted.
+#[engine_test]
+async fn an_excluded_flow_is_turned_off_at_the_switch(p: Platform) {
+    let watch = json!({"name": "Watch tickets", "owner": "admin@uplift.local", "state": "on",
+        "trigger": {"kind": "manual"},
+        "steps": [{"kind": "set_variable", "name": "v", "variable": "x", "value": "1"}]});
+    seed_with(&p, &[watch]).await;
+    let items = p
+        .get(&format!("{ENV}/upgrade/items"), ADMIN_TOKEN)
+        .await
+        .body;
+    let theirs = items["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "Watch tickets")
+        .unwrap_or_else(|| panic!("no item for 'Watch tickets': {items}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = p
+        .post(
+            &format!("{ENV}/upgrade/items/{theirs}/exclude"),
+            ADMIN_TOKEN,
+            json!({"reason": "retired with the old schema"}),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    complete(&p).await;
+    let flows = p.get(&format!("{ENV}/flows"), ADMIN_TOKEN).await.body;
+    let named = |name: &str| {
+        flows["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no flow '{name}': {flows}"))
+    };
+    assert_eq!(
+        named("Watch tickets")["state"],
+        "off",
+        "{}: {flows}",
+        p.engine
+    );
+    assert_eq!(named("Tag tickets")["state"], "on", "{}: {flows}", p.engine);
+}
+
 /// While step 3 runs, production's schema is locked: what the build copies and the
 /// capture records must not change under it.
 #[engine_test]
