@@ -1,5 +1,5 @@
-//! The HTTP edge: the OData data API, the admin, maker and upgrade API, and their
-//! OpenAPI document. Only this crate knows HTTP. Handlers extract what a request
+//! The HTTP edge: the OData data API, the admin, maker and upgrade API, their
+//! OpenAPI document, and the web UI at `/`. Only this crate knows HTTP. Handlers extract what a request
 //! says, call one method of `uplift-service`, and render its answer or its error.
 
 pub mod admin;
@@ -16,6 +16,7 @@ pub mod player;
 pub mod request_id;
 pub mod state;
 pub mod upgrade;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -63,6 +64,7 @@ pub fn router(state: AppState) -> Router {
             "/api/openapi.json",
             get(move || async move { Json(doc.as_ref().clone()) }),
         )
+        .merge(web::routes())
         .fallback(not_found)
         .with_state(state);
     edge(router)
@@ -93,10 +95,17 @@ fn panicked(payload: Box<dyn std::any::Any + Send + 'static>) -> axum::response:
     .into_response()
 }
 
-async fn not_found(uri: axum::http::Uri) -> error::ApiError {
-    error::ApiError::from(uplift_service::ServiceError::NotFound(
-        uplift_service::Missing::Resource(uri.path().to_string()),
-    ))
+/// A path nothing serves: the API's JSON error under `/api`, the web UI's page elsewhere.
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = uri.path();
+    match path == "/api" || path.starts_with("/api/") {
+        true => error::ApiError::from(uplift_service::ServiceError::NotFound(
+            uplift_service::Missing::Resource(path.to_string()),
+        ))
+        .into_response(),
+        false => web::not_found(path),
+    }
 }
 
 /// Serves the API on `listener` until the process is stopped.

@@ -60,6 +60,10 @@ pub enum AuthFailure {
     NoToken,
     NotBearer,
     UnknownToken,
+    /// The web UI: no session, or one that is not known (signed out).
+    NoSession,
+    /// The web UI: the session's time is up.
+    SessionEnded,
 }
 
 impl fmt::Display for AuthFailure {
@@ -68,6 +72,8 @@ impl fmt::Display for AuthFailure {
             AuthFailure::NoToken => "no token: send 'Authorization: Bearer <token>'",
             AuthFailure::NotBearer => "the Authorization header must be 'Bearer <token>'",
             AuthFailure::UnknownToken => "the token is not valid",
+            AuthFailure::NoSession => "not signed in",
+            AuthFailure::SessionEnded => "the session has ended: sign in again",
         })
     }
 }
@@ -144,6 +150,8 @@ pub enum Denial {
         user: String,
         title: String,
     },
+    /// A web form without its session's form token (CSRF).
+    FormToken,
 }
 
 impl fmt::Display for Denial {
@@ -213,6 +221,9 @@ impl fmt::Display for Denial {
             Denial::NotApprover { user, title } => {
                 write!(f, "{user} is not an approver of '{title}'")
             }
+            Denial::FormToken => f.write_str(
+                "the form's token does not match the session's: reload the page and send it again",
+            ),
         }
     }
 }

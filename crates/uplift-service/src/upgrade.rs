@@ -253,7 +253,7 @@ impl Services {
         };
         Ok(api::upgrade::Report {
             id: view.id,
-            status: status(view.state.status),
+            status: status_of(view.state.status),
             step1_duration_ms: view.state.step1_duration_ms,
             estimated_step3_downtime_ms: view.state.step1_duration_ms,
             entities: view.state.entities.iter().map(entity_report).collect(),
@@ -311,7 +311,7 @@ fn security_mapping(out: SecurityOutcome) -> api::upgrade::SecurityMapping {
     }
 }
 
-fn status(s: Status) -> api::upgrade::UpgradeStatus {
+pub(crate) fn status_of(s: Status) -> api::upgrade::UpgradeStatus {
     match s {
         Status::Step1Running => api::upgrade::UpgradeStatus::Step1Running,
         Status::Step1Failed => api::upgrade::UpgradeStatus::Step1Failed,
@@ -492,7 +492,7 @@ fn upgrade_view(v: UpgradeView, retention: Retention) -> api::upgrade::Upgrade {
     api::upgrade::Upgrade {
         id: v.id,
         env: v.env,
-        status: status(s.status),
+        status: status_of(s.status),
         options: api::upgrade::UpgradeOptions {
             plan: s.options.plan,
             language: s.options.language,

@@ -22,3 +22,4 @@ mod support;
 mod transform_oracle;
 mod upgrade;
 mod verification;
+mod web;

@@ -145,6 +145,16 @@ pub(super) const MIGRATIONS: &[Migration] = &[
             "CREATE TABLE {s}switch_undo (env TEXT NOT NULL, to_database TEXT NOT NULL, undo TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (env, to_database))",
         )],
     },
+    Migration {
+        version: 9,
+        name: "web UI sessions",
+        steps: &[
+            Sql(
+                "CREATE TABLE {s}web_sessions (id_hash TEXT NOT NULL PRIMARY KEY, user_email TEXT NOT NULL REFERENCES {s}users(email), csrf TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT NOT NULL)",
+            ),
+            Sql("CREATE INDEX web_sessions_by_expiry ON {s}web_sessions (expires_at)"),
+        ],
+    },
 ];
 
 /// The version this build writes.

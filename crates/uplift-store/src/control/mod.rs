@@ -16,6 +16,7 @@ pub mod migrations;
 mod plans;
 mod row;
 mod runs;
+mod sessions;
 mod switch;
 
 pub use approvals::Approval;
@@ -24,6 +25,7 @@ pub use captures::Capture;
 pub use flows::FlowRecord;
 pub use plans::PlanRecord;
 pub use runs::{RunRecord, RunStatus};
+pub use sessions::SessionRecord;
 pub use switch::{FlowChange, PauseRecord, RunChange, Switch, Undo};
 
 use crate::engine::{Dialect, Pool};

@@ -1,0 +1,229 @@
+//! The web UI through the router: signing in with a token gives an `HttpOnly`,
+//! `SameSite=Lax` session cookie; a form without the session's token is refused and
+//! changes nothing; signing out ends the session; a maker's pages show only their own
+//! items; the admin center is for admins; an unknown page is an HTML 404.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::json;
+use tower::ServiceExt;
+
+use crate::support::{ADMIN_TOKEN, Platform};
+use uplift_test_macros::engine_test;
+
+/// A page as a browser gets it.
+struct Page {
+    status: StatusCode,
+    headers: HeaderMap,
+    html: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+}
+
+/// One request as a browser sends it: a cookie, and a form body for a POST.
+async fn browse(
+    p: &Platform,
+    method: Method,
+    path: &str,
+    cookie: Option<&str>,
+    form: &str,
+) -> Page {
+    let mut req = Request::builder().method(method.clone()).uri(path);
+    if let Some(c) = cookie {
+        req = req.header(header::COOKIE, format!("uplift_session={c}"));
+    }
+    if method == Method::POST {
+        req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    }
+    let req = req.body(Body::from(form.to_string())).unwrap();
+    let resp = p.router.clone().oneshot(req).await.unwrap();
+    let (status, headers) = (resp.status(), resp.headers().clone());
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    Page {
+        status,
+        headers,
+        html: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+/// Signs in with `token`; returns the session cookie's value.
+async fn sign_in(p: &Platform, token: &str) -> String {
+    let r = browse(
+        p,
+        Method::POST,
+        "/signin",
+        None,
+        &format!("token={token}&next=%2Fadmin"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    assert_eq!(r.location(), "/admin");
+    let cookie = r.headers[header::SET_COOKIE].to_str().unwrap().to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    cookie
+        .strip_prefix("uplift_session=")
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_string()
+}
+
+/// The form token a page's sign-out form carries.
+fn csrf_of(html: &str) -> String {
+    let at = html
+        .find(r#"name="csrf" value=""#)
+        .expect("a form with its token")
+        + 19;
+    html[at..at + html[at..].find('"').unwrap()].to_string()
+}
+
+#[engine_test]
+async fn a_wrong_token_signs_nobody_in(p: Platform) {
+    let r = browse(&p, Method::POST, "/signin", None, "token=upl_wrong").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.html.contains("the token is not valid"), "{}", r.html);
+    assert!(!r.headers.contains_key(header::SET_COOKIE));
+    let r = browse(&p, Method::GET, "/admin", None, "").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.location(), "/signin?next=%2Fadmin");
+}
+
+#[engine_test]
+async fn a_form_without_its_token_is_refused_and_changes_nothing(p: Platform) {
+    let cookie = sign_in(&p, ADMIN_TOKEN).await;
+    for form in ["", "csrf=upl_forged"] {
+        let r = browse(&p, Method::POST, "/signout", Some(&cookie), form).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{form}: {}", r.html);
+        assert!(r.html.contains("token does not match"), "{}", r.html);
+    }
+    let r = browse(&p, Method::GET, "/admin", Some(&cookie), "").await;
+    assert_eq!(r.status, StatusCode::OK, "the session still stands");
+}
+
+#[engine_test]
+async fn signing_out_ends_the_session(p: Platform) {
+    let cookie = sign_in(&p, ADMIN_TOKEN).await;
+    let page = browse(&p, Method::GET, "/admin", Some(&cookie), "").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let form = format!("csrf={}", csrf_of(&page.html));
+    let r = browse(&p, Method::POST, "/signout", Some(&cookie), &form).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    let cleared = r.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    let r = browse(&p, Method::GET, "/admin", Some(&cookie), "").await;
+    assert_eq!(
+        r.status,
+        StatusCode::SEE_OTHER,
+        "the old cookie no longer works"
+    );
+    assert!(r.location().starts_with("/signin"), "{}", r.location());
+}
+
+#[engine_test]
+async fn the_admin_center_lists_environments_for_admins_only(p: Platform) {
+    p.create_env("shop", "classic", "open").await;
+    let admin = sign_in(&p, ADMIN_TOKEN).await;
+    let r = browse(&p, Method::GET, "/admin", Some(&admin), "").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.html.contains(r#"href="/admin/environments/shop""#),
+        "{}",
+        r.html
+    );
+    assert!(r.html.contains("Can be upgraded"), "{}", r.html);
+    let r = browse(
+        &p,
+        Method::GET,
+        "/admin/environments/shop",
+        Some(&admin),
+        "",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.html.contains("Account") && r.html.contains("classic"),
+        "{}",
+        r.html
+    );
+
+    let maker = sign_in(&p, &p.user("mo@shop.test", "maker").await).await;
+    for path in ["/admin", "/admin/environments/shop"] {
+        let r = browse(&p, Method::GET, path, Some(&maker), "").await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}");
+        assert!(r.html.contains("not an administrator"), "{}", r.html);
+    }
+}
+
+#[engine_test]
+async fn a_makers_page_shows_only_their_own_items(p: Platform) {
+    p.create_env("shop", "classic", "open").await;
+    let mia = p.user("mia@shop.test", "maker").await;
+    let max = p.user("max@shop.test", "maker").await;
+    for (token, owner, name) in [
+        (&mia, "mia@shop.test", "Mia's flow"),
+        (&max, "max@shop.test", "Max's flow"),
+    ] {
+        let flow = json!({"name": name, "owner": owner, "trigger": {"kind": "manual"},
+            "steps": [{"kind": "set_variable", "name": "v", "variable": "x", "value": "1"}]});
+        let r = p.post("/api/environments/shop/flows", token, flow).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    let start = json!({"plan": "classic-to-modern", "language": "en", "currency": "USD"});
+    let a = p
+        .post("/api/environments/shop/upgrade", ADMIN_TOKEN, start)
+        .await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
+    p.wait_step1("shop").await;
+    let cookie = sign_in(&p, &mia).await;
+    let r = browse(&p, Method::GET, "/maker", Some(&cookie), "").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.html.contains("Mia&#x27;s flow") || r.html.contains("Mia&#39;s flow"),
+        "{}",
+        r.html
+    );
+    assert!(
+        !r.html.contains("Max"),
+        "another maker's item shows: {}",
+        r.html
+    );
+}
+
+#[engine_test]
+async fn an_unknown_page_is_an_html_404_and_the_api_keeps_json(p: Platform) {
+    let r = browse(&p, Method::GET, "/no/such/page", None, "").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.html.contains("<h1>Not found</h1>"), "{}", r.html);
+    let r = p.get("/api/no/such", ADMIN_TOKEN).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.body["error"]["code"], "NotFound", "{}", r.body);
+}
+
+#[engine_test]
+async fn the_assets_are_served_from_the_binary(p: Platform) {
+    for (path, ty) in [
+        ("/static/app.css", "text/css"),
+        ("/static/htmx.min.js", "text/javascript"),
+    ] {
+        let r = browse(&p, Method::GET, path, None, "").await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        assert!(
+            r.headers[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with(ty),
+            "{path}"
+        );
+        assert!(r.html.len() > 1000, "{path}");
+    }
+}

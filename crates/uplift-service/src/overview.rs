@@ -1,0 +1,117 @@
+//! What the web UI's pages show, each gathered by one method under the same policy as
+//! the API: the admin center's environments and an environment's page (admins), and a
+//! maker's own items across the upgrades under way.
+
+use uplift_api as api;
+use uplift_model::SchemaVersion;
+use uplift_upgrade::state::Status;
+
+use crate::auth::Actor;
+use crate::error::Result;
+use crate::{Services, policy};
+
+/// An environment as the admin center lists it.
+#[derive(Debug, Clone)]
+pub struct EnvironmentRow {
+    pub environment: api::admin::Environment,
+    /// Where its latest upgrade stands, if it had one.
+    pub upgrade: Option<api::upgrade::UpgradeStatus>,
+    /// On a schema version a shipped plan upgrades, with no upgrade under way.
+    pub upgradable: bool,
+}
+
+/// An environment's page.
+#[derive(Debug, Clone)]
+pub struct EnvironmentPage {
+    pub detail: api::admin::EnvironmentDetail,
+    pub roles: Vec<api::admin::RoleWithMembers>,
+    pub apps: Vec<api::apps::App>,
+    pub flows: Vec<api::flows::Flow>,
+    pub upgrade: Option<api::upgrade::UpgradeStatus>,
+}
+
+/// The caller's own items of one environment's upgrade.
+#[derive(Debug, Clone)]
+pub struct ItemsOfEnvironment {
+    pub env: String,
+    pub items: Vec<api::items::Item>,
+}
+
+impl Services {
+    /// Every environment with where its upgrade stands (admins).
+    pub async fn environment_rows(&self, actor: &Actor) -> Result<Vec<EnvironmentRow>> {
+        policy::admin(actor)?;
+        let mut rows = Vec::new();
+        for environment in self.list_environments(actor).await? {
+            let status = self
+                .upgrades
+                .latest(&environment.name)
+                .await?
+                .map(|(_, s)| s.status);
+            let idle = status.is_none_or(|s| !s.is_active());
+            let upgradable = idle
+                && self
+                    .store
+                    .control()
+                    .get_env(&environment.name)
+                    .await?
+                    .is_some_and(|e| {
+                        e.schema_version == SchemaVersion::Classic
+                            && status != Some(Status::Completed)
+                    });
+            rows.push(EnvironmentRow {
+                environment,
+                upgrade: status.map(crate::upgrade::status_of),
+                upgradable,
+            });
+        }
+        Ok(rows)
+    }
+
+    /// One environment: entities, roles and members, apps and flows (admins).
+    pub async fn environment_page(&self, actor: &Actor, env: &str) -> Result<EnvironmentPage> {
+        policy::admin(actor)?;
+        Ok(EnvironmentPage {
+            detail: self.environment(actor, env).await?,
+            roles: self.list_roles(actor, env).await?,
+            apps: self.list_apps(actor, env).await?,
+            flows: self.list_flows(actor, env).await?,
+            upgrade: self
+                .upgrades
+                .latest(env)
+                .await?
+                .map(|(_, s)| crate::upgrade::status_of(s.status)),
+        })
+    }
+
+    /// The items the caller owns or edits, in every upgrade with items (makers and
+    /// admins; an admin's page too lists only their own).
+    pub async fn my_items(&self, actor: &Actor) -> Result<Vec<ItemsOfEnvironment>> {
+        policy::maker(actor)?;
+        let mut out = Vec::new();
+        for env in self.store.control().list_envs().await? {
+            let Some((_, state)) = self.upgrades.latest(&env.name).await? else {
+                continue;
+            };
+            if state.items.is_none() || !state.status.is_active() {
+                continue;
+            }
+            let items: Vec<api::items::Item> = self
+                .upgrade_items(actor, &env.name)
+                .await?
+                .value
+                .into_iter()
+                .filter(|i| {
+                    actor.is(&i.fields.owner) || i.fields.editors.iter().any(|e| actor.is(e))
+                })
+                .collect();
+            if !items.is_empty() {
+                out.push(ItemsOfEnvironment {
+                    env: env.name,
+                    items,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
