@@ -283,6 +283,18 @@ impl Upgrades {
         })
     }
 
+    /// The upgrade's plan applied to `catalog` (production's, or the old production's
+    /// once switched): the target catalog, change list and row transforms.
+    pub async fn planned(
+        &self,
+        state: &UpgradeState,
+        catalog: &uplift_model::Catalog,
+    ) -> Result<uplift_plan::Upgrade, UpgradeError> {
+        let plan = self.plan_of(state).await?;
+        apply(&plan, catalog, &plan_options(&state.options))
+            .map_err(|e| UpgradeError::Invalid(e.to_string()))
+    }
+
     /// The plan an upgrade runs: the text it started with, or (for a log written
     /// before plan texts were kept) the plan of that name now.
     pub async fn plan_of(&self, state: &UpgradeState) -> Result<uplift_plan::Plan, UpgradeError> {

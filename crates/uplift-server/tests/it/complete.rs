@@ -24,7 +24,7 @@ async fn seed(p: &Platform) -> String {
 }
 
 /// `seed`, with `flows` (of the admin) made too before step 1.
-async fn seed_with(p: &Platform, flows: &[Value]) -> String {
+pub(crate) async fn seed_with(p: &Platform, flows: &[Value]) -> String {
     p.create_env("shop", "classic", "open").await;
     let defs = json!({"entities": {"Ticket": {"fields": [
         {"name": "Subject", "type": "Text"},
@@ -81,7 +81,7 @@ async fn seed_with(p: &Platform, flows: &[Value]) -> String {
 }
 
 /// Starts step 3 past the gate and waits for it to complete; returns the status.
-async fn complete(p: &Platform) -> Value {
+pub(crate) async fn complete(p: &Platform) -> Value {
     let r = p
         .post(
             &format!("{ENV}/upgrade/complete"),

@@ -1,5 +1,5 @@
-//! A revert within the window, through the API, on an environment that is not the
-//! demo: production goes back to the database it was on before step 3 with every write
+//! A revert within the window, through the API, on step 3's environment (not the
+//! demo): production goes back to the database it was on before step 3 with every write
 //! made since carried back through the inverse transforms; apps and flows go back to
 //! what they were.
 
@@ -10,13 +10,13 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::complete::{Acknowledged, accounts, write_until};
+use crate::complete::{Acknowledged, accounts, complete, seed_with, write_until};
 use crate::support::{ADMIN_TOKEN, Platform};
 use uplift_test_macros::engine_test;
 
 const ENV: &str = "/api/environments/shop";
 
-/// A classic environment with tickets (Subject, Stage), an app and a flow over them,
+/// Step 3's environment (tickets, an app and a flow over them; see `complete::seed`)
 /// through steps 1, 2 and 3. Returns the flow's id and the completed status.
 async fn completed(p: &Platform) -> (String, Value) {
     completed_with(p, &[]).await
@@ -24,62 +24,8 @@ async fn completed(p: &Platform) -> (String, Value) {
 
 /// `completed`, with `flows` (of the admin) made too before step 1.
 async fn completed_with(p: &Platform, flows: &[Value]) -> (String, Value) {
-    p.create_env("shop", "classic", "open").await;
-    let defs = json!({"entities": {"Ticket": {"fields": [
-        {"name": "Subject", "type": "Text"},
-        {"name": "Stage", "type": "Picklist", "options": ["Open", "Closed"]}]}}});
-    let d = p.put(&format!("{ENV}/entities"), ADMIN_TOKEN, defs).await;
-    assert_eq!(d.status, StatusCode::OK, "{}", d.body);
-    for i in 0..6 {
-        let r = p
-            .post(
-                &format!("{ENV}/data/tickets"),
-                ADMIN_TOKEN,
-                json!({"Subject": format!("seed {i}"), "Stage": "Open"}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    }
-    let flow = json!({"name": "Tag tickets", "owner": "admin@uplift.local", "state": "on",
-        "trigger": {"kind": "app_command", "entity": "Ticket"},
-        "steps": [{"kind": "update_record", "name": "close", "entity": "Ticket",
-                   "id": "@{trigger.record.id}", "values": {"Stage": "Closed"}}]});
-    let r = p.post(&format!("{ENV}/flows"), ADMIN_TOKEN, flow).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let flow = r.body["id"].as_str().unwrap().to_string();
-    let app = json!({"name": "Desk", "owner": "admin@uplift.local",
-        "views": [{"name": "Open tickets", "entity": "Ticket", "columns": ["Subject"],
-                   "filter": "Stage eq 'Open'"}],
-        "commands": [{"label": "Close", "entity": "Ticket", "flow": flow}]});
-    let r = p.put(&format!("{ENV}/apps/Desk"), ADMIN_TOKEN, app).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let r = p
-        .post(&format!("{ENV}/apps/Desk/publish"), ADMIN_TOKEN, json!({}))
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    for f in flows {
-        let r = p
-            .post(&format!("{ENV}/flows"), ADMIN_TOKEN, f.clone())
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    }
-    let start = json!({"plan": "classic-to-modern", "language": "en", "currency": "USD"});
-    let a = p.post(&format!("{ENV}/upgrade"), ADMIN_TOKEN, start).await;
-    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
-    let end = p.wait_step1("shop").await;
-    assert_eq!(end["status"], "step2_verifying", "{end}");
-    p.wait_verified("shop").await;
-    let r = p
-        .post(
-            &format!("{ENV}/upgrade/complete"),
-            ADMIN_TOKEN,
-            json!({"override": {"reason": "checked by hand"}}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}: {}", p.engine, r.body);
-    let end = wait_while(p, "step3_running").await;
-    assert_eq!(end["status"], "completed", "{}: {end}", p.engine);
-    (flow, end)
+    let flow = seed_with(p, flows).await;
+    (flow, complete(p).await)
 }
 
 /// Waits while the upgrade's status is `status`; returns the status document.
@@ -224,8 +170,8 @@ async fn a_revert_carries_every_write_since_completion_back_transformed(p: Platf
     );
     let r = get("tickets?$count=true&$top=1".into()).await;
     assert_eq!(
-        r.body["@odata.count"], 6,
-        "6 seeded, 1 made, 1 deleted: {}",
+        r.body["@odata.count"], 20,
+        "20 seeded, 1 made, 1 deleted: {}",
         r.body
     );
     let r = get("cr_tickets".into()).await;

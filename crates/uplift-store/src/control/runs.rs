@@ -234,13 +234,16 @@ impl Control {
 
     /// The runs of `env` still queued (not started), of any of `flows`.
     pub async fn queued_runs(&self, env: &str, flows: &[String]) -> Result<Vec<RunRecord>> {
-        let mut out = Vec::new();
-        for flow in flows {
-            let params = [Value::Text(env.into()), Value::Text(flow.clone())];
-            let clause = "env = ? AND flow_id = ? AND status = 'queued' ORDER BY created_at, id";
-            out.extend(self.runs_where(clause, &params).await?);
+        if flows.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(out)
+        let mut params = vec![Value::Text(env.into())];
+        params.extend(flows.iter().map(|f| Value::Text(f.clone())));
+        let marks = vec!["?"; flows.len()].join(", ");
+        let clause = format!(
+            "env = ? AND status = 'queued' AND flow_id IN ({marks}) ORDER BY created_at, id"
+        );
+        self.runs_where(&clause, &params).await
     }
 
     /// Runs not finished, oldest first: queued ones, and running ones a stopped

@@ -189,34 +189,46 @@ impl Control {
             .ok_or_else(|| corrupt("schema version"))?;
         let security_mode = SecurityMode::parse(&row.text("security_mode")?)
             .ok_or_else(|| corrupt("security mode"))?;
+        // One query each for the apps and the flows, whatever their number: this runs
+        // inside the write pause.
+        const APPS: Cols = &[
+            ("v.name", ColType::Text),
+            ("v.definition", ColType::Text),
+            ("v.database", ColType::Text),
+        ];
+        let latest = self
+            .select_on(
+                tx,
+                APPS,
+                "FROM {s}app_versions v WHERE v.env = ? AND v.version = (SELECT MAX(w.version) FROM {s}app_versions w WHERE w.env = v.env AND w.name = v.name)",
+                std::slice::from_ref(&env),
+            )
+            .await?;
         let mut apps = Vec::new();
-        for (name, _) in &s.apps {
-            const COLS: Cols = &[("definition", ColType::Text), ("database", ColType::Text)];
-            let rows = self
-                .select_on(
-                    tx,
-                    COLS,
-                    "FROM {s}app_versions WHERE env = ? AND name = ? ORDER BY version DESC LIMIT 1",
-                    &[env.clone(), Value::Text(name.clone())],
-                )
-                .await?;
-            if let Some(r) = rows.first() {
-                apps.push((name.clone(), r.text("definition")?, r.text("database")?));
+        for r in &latest {
+            let name = r.text("name")?;
+            if s.apps.iter().any(|(n, _)| *n == name) {
+                apps.push((name, r.text("definition")?, r.text("database")?));
             }
         }
+        const FLOWS: Cols = &[
+            ("id", ColType::Text),
+            ("definition", ColType::Text),
+            ("database", ColType::Text),
+        ];
         let mut flows = Vec::new();
-        for f in &s.flows {
-            const COLS: Cols = &[("definition", ColType::Text), ("database", ColType::Text)];
-            let rows = self
-                .select_on(
-                    tx,
-                    COLS,
-                    "FROM {s}flows WHERE env = ? AND id = ?",
-                    &[env.clone(), Value::Text(f.id.clone())],
-                )
-                .await?;
-            if let Some(r) = rows.first() {
-                flows.push((f.id.clone(), r.text("definition")?, r.text("database")?));
+        for r in &self
+            .select_on(
+                tx,
+                FLOWS,
+                "FROM {s}flows WHERE env = ?",
+                std::slice::from_ref(&env),
+            )
+            .await?
+        {
+            let id = r.text("id")?;
+            if s.flows.iter().any(|f| f.id == id) {
+                flows.push((id, r.text("definition")?, r.text("database")?));
             }
         }
         const ROLES: Cols = &[("name", ColType::Text), ("privileges", ColType::Text)];

@@ -13,14 +13,14 @@ use std::time::Instant;
 
 use uplift_model::flow::FlowDef;
 use uplift_model::transform::EvalContext;
-use uplift_plan::{apply, inverse};
+use uplift_plan::inverse;
 use uplift_store::EnvDb;
 use uplift_store::capture;
 use uplift_store::control::Switch;
 use uplift_store::copy::revert::{self, EntityPreview, Revert, RevertEntity};
 
 use super::step3::{Carry, PauseJob, Successor, catch_up, flow_change, reverted_names};
-use super::{Running, UpgradeError, UpgradeView, Upgrades, now, now_ms, plan_options};
+use super::{Running, UpgradeError, UpgradeView, Upgrades, now, now_ms};
 use crate::events::{CompleteOptions, Event};
 use crate::items::ItemKind;
 use crate::state::{Status, Step3State, UpgradeState};
@@ -209,12 +209,7 @@ impl Upgrades {
         };
         if !t.revert.as_ref().is_some_and(|r| r.switched) {
             let old = self.store.database(env, &t.from_database).await?;
-            let upgrade = apply(
-                &self.plan_of(state).await?,
-                &old.catalog(),
-                &plan_options(&state.options),
-            )
-            .map_err(|e| UpgradeError::Invalid(e.to_string()))?;
+            let upgrade = self.planned(state, &old.catalog()).await?;
             self.log(
                 id,
                 &Event::RevertSwitched {
@@ -275,12 +270,7 @@ impl Upgrades {
         let back = Revert::new(&prod, &old, &entities, &ctx)?;
         let carry = Carry::Back(&back);
         catch_up(&prod, &carry, run).await?;
-        let upgrade = apply(
-            &self.plan_of(&state).await?,
-            &old.catalog(),
-            &plan_options(&state.options),
-        )
-        .map_err(|e| UpgradeError::Invalid(e.to_string()))?;
+        let upgrade = self.planned(&state, &old.catalog()).await?;
         let (switch, successors) = self.switch_back(env, &state, &t).await?;
         let translator = uplift_plan::Translator::backward(&upgrade, &old.catalog());
         let job = PauseJob {
@@ -318,9 +308,7 @@ impl Upgrades {
         state: &UpgradeState,
         old: &EnvDb,
     ) -> Result<Vec<(RevertEntity, Vec<(String, String)>)>, UpgradeError> {
-        let plan = self.plan_of(state).await?;
-        let upgrade = apply(&plan, &old.catalog(), &plan_options(&state.options))
-            .map_err(|e| UpgradeError::Invalid(e.to_string()))?;
+        let upgrade = self.planned(state, &old.catalog()).await?;
         Ok(inverse(&upgrade, &old.catalog())
             .into_iter()
             .map(|i| {

@@ -10,9 +10,8 @@ use uplift_model::Catalog;
 use uplift_model::app::AppDef;
 use uplift_model::flow::{self, FlowDef};
 use uplift_plan::rewrite::NameMap;
-use uplift_plan::{Upgrade, apply};
 
-use super::{UpgradeError, Upgrades, now, plan_options};
+use super::{UpgradeError, Upgrades, now};
 use crate::events::{AppsFrom, Event, MailPurpose};
 use crate::items::{self, ItemKind, ItemState, SourceApp, SourceFlow};
 use crate::state::{Status, UpgradeState};
@@ -124,16 +123,6 @@ pub enum ItemChange {
 }
 
 impl Upgrades {
-    async fn planned(
-        &self,
-        state: &UpgradeState,
-        source: &Catalog,
-    ) -> Result<Upgrade, UpgradeError> {
-        let plan = self.plan_of(state).await?;
-        apply(&plan, source, &plan_options(&state.options))
-            .map_err(|e| UpgradeError::Invalid(e.to_string()))
-    }
-
     /// Applies `change` to item `item` of `env`'s upgrade, as `by`, and logs it.
     /// Refused unless step 2 runs and the item is there; an excluded item takes no
     /// change.

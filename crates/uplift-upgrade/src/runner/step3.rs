@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use uplift_model::flow::{FlowDef, FlowState};
 use uplift_model::transform::EvalContext;
-use uplift_plan::{SourceSecurity, apply, map_security};
+use uplift_plan::{SourceSecurity, map_security};
 use uplift_store::capture;
 use uplift_store::control::{FlowChange, PauseRecord, RunChange, Switch};
 use uplift_store::copy::catchup::CatchUp;
@@ -23,7 +23,7 @@ use uplift_store::copy::{self, CopyLimits, CopyObserver};
 use uplift_store::ddl::Keys;
 use uplift_store::{EnvDb, Store};
 
-use super::{Running, UpgradeError, UpgradeView, Upgrades, now, now_ms, plan_options};
+use super::{Running, UpgradeError, UpgradeView, Upgrades, now, now_ms};
 use crate::events::{CompleteOptions, Event, PauseOutcome, Phase};
 use crate::items::ItemKind;
 use crate::state::UpgradeState;
@@ -369,9 +369,7 @@ impl Upgrades {
             Ok(capture::install(&prod).await?)
         })
         .await?;
-        let plan = self.plan_of(&state).await?;
-        let upgrade = apply(&plan, &prod.catalog(), &plan_options(&state.options))
-            .map_err(|e| UpgradeError::Invalid(e.to_string()))?;
+        let upgrade = self.planned(&state, &prod.catalog()).await?;
         let new = self
             .store
             .create_database_with(
@@ -695,9 +693,7 @@ impl Upgrades {
             .old_production(env, state)
             .await
             .ok_or_else(|| UpgradeError::NotFound("the old production is gone".into()))?;
-        let plan = self.plan_of(state).await?;
-        let upgrade = apply(&plan, &old.catalog(), &plan_options(&state.options))
-            .map_err(|e| UpgradeError::Invalid(e.to_string()))?;
+        let upgrade = self.planned(state, &old.catalog()).await?;
         Ok(renames(&old.catalog(), &upgrade))
     }
 }
@@ -849,6 +845,25 @@ pub async fn source_security(
     })
 }
 
+/// Each entity the plan carries, as (its set before, its set after, each source field
+/// with the fields it became).
+fn renamed_entities<'a>(
+    source: &'a uplift_model::Catalog,
+    upgrade: &'a uplift_plan::Upgrade,
+) -> impl Iterator<Item = (&'a str, &'a str, Vec<(&'a str, &'a [String])>)> {
+    upgrade.changes.entities.iter().filter_map(|c| {
+        let se = source.entity(c.source.as_deref()?)?;
+        let te = upgrade.target.entity(c.target.as_deref()?)?;
+        let fields = c
+            .fields
+            .iter()
+            .filter_map(|f| Some((f.source.as_deref()?, f.targets.as_slice())))
+            .filter(|(s, t)| !t.is_empty() && !t.iter().any(|t| t == s))
+            .collect();
+        Some((se.set_name.as_str(), te.set_name.as_str(), fields))
+    })
+}
+
 /// Old names the plan changed, for the errors a request using one gets after the switch:
 /// entity sets (`positionworkerassignments` → the new set) and properties
 /// (`accounts/Address` → its new fields).
@@ -857,22 +872,12 @@ pub fn renames(
     upgrade: &uplift_plan::Upgrade,
 ) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    for c in &upgrade.changes.entities {
-        let (Some(s), Some(t)) = (&c.source, &c.target) else {
-            continue;
-        };
-        let (Some(se), Some(te)) = (source.entity(s), upgrade.target.entity(t)) else {
-            continue;
-        };
-        if se.set_name != te.set_name {
-            out.insert(se.set_name.clone(), te.set_name.clone());
+    for (before, after, fields) in renamed_entities(source, upgrade) {
+        if before != after {
+            out.insert(before.to_string(), after.to_string());
         }
-        for f in &c.fields {
-            let Some(sf) = &f.source else { continue };
-            if f.targets.is_empty() || f.targets.iter().any(|t| t == sf) {
-                continue;
-            }
-            out.insert(format!("{}/{sf}", te.set_name), f.targets.join(", "));
+        for (field, targets) in fields {
+            out.insert(format!("{after}/{field}"), targets.join(", "));
         }
     }
     out
@@ -885,20 +890,13 @@ pub fn reverted_names(
     upgrade: &uplift_plan::Upgrade,
 ) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    for c in &upgrade.changes.entities {
-        let (Some(s), Some(t)) = (&c.source, &c.target) else {
-            continue;
-        };
-        let (Some(se), Some(te)) = (source.entity(s), upgrade.target.entity(t)) else {
-            continue;
-        };
-        if se.set_name != te.set_name {
-            out.insert(te.set_name.clone(), se.set_name.clone());
+    for (before, after, fields) in renamed_entities(source, upgrade) {
+        if before != after {
+            out.insert(after.to_string(), before.to_string());
         }
-        for f in &c.fields {
-            let Some(sf) = &f.source else { continue };
-            for t in f.targets.iter().filter(|t| *t != sf) {
-                out.insert(format!("{}/{t}", se.set_name), sf.clone());
+        for (field, targets) in fields {
+            for t in targets {
+                out.insert(format!("{before}/{t}"), field.to_string());
             }
         }
     }
@@ -909,6 +907,7 @@ pub fn reverted_names(
 mod tests {
     use super::*;
     use uplift_model::SchemaVersion;
+    use uplift_plan::apply;
     use uplift_model::standard::initial_catalog;
 
     fn classic_to_modern() -> BTreeMap<String, String> {
