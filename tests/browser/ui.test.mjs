@@ -101,3 +101,23 @@ test('an unknown page is a clear 404 page', async () => {
   assert.equal(await page.getByRole('heading', { level: 1 }).innerText(), 'Not found');
   await context.close();
 });
+
+test('the admin starts the upgrade from the wizard and watches step 1 to its end', async () => {
+  const { page, errors, context } = await pageAt(1280);
+  await signIn(page);
+  await page.goto(`${url}/admin/environments/contoso/upgrade`);
+  await page.getByLabel('Base currency').fill('USD');
+  await page.getByRole('button', { name: 'Preview' }).click();
+  await page.getByRole('table', { name: /schema changes/ }).waitFor();
+  for (const rate of await page.locator('input[name^="rate_"]').all()) {
+    if ((await rate.inputValue()) === '') await rate.fill('1.1');
+  }
+  await page.getByRole('button', { name: /Start step 1/ }).click();
+  await page.waitForURL(`${url}/admin/environments/contoso/upgrade`);
+  // The live stream updates the status, and reloads the page when step 1 ends.
+  await page.locator('#status', { hasText: 'step2 verifying' }).waitFor({ timeout: 120_000 });
+  assert.equal(await page.locator('#phase-copy').getAttribute('value'),
+    await page.locator('#phase-copy').getAttribute('max'));
+  assert.deepEqual(errors, []);
+  await context.close();
+});

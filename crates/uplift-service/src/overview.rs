@@ -30,6 +30,16 @@ pub struct EnvironmentPage {
     pub upgrade: Option<api::upgrade::UpgradeStatus>,
 }
 
+/// An environment's upgrade page: the upgrade under way (or last ended), and, when
+/// none holds the environment, the plans to pick from and the preview asked for.
+#[derive(Debug, Clone)]
+pub struct UpgradePage {
+    pub upgrade: Option<api::upgrade::Upgrade>,
+    /// `None` while an upgrade holds the environment.
+    pub plans: Option<Vec<String>>,
+    pub preview: Option<api::upgrade::Preview>,
+}
+
 /// The caller's own items of one environment's upgrade.
 #[derive(Debug, Clone)]
 pub struct ItemsOfEnvironment {
@@ -81,6 +91,46 @@ impl Services {
                 .latest(env)
                 .await?
                 .map(|(_, s)| crate::upgrade::status_of(s.status)),
+        })
+    }
+
+    /// The upgrade page of `env` (admins): its latest upgrade; the wizard's plans and
+    /// the preview of `request` when no upgrade holds the environment.
+    pub async fn upgrade_page(
+        &self,
+        actor: &Actor,
+        env: &str,
+        request: Option<crate::upgrade::PreviewRequest>,
+    ) -> Result<UpgradePage> {
+        policy::admin(actor)?;
+        self.env(env).await?;
+        let latest = self.upgrades.latest(env).await?;
+        let held = latest.as_ref().is_some_and(|(_, s)| s.status.is_active());
+        let upgrade = match latest {
+            Some(_) => Some(self.upgrade_status(actor, env).await?),
+            None => None,
+        };
+        if held {
+            return Ok(UpgradePage {
+                upgrade,
+                plans: None,
+                preview: None,
+            });
+        }
+        let plans = self
+            .list_plans(actor)
+            .await?
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        let preview = match request {
+            Some(r) => Some(self.preview_upgrade(actor, env, r).await?),
+            None => None,
+        };
+        Ok(UpgradePage {
+            upgrade,
+            plans: Some(plans),
+            preview,
         })
     }
 

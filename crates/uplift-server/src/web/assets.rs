@@ -13,6 +13,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../static/app.css"),
     ),
     (
+        "progress.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../static/progress.js"),
+    ),
+    (
         "favicon.svg",
         "image/svg+xml",
         include_bytes!("../../static/favicon.svg"),

@@ -7,6 +7,7 @@
 mod assets;
 mod pages;
 pub mod session;
+mod upgrade;
 
 use axum::Router;
 use axum::http::{StatusCode, header};
@@ -24,6 +25,18 @@ pub fn routes() -> Router<AppState> {
         .route("/signout", post(pages::sign_out))
         .route("/admin", get(pages::environments))
         .route("/admin/environments/{env}", get(pages::environment))
+        .route(
+            "/admin/environments/{env}/upgrade",
+            get(upgrade::page).post(upgrade::start),
+        )
+        .route(
+            "/admin/environments/{env}/upgrade/cancel",
+            post(upgrade::cancel),
+        )
+        .route(
+            "/admin/environments/{env}/upgrade/events",
+            get(upgrade::events),
+        )
         .route("/maker", get(pages::my_items))
         .route("/static/{name}", get(assets::asset))
 }

@@ -23,7 +23,7 @@ pub struct Chrome {
     pub section: &'static str,
 }
 
-fn chrome(s: &WebSession, section: &'static str) -> Option<Chrome> {
+pub(super) fn chrome(s: &WebSession, section: &'static str) -> Option<Chrome> {
     use uplift_model::security::PlatformRole;
     let role = s.actor.role();
     Some(Chrome {
@@ -36,7 +36,7 @@ fn chrome(s: &WebSession, section: &'static str) -> Option<Chrome> {
 }
 
 /// A value's serde name in words (`step2_verifying` → `step2 verifying`).
-fn words<T: serde::Serialize>(t: &T) -> String {
+pub(super) fn words<T: serde::Serialize>(t: &T) -> String {
     serde_json::to_value(t)
         .ok()
         .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))

@@ -227,3 +227,93 @@ async fn the_assets_are_served_from_the_binary(p: Platform) {
         assert!(r.html.len() > 1000, "{path}");
     }
 }
+
+/// The upgrade wizard: the plans to pick, a preview of the changes (filtered) with a
+/// rate asked for each currency in the data; a start without the form token is refused
+/// and starts nothing, a rate that is not a number is named; a start with them goes to
+/// the live page, whose stream carries the status.
+#[engine_test]
+async fn the_wizard_previews_starts_step1_and_its_page_follows_it(p: Platform) {
+    p.create_env("shop", "classic", "open").await;
+    let a = json!({"Name": "Fabrikam", "Revenue": {"code": "EUR", "value": 10}});
+    let r = p
+        .post("/api/environments/shop/data/accounts", ADMIN_TOKEN, a)
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let admin = sign_in(&p, ADMIN_TOKEN).await;
+    let page = "/admin/environments/shop/upgrade";
+    let r = browse(&p, Method::GET, page, Some(&admin), "").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.html);
+    assert!(
+        r.html.contains(r#"<option value="classic-to-modern""#),
+        "{}",
+        r.html
+    );
+
+    let query = format!("{page}?plan=classic-to-modern&language=en&currency=USD&q=Revenue");
+    let r = browse(&p, Method::GET, &query, Some(&admin), "").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.html);
+    assert!(
+        r.html.contains(r#"name="rate_EUR""#),
+        "a rate for EUR: {}",
+        r.html
+    );
+    assert!(r.html.contains("<td>Revenue</td>"), "{}", r.html);
+    assert!(
+        !r.html.contains("<td>Birthday</td>"),
+        "filtered: {}",
+        r.html
+    );
+
+    let fields = "plan=classic-to-modern&language=en&currency=USD";
+    let r = browse(
+        &p,
+        Method::POST,
+        page,
+        Some(&admin),
+        &format!("{fields}&rate_EUR=1.08"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "no form token: {}", r.html);
+    let csrf = csrf_of(&browse(&p, Method::GET, page, Some(&admin), "").await.html);
+    let bad = format!("{fields}&rate_EUR=1%2C08&csrf={csrf}");
+    let r = browse(&p, Method::POST, page, Some(&admin), &bad).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.html);
+    assert!(r.html.contains("exchange rate of EUR"), "{}", r.html);
+    let none = p.get("/api/environments/shop/upgrade", ADMIN_TOKEN).await;
+    assert_eq!(
+        none.status,
+        StatusCode::NOT_FOUND,
+        "nothing started: {}",
+        none.body
+    );
+
+    let good = format!("{fields}&rate_EUR=1.08&csrf={csrf}");
+    let r = browse(&p, Method::POST, page, Some(&admin), &good).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    assert_eq!(r.location(), page);
+    p.wait_step1("shop").await;
+    let r = browse(&p, Method::GET, page, Some(&admin), "").await;
+    assert!(r.html.contains("step2 verifying"), "{}", r.html);
+    assert!(r.html.contains(r#"id="phase-copy""#), "{}", r.html);
+
+    let req = Request::builder()
+        .uri(format!("{page}/events"))
+        .header(header::COOKIE, format!("uplift_session={admin}"))
+        .body(Body::empty())
+        .unwrap();
+    let resp = p.router.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let ty = resp.headers()[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(ty.starts_with("text/event-stream"), "{ty}");
+    let mut body = resp.into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    let first = String::from_utf8_lossy(&first).into_owned();
+    assert!(
+        first.starts_with("data: ") && first.contains("\"status\":\"step2 verifying\""),
+        "{first}"
+    );
+}

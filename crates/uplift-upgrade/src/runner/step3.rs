@@ -907,8 +907,8 @@ pub fn reverted_names(
 mod tests {
     use super::*;
     use uplift_model::SchemaVersion;
-    use uplift_plan::apply;
     use uplift_model::standard::initial_catalog;
+    use uplift_plan::apply;
 
     fn classic_to_modern() -> BTreeMap<String, String> {
         let plan =

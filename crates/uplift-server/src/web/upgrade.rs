@@ -1,0 +1,347 @@
+//! The upgrade wizard and its live page: pick the plan, the base language and currency,
+//! preview the schema changes (filtered, with the plan's warnings), give a rate for each
+//! currency found in the data, start step 1; then follow it live (Server-Sent Events
+//! carrying the status the API serves) or cancel it.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use uplift_api::upgrade::{Preview, StartUpgrade, Upgrade, UpgradeStatus};
+use uplift_service::overview::UpgradePage;
+use uplift_service::upgrade::PreviewRequest;
+
+use super::pages::{Chrome, chrome, words};
+use super::session::Signed;
+use super::{WebError, render};
+use crate::state::AppState;
+
+/// How often the live page's stream sends the status.
+const EVENT_EVERY_MS: u64 = 500;
+/// How long one stream lasts; the browser opens another after it.
+const STREAM_MAX_EVENTS: u32 = 7_200;
+
+#[derive(Deserialize, Default)]
+pub struct WizardQuery {
+    plan: Option<String>,
+    language: Option<String>,
+    currency: Option<String>,
+    #[serde(default)]
+    q: String,
+}
+
+/// One phase on the page and in the stream.
+#[derive(Serialize)]
+struct PhaseView {
+    key: String,
+    name: String,
+    done: u64,
+    total: u64,
+    eta: String,
+}
+
+struct StatusView {
+    status: String,
+    failure: Option<String>,
+    phases: Vec<PhaseView>,
+    entities: Vec<(String, String)>,
+    cancellable: bool,
+}
+
+struct ChangeRow {
+    entity: String,
+    field: String,
+    target: String,
+    action: String,
+    reason: String,
+}
+
+struct PreviewView {
+    changes: Vec<ChangeRow>,
+    warnings: Vec<String>,
+    currencies: Vec<String>,
+}
+
+struct WizardView {
+    plans: Vec<String>,
+    plan: String,
+    language: String,
+    currency: String,
+    filter: String,
+    preview: Option<PreviewView>,
+}
+
+#[derive(Template)]
+#[template(path = "web/upgrade.html")]
+struct UpgradeTemplate {
+    chrome: Option<Chrome>,
+    env: String,
+    csrf: String,
+    error: Option<String>,
+    upgrade: Option<StatusView>,
+    wizard: Option<WizardView>,
+}
+
+fn eta(seconds: Option<f64>) -> String {
+    match seconds {
+        Some(s) if s > 0.0 => format!("{s:.0} s"),
+        Some(_) => "done".into(),
+        None => String::new(),
+    }
+}
+
+fn phases(u: &Upgrade) -> Vec<PhaseView> {
+    u.phases
+        .iter()
+        .map(|p| PhaseView {
+            key: serde_json::to_value(p.phase)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            name: words(&p.phase),
+            done: p.done,
+            total: p.total,
+            eta: eta(p.eta_seconds),
+        })
+        .collect()
+}
+
+fn status_view(u: &Upgrade) -> StatusView {
+    StatusView {
+        status: words(&u.status),
+        failure: u.failure.as_ref().map(|f| f.message.clone()),
+        phases: phases(u),
+        entities: u
+            .live_entities
+            .iter()
+            .map(|(name, p)| (name.clone(), format!("{} / {} rows", p.done, p.total)))
+            .collect(),
+        cancellable: matches!(
+            u.status,
+            UpgradeStatus::Step1Running | UpgradeStatus::Step2Verifying
+        ),
+    }
+}
+
+fn preview_view(p: &Preview, filter: &str) -> PreviewView {
+    let needle = filter.to_lowercase();
+    let mut changes = Vec::new();
+    for e in &p.changes.entities {
+        let entity = e.source.clone().or(e.target.clone()).unwrap_or_default();
+        for f in &e.fields {
+            let row = ChangeRow {
+                entity: entity.clone(),
+                field: f.source.clone().unwrap_or_default(),
+                target: f.targets.join(", "),
+                action: words(&f.action),
+                reason: f.reason.clone().unwrap_or_default(),
+            };
+            let text = format!("{} {} {} {}", row.entity, row.field, row.target, row.action);
+            if needle.is_empty() || text.to_lowercase().contains(&needle) {
+                changes.push(row);
+            }
+        }
+    }
+    PreviewView {
+        changes,
+        warnings: p
+            .changes
+            .warnings
+            .iter()
+            .map(|w| format!("{}: {}", w.entity, w.message))
+            .collect(),
+        currencies: p.changes.currencies_found.clone(),
+    }
+}
+
+/// `GET /admin/environments/{env}/upgrade`: the upgrade under way, or the wizard (with
+/// the preview once a plan, language and currency are given).
+pub async fn page(
+    State(s): State<AppState>,
+    signed: Signed,
+    Path(env): Path<String>,
+    Query(q): Query<WizardQuery>,
+) -> Result<Response, WebError> {
+    let request = q.plan.as_ref().map(|_| PreviewRequest {
+        plan: q.plan.clone(),
+        language: q.language.clone(),
+        currency: q.currency.clone(),
+    });
+    let p = s
+        .services
+        .upgrade_page(&signed.session.actor, &env, request)
+        .await?;
+    Ok(render(&template(&signed, env, p, &q, None)))
+}
+
+fn template(
+    signed: &Signed,
+    env: String,
+    p: UpgradePage,
+    q: &WizardQuery,
+    error: Option<String>,
+) -> UpgradeTemplate {
+    let wizard = p.plans.map(|plans| WizardView {
+        plan: q
+            .plan
+            .clone()
+            .or_else(|| plans.first().cloned())
+            .unwrap_or_default(),
+        language: q.language.clone().unwrap_or_else(|| "en".into()),
+        currency: q.currency.clone().unwrap_or_else(|| "USD".into()),
+        filter: q.q.clone(),
+        preview: p.preview.as_ref().map(|pv| preview_view(pv, &q.q)),
+        plans,
+    });
+    UpgradeTemplate {
+        chrome: chrome(&signed.session, "admin"),
+        csrf: signed.session.csrf.clone(),
+        upgrade: p.upgrade.as_ref().map(status_view),
+        wizard,
+        error,
+        env,
+    }
+}
+
+/// The start form's fields: the options and `rate_<CODE>` for each currency.
+fn start_request(form: &BTreeMap<String, String>) -> Result<StartUpgrade, String> {
+    let field = |name: &str| form.get(name).cloned().unwrap_or_default();
+    let mut exchange_rates = BTreeMap::new();
+    for (name, value) in form {
+        let Some(code) = name.strip_prefix("rate_") else {
+            continue;
+        };
+        let rate = uplift_model::Decimal::from_str_exact(value.trim())
+            .map_err(|_| format!("the exchange rate of {code} ('{value}') is not a number"))?;
+        exchange_rates.insert(code.to_string(), rate);
+    }
+    Ok(StartUpgrade {
+        plan: field("plan"),
+        language: field("language"),
+        currency: field("currency"),
+        exchange_rates,
+        apps_from: None,
+        allow_http: Vec::new(),
+    })
+}
+
+/// `POST /admin/environments/{env}/upgrade`: starts step 1, then its live page.
+pub async fn start(
+    State(s): State<AppState>,
+    signed: Signed,
+    Path(env): Path<String>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Result<Response, WebError> {
+    signed
+        .session
+        .check_form(form.get("csrf").map_or("", String::as_str))?;
+    let request = start_request(&form).map_err(|message| WebError::Page {
+        status: StatusCode::BAD_REQUEST,
+        message,
+    })?;
+    s.services
+        .start_upgrade(&signed.session.actor, &env, request)
+        .await?;
+    Ok(see_other(&format!("/admin/environments/{env}/upgrade")))
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /admin/environments/{env}/upgrade/cancel`.
+pub async fn cancel(
+    State(s): State<AppState>,
+    signed: Signed,
+    Path(env): Path<String>,
+    Form(f): Form<CsrfOnly>,
+) -> Result<Response, WebError> {
+    signed.session.check_form(&f.csrf)?;
+    s.services
+        .cancel_upgrade(&signed.session.actor, &env)
+        .await?;
+    Ok(see_other(&format!("/admin/environments/{env}/upgrade")))
+}
+
+fn see_other(to: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_string())]).into_response()
+}
+
+/// What the live page's stream carries.
+#[derive(Serialize)]
+struct Live {
+    status: String,
+    phases: Vec<PhaseView>,
+}
+
+/// `GET /admin/environments/{env}/upgrade/events`: the status every half second while
+/// the stream lasts (the browser reconnects after it ends).
+pub async fn events(
+    State(s): State<AppState>,
+    signed: Signed,
+    Path(env): Path<String>,
+) -> Result<Response, WebError> {
+    let actor = signed.session.actor;
+    // The first answer is checked now, so a caller who may not see it gets the page's
+    // error rather than an empty stream.
+    s.services.upgrade_status(&actor, &env).await?;
+    let stream = futures_util::stream::unfold(0u32, move |n| {
+        let (s, actor, env) = (s.clone(), actor.clone(), env.clone());
+        async move {
+            if n >= STREAM_MAX_EVENTS {
+                return None;
+            }
+            if n > 0 {
+                tokio::time::sleep(Duration::from_millis(EVENT_EVERY_MS)).await;
+            }
+            let u = s.services.upgrade_status(&actor, &env).await.ok()?;
+            let live = Live {
+                status: words(&u.status),
+                phases: phases(&u),
+            };
+            let event = Event::default().json_data(&live).ok()?;
+            Some((Ok::<_, Infallible>(event), n + 1))
+        }
+    });
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_start_form_gives_each_currency_its_rate() {
+        let f = form(&[
+            ("plan", "classic-to-modern"),
+            ("language", "en"),
+            ("currency", "USD"),
+            ("rate_EUR", "1.08"),
+            ("rate_USD", "1"),
+            ("csrf", "x"),
+        ]);
+        let r = start_request(&f).unwrap();
+        assert_eq!(r.exchange_rates.len(), 2);
+        assert_eq!(r.exchange_rates["EUR"].to_string(), "1.08");
+        let bad = form(&[("rate_EUR", "1,08")]);
+        assert!(start_request(&bad).unwrap_err().contains("EUR"));
+    }
+}

@@ -1,0 +1,25 @@
+// Live progress of an upgrade: the page's Server-Sent Events stream updates each
+// phase's bar, its counts and ETA, and the status; when the step running ends the page
+// is loaded again to show what follows. Without JavaScript the page still shows the
+// state as of its loading.
+(function () {
+  const live = document.getElementById('live');
+  if (!live || !window.EventSource) return;
+  const source = new EventSource(live.dataset.events);
+  let first = null;
+  source.onmessage = (m) => {
+    const s = JSON.parse(m.data);
+    if (first === null) first = s.status;
+    document.getElementById('status').textContent = s.status;
+    for (const p of s.phases) {
+      const bar = document.getElementById('phase-' + p.key);
+      if (!bar) continue;
+      bar.max = Math.max(p.total, 1);
+      bar.value = p.done;
+      document.getElementById('phase-' + p.key + '-done').textContent = p.done + ' / ' + p.total;
+      document.getElementById('phase-' + p.key + '-eta').textContent = p.eta;
+    }
+    if (s.status !== first) { source.close(); window.location.reload(); }
+  };
+  source.onerror = () => { if (source.readyState === EventSource.CLOSED) source.close(); };
+})();
