@@ -118,6 +118,11 @@ test('the admin starts the upgrade from the wizard and watches step 1 to its end
   await page.locator('#status', { hasText: 'step2 verifying' }).waitFor({ timeout: 120_000 });
   assert.equal(await page.locator('#phase-copy').getAttribute('value'),
     await page.locator('#phase-copy').getAttribute('max'));
+  // The page reloaded at the end of step 1: the copy report and step 2's items.
+  await page.getByRole('heading', { name: "Step 1's copy report" }).waitFor();
+  const accounts = page.getByRole('row', { name: /^Account / });
+  assert.match(await accounts.first().innerText(), /matches/);
+  await page.getByRole('heading', { name: 'Step 2: the apps and flows' }).waitFor();
   assert.deepEqual(errors, []);
   await context.close();
 });

@@ -35,6 +35,10 @@ pub struct EnvironmentPage {
 #[derive(Debug, Clone)]
 pub struct UpgradePage {
     pub upgrade: Option<api::upgrade::Upgrade>,
+    /// Step 1's copy report, once step 1 has finished.
+    pub report: Option<api::upgrade::Report>,
+    /// Step 2's items, once discovered.
+    pub items: Option<Vec<api::items::Item>>,
     /// `None` while an upgrade holds the environment.
     pub plans: Option<Vec<String>>,
     pub preview: Option<api::upgrade::Preview>,
@@ -106,13 +110,27 @@ impl Services {
         self.env(env).await?;
         let latest = self.upgrades.latest(env).await?;
         let held = latest.as_ref().is_some_and(|(_, s)| s.status.is_active());
+        let copied = latest
+            .as_ref()
+            .is_some_and(|(_, s)| s.step1_duration_ms.is_some());
+        let discovered = latest.as_ref().is_some_and(|(_, s)| s.items.is_some());
         let upgrade = match latest {
             Some(_) => Some(self.upgrade_status(actor, env).await?),
             None => None,
         };
+        let report = match copied {
+            true => Some(self.upgrade_report(actor, env).await?),
+            false => None,
+        };
+        let items = match discovered {
+            true => Some(self.upgrade_items(actor, env).await?.value),
+            false => None,
+        };
         if held {
             return Ok(UpgradePage {
                 upgrade,
+                report,
+                items,
                 plans: None,
                 preview: None,
             });
@@ -129,6 +147,8 @@ impl Services {
         };
         Ok(UpgradePage {
             upgrade,
+            report,
+            items,
             plans: Some(plans),
             preview,
         })

@@ -37,6 +37,10 @@ pub fn routes() -> Router<AppState> {
             "/admin/environments/{env}/upgrade/events",
             get(upgrade::events),
         )
+        .route(
+            "/admin/environments/{env}/upgrade/items/{item}/exclude",
+            post(upgrade::exclude),
+        )
         .route("/maker", get(pages::my_items))
         .route("/static/{name}", get(assets::asset))
 }

@@ -78,6 +78,41 @@ struct WizardView {
     preview: Option<PreviewView>,
 }
 
+struct EntityRow {
+    source: String,
+    target: String,
+    exported: u64,
+    imported: u64,
+    errors: u64,
+    warnings: u64,
+    checksum: &'static str,
+    summary: String,
+    samples: Vec<String>,
+}
+
+struct ReportView {
+    duration: String,
+    entities: Vec<EntityRow>,
+}
+
+struct ItemRow {
+    id: String,
+    name: String,
+    kind: String,
+    owner: String,
+    uses: String,
+    last_used: String,
+    findings: String,
+    status: String,
+    excludable: bool,
+}
+
+struct DashboardView {
+    gate_ready: bool,
+    blocking: Vec<String>,
+    items: Vec<ItemRow>,
+}
+
 #[derive(Template)]
 #[template(path = "web/upgrade.html")]
 struct UpgradeTemplate {
@@ -86,7 +121,79 @@ struct UpgradeTemplate {
     csrf: String,
     error: Option<String>,
     upgrade: Option<StatusView>,
+    report: Option<ReportView>,
+    dashboard: Option<DashboardView>,
     wizard: Option<WizardView>,
+}
+
+/// Samples shown per entity and severity.
+const SAMPLES_SHOWN: usize = 5;
+
+fn report_view(r: &uplift_api::upgrade::Report) -> ReportView {
+    ReportView {
+        duration: match r.step1_duration_ms {
+            Some(ms) if ms < 1000 => format!("{ms} ms"),
+            Some(ms) => format!("{:.1} s", ms as f64 / 1000.0),
+            None => "?".into(),
+        },
+        entities: r
+            .entities
+            .iter()
+            .map(|e| EntityRow {
+                source: e.source.clone(),
+                target: e.target.clone().unwrap_or_else(|| "(not upgraded)".into()),
+                exported: e.exported,
+                imported: e.imported,
+                errors: e.errors,
+                warnings: e.warnings,
+                checksum: match e.checksum_match {
+                    Some(true) => "matches",
+                    Some(false) => "DIFFERS",
+                    None => "not checked",
+                },
+                summary: e.summary.clone().unwrap_or_default(),
+                samples: e
+                    .error_samples
+                    .iter()
+                    .take(SAMPLES_SHOWN)
+                    .chain(e.warning_samples.iter().take(SAMPLES_SHOWN))
+                    .map(|s| format!("{}: {}", s.id, s.reason))
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+fn dashboard_view(u: &Upgrade, items: &[uplift_api::items::Item]) -> DashboardView {
+    let step2 = u.status == UpgradeStatus::Step2Verifying;
+    DashboardView {
+        gate_ready: u.gate.as_ref().is_some_and(|g| g.ready),
+        blocking: u
+            .gate
+            .as_ref()
+            .map(|g| g.blocking.clone())
+            .unwrap_or_default(),
+        items: items
+            .iter()
+            .map(|i| {
+                let f = &i.fields;
+                ItemRow {
+                    id: f.id.clone(),
+                    name: f.name.clone(),
+                    kind: words(&f.kind),
+                    owner: f.owner.clone(),
+                    uses: f.uses.join(", "),
+                    last_used: f.last_used_at.clone().unwrap_or_else(|| "never".into()),
+                    findings: format!(
+                        "{} errors, {} warnings, {} open",
+                        i.findings.error, i.findings.warning, i.findings.open
+                    ),
+                    status: words(&f.status),
+                    excludable: step2 && f.status != uplift_api::items::ItemStatus::Excluded,
+                }
+            })
+            .collect(),
+    }
 }
 
 fn eta(seconds: Option<f64>) -> String {
@@ -200,10 +307,16 @@ fn template(
         preview: p.preview.as_ref().map(|pv| preview_view(pv, &q.q)),
         plans,
     });
+    let dashboard = match (&p.upgrade, &p.items) {
+        (Some(u), Some(items)) => Some(dashboard_view(u, items)),
+        _ => None,
+    };
     UpgradeTemplate {
         chrome: chrome(&signed.session, "admin"),
         csrf: signed.session.csrf.clone(),
         upgrade: p.upgrade.as_ref().map(status_view),
+        report: p.report.as_ref().map(report_view),
+        dashboard,
         wizard,
         error,
         env,
@@ -248,6 +361,30 @@ pub async fn start(
     })?;
     s.services
         .start_upgrade(&signed.session.actor, &env, request)
+        .await?;
+    Ok(see_other(&format!("/admin/environments/{env}/upgrade")))
+}
+
+#[derive(Deserialize)]
+pub struct ExcludeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /admin/environments/{env}/upgrade/items/{item}/exclude`: an admin leaves an
+/// item out of the upgrade, with a reason.
+pub async fn exclude(
+    State(s): State<AppState>,
+    signed: Signed,
+    Path((env, item)): Path<(String, String)>,
+    Form(f): Form<ExcludeForm>,
+) -> Result<Response, WebError> {
+    signed.session.check_form(&f.csrf)?;
+    let change = uplift_upgrade::runner::ItemChange::Exclude { reason: f.reason };
+    s.services
+        .change_upgrade_item(&signed.session.actor, &env, &item, change)
         .await?;
     Ok(see_other(&format!("/admin/environments/{env}/upgrade")))
 }

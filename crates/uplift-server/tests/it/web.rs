@@ -317,3 +317,67 @@ async fn the_wizard_previews_starts_step1_and_its_page_follows_it(p: Platform) {
         "{first}"
     );
 }
+
+/// Once step 1 has run, the upgrade page shows its copy report and step 2's items with
+/// the gate; an admin excludes an item with a reason (not without the form token).
+#[engine_test]
+async fn the_upgrade_page_shows_the_report_and_the_items_and_excludes_one(p: Platform) {
+    p.create_env("shop", "classic", "open").await;
+    let flow = json!({"name": "Nightly count", "owner": "admin@uplift.local",
+        "trigger": {"kind": "manual"},
+        "steps": [{"kind": "set_variable", "name": "v", "variable": "x", "value": "1"}]});
+    let r = p
+        .post("/api/environments/shop/flows", ADMIN_TOKEN, flow)
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let start = json!({"plan": "classic-to-modern", "language": "en", "currency": "USD"});
+    let a = p
+        .post("/api/environments/shop/upgrade", ADMIN_TOKEN, start)
+        .await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
+    p.wait_step1("shop").await;
+    p.wait_verified("shop").await;
+    let admin = sign_in(&p, ADMIN_TOKEN).await;
+    let page = "/admin/environments/shop/upgrade";
+    let r = browse(&p, Method::GET, page, Some(&admin), "").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.html);
+    assert!(r.html.contains("Step 1's copy report"), "{}", r.html);
+    assert!(
+        r.html.contains(r#"<th scope="row">Account</th>"#),
+        "{}",
+        r.html
+    );
+    assert!(r.html.contains("Nightly count"), "{}", r.html);
+    let items = p
+        .get("/api/environments/shop/upgrade/items", ADMIN_TOKEN)
+        .await
+        .body;
+    let id = items["value"][0]["id"].as_str().unwrap().to_string();
+    let exclude = format!("{page}/items/{id}/exclude");
+    let r = browse(&p, Method::POST, &exclude, Some(&admin), "reason=later").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.html);
+    let csrf = csrf_of(&browse(&p, Method::GET, page, Some(&admin), "").await.html);
+    let r = browse(
+        &p,
+        Method::POST,
+        &exclude,
+        Some(&admin),
+        &format!("reason=not+needed&csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    let item = p
+        .get(
+            &format!("/api/environments/shop/upgrade/items/{id}"),
+            ADMIN_TOKEN,
+        )
+        .await
+        .body;
+    assert_eq!(item["status"], "excluded", "{item}");
+    let r = browse(&p, Method::GET, page, Some(&admin), "").await;
+    assert!(
+        r.html.contains("Step 3 can start"),
+        "the gate opens: {}",
+        r.html
+    );
+}
