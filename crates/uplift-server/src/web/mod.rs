@@ -5,6 +5,7 @@
 //! carries the session's form token.
 
 mod assets;
+mod item;
 mod pages;
 pub mod session;
 mod upgrade;
@@ -42,6 +43,23 @@ pub fn routes() -> Router<AppState> {
             post(upgrade::exclude),
         )
         .route("/maker", get(pages::my_items))
+        .route("/maker/environments/{env}/items/{item}", get(item::page))
+        .route(
+            "/maker/environments/{env}/items/{item}/copy",
+            post(item::save_copy),
+        )
+        .route(
+            "/maker/environments/{env}/items/{item}/verify",
+            post(item::verify),
+        )
+        .route(
+            "/maker/environments/{env}/items/{item}/signoff",
+            post(item::sign_off),
+        )
+        .route(
+            "/maker/environments/{env}/items/{item}/findings/{finding}/accept",
+            post(item::accept),
+        )
         .route("/static/{name}", get(assets::asset))
 }
 

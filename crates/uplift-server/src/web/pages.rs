@@ -242,6 +242,7 @@ pub async fn environment(
 }
 
 struct ItemRow {
+    id: String,
     name: String,
     kind: String,
     owner: String,
@@ -279,6 +280,7 @@ pub async fn my_items(State(s): State<AppState>, signed: Signed) -> Result<Respo
                     status: words(&i.fields.status),
                     errors: i.findings.error,
                     warnings: i.findings.warning,
+                    id: i.fields.id,
                     name: i.fields.name,
                     owner: i.fields.owner,
                 })

@@ -381,3 +381,125 @@ async fn the_upgrade_page_shows_the_report_and_the_items_and_excludes_one(p: Pla
         r.html
     );
 }
+
+/// A maker's item page: the copy's findings; a sign-off refused while an error is open,
+/// said on the page; a copy that is not JSON shown back with why; the fixed copy saved
+/// and verified, then signed off. Another maker cannot open it.
+#[engine_test]
+async fn a_maker_fixes_a_copy_in_the_editor_and_signs_it_off(p: Platform) {
+    p.create_env("acme", "classic", "open").await;
+    let defs = json!({"entities": {"Gadget": {"fields": [
+        {"name": "Title", "type": "Text"}, {"name": "Keeper", "type": "UserOrGroup"}]}}});
+    let d = p
+        .put("/api/environments/acme/entities", ADMIN_TOKEN, defs)
+        .await;
+    assert_eq!(d.status, StatusCode::OK, "{}", d.body);
+    let mia = p.user("mia@acme.test", "maker").await;
+    let max = p.user("max@acme.test", "maker").await;
+    let app = json!({"name": "Gadgets", "owner": "mia@acme.test",
+        "views": [{"name": "All", "entity": "Gadget", "columns": ["Title", "Keeper"]}]});
+    let r = p
+        .put("/api/environments/acme/apps/Gadgets", &mia, app)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let start = json!({"plan": "classic-to-modern", "language": "en", "currency": "USD"});
+    let a = p
+        .post("/api/environments/acme/upgrade", ADMIN_TOKEN, start)
+        .await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
+    p.wait_step1("acme").await;
+    p.wait_verified("acme").await;
+    let items = p
+        .get("/api/environments/acme/upgrade/items", &mia)
+        .await
+        .body;
+    let id = items["value"][0]["id"].as_str().unwrap().to_string();
+    let page = format!("/maker/environments/acme/items/{id}");
+
+    let cookie = sign_in(&p, &mia).await;
+    let r = browse(&p, Method::GET, "/maker", Some(&cookie), "").await;
+    assert!(r.html.contains(&format!(r#"href="{page}""#)), "{}", r.html);
+    let r = browse(&p, Method::GET, &page, Some(&cookie), "").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.html);
+    assert!(
+        r.html.contains("Keeper") && r.html.contains(">error<"),
+        "{}",
+        r.html
+    );
+    let csrf = csrf_of(&r.html);
+
+    let r = browse(
+        &p,
+        Method::POST,
+        &format!("{page}/signoff"),
+        Some(&cookie),
+        &format!("csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.html);
+    assert!(
+        r.html.contains(r#"id="item-error""#),
+        "said on the page: {}",
+        r.html
+    );
+
+    let form = |copy: &str| {
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("csrf", &csrf)
+            .append_pair("copy", copy)
+            .finish()
+    };
+    let r = browse(
+        &p,
+        Method::POST,
+        &format!("{page}/copy"),
+        Some(&cookie),
+        &form("{not json"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.html);
+    assert!(
+        r.html.contains("not JSON") && r.html.contains("{not json"),
+        "{}",
+        r.html
+    );
+
+    let mut copy = p
+        .get(&format!("/api/environments/acme/upgrade/items/{id}"), &mia)
+        .await
+        .body["copy"]
+        .clone();
+    copy["views"][0]["columns"] = json!(["cr_title"]);
+    let r = browse(
+        &p,
+        Method::POST,
+        &format!("{page}/copy"),
+        Some(&cookie),
+        &form(&copy.to_string()),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    let r = browse(
+        &p,
+        Method::POST,
+        &format!("{page}/signoff"),
+        Some(&cookie),
+        &format!("csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    let item = p
+        .get(&format!("/api/environments/acme/upgrade/items/{id}"), &mia)
+        .await
+        .body;
+    assert_eq!(item["status"], "verified", "{item}");
+
+    let other = sign_in(&p, &max).await;
+    let r = browse(&p, Method::GET, &page, Some(&other), "").await;
+    assert!(
+        r.status == StatusCode::NOT_FOUND || r.status == StatusCode::FORBIDDEN,
+        "{}",
+        r.status
+    );
+    assert!(!r.html.contains("Keeper"), "{}", r.html);
+}

@@ -1,0 +1,219 @@
+//! A maker's item page: the findings of the item's copy (accept one with a reason),
+//! the copy itself in an editor (saved and verified at once; what is wrong is said next
+//! to it), verify again, sign off. Every change goes through the same service methods
+//! as the API, so the same owner-or-editor rule holds.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use uplift_api::items::{ItemDetail, Resolution, Severity};
+use uplift_service::ServiceError;
+use uplift_upgrade::runner::ItemChange;
+
+use super::pages::{Chrome, chrome, words};
+use super::session::Signed;
+use super::{WebError, render};
+use crate::state::AppState;
+
+struct FindingRow {
+    id: String,
+    severity: String,
+    location: String,
+    message: String,
+    suggestion: String,
+    pre_existing: bool,
+    resolution: String,
+    acceptable: bool,
+}
+
+#[derive(Template)]
+#[template(path = "web/item.html")]
+struct ItemPage {
+    chrome: Option<Chrome>,
+    csrf: String,
+    env: String,
+    base: String,
+    name: String,
+    kind: String,
+    owner: String,
+    status: String,
+    verifying: bool,
+    signed_off: String,
+    findings: Vec<FindingRow>,
+    copy: String,
+    error: Option<String>,
+}
+
+fn item_page(
+    signed: &Signed,
+    env: &str,
+    d: ItemDetail,
+    copy: Option<String>,
+    error: Option<String>,
+) -> ItemPage {
+    let f = d.fields;
+    ItemPage {
+        chrome: chrome(&signed.session, "maker"),
+        csrf: signed.session.csrf.clone(),
+        base: format!("/maker/environments/{env}/items/{}", f.id),
+        env: env.to_string(),
+        kind: words(&f.kind),
+        status: words(&f.status),
+        verifying: f.verifying,
+        signed_off: match (&f.verified_by, &f.verified_at) {
+            (Some(by), Some(at)) => format!("by {by} at {at}"),
+            _ => "not yet".into(),
+        },
+        findings: d
+            .findings
+            .into_iter()
+            .map(|x| FindingRow {
+                acceptable: x.resolution == Resolution::Open && x.severity != Severity::Error,
+                severity: words(&x.severity),
+                resolution: match (&x.resolution, &x.reason) {
+                    (Resolution::Accepted, Some(r)) => format!("accepted: {r}"),
+                    (r, _) => words(r),
+                },
+                id: x.id,
+                location: x.location,
+                message: x.message,
+                suggestion: x.suggestion.unwrap_or_default(),
+                pre_existing: x.pre_existing,
+            })
+            .collect(),
+        copy: copy.unwrap_or_else(|| serde_json::to_string_pretty(&d.copy).unwrap_or_default()),
+        name: f.name,
+        owner: f.owner,
+        error,
+    }
+}
+
+/// `GET /maker/environments/{env}/items/{item}`.
+pub async fn page(
+    State(s): State<AppState>,
+    signed: Signed,
+    Path((env, item)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    let d = s
+        .services
+        .upgrade_item(&signed.session.actor, &env, &item)
+        .await?;
+    Ok(render(&item_page(&signed, &env, d, None, None)))
+}
+
+#[derive(Deserialize)]
+pub struct CopyForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    copy: String,
+}
+
+/// `POST …/copy`: the edited copy, saved and verified; a copy that does not parse or
+/// does not validate is shown again with what is wrong, and nothing changes.
+pub async fn save_copy(
+    State(s): State<AppState>,
+    signed: Signed,
+    Path((env, item)): Path<(String, String)>,
+    Form(f): Form<CopyForm>,
+) -> Result<Response, WebError> {
+    signed.session.check_form(&f.csrf)?;
+    let actor = &signed.session.actor;
+    let refused = match serde_json::from_str(&f.copy) {
+        Err(e) => format!("the copy is not JSON: {e}"),
+        Ok(copy) => match s.services.edit_upgrade_copy(actor, &env, &item, copy).await {
+            Ok(_) => return Ok(back(&env, &item)),
+            Err(ServiceError::Invalid(m) | ServiceError::Conflict(m)) => m,
+            Err(e) => return Err(e.into()),
+        },
+    };
+    let d = s.services.upgrade_item(actor, &env, &item).await?;
+    let page = item_page(&signed, &env, d, Some(f.copy), Some(refused));
+    Ok((StatusCode::BAD_REQUEST, render(&page)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ReasonForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST …/findings/{finding}/accept`.
+pub async fn accept(
+    State(s): State<AppState>,
+    signed: Signed,
+    Path((env, item, finding)): Path<(String, String, String)>,
+    Form(f): Form<ReasonForm>,
+) -> Result<Response, WebError> {
+    signed.session.check_form(&f.csrf)?;
+    let change = ItemChange::Accept {
+        finding,
+        reason: f.reason,
+    };
+    change_or_say(&s, &signed, &env, &item, change).await
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST …/signoff`: refused, and said on the page, while an error is open.
+pub async fn sign_off(
+    State(s): State<AppState>,
+    signed: Signed,
+    Path((env, item)): Path<(String, String)>,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    signed.session.check_form(&f.csrf)?;
+    change_or_say(&s, &signed, &env, &item, ItemChange::SignOff).await
+}
+
+/// `POST …/verify`: the copy checked and run again now.
+pub async fn verify(
+    State(s): State<AppState>,
+    signed: Signed,
+    Path((env, item)): Path<(String, String)>,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    signed.session.check_form(&f.csrf)?;
+    s.services
+        .verify_upgrade_item(&signed.session.actor, &env, &item)
+        .await?;
+    Ok(back(&env, &item))
+}
+
+/// Applies `change`; one the rules refuse is shown on the item's page, not as an error
+/// page, so the maker sees why next to what to fix.
+async fn change_or_say(
+    s: &AppState,
+    signed: &Signed,
+    env: &str,
+    item: &str,
+    change: ItemChange,
+) -> Result<Response, WebError> {
+    let actor = &signed.session.actor;
+    let refused = match s
+        .services
+        .change_upgrade_item(actor, env, item, change)
+        .await
+    {
+        Ok(_) => return Ok(back(env, item)),
+        Err(ServiceError::Invalid(m) | ServiceError::Conflict(m)) => m,
+        Err(e) => return Err(e.into()),
+    };
+    let d = s.services.upgrade_item(actor, env, item).await?;
+    let page = item_page(signed, env, d, None, Some(refused));
+    Ok((StatusCode::CONFLICT, render(&page)).into_response())
+}
+
+fn back(env: &str, item: &str) -> Response {
+    let to = format!("/maker/environments/{env}/items/{item}");
+    (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response()
+}
