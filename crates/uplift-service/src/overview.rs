@@ -39,6 +39,10 @@ pub struct UpgradePage {
     pub report: Option<api::upgrade::Report>,
     /// Step 2's items, once discovered.
     pub items: Option<Vec<api::items::Item>>,
+    /// Step 3's checks, while the upgrade is in step 2.
+    pub preflight: Option<api::upgrade::Preflight>,
+    /// What a revert would carry back, once the upgrade is completed.
+    pub revert: Option<api::upgrade::RevertPreview>,
     /// `None` while an upgrade holds the environment.
     pub plans: Option<Vec<String>>,
     pub preview: Option<api::upgrade::Preview>,
@@ -113,7 +117,11 @@ impl Services {
         let copied = latest
             .as_ref()
             .is_some_and(|(_, s)| s.step1_duration_ms.is_some());
-        let discovered = latest.as_ref().is_some_and(|(_, s)| s.items.is_some());
+        // Step 2's items are served while step 2 runs (they are read with the test
+        // database's access rules).
+        let discovered = latest
+            .as_ref()
+            .is_some_and(|(_, s)| s.items.is_some() && s.status == Status::Step2Verifying);
         let upgrade = match latest {
             Some(_) => Some(self.upgrade_status(actor, env).await?),
             None => None,
@@ -126,11 +134,26 @@ impl Services {
             true => Some(self.upgrade_items(actor, env).await?.value),
             false => None,
         };
+        let status = upgrade.as_ref().map(|u| u.status);
+        let preflight = match status {
+            Some(api::upgrade::UpgradeStatus::Step2Verifying) => {
+                Some(self.upgrade_preflight(actor, env).await?)
+            }
+            _ => None,
+        };
+        let revert = match status {
+            Some(api::upgrade::UpgradeStatus::Completed) => {
+                Some(self.revert_preview(actor, env).await?)
+            }
+            _ => None,
+        };
         if held {
             return Ok(UpgradePage {
                 upgrade,
                 report,
                 items,
+                preflight,
+                revert,
                 plans: None,
                 preview: None,
             });
@@ -149,6 +172,8 @@ impl Services {
             upgrade,
             report,
             items,
+            preflight,
+            revert,
             plans: Some(plans),
             preview,
         })

@@ -35,6 +35,14 @@ pub fn routes() -> Router<AppState> {
             post(upgrade::cancel),
         )
         .route(
+            "/admin/environments/{env}/upgrade/complete",
+            post(upgrade::complete),
+        )
+        .route(
+            "/admin/environments/{env}/upgrade/revert",
+            post(upgrade::revert),
+        )
+        .route(
             "/admin/environments/{env}/upgrade/events",
             get(upgrade::events),
         )

@@ -113,6 +113,34 @@ struct DashboardView {
     items: Vec<ItemRow>,
 }
 
+struct Step3View {
+    production: String,
+    budget_ms: u64,
+    writes_held: u64,
+    max_wait_ms: u64,
+    duration: String,
+    attempts: Vec<(u64, String)>,
+    kept: Vec<String>,
+}
+
+struct CheckRow {
+    name: String,
+    ok: bool,
+    detail: String,
+}
+
+struct PreflightView {
+    checks: Vec<CheckRow>,
+    gate_ready: bool,
+}
+
+struct RevertView {
+    blocked: Option<String>,
+    to: String,
+    entities: Vec<String>,
+    cannot: Vec<String>,
+}
+
 #[derive(Template)]
 #[template(path = "web/upgrade.html")]
 struct UpgradeTemplate {
@@ -123,7 +151,78 @@ struct UpgradeTemplate {
     upgrade: Option<StatusView>,
     report: Option<ReportView>,
     dashboard: Option<DashboardView>,
+    step3: Option<Step3View>,
+    preflight: Option<PreflightView>,
+    revert: Option<RevertView>,
     wizard: Option<WizardView>,
+}
+
+fn step3_view(t: &uplift_api::upgrade::Step3) -> Step3View {
+    let on = match (&t.revert, t.switched) {
+        (Some(r), _) if r.switched => format!("{} again (reverted)", t.from_database),
+        (_, true) => format!("{} (was {})", t.new_database, t.from_database),
+        _ => t.from_database.clone(),
+    };
+    Step3View {
+        production: on,
+        budget_ms: t.pause_budget_ms,
+        writes_held: t.pause.writes_held,
+        max_wait_ms: t.pause.max_write_wait_ms,
+        duration: t
+            .duration_ms
+            .map_or("still running".into(), |ms| format!("{:.1} s", ms as f64 / 1000.0)),
+        attempts: t
+            .pause
+            .attempts
+            .iter()
+            .map(|a| (a.ms, words(&a.outcome)))
+            .collect(),
+        kept: t
+            .kept
+            .iter()
+            .map(|k| {
+                let state = if k.removed { "deleted" } else { "kept until" };
+                format!("{} ({}): {state} {}", k.database, words(&k.kind), k.until)
+            })
+            .collect(),
+    }
+}
+
+fn preflight_view(p: &uplift_api::upgrade::Preflight) -> PreflightView {
+    PreflightView {
+        gate_ready: p.checks.iter().any(|c| c.name == "gate" && c.ok),
+        checks: p
+            .checks
+            .iter()
+            .map(|c| CheckRow {
+                name: c.name.replace('_', " "),
+                ok: c.ok,
+                detail: c.detail.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn revert_view(r: &uplift_api::upgrade::RevertPreview) -> RevertView {
+    RevertView {
+        blocked: r.blocked.clone(),
+        to: r.to_database.clone(),
+        entities: r
+            .entities
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} → {}: {} written, {} deleted",
+                    e.entity, e.target_entity, e.upserts, e.deletes
+                )
+            })
+            .collect(),
+        cannot: r
+            .cannot_carry
+            .iter()
+            .map(|l| format!("{}.{}: {}", l.entity, l.field, l.reason))
+            .collect(),
+    }
 }
 
 /// Samples shown per entity and severity.
@@ -317,6 +416,13 @@ fn template(
         upgrade: p.upgrade.as_ref().map(status_view),
         report: p.report.as_ref().map(report_view),
         dashboard,
+        step3: p
+            .upgrade
+            .as_ref()
+            .and_then(|u| u.step3.as_ref())
+            .map(step3_view),
+        preflight: p.preflight.as_ref().map(preflight_view),
+        revert: p.revert.as_ref().map(revert_view),
         wizard,
         error,
         env,
@@ -361,6 +467,69 @@ pub async fn start(
     })?;
     s.services
         .start_upgrade(&signed.session.actor, &env, request)
+        .await?;
+    Ok(see_other(&format!("/admin/environments/{env}/upgrade")))
+}
+
+#[derive(Deserialize)]
+pub struct CompleteForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    pause_budget_ms: String,
+    #[serde(default, rename = "override")]
+    override_reason: String,
+}
+
+/// `POST /admin/environments/{env}/upgrade/complete`: starts step 3.
+pub async fn complete(
+    State(s): State<AppState>,
+    signed: Signed,
+    Path(env): Path<String>,
+    Form(f): Form<CompleteForm>,
+) -> Result<Response, WebError> {
+    signed.session.check_form(&f.csrf)?;
+    let budget = f.pause_budget_ms.trim().parse::<u64>().map_err(|_| WebError::Page {
+        status: StatusCode::BAD_REQUEST,
+        message: format!("the pause budget ('{}') is not a whole number of milliseconds", f.pause_budget_ms),
+    })?;
+    let reason = f.override_reason.trim();
+    let request = uplift_api::upgrade::CompleteUpgrade {
+        pause_budget_ms: Some(budget),
+        max_attempts: None,
+        override_gate: (!reason.is_empty()).then(|| uplift_api::upgrade::Override {
+            reason: reason.to_string(),
+        }),
+    };
+    s.services
+        .complete_upgrade(&signed.session.actor, &env, request)
+        .await?;
+    Ok(see_other(&format!("/admin/environments/{env}/upgrade")))
+}
+
+#[derive(Deserialize)]
+pub struct RevertForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /admin/environments/{env}/upgrade/revert`: starts a revert.
+pub async fn revert(
+    State(s): State<AppState>,
+    signed: Signed,
+    Path(env): Path<String>,
+    Form(f): Form<RevertForm>,
+) -> Result<Response, WebError> {
+    signed.session.check_form(&f.csrf)?;
+    let request = uplift_api::upgrade::StartRevert {
+        reason: f.reason,
+        pause_budget_ms: None,
+        max_attempts: None,
+    };
+    s.services
+        .revert_upgrade(&signed.session.actor, &env, request)
         .await?;
     Ok(see_other(&format!("/admin/environments/{env}/upgrade")))
 }
