@@ -2171,10 +2171,19 @@ fn kill_step3_at(backend: &Option<(String, String)>, kills: &[(&str, &str, bool)
 /// (`before_switch`: writes held in the pause; `after_switch`: production back on the
 /// old database); returns the accounts acknowledged (id, name).
 fn revert_until(s: &Server, point: &str) -> Vec<(String, String)> {
+    // One write before the revert starts, so there is always one to carry back.
+    let name = format!("before the revert {point}");
+    let (code, v) = curl_json(
+        s,
+        "POST",
+        "/api/environments/contoso/data/accounts",
+        &json!({"name": name}).to_string(),
+    );
+    assert_eq!(code, 201, "{point}: {v}");
+    let mut acked = vec![(v["id"].as_str().unwrap().to_string(), name)];
     let body = r#"{"reason":"kill test","pause_budget_ms":100000}"#;
     let (code, v) = curl_json(s, "POST", "/api/environments/contoso/upgrade/revert", body);
     assert_eq!(code, 202, "{point}: {v}");
-    let mut acked = Vec::new();
     for i in 0..3 {
         let name = format!("revert {point} {i}");
         let (code, v) = curl_json_within(

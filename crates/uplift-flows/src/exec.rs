@@ -142,8 +142,12 @@ pub(crate) async fn execute(rt: &Runtime, mut run: RunRecord) -> Result<(), Flow
     {
         return Ok(());
     }
+    // Read again now that it is ours: a switch may have handed it to another flow
+    // (its flow, definition and trigger) while it waited for a slot.
+    if let Some(now) = control.run(&run.env, &run.id).await? {
+        run = now;
+    }
     run.status = RunStatus::Running;
-    run.attempts += 1;
     run.started_at = Some(started);
     let mut flow = match control.flow(&run.env, &run.flow_id).await? {
         Some(f) => f,

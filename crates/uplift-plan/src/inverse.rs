@@ -30,6 +30,9 @@ pub struct Inverse {
     pub transform: EntityTransform,
     /// Fields of the upgraded entity whose values a revert cannot carry back.
     pub lost: Vec<LostField>,
+    /// The original's AutoNumber columns, left out of `transform`: the old database
+    /// numbers a record made after the switch, and keeps the numbers it gave.
+    pub numbered: Vec<String>,
 }
 
 /// A field of the upgraded entity with no (or only a partial) classic counterpart.
@@ -93,6 +96,23 @@ fn entity_inverse(
     audit_back(&mut back, se, source, te, upgrade, &modern_types);
     let audit = audit_columns(te, upgrade);
     lost_columns.retain(|(c, _)| !audit.contains(c));
+    let numbered: Vec<String> = se
+        .fields
+        .iter()
+        .filter(|f| f.ty == uplift_model::FieldType::AutoNumber)
+        .flat_map(field_columns)
+        .map(|c| c.name)
+        .collect();
+    for c in &numbered {
+        if let Some(e) = back.remove(c) {
+            for m in e.reads() {
+                lost_columns.push((
+                    m.to_string(),
+                    "numbered by the original database: a record made after the switch gets its next number there, and a changed number is not carried back".into(),
+                ));
+            }
+        }
+    }
     let mut columns = Vec::new();
     for c in entity_columns(se, source.version) {
         if let Some(expr) = back.remove(&c.name) {
@@ -113,6 +133,7 @@ fn entity_inverse(
             checks: Vec::new(),
         },
         lost: lost_fields(te, upgrade, lost_columns),
+        numbered,
     }
 }
 

@@ -192,3 +192,20 @@ fn values_without_a_classic_counterpart_are_listed_as_lost() {
         );
     }
 }
+
+#[test]
+fn an_autonumber_is_left_to_the_original_database_to_give() {
+    let i = inverse_of("SalesOrder");
+    assert_eq!(i.numbered, vec!["ordernumber".to_string()]);
+    assert!(
+        i.transform.column("ordernumber").is_none(),
+        "not written back"
+    );
+    assert!(
+        i.lost
+            .iter()
+            .any(|l| l.reason.contains("numbered by the original")),
+        "{:?}",
+        i.lost
+    );
+}

@@ -168,9 +168,9 @@ fn step3_view(t: &uplift_api::upgrade::Step3) -> Step3View {
         budget_ms: t.pause_budget_ms,
         writes_held: t.pause.writes_held,
         max_wait_ms: t.pause.max_write_wait_ms,
-        duration: t
-            .duration_ms
-            .map_or("still running".into(), |ms| format!("{:.1} s", ms as f64 / 1000.0)),
+        duration: t.duration_ms.map_or("still running".into(), |ms| {
+            format!("{:.1} s", ms as f64 / 1000.0)
+        }),
         attempts: t
             .pause
             .attempts
@@ -489,10 +489,17 @@ pub async fn complete(
     Form(f): Form<CompleteForm>,
 ) -> Result<Response, WebError> {
     signed.session.check_form(&f.csrf)?;
-    let budget = f.pause_budget_ms.trim().parse::<u64>().map_err(|_| WebError::Page {
-        status: StatusCode::BAD_REQUEST,
-        message: format!("the pause budget ('{}') is not a whole number of milliseconds", f.pause_budget_ms),
-    })?;
+    let budget = f
+        .pause_budget_ms
+        .trim()
+        .parse::<u64>()
+        .map_err(|_| WebError::Page {
+            status: StatusCode::BAD_REQUEST,
+            message: format!(
+                "the pause budget ('{}') is not a whole number of milliseconds",
+                f.pause_budget_ms
+            ),
+        })?;
     let reason = f.override_reason.trim();
     let request = uplift_api::upgrade::CompleteUpgrade {
         pause_budget_ms: Some(budget),

@@ -85,6 +85,15 @@ async fn a_revert_carries_every_write_since_completion_back_transformed(p: Platf
         )
         .await;
     let account = created_id(&account);
+    // A sales order: its classic number is the old database's to give (AutoNumber).
+    let order = p
+        .post(
+            &format!("{ENV}/data/salesorders"),
+            ADMIN_TOKEN,
+            json!({"customer": account}),
+        )
+        .await;
+    let order = created_id(&order);
     let changed = ticket(&p, "cr_tickets", "cr_subject", "seed 1").await;
     let r = p
         .patch(
@@ -168,6 +177,15 @@ async fn a_revert_carries_every_write_since_completion_back_transformed(p: Platf
         "{}",
         r.body
     );
+    let r = get(format!("salesorders({order})")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}: {}", p.engine, r.body);
+    assert!(
+        r.body["OrderNumber"].is_i64(),
+        "{}: numbered: {}",
+        p.engine,
+        r.body
+    );
+    assert_eq!(r.body["Customer"], json!(account), "{}", r.body);
     let r = get("tickets?$count=true&$top=1".into()).await;
     assert_eq!(
         r.body["@odata.count"], 20,
@@ -339,6 +357,41 @@ async fn outbox_entries_before_the_revert_act_on_the_old_production(p: Platform)
         p.engine
     );
     assert_eq!(outbox[0]["status"], "succeeded", "{}", outbox[0]);
+}
+
+/// A schema change after the switch blocks the revert, named: what it added would be
+/// lost, and the inverse transforms know the schema of the switch only.
+#[engine_test]
+async fn a_schema_changed_after_the_switch_blocks_the_revert(p: Platform) {
+    p.create_env("shop", "classic", "open").await;
+    completed_with_nothing(&p).await;
+    let defs =
+        json!({"entities": {"cr_note": {"fields": [{"name": "cr_size", "type": "WholeNumber"}]}}});
+    let d = p.put(&format!("{ENV}/entities"), ADMIN_TOKEN, defs).await;
+    assert_eq!(d.status, StatusCode::OK, "{}: {}", p.engine, d.body);
+    let pv = p
+        .get(&format!("{ENV}/upgrade/revert/preview"), ADMIN_TOKEN)
+        .await;
+    assert_eq!(pv.body["possible"], false, "{}", pv.body);
+    assert!(
+        pv.body["blocked"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cr_note"),
+        "{}",
+        pv.body
+    );
+    let r = p
+        .post(
+            &format!("{ENV}/upgrade/revert"),
+            ADMIN_TOKEN,
+            json!({"reason": "x"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert!(r.message().contains("cr_note"), "{}", r.body);
+    let s = p.get(&format!("{ENV}/upgrade"), ADMIN_TOKEN).await.body;
+    assert_eq!(s["status"], "completed", "nothing started: {s}");
 }
 
 #[engine_test]

@@ -28,6 +28,10 @@ pub struct RevertEntity {
     /// Fields of the upgraded entity whose values a revert cannot carry back: (field,
     /// its columns).
     pub lost: Vec<(String, Vec<String>)>,
+    /// The original's AutoNumber columns (not in `transform`): a record the revert
+    /// inserts is numbered by the old database (PostgreSQL's identity; on SQLite, after
+    /// the insert, the next number in turn).
+    pub numbered: Vec<String>,
 }
 
 /// What a revert would carry back of one entity, from the changes captured so far.
@@ -55,6 +59,7 @@ pub struct Carried {
 struct Work {
     src: String,
     dst: String,
+    numbered: Vec<String>,
     /// `INSERT INTO dst (…) SELECT <inverse> FROM src s WHERE s.id IN (`, then the ids,
     /// then `upsert_tail`.
     upsert_head: SqlBuf,
@@ -113,6 +118,7 @@ impl Revert {
                 Work {
                     src,
                     dst,
+                    numbered: e.numbered.clone(),
                     upsert_head: head,
                     upsert_tail,
                 },
@@ -144,6 +150,9 @@ impl Revert {
                 del.push("))");
                 carried.deleted += tx.execute(&del.sql, &del.params).await?;
             }
+            if self.pool.dialect() == crate::engine::Dialect::Sqlite {
+                number_new_rows(&mut tx, w).await?;
+            }
         }
         tx.commit().await?;
         Ok(carried)
@@ -168,6 +177,22 @@ impl Revert {
         }
         Ok(out)
     }
+}
+
+/// SQLite has no identity columns: each row the carry-back inserted without a number
+/// gets the next one, in the order the rows were inserted (the write path's MAX + 1).
+async fn number_new_rows(tx: &mut crate::engine::Tx, w: &Work) -> Result<()> {
+    for c in &w.numbered {
+        let c = ident(c);
+        let sql = format!(
+            "UPDATE {t} SET {c} = (SELECT COALESCE(MAX({c}), 0) + 1 FROM {t}) WHERE rowid = (SELECT MIN(rowid) FROM {t} WHERE {c} IS NULL)",
+            t = w.dst
+        );
+        // Each statement numbers one row; the rows without one are those this batch
+        // inserted, so the loop ends.
+        while tx.execute(&sql, &[]).await? > 0 {}
+    }
+    Ok(())
 }
 
 async fn count_in(conn: &mut Conn, pool: &Pool, table: &str, ids: &[&str]) -> Result<u64> {

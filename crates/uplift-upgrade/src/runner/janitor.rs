@@ -167,9 +167,14 @@ impl Upgrades {
         };
         if which == KeptDatabase::OldProduction {
             self.log(id, &removed).await?;
-            let prod = self.store.env_db(env).await?;
-            if let Err(e) = uplift_store::capture::remove(&prod).await {
-                tracing::warn!(env, error = %e, "capture stays on production");
+            // The capture this upgrade put on its new production, only while the
+            // environment is still on it (a later upgrade's is not this one's).
+            let serving = self.store.control().get_env(env).await?;
+            if serving.is_some_and(|e| e.database == t.new_database) {
+                let prod = self.store.env_db(env).await?;
+                if let Err(e) = uplift_store::capture::remove(&prod).await {
+                    tracing::warn!(env, error = %e, "capture stays on production");
+                }
             }
         }
         self.store.remove_database(env, database).await?;

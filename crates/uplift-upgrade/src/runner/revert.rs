@@ -65,6 +65,10 @@ impl Upgrades {
         let (prod, old) = self.both_productions(env, t).await?;
         let entities = self.revert_entities(&state, &old).await?;
         let undo = self.store.control().undo_of(env, &t.new_database).await?;
+        let blocked = match blocked {
+            Some(b) => Some(b),
+            None => self.schema_changed(&state, &prod, &old).await?,
+        };
         let blocked = blocked.or_else(|| {
             undo.is_none().then(|| {
                 "the switch was made before switches recorded what they replaced".to_string()
@@ -108,6 +112,10 @@ impl Upgrades {
             .ok_or_else(|| UpgradeError::NotFound(format!("'{env}' has no upgrade")))?;
         let t = switched(env, &state)?;
         revertible(&state, t).map_err(UpgradeError::Conflict)?;
+        let (prod, old) = self.both_productions(env, t).await?;
+        if let Some(why) = self.schema_changed(&state, &prod, &old).await? {
+            return Err(UpgradeError::Conflict(why));
+        }
         if reason.trim().is_empty() {
             return Err(UpgradeError::Invalid(
                 "a revert needs a reason, which the upgrade's log keeps".into(),
@@ -290,6 +298,47 @@ impl Upgrades {
         self.finish_revert(env, id, &state, Some(started)).await
     }
 
+    /// Why production's schema is no longer the one step 3 built, if it changed after
+    /// the switch: a revert would lose what the change added (the inverse transforms
+    /// and the capture know the schema of the switch).
+    async fn schema_changed(
+        &self,
+        state: &UpgradeState,
+        prod: &EnvDb,
+        old: &EnvDb,
+    ) -> Result<Option<String>, UpgradeError> {
+        let target = self.planned(state, &old.catalog()).await?.target;
+        let now = prod.catalog();
+        let shape = |e: &uplift_model::Entity| -> Vec<(String, String)> {
+            e.fields
+                .iter()
+                .map(|f| (f.name.clone(), f.ty.type_label()))
+                .collect()
+        };
+        for e in &now.entities {
+            match target.entity(&e.name) {
+                None => {
+                    return Ok(Some(format!(
+                        "entity '{}' was added after the switch; a revert would lose it",
+                        e.name
+                    )));
+                }
+                Some(t) if shape(t) != shape(e) => {
+                    return Ok(Some(format!(
+                        "the fields of '{}' changed after the switch; a revert would lose them",
+                        e.name
+                    )));
+                }
+                _ => {}
+            }
+        }
+        Ok(target
+            .entities
+            .iter()
+            .find(|t| now.entity(&t.name).is_none())
+            .map(|t| format!("entity '{}' was removed after the switch", t.name)))
+    }
+
     /// The upgraded production (serving) and the old one.
     async fn both_productions(
         &self,
@@ -320,6 +369,7 @@ impl Upgrades {
                 let entity = RevertEntity {
                     transform: i.transform,
                     lost: i.lost.into_iter().map(|l| (l.field, l.columns)).collect(),
+                    numbered: i.numbered,
                 };
                 (entity, why)
             })
