@@ -47,6 +47,26 @@ pub enum UpgradeError {
     Log(String),
 }
 
+impl UpgradeError {
+    /// The words the upgrade's log keeps (and the API shows) for a failure: an engine's
+    /// own message (SQL, paths) goes to the server log only, logged here.
+    pub fn for_the_log(&self) -> String {
+        match self {
+            UpgradeError::Store(
+                e @ (StoreError::Sqlite(_)
+                | StoreError::Postgres(_)
+                | StoreError::Pool(_)
+                | StoreError::Io(_)
+                | StoreError::Task(_)),
+            ) => {
+                tracing::error!(error = %e, "an upgrade's database operation failed");
+                "a database operation failed; the server's log has the details".into()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
 /// One entity's copy as it goes: rows loaded of its total, then its keys, then its
 /// read-back.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -1077,4 +1097,32 @@ pub async fn currencies_in(db: &uplift_store::EnvDb) -> Result<BTreeSet<String>,
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_engines_message_stays_out_of_the_upgrades_log() {
+        let cases = [
+            (
+                UpgradeError::Store(StoreError::Pool("connecting to /var/run/postgresql".into())),
+                false,
+            ),
+            (
+                UpgradeError::Conflict("every write pause passed its budget".into()),
+                true,
+            ),
+            (
+                UpgradeError::Store(StoreError::Conflict("'x' is no longer on 'prod'".into())),
+                true,
+            ),
+        ];
+        for (e, shown) in cases {
+            let words = e.for_the_log();
+            assert_eq!(words == e.to_string(), shown, "{e:?}: {words}");
+            assert!(!words.contains("/var/run"), "{words}");
+        }
+    }
 }

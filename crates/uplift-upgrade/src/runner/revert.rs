@@ -162,7 +162,7 @@ impl Upgrades {
         tokio::spawn(async move {
             if let Err(e) = me.run_revert(&env, &id, &run).await {
                 tracing::error!(env, error = %e, "the revert failed");
-                if let Err(e) = me.end_revert(&env, &id, &e.to_string()).await {
+                if let Err(e) = me.end_revert(&env, &id, &e.for_the_log()).await {
                     tracing::error!(env, error = %e, "the revert did not end cleanly");
                 }
             }

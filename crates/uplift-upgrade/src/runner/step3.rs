@@ -256,7 +256,7 @@ impl Upgrades {
                     .and_then(|l| l.phase)
                     .unwrap_or(Phase::Preflight);
                 tracing::error!(env, error = %e, ?phase, "step 3 failed");
-                if let Err(e) = me.end_step3(&env, &id, phase, &e.to_string()).await {
+                if let Err(e) = me.end_step3(&env, &id, phase, &e.for_the_log()).await {
                     tracing::error!(env, error = %e, "step 3 did not roll back or forward");
                 }
             }
