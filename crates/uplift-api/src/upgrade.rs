@@ -600,3 +600,24 @@ pub struct Report {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub step3_phases: Vec<PhaseState>,
 }
+
+/// `GET …/upgrade/log`: the upgrade's events as they were logged, oldest first — the
+/// audit trail of who did what, when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditLog {
+    pub value: Vec<AuditEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditEntry {
+    /// When (RFC 3339, UTC, milliseconds).
+    pub at: String,
+    /// What (`started`, `phase_finished`, `signed_off`, `pause_attempted`, …).
+    pub event: String,
+    /// Who, for the events a person caused (`by`, or the account that started the
+    /// upgrade).
+    pub by: Option<String>,
+    /// The rest of the event as logged.
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+}

@@ -7,8 +7,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use uplift_api::ErrorBody;
 use uplift_api::upgrade::{
-    CompleteUpgrade, Preflight, Preview, Report, RevertPreview, StartRevert, StartUpgrade,
-    TestAccess, TestAccessGrant, Upgrade,
+    AuditLog, CompleteUpgrade, Preflight, Preview, Report, RevertPreview, StartRevert,
+    StartUpgrade, TestAccess, TestAccessGrant, Upgrade,
 };
 use uplift_service::upgrade::PreviewRequest;
 use utoipa_axum::router::OpenApiRouter;
@@ -30,6 +30,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(preflight))
         .routes(routes!(cleanup))
         .routes(routes!(revert))
+        .routes(routes!(audit_log))
         .routes(routes!(revert_preview))
         .routes(routes!(retry))
         .routes(routes!(refresh))
@@ -241,4 +242,15 @@ async fn revert(
         StatusCode::ACCEPTED,
         Json(s.services.revert_upgrade(&c, &env, req).await?),
     ))
+}
+
+/// The upgrade's events as they were logged, oldest first: who did what, when (admins).
+#[utoipa::path(get, path = "/api/environments/{env}/upgrade/log", tag = "upgrade", params(("env" = String, Path)),
+    responses((status = 200, body = AuditLog), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn audit_log(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(env): Path<String>,
+) -> Answer<AuditLog> {
+    Ok(Json(s.services.upgrade_log(&c, &env).await?))
 }

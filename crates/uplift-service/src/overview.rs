@@ -179,6 +179,20 @@ impl Services {
         })
     }
 
+    /// The latest upgrade's events, oldest first, with who caused each (admins).
+    pub async fn upgrade_log(&self, actor: &Actor, env: &str) -> Result<api::upgrade::AuditLog> {
+        policy::admin(actor)?;
+        self.env(env).await?;
+        let value = self
+            .upgrades
+            .log_of(env)
+            .await?
+            .iter()
+            .map(audit_entry)
+            .collect();
+        Ok(api::upgrade::AuditLog { value })
+    }
+
     /// The items the caller owns or edits, in every upgrade with items (makers and
     /// admins; an admin's page too lists only their own).
     pub async fn my_items(&self, actor: &Actor) -> Result<Vec<ItemsOfEnvironment>> {
@@ -208,5 +222,26 @@ impl Services {
             }
         }
         Ok(out)
+    }
+}
+
+/// One logged event as the audit trail shows it: its name, time and actor taken out,
+/// the rest as it was logged.
+fn audit_entry(e: &uplift_upgrade::events::Event) -> api::upgrade::AuditEntry {
+    let mut detail = serde_json::to_value(e).unwrap_or_default();
+    let mut take = |k: &str| {
+        detail
+            .as_object_mut()
+            .and_then(|m| m.remove(k))
+            .and_then(|v| v.as_str().map(str::to_string))
+    };
+    let event = take("event").unwrap_or_default();
+    let at = take("at").unwrap_or_default();
+    let by = take("by").or_else(|| take("actor"));
+    api::upgrade::AuditEntry {
+        at,
+        event,
+        by,
+        detail,
     }
 }

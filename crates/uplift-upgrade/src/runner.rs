@@ -409,6 +409,20 @@ impl Upgrades {
         Ok(state)
     }
 
+    /// The latest upgrade's log as it was written, oldest first: the audit trail.
+    pub async fn log_of(&self, env: &str) -> Result<Vec<Event>, UpgradeError> {
+        let Some(id) = self.store.control().upgrades(env).await?.pop() else {
+            return Ok(Vec::new());
+        };
+        self.store
+            .control()
+            .events(&id)
+            .await?
+            .iter()
+            .map(|j| serde_json::from_str(j).map_err(|e| UpgradeError::Log(e.to_string())))
+            .collect()
+    }
+
     /// The latest upgrade of an environment and its state.
     pub async fn latest(&self, env: &str) -> Result<Option<(String, UpgradeState)>, UpgradeError> {
         let Some(id) = self.store.control().upgrades(env).await?.pop() else {

@@ -34,6 +34,7 @@ pub fn routes() -> Router<AppState> {
             "/admin/environments/{env}/upgrade/cancel",
             post(upgrade::cancel),
         )
+        .route("/admin/environments/{env}/upgrade/log", get(upgrade::log))
         .route(
             "/admin/environments/{env}/upgrade/complete",
             post(upgrade::complete),

@@ -658,3 +658,51 @@ mod tests {
         assert!(start_request(&bad).unwrap_err().contains("EUR"));
     }
 }
+
+struct LogRow {
+    at: String,
+    event: String,
+    by: String,
+    detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "web/log.html")]
+struct LogPage {
+    chrome: Option<Chrome>,
+    env: String,
+    entries: Vec<LogRow>,
+}
+
+/// The longest detail shown for one event (a discovery lists every item).
+const DETAIL_MAX_CHARS: usize = 300;
+
+/// `GET /admin/environments/{env}/upgrade/log`: the audit trail.
+pub async fn log(
+    State(s): State<AppState>,
+    signed: Signed,
+    Path(env): Path<String>,
+) -> Result<Response, WebError> {
+    let log = s.services.upgrade_log(&signed.session.actor, &env).await?;
+    let entries = log
+        .value
+        .into_iter()
+        .map(|e| {
+            let detail = e.detail.to_string();
+            LogRow {
+                at: e.at,
+                event: e.event.replace('_', " "),
+                by: e.by.unwrap_or_default(),
+                detail: match detail.char_indices().nth(DETAIL_MAX_CHARS) {
+                    Some((i, _)) => format!("{}…", &detail[..i]),
+                    None => detail,
+                },
+            }
+        })
+        .collect();
+    Ok(render(&LogPage {
+        chrome: chrome(&signed.session, "admin"),
+        env,
+        entries,
+    }))
+}

@@ -380,6 +380,27 @@ async fn the_upgrade_page_shows_the_report_and_the_items_and_excludes_one(p: Pla
         "the gate opens: {}",
         r.html
     );
+
+    // The audit log: every event with its time and who caused it, on the API and the page.
+    let log = p
+        .get("/api/environments/shop/upgrade/log", ADMIN_TOKEN)
+        .await;
+    assert_eq!(log.status, StatusCode::OK, "{}", log.body);
+    let events = log.body["value"].as_array().unwrap();
+    assert_eq!(events[0]["event"], "started", "{}", log.body);
+    assert_eq!(events[0]["by"], "admin@uplift.local", "{}", log.body);
+    let excluded = events.iter().find(|e| e["event"] == "excluded").unwrap();
+    assert_eq!(excluded["detail"]["reason"], "not needed", "{excluded}");
+    let r = browse(&p, Method::GET, &format!("{page}/log"), Some(&admin), "").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.html.contains(r#"<th scope="row">excluded</th>"#),
+        "{}",
+        r.html
+    );
+    let maker = p.user("mo@shop.test", "maker").await;
+    let r = p.get("/api/environments/shop/upgrade/log", &maker).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "admins only: {}", r.body);
 }
 
 /// A maker's item page: the copy's findings; a sign-off refused while an error is open,
