@@ -6,10 +6,11 @@
   const live = document.getElementById('live');
   if (!live || !window.EventSource) return;
   const source = new EventSource(live.dataset.events);
-  let first = null;
+  // The status the page was rendered with: once the stream says another, the page is
+  // out of date (a step that ended before the stream's first message included).
+  const rendered = document.getElementById('status').textContent;
   source.onmessage = (m) => {
     const s = JSON.parse(m.data);
-    if (first === null) first = s.status;
     document.getElementById('status').textContent = s.status;
     for (const p of s.phases) {
       const bar = document.getElementById('phase-' + p.key);
@@ -19,7 +20,7 @@
       document.getElementById('phase-' + p.key + '-done').textContent = p.done + ' / ' + p.total;
       document.getElementById('phase-' + p.key + '-eta').textContent = p.eta;
     }
-    if (s.status !== first) { source.close(); window.location.reload(); }
+    if (s.status !== rendered) { source.close(); window.location.reload(); }
   };
   source.onerror = () => { if (source.readyState === EventSource.CLOSED) source.close(); };
 })();

@@ -49,6 +49,8 @@ struct PhaseView {
 
 struct StatusView {
     status: String,
+    /// A step runs: the page follows it live.
+    running: bool,
     failure: Option<String>,
     phases: Vec<PhaseView>,
     entities: Vec<(String, String)>,
@@ -322,6 +324,12 @@ fn phases(u: &Upgrade) -> Vec<PhaseView> {
 fn status_view(u: &Upgrade) -> StatusView {
     StatusView {
         status: words(&u.status),
+        running: matches!(
+            u.status,
+            UpgradeStatus::Step1Running
+                | UpgradeStatus::Step3Running
+                | UpgradeStatus::RevertRunning
+        ),
         failure: u.failure.as_ref().map(|f| f.message.clone()),
         phases: phases(u),
         entities: u
