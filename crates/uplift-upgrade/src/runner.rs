@@ -624,11 +624,26 @@ impl Upgrades {
             .ok_or_else(|| UpgradeError::Log("the upgrade vanished".into()))
     }
 
-    fn spawn(self: &Arc<Self>, env: &str, id: &str, actor: &str) {
+    /// A new run of `env`'s upgrade, registered as the one under way (its live figures).
+    fn track(&self, env: &str) -> Arc<Running> {
         let run = Running::start();
         if let Ok(mut m) = self.running.lock() {
             m.insert(env.to_string(), run.clone());
         }
+        run
+    }
+
+    /// Forgets `run` as `env`'s run under way, unless another has taken its place.
+    fn untrack(&self, env: &str, run: &Arc<Running>) {
+        if let Ok(mut m) = self.running.lock()
+            && m.get(env).is_some_and(|r| Arc::ptr_eq(r, run))
+        {
+            m.remove(env);
+        }
+    }
+
+    fn spawn(self: &Arc<Self>, env: &str, id: &str, actor: &str) {
+        let run = self.track(env);
         if let Ok(mut m) = self.last.lock() {
             m.insert(env.to_string(), run.clone());
         }
@@ -663,11 +678,7 @@ impl Upgrades {
                         .await;
                 }
             }
-            if let Ok(mut m) = me.running.lock()
-                && m.get(&env).is_some_and(|r| Arc::ptr_eq(r, &run))
-            {
-                m.remove(&env);
-            }
+            me.untrack(&env, &run);
         });
     }
 

@@ -124,15 +124,13 @@ pub async fn save_copy(
     let actor = &signed.session.actor;
     let refused = match serde_json::from_str(&f.copy) {
         Err(e) => format!("the copy is not JSON: {e}"),
-        Ok(copy) => match s.services.edit_upgrade_copy(actor, &env, &item, copy).await {
-            Ok(_) => return Ok(back(&env, &item)),
-            Err(ServiceError::Invalid(m) | ServiceError::Conflict(m)) => m,
-            Err(e) => return Err(e.into()),
+        Ok(copy) => match refusal(s.services.edit_upgrade_copy(actor, &env, &item, copy).await)? {
+            None => return Ok(back(&env, &item)),
+            Some(m) => m,
         },
     };
-    let d = s.services.upgrade_item(actor, &env, &item).await?;
-    let page = item_page(&signed, &env, d, Some(f.copy), Some(refused));
-    Ok((StatusCode::BAD_REQUEST, render(&page)).into_response())
+    let said = (StatusCode::BAD_REQUEST, refused);
+    said_on_page(&s, &signed, (&env, &item), Some(f.copy), said).await
 }
 
 #[derive(Deserialize)]
@@ -199,18 +197,41 @@ async fn change_or_say(
     change: ItemChange,
 ) -> Result<Response, WebError> {
     let actor = &signed.session.actor;
-    let refused = match s
+    let changed = s
         .services
         .change_upgrade_item(actor, env, item, change)
-        .await
-    {
-        Ok(_) => return Ok(back(env, item)),
-        Err(ServiceError::Invalid(m) | ServiceError::Conflict(m)) => m,
-        Err(e) => return Err(e.into()),
-    };
-    let d = s.services.upgrade_item(actor, env, item).await?;
-    let page = item_page(signed, env, d, None, Some(refused));
-    Ok((StatusCode::CONFLICT, render(&page)).into_response())
+        .await;
+    match refusal(changed)? {
+        None => Ok(back(env, item)),
+        Some(m) => said_on_page(s, signed, (env, item), None, (StatusCode::CONFLICT, m)).await,
+    }
+}
+
+/// What the item's rules refused, in words for the page (`None`: done); any other
+/// failure is the error page's.
+fn refusal<T>(r: Result<T, ServiceError>) -> Result<Option<String>, WebError> {
+    match r {
+        Ok(_) => Ok(None),
+        Err(ServiceError::Invalid(m) | ServiceError::Conflict(m)) => Ok(Some(m)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The item's page again, with `said` (its status and words) above the editor, which
+/// holds `copy` when the maker's text is to be kept.
+async fn said_on_page(
+    s: &AppState,
+    signed: &Signed,
+    (env, item): (&str, &str),
+    copy: Option<String>,
+    (status, words): (StatusCode, String),
+) -> Result<Response, WebError> {
+    let d = s
+        .services
+        .upgrade_item(&signed.session.actor, env, item)
+        .await?;
+    let page = item_page(signed, env, d, copy, Some(words));
+    Ok((status, render(&page)).into_response())
 }
 
 fn back(env: &str, item: &str) -> Response {

@@ -63,12 +63,10 @@ impl Upgrades {
             });
         }
         let (prod, old) = self.both_productions(env, t).await?;
-        let entities = self.revert_entities(&state, &old).await?;
+        let upgrade = self.planned(&state, &old.catalog()).await?;
+        let entities = revert_entities(&upgrade, &old);
         let undo = self.store.control().undo_of(env, &t.new_database).await?;
-        let blocked = match blocked {
-            Some(b) => Some(b),
-            None => self.schema_changed(&state, &prod, &old).await?,
-        };
+        let blocked = blocked.or_else(|| schema_changed(&upgrade.target, &prod));
         let blocked = blocked.or_else(|| {
             undo.is_none().then(|| {
                 "the switch was made before switches recorded what they replaced".to_string()
@@ -113,7 +111,8 @@ impl Upgrades {
         let t = switched(env, &state)?;
         revertible(&state, t).map_err(UpgradeError::Conflict)?;
         let (prod, old) = self.both_productions(env, t).await?;
-        if let Some(why) = self.schema_changed(&state, &prod, &old).await? {
+        let upgrade = self.planned(&state, &old.catalog()).await?;
+        if let Some(why) = schema_changed(&upgrade.target, &prod) {
             return Err(UpgradeError::Conflict(why));
         }
         if reason.trim().is_empty() {
@@ -154,10 +153,7 @@ impl Upgrades {
     }
 
     fn spawn_revert(self: &Arc<Self>, env: &str, id: &str) {
-        let run = Running::start();
-        if let Ok(mut m) = self.running.lock() {
-            m.insert(env.to_string(), run.clone());
-        }
+        let run = self.track(env);
         let (me, env, id) = (self.clone(), env.to_string(), id.to_string());
         tokio::spawn(async move {
             if let Err(e) = me.run_revert(&env, &id, &run).await {
@@ -166,11 +162,7 @@ impl Upgrades {
                     tracing::error!(env, error = %e, "the revert did not end cleanly");
                 }
             }
-            if let Ok(mut m) = me.running.lock()
-                && m.get(&env).is_some_and(|r| Arc::ptr_eq(r, &run))
-            {
-                m.remove(&env);
-            }
+            me.untrack(&env, &run);
         });
     }
 
@@ -265,9 +257,8 @@ impl Upgrades {
             .map(|r| r.options.clone())
             .ok_or_else(|| UpgradeError::Log("the revert was not started".into()))?;
         let (prod, old) = self.both_productions(env, &t).await?;
-        let entities: Vec<RevertEntity> = self
-            .revert_entities(&state, &old)
-            .await?
+        let upgrade = self.planned(&state, &old.catalog()).await?;
+        let entities: Vec<RevertEntity> = revert_entities(&upgrade, &old)
             .into_iter()
             .map(|e| e.0)
             .collect();
@@ -278,7 +269,6 @@ impl Upgrades {
         let back = Revert::new(&prod, &old, &entities, &ctx)?;
         let carry = Carry::Back(&back);
         catch_up(&prod, &carry, run).await?;
-        let upgrade = self.planned(&state, &old.catalog()).await?;
         let (switch, successors) = self.switch_back(env, &state, &t).await?;
         let translator = uplift_plan::Translator::backward(&upgrade, &old.catalog());
         let job = PauseJob {
@@ -298,47 +288,6 @@ impl Upgrades {
         self.finish_revert(env, id, &state, Some(started)).await
     }
 
-    /// Why production's schema is no longer the one step 3 built, if it changed after
-    /// the switch: a revert would lose what the change added (the inverse transforms
-    /// and the capture know the schema of the switch).
-    async fn schema_changed(
-        &self,
-        state: &UpgradeState,
-        prod: &EnvDb,
-        old: &EnvDb,
-    ) -> Result<Option<String>, UpgradeError> {
-        let target = self.planned(state, &old.catalog()).await?.target;
-        let now = prod.catalog();
-        let shape = |e: &uplift_model::Entity| -> Vec<(String, String)> {
-            e.fields
-                .iter()
-                .map(|f| (f.name.clone(), f.ty.type_label()))
-                .collect()
-        };
-        for e in &now.entities {
-            match target.entity(&e.name) {
-                None => {
-                    return Ok(Some(format!(
-                        "entity '{}' was added after the switch; a revert would lose it",
-                        e.name
-                    )));
-                }
-                Some(t) if shape(t) != shape(e) => {
-                    return Ok(Some(format!(
-                        "the fields of '{}' changed after the switch; a revert would lose them",
-                        e.name
-                    )));
-                }
-                _ => {}
-            }
-        }
-        Ok(target
-            .entities
-            .iter()
-            .find(|t| now.entity(&t.name).is_none())
-            .map(|t| format!("entity '{}' was removed after the switch", t.name)))
-    }
-
     /// The upgraded production (serving) and the old one.
     async fn both_productions(
         &self,
@@ -348,32 +297,6 @@ impl Upgrades {
         let prod = self.store.env_db(env).await?;
         let old = self.store.database(env, &t.from_database).await?;
         Ok((prod, old))
-    }
-
-    /// Each upgraded entity's inverse, planned again from the old production's catalog,
-    /// with the fields it cannot carry back and why.
-    async fn revert_entities(
-        &self,
-        state: &UpgradeState,
-        old: &EnvDb,
-    ) -> Result<Vec<(RevertEntity, Vec<(String, String)>)>, UpgradeError> {
-        let upgrade = self.planned(state, &old.catalog()).await?;
-        Ok(inverse(&upgrade, &old.catalog())
-            .into_iter()
-            .map(|i| {
-                let why = i
-                    .lost
-                    .iter()
-                    .map(|l| (l.field.clone(), l.reason.clone()))
-                    .collect();
-                let entity = RevertEntity {
-                    transform: i.transform,
-                    lost: i.lost.into_iter().map(|l| (l.field, l.columns)).collect(),
-                    numbered: i.numbered,
-                };
-                (entity, why)
-            })
-            .collect())
     }
 
     /// The switch back, from what the switch to the upgraded database replaced, and
@@ -427,6 +350,65 @@ impl Upgrades {
         };
         Ok((switch, successors))
     }
+}
+
+/// Why production's schema is no longer `target`, the one step 3 built, if it changed
+/// after the switch: a revert would lose what the change added (the inverse transforms
+/// and the capture know the schema of the switch).
+fn schema_changed(target: &uplift_model::Catalog, prod: &EnvDb) -> Option<String> {
+    let now = prod.catalog();
+    let shape = |e: &uplift_model::Entity| -> Vec<(String, String)> {
+        e.fields
+            .iter()
+            .map(|f| (f.name.clone(), f.ty.type_label()))
+            .collect()
+    };
+    for e in &now.entities {
+        match target.entity(&e.name) {
+            None => {
+                return Some(format!(
+                    "entity '{}' was added after the switch; a revert would lose it",
+                    e.name
+                ));
+            }
+            Some(t) if shape(t) != shape(e) => {
+                return Some(format!(
+                    "the fields of '{}' changed after the switch; a revert would lose them",
+                    e.name
+                ));
+            }
+            _ => {}
+        }
+    }
+    target
+        .entities
+        .iter()
+        .find(|t| now.entity(&t.name).is_none())
+        .map(|t| format!("entity '{}' was removed after the switch", t.name))
+}
+
+/// Each upgraded entity's inverse (of `upgrade`, planned from the old production's
+/// catalog), with the fields it cannot carry back and why.
+fn revert_entities(
+    upgrade: &uplift_plan::Upgrade,
+    old: &EnvDb,
+) -> Vec<(RevertEntity, Vec<(String, String)>)> {
+    inverse(upgrade, &old.catalog())
+        .into_iter()
+        .map(|i| {
+            let why = i
+                .lost
+                .iter()
+                .map(|l| (l.field.clone(), l.reason.clone()))
+                .collect();
+            let entity = RevertEntity {
+                transform: i.transform,
+                lost: i.lost.into_iter().map(|l| (l.field, l.columns)).collect(),
+                numbered: i.numbered,
+            };
+            (entity, why)
+        })
+        .collect()
 }
 
 /// Step 3's record of a completed (switched) upgrade.

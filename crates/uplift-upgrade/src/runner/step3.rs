@@ -242,10 +242,7 @@ impl Upgrades {
     }
 
     pub(super) fn spawn_step3(self: &Arc<Self>, env: &str, id: &str) {
-        let run = Running::start();
-        if let Ok(mut m) = self.running.lock() {
-            m.insert(env.to_string(), run.clone());
-        }
+        let run = self.track(env);
         let (me, env, id) = (self.clone(), env.to_string(), id.to_string());
         tokio::spawn(async move {
             if let Err(e) = me.step3(&env, &id, &run).await {
@@ -260,11 +257,7 @@ impl Upgrades {
                     tracing::error!(env, error = %e, "step 3 did not roll back or forward");
                 }
             }
-            if let Ok(mut m) = me.running.lock()
-                && m.get(&env).is_some_and(|r| Arc::ptr_eq(r, &run))
-            {
-                m.remove(&env);
-            }
+            me.untrack(&env, &run);
         });
     }
 
