@@ -43,7 +43,9 @@ fn status_of(e: &ServiceError) -> (StatusCode, &'static str) {
             (StatusCode::FORBIDDEN, "Forbidden")
         }
         ServiceError::NotFound(_) => (StatusCode::NOT_FOUND, "NotFound"),
-        ServiceError::Invalid(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
+        ServiceError::Invalid(_) | ServiceError::Field { .. } => {
+            (StatusCode::BAD_REQUEST, "BadRequest")
+        }
         ServiceError::Conflict(_) => (StatusCode::CONFLICT, "Conflict"),
         ServiceError::PreconditionFailed(_) => {
             (StatusCode::PRECONDITION_FAILED, "PreconditionFailed")

@@ -88,6 +88,7 @@ async fn run_view(
         skiptoken: q.skiptoken.clone(),
         count: q.count == Some(true),
         max_page_size: render::max_page_size(&headers),
+        orderby: None,
     };
     let page = s.services.play_view(&c, &env, &app, &view, &play).await?;
     Ok(render::view_page(

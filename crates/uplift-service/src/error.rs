@@ -19,6 +19,10 @@ pub enum ServiceError {
     /// The input is wrong; the message names the problem.
     #[error("{0}")]
     Invalid(String),
+    /// One field's value is wrong: `message` names it and says why (a form shows it at
+    /// the field).
+    #[error("{message}")]
+    Field { field: String, message: String },
     /// The input is fine but the state of things refuses it.
     #[error("{0}")]
     Conflict(String),
@@ -372,6 +376,7 @@ impl From<StoreError> for ServiceError {
             StoreError::NotFound(m) => ServiceError::NotFound(Missing::Stored(m)),
             StoreError::Conflict(m) => ServiceError::Conflict(m),
             StoreError::Invalid(m) => ServiceError::Invalid(m),
+            StoreError::Field { field, message } => ServiceError::Field { field, message },
             StoreError::PreconditionFailed(m) => ServiceError::PreconditionFailed(m),
             StoreError::Retired => ServiceError::Switched,
             e if e.is_unique_violation() => ServiceError::Conflict(

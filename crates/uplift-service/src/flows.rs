@@ -206,6 +206,51 @@ impl Services {
     }
 }
 
+impl Services {
+    /// A run as its starter sees it: the user who ran an app's command reads the run
+    /// it started (its outcome and steps), as do the flow's owner, editors and admins.
+    pub async fn started_run(
+        &self,
+        actor: &Actor,
+        env: &str,
+        run: &str,
+    ) -> Result<api::flows::Run> {
+        let missing = || {
+            ServiceError::NotFound(Missing::Run {
+                flow: "(any)".into(),
+                run: run.into(),
+            })
+        };
+        let r = self
+            .store
+            .control()
+            .run(env, run)
+            .await?
+            .ok_or_else(missing)?;
+        let f = self.find_flow(env, &r.flow_id).await?;
+        let edits = policy::edit(actor, owned(&f));
+        let starter =
+            r.trigger["kind"] == "app_command" && r.trigger["user"].as_str() == Some(actor.email());
+        match (edits, starter) {
+            (Ok(()), _) => Ok(convert::run(&r)),
+            // A step's inputs can hold the flow's secrets (an HTTP step's headers):
+            // the starter sees each step's name, status and error only.
+            (Err(_), true) => {
+                let mut out = convert::run(&r);
+                out.steps = outcome_only(&out.steps);
+                Ok(out)
+            }
+            (Err(e), false) => Err(e),
+        }
+    }
+}
+
+/// Each step's name, status and error.
+fn outcome_only(steps: &serde_json::Value) -> serde_json::Value {
+    let keep = |s: &serde_json::Value| json!({"name": s["name"], "status": s["status"], "error": s["error"]});
+    serde_json::Value::Array(steps.as_array().into_iter().flatten().map(keep).collect())
+}
+
 /// A flow that is off starts no run.
 pub(crate) fn refuse_off(f: &FlowRecord) -> Result<()> {
     if f.definition.state == FlowState::Off {

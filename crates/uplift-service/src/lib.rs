@@ -18,6 +18,7 @@ mod convert;
 pub mod data;
 pub mod error;
 pub mod flows;
+pub mod form;
 mod items;
 pub mod overview;
 pub mod player;

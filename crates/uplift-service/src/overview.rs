@@ -10,6 +10,23 @@ use crate::auth::Actor;
 use crate::error::Result;
 use crate::{Services, policy};
 
+/// The newest runs a flow's row shows on a maker's flows page.
+pub const RUNS_SHOWN: u32 = 10;
+
+/// A maker's flows of one environment, each with its newest runs.
+#[derive(Debug, Clone)]
+pub struct FlowsOfEnvironment {
+    pub env: String,
+    pub flows: Vec<(api::flows::Flow, Vec<api::flows::Run>)>,
+}
+
+/// The approvals of one environment the caller is asked to answer.
+#[derive(Debug, Clone)]
+pub struct ApprovalsOfEnvironment {
+    pub env: String,
+    pub approvals: Vec<api::flows::Approval>,
+}
+
 /// An environment as the admin center lists it.
 #[derive(Debug, Clone)]
 pub struct EnvironmentRow {
@@ -218,6 +235,50 @@ impl Services {
                 out.push(ItemsOfEnvironment {
                     env: env.name,
                     items,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The flows the caller owns or edits (every flow, for an admin), per environment,
+    /// each with its newest runs.
+    pub async fn my_flows(&self, actor: &Actor) -> Result<Vec<FlowsOfEnvironment>> {
+        policy::maker(actor)?;
+        let mut out = Vec::new();
+        for env in self.store.control().list_envs().await? {
+            let mut flows = Vec::new();
+            for flow in self.list_flows(actor, &env.name).await? {
+                let runs = self
+                    .runs(actor, &env.name, &flow.id, Some(RUNS_SHOWN))
+                    .await?;
+                flows.push((flow, runs));
+            }
+            if !flows.is_empty() {
+                out.push(FlowsOfEnvironment {
+                    env: env.name,
+                    flows,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The approvals the caller may answer, per environment: pending ones first, then
+    /// the newest answered.
+    pub async fn my_approvals(&self, actor: &Actor) -> Result<Vec<ApprovalsOfEnvironment>> {
+        let mut out = Vec::new();
+        for env in self.store.control().list_envs().await? {
+            let mut approvals = self
+                .list_approvals(actor, &env.name, Some("$orderby=created_at desc"))
+                .await?
+                .value;
+            approvals.retain(|a| a.approvers.iter().any(|p| actor.is(p)));
+            approvals.sort_by_key(|a| a.status != api::flows::ApprovalStatus::Pending);
+            if !approvals.is_empty() {
+                out.push(ApprovalsOfEnvironment {
+                    env: env.name,
+                    approvals,
                 });
             }
         }

@@ -34,6 +34,8 @@ pub struct Play {
     pub count: bool,
     /// The client's `odata.maxpagesize`.
     pub max_page_size: Option<u64>,
+    /// An order the player chose (a column header clicked), in place of the view's.
+    pub orderby: Option<String>,
 }
 
 /// A page of a view.
@@ -46,7 +48,7 @@ pub struct ViewPage {
 
 impl Services {
     /// The version of the app to play.
-    async fn playing(
+    pub(crate) async fn playing(
         &self,
         actor: &Actor,
         env: &str,
@@ -139,7 +141,7 @@ impl Services {
         if let Some(f) = &v.filter {
             opts.set("$filter", f, entity, catalog)?;
         }
-        if let Some(o) = &v.orderby {
+        if let Some(o) = play.orderby.as_ref().or(v.orderby.as_ref()) {
             opts.set("$orderby", o, entity, catalog)?;
         }
         opts.top = play.top;
@@ -179,19 +181,7 @@ impl Services {
         form: &str,
         id: Option<&str>,
     ) -> Result<Record> {
-        let app = bound.definition.name.as_str();
-        let f = bound
-            .definition
-            .forms
-            .iter()
-            .find(|f| f.name == form)
-            .ok_or_else(|| {
-                ServiceError::NotFound(Missing::Form {
-                    app: app.into(),
-                    form: form.into(),
-                })
-            })?
-            .clone();
+        let f = form_def(bound, form)?.clone();
         let data = self.open_bound(actor, env, &bound.database).await?;
         let entity = data.entity_named(&f.entity, || {
             format!("form '{form}' shows entity '{}'", f.entity)
@@ -272,6 +262,17 @@ impl Services {
             flow: Some(flow.id),
         })
     }
+}
+
+/// Form `form` of the app version `bound`.
+pub(crate) fn form_def<'b>(bound: &'b Bound, form: &str) -> Result<&'b uplift_model::app::Form> {
+    let d = &bound.definition;
+    d.forms.iter().find(|f| f.name == form).ok_or_else(|| {
+        ServiceError::NotFound(Missing::Form {
+            app: d.name.clone(),
+            form: form.into(),
+        })
+    })
 }
 
 /// The whole record a command runs on, without annotations.

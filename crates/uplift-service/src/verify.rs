@@ -17,6 +17,7 @@ use crate::data::query::Options;
 use crate::error::{Result, ServiceError};
 use crate::player::Play;
 use crate::{Services, flows};
+use uplift_api as api;
 
 /// Where a definition runs: its own database, and the static findings that say which
 /// of its parts cannot run at all.
@@ -137,7 +138,7 @@ impl Services {
             // static finding says why, without a run.
             return Ok(Vec::new());
         }
-        let trigger = match self.sample_trigger(owner, &flow).await? {
+        let trigger = match self.sample_trigger(owner, &flow, None).await? {
             Ok(t) => t,
             Err(finding) => return Ok(vec![finding]),
         };
@@ -145,12 +146,40 @@ impl Services {
         Ok(run_findings(&run))
     }
 
-    /// A trigger like the flow's real ones, on the first record of its entity the
-    /// owner may read (matching its filter), or the finding that there is none.
+    /// A maker's trial of a flow's upgrade copy: a dry run on the test database (writes
+    /// rolled back, mail and HTTP captured), on record `record` of its trigger's entity,
+    /// or on the first one the maker may read; the finished run, with its steps.
+    pub async fn try_flow_copy(
+        &self,
+        actor: &Actor,
+        env: &str,
+        item: &str,
+        record: Option<&str>,
+    ) -> Result<api::flows::Run> {
+        let detail = self.upgrade_item(actor, env, item).await?;
+        if detail.fields.kind != api::items::ItemKind::Flow {
+            return Err(ServiceError::Invalid(format!(
+                "'{}' is an app: open its copy in the player instead",
+                detail.fields.name
+            )));
+        }
+        let flow = self.find_flow(env, &detail.fields.copy_id).await?;
+        let trigger = match self.sample_trigger(actor, &flow, record).await? {
+            Ok(t) => t,
+            Err(finding) => return Err(ServiceError::Conflict(finding.message)),
+        };
+        let run = self.flows.dry_run(&flow, trigger).await?;
+        Ok(crate::convert::run(&run))
+    }
+
+    /// A trigger like the flow's real ones, on record `record` of its entity, or else
+    /// the first one `owner` may read (matching its filter), or the finding that there
+    /// is none.
     async fn sample_trigger(
         &self,
         owner: &Actor,
         flow: &FlowRecord,
+        record: Option<&str>,
     ) -> Result<Result<Json, Finding>> {
         let now = flows::now();
         let (kind, entity, filter) = match &flow.definition.trigger {
@@ -177,6 +206,14 @@ impl Services {
             return Ok(Err(error("trigger", format!("no entity '{entity}'"))));
         };
         let set = e.set_name.clone();
+        if let Some(id) = record {
+            let mut r = data.get(&set, id, &Options::default()).await?.value;
+            r.retain(|k, _| !k.starts_with('@'));
+            return Ok(Ok(json!({
+                "kind": kind, "entity": entity, "record": r,
+                "user": owner.email(), "time": now, "depth": 0,
+            })));
+        }
         let mut opts = Options::default();
         if let Some(f) = filter {
             // A filter the data API cannot take is a static finding already.

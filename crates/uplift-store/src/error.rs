@@ -10,6 +10,10 @@ pub enum StoreError {
     Conflict(String),
     #[error("{0}")]
     Invalid(String),
+    /// One field's value is refused; `message` names the field and says why, so a
+    /// form can show it at that field.
+    #[error("{message}")]
+    Field { field: String, message: String },
     /// The record changed since the caller read it (stale `If-Match`).
     #[error("{0}")]
     PreconditionFailed(String),

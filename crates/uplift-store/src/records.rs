@@ -123,22 +123,29 @@ fn decode_input(
             )));
         }
         if field.required && json.is_null() {
-            return Err(StoreError::Invalid(format!("field '{name}' is required")));
+            return Err(field_error(name, format!("field '{name}' is required")));
         }
-        let values = decode(field, json).map_err(StoreError::Invalid)?;
+        let values = decode(field, json).map_err(|m| field_error(name, m))?;
         out.extend(field_columns(field).into_iter().zip(values));
     }
     if creating {
         for f in &entity.fields {
             if f.required && !input.contains_key(&f.name) && !f.ty.is_server_assigned() {
-                return Err(StoreError::Invalid(format!(
-                    "field '{}' is required",
-                    f.name
-                )));
+                return Err(field_error(
+                    &f.name,
+                    format!("field '{}' is required", f.name),
+                ));
             }
         }
     }
     Ok(out)
+}
+
+fn field_error(field: &str, message: String) -> StoreError {
+    StoreError::Field {
+        field: field.to_string(),
+        message,
+    }
 }
 
 /// Refuses lookups to records that do not exist, inside the writing transaction.
@@ -177,10 +184,10 @@ async fn check_lookups(
             .await?
             .is_none()
         {
-            return Err(StoreError::Invalid(format!(
-                "field '{}': there is no {target} with id {id}",
-                c.field
-            )));
+            return Err(field_error(
+                &c.field,
+                format!("field '{}': there is no {target} with id {id}", c.field),
+            ));
         }
     }
     Ok(())

@@ -45,6 +45,10 @@ struct ItemPage {
     findings: Vec<FindingRow>,
     copy: String,
     error: Option<String>,
+    /// An app copy's page in the player, on the test database.
+    player: Option<String>,
+    /// A flow copy can be tried on a test record.
+    flow: bool,
 }
 
 fn item_page(
@@ -55,7 +59,15 @@ fn item_page(
     error: Option<String>,
 ) -> ItemPage {
     let f = d.fields;
+    let is_app = f.kind == uplift_api::items::ItemKind::App;
     ItemPage {
+        player: is_app.then(|| {
+            format!(
+                "/apps/{env}/{}?copy=true",
+                super::player::path_enc(&f.copy_id)
+            )
+        }),
+        flow: !is_app,
         chrome: chrome(&signed.session, "maker"),
         csrf: signed.session.csrf.clone(),
         base: format!("/maker/environments/{env}/items/{}", f.id),
@@ -157,6 +169,41 @@ pub async fn accept(
 }
 
 #[derive(Deserialize)]
+pub struct TryForm {
+    #[serde(default)]
+    csrf: String,
+    /// The id of the test record to run on; empty: the first one the maker may read.
+    #[serde(default)]
+    record: String,
+}
+
+/// `POST …/try`: the flow's copy dry-run on a test record, its steps shown.
+pub async fn try_copy(
+    State(s): State<AppState>,
+    signed: Signed,
+    Path((env, item)): Path<(String, String)>,
+    Form(f): Form<TryForm>,
+) -> Result<Response, WebError> {
+    signed.session.check_form(&f.csrf)?;
+    let record = Some(f.record.trim()).filter(|r| !r.is_empty());
+    let tried = s
+        .services
+        .try_flow_copy(&signed.session.actor, &env, &item, record)
+        .await;
+    match tried {
+        Ok(run) => {
+            let heading = "A trial of the copy on the test database".to_string();
+            let page = super::player::RunPage::of(chrome(&signed.session, "maker"), heading, run);
+            Ok(render(&page))
+        }
+        Err(ServiceError::Invalid(m) | ServiceError::Conflict(m)) => {
+            said_on_page(&s, &signed, (&env, &item), None, (StatusCode::CONFLICT, m)).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
 pub struct CsrfForm {
     #[serde(default)]
     csrf: String,
@@ -212,7 +259,11 @@ async fn change_or_say(
 fn refusal<T>(r: Result<T, ServiceError>) -> Result<Option<String>, WebError> {
     match r {
         Ok(_) => Ok(None),
-        Err(ServiceError::Invalid(m) | ServiceError::Conflict(m)) => Ok(Some(m)),
+        Err(
+            ServiceError::Invalid(m)
+            | ServiceError::Conflict(m)
+            | ServiceError::Field { message: m, .. },
+        ) => Ok(Some(m)),
         Err(e) => Err(e.into()),
     }
 }

@@ -5,8 +5,10 @@
 //! carries the session's form token.
 
 mod assets;
+mod flows;
 mod item;
 mod pages;
+mod player;
 pub mod session;
 mod upgrade;
 
@@ -69,6 +71,33 @@ pub fn routes() -> Router<AppState> {
             "/maker/environments/{env}/items/{item}/findings/{finding}/accept",
             post(item::accept),
         )
+        .route(
+            "/maker/environments/{env}/items/{item}/try",
+            post(item::try_copy),
+        )
+        .route(
+            "/admin/environments/{env}/upgrade/notify",
+            post(upgrade::notify),
+        )
+        .route("/maker/flows", get(flows::flows))
+        .route(
+            "/maker/environments/{env}/flows/{flow}/runs/{run}",
+            get(flows::run),
+        )
+        .route("/approvals", get(flows::approvals))
+        .route("/approvals/{env}/{id}", post(flows::answer))
+        .route("/apps", get(player::apps))
+        .route("/apps/{env}/{app}", get(player::app))
+        .route("/apps/{env}/{app}/views/{view}", get(player::view))
+        .route(
+            "/apps/{env}/{app}/forms/{form}/{id}",
+            get(player::form).post(player::save),
+        )
+        .route(
+            "/apps/{env}/{app}/commands/{command}",
+            post(player::command),
+        )
+        .route("/runs/{env}/{run}", get(player::run))
         .route("/static/{name}", get(assets::asset))
 }
 

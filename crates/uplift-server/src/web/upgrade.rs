@@ -35,6 +35,8 @@ pub struct WizardQuery {
     currency: Option<String>,
     #[serde(default)]
     q: String,
+    /// How many makers the re-sent e-mails reached (shown once, after sending).
+    notified: Option<usize>,
 }
 
 /// One phase on the page and in the stream.
@@ -150,6 +152,7 @@ struct UpgradeTemplate {
     env: String,
     csrf: String,
     error: Option<String>,
+    notified: Option<usize>,
     upgrade: Option<StatusView>,
     report: Option<ReportView>,
     dashboard: Option<DashboardView>,
@@ -419,6 +422,7 @@ fn template(
         _ => None,
     };
     UpgradeTemplate {
+        notified: q.notified,
         chrome: chrome(&signed.session, "admin"),
         csrf: signed.session.csrf.clone(),
         upgrade: p.upgrade.as_ref().map(status_view),
@@ -571,6 +575,26 @@ pub async fn exclude(
         .change_upgrade_item(&signed.session.actor, &env, &item, change)
         .await?;
     Ok(see_other(&format!("/admin/environments/{env}/upgrade")))
+}
+
+/// `POST /admin/environments/{env}/upgrade/notify`: every maker with an item still
+/// to verify is mailed again.
+pub async fn notify(
+    State(s): State<AppState>,
+    signed: Signed,
+    Path(env): Path<String>,
+    Form(f): Form<CsrfOnly>,
+) -> Result<Response, WebError> {
+    signed.session.check_form(&f.csrf)?;
+    let sent = s
+        .services
+        .upgrade_notify(&signed.session.actor, &env)
+        .await?;
+    let to = format!(
+        "/admin/environments/{env}/upgrade?notified={}",
+        sent.value.len()
+    );
+    Ok(see_other(&to))
 }
 
 #[derive(Deserialize)]

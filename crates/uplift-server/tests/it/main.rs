@@ -23,3 +23,4 @@ mod transform_oracle;
 mod upgrade;
 mod verification;
 mod web;
+mod web_player;

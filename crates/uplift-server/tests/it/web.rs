@@ -13,14 +13,14 @@ use crate::support::{ADMIN_TOKEN, Platform};
 use uplift_test_macros::engine_test;
 
 /// A page as a browser gets it.
-struct Page {
-    status: StatusCode,
-    headers: HeaderMap,
-    html: String,
+pub(crate) struct Page {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub html: String,
 }
 
 impl Page {
-    fn location(&self) -> &str {
+    pub fn location(&self) -> &str {
         self.headers
             .get(header::LOCATION)
             .and_then(|v| v.to_str().ok())
@@ -29,7 +29,7 @@ impl Page {
 }
 
 /// One request as a browser sends it: a cookie, and a form body for a POST.
-async fn browse(
+pub(crate) async fn browse(
     p: &Platform,
     method: Method,
     path: &str,
@@ -55,7 +55,7 @@ async fn browse(
 }
 
 /// Signs in with `token`; returns the session cookie's value.
-async fn sign_in(p: &Platform, token: &str) -> String {
+pub(crate) async fn sign_in(p: &Platform, token: &str) -> String {
     let r = browse(
         p,
         Method::POST,
@@ -79,7 +79,7 @@ async fn sign_in(p: &Platform, token: &str) -> String {
 }
 
 /// The form token a page's sign-out form carries.
-fn csrf_of(html: &str) -> String {
+pub(crate) fn csrf_of(html: &str) -> String {
     let at = html
         .find(r#"name="csrf" value=""#)
         .expect("a form with its token")

@@ -304,6 +304,11 @@ impl DataSession {
     }
 
     /// Using the environment at all: its service document and `$metadata`.
+    /// Whether the session's actor may exercise `privilege` on `entity` here.
+    pub fn may(&self, entity: &str, privilege: &str) -> bool {
+        self.rights.may(entity, privilege)
+    }
+
     pub fn require_environment(&self) -> Result<()> {
         self.rights.require_environment()
     }
