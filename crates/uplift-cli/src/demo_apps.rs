@@ -127,7 +127,9 @@ fn apps(flow_id: &dyn Fn(&str) -> String) -> Vec<Value> {
                 {"name": "Accounts by city", "entity": "Account", "columns": ["Name", "Address/city", "Owner", "Revenue"],
                  "filter": "Address/city ne null", "orderby": "Name"},
                 {"name": "Recent orders", "entity": "SalesOrder", "columns": ["OrderNumber", "Customer", "Total", "ModifiedDateTime"],
-                 "orderby": "OrderDate desc"}
+                 "orderby": "OrderDate desc"},
+                {"name": "Contacts", "entity": "Contact", "columns": ["FullName/last_name", "FullName/first_name", "Email"],
+                 "orderby": "Email"}
             ],
             "forms": [{"name": "Contact", "entity": "Contact", "fields": ["FullName", "Email", "Account", "Address"]}],
             "commands": [{"label": "Confirm", "entity": "SalesOrder", "flow": flow_id("confirm")}]
