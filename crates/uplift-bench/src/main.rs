@@ -1,11 +1,12 @@
 //! Benchmarks of BENCHMARKS.md: `uplift-bench api` (the data API) and
 //! `uplift-bench step1` (step 1 of the upgrade), `uplift-bench flows` (flow runs),
 //! `uplift-bench step2` (step 2's verification), `uplift-bench step3` (step 3 under a
-//! write load: the lost-write checker). Each measures against the engine's own
+//! write load: the lost-write checker), `uplift-bench pages` (the web UI's pages). Each measures against the engine's own
 //! limit in the same run, so the ratios hold on a noisy machine.
 
 mod api;
 mod flows;
+mod pages;
 mod step1;
 mod step2;
 mod step3;
@@ -31,6 +32,8 @@ enum Command {
     Flows(api::Args),
     /// Step 2: discovery, rewrite and verification of 1 000 apps and 1 000 flows.
     Step2(api::Args),
+    /// The web UI: every page's answer time on the demo, against 100 ms.
+    Pages(api::Args),
     /// Step 3 under a write load: the pause, held writes, latency, lost writes, and
     /// write throughput with change capture on against off.
     Step3(step3::Step3Args),
@@ -58,5 +61,6 @@ async fn main() -> Result<()> {
         Command::Flows(a) => flows::run(a).await,
         Command::Step2(a) => step2::run(a).await,
         Command::Step3(a) => step3::run(a).await,
+        Command::Pages(a) => pages::run(a).await,
     }
 }
