@@ -164,26 +164,10 @@ impl Services {
             }
             _ => None,
         };
-        if held {
-            return Ok(UpgradePage {
-                upgrade,
-                report,
-                items,
-                preflight,
-                revert,
-                plans: None,
-                preview: None,
-            });
-        }
-        let plans = self
-            .list_plans(actor)
-            .await?
-            .into_iter()
-            .map(|p| p.name)
-            .collect();
-        let preview = match request {
-            Some(r) => Some(self.preview_upgrade(actor, env, r).await?),
-            None => None,
+        // The wizard (and its preview) only while no upgrade holds the environment.
+        let (plans, preview) = match held {
+            true => (None, None),
+            false => self.wizard(actor, env, request).await?,
         };
         Ok(UpgradePage {
             upgrade,
@@ -191,9 +175,24 @@ impl Services {
             items,
             preflight,
             revert,
-            plans: Some(plans),
+            plans,
             preview,
         })
+    }
+
+    /// The wizard's plans, and its preview once a plan, language and currency are given.
+    async fn wizard(
+        &self,
+        actor: &Actor,
+        env: &str,
+        request: Option<crate::upgrade::PreviewRequest>,
+    ) -> Result<(Option<Vec<String>>, Option<api::upgrade::Preview>)> {
+        let plans = self.list_plans(actor).await?;
+        let preview = match request {
+            Some(r) => Some(self.preview_upgrade(actor, env, r).await?),
+            None => None,
+        };
+        Ok((Some(plans.into_iter().map(|p| p.name).collect()), preview))
     }
 
     /// The latest upgrade's events, oldest first, with who caused each (admins).

@@ -439,3 +439,39 @@ async fn a_maker_plays_the_copy_and_tries_the_flow_on_the_test_database(p: Platf
         r.html
     );
 }
+
+/// Step 2's dashboard sends the makers' e-mails again (admins, with the form token).
+#[engine_test]
+async fn the_dashboard_sends_the_makers_mail_again(p: Platform) {
+    let (mia, _, _, _) = gadgets(&p).await;
+    let start = json!({"plan": "classic-to-modern", "language": "en", "currency": "USD"});
+    let a = p
+        .post("/api/environments/acme/upgrade", ADMIN_TOKEN, start)
+        .await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
+    p.wait_step1("acme").await;
+    let admin = sign_in(&p, ADMIN_TOKEN).await;
+    let page = "/admin/environments/acme/upgrade";
+    let html = browse(&p, Method::GET, page, Some(&admin), "").await.html;
+    assert!(html.contains("E-mail the makers again"), "{html}");
+    let notify = format!("{page}/notify");
+    let r = browse(&p, Method::POST, &notify, Some(&admin), "").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "no form token: {}", r.html);
+    let form = format!("csrf={}", csrf_of(&html));
+    let r = browse(&p, Method::POST, &notify, Some(&admin), &form).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    assert!(r.location().contains("notified="), "{}", r.location());
+    let r = browse(&p, Method::GET, r.location(), Some(&admin), "").await;
+    assert!(r.html.contains("E-mails sent again to"), "{}", r.html);
+    let maker = sign_in(&p, &mia).await;
+    let form = format!(
+        "csrf={}",
+        csrf_of(
+            &browse(&p, Method::GET, "/maker", Some(&maker), "")
+                .await
+                .html
+        )
+    );
+    let r = browse(&p, Method::POST, &notify, Some(&maker), &form).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "admins only: {}", r.html);
+}
