@@ -104,6 +104,18 @@ fn order(a: &Json_, b: &Json_) -> Ordering {
 
 impl Services {
     /// Requests the actor may see: those waiting for them, or all for an admin.
+    /// The approvals that name `actor` among their approvers (an admin's inbox too
+    /// holds only theirs).
+    pub(crate) async fn approvals_to_answer(
+        &self,
+        actor: &Actor,
+        env: &str,
+    ) -> Result<Vec<Approval>> {
+        let mut all = self.visible_approvals(actor, env).await?;
+        all.retain(|a| a.may_answer(actor.email()));
+        Ok(all)
+    }
+
     async fn visible_approvals(&self, actor: &Actor, env: &str) -> Result<Vec<Approval>> {
         self.store.env_db(env).await?;
         Ok(self

@@ -156,6 +156,11 @@ pub enum Denial {
     },
     /// A web form without its session's form token (CSRF).
     FormToken,
+    /// An app not shared with the user: their roles read none of what it shows.
+    NotShared {
+        user: String,
+        app: String,
+    },
 }
 
 impl fmt::Display for Denial {
@@ -227,6 +232,10 @@ impl fmt::Display for Denial {
             }
             Denial::FormToken => f.write_str(
                 "the form's token does not match the session's: reload the page and send it again",
+            ),
+            Denial::NotShared { user, app } => write!(
+                f,
+                "app '{app}' is not shared with {user}: their roles read none of what it shows"
             ),
         }
     }

@@ -240,7 +240,8 @@ impl Services {
                 out.steps = outcome_only(&out.steps);
                 Ok(out)
             }
-            (Err(e), false) => Err(e),
+            // Not even whether the run exists, to whoever neither started nor makes it.
+            (Err(_), false) => Err(missing()),
         }
     }
 }

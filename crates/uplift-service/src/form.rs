@@ -7,11 +7,14 @@
 use serde_json::{Map, Value as Json};
 use uplift_model::{Entity, Field, FieldType, SchemaVersion};
 
+use uplift_store::control::AppRecord;
+
 use crate::auth::Actor;
-use crate::data::Record;
 use crate::data::shape::parse_if_match;
+use crate::data::{DataSession, Record};
 use crate::error::{Result, ServiceError};
-use crate::player::Version;
+use crate::player::{Play, Version, ViewPage};
+use crate::policy::Database;
 use crate::{Services, player};
 
 /// How a form shows one field.
@@ -78,6 +81,20 @@ pub struct AppHome {
     pub on_test: bool,
 }
 
+/// A page of a view as the player shows it.
+#[derive(Debug, Clone)]
+pub struct ViewScreen {
+    pub view: uplift_model::app::View,
+    pub page: ViewPage,
+    /// Per column of the view: whether it may be sorted by.
+    pub sortable: Vec<bool>,
+    /// The app's form for the view's entity: its rows open in it.
+    pub form: Option<String>,
+    /// The app's commands on the view's entity: they run on a row.
+    pub commands: Vec<String>,
+    pub on_test: bool,
+}
+
 /// The apps of one environment a user may play.
 #[derive(Debug, Clone)]
 pub struct SharedApps {
@@ -96,6 +113,7 @@ impl Services {
         version: Version,
     ) -> Result<AppHome> {
         let bound = self.playing(actor, env, app, version).await?;
+        self.require_shared(actor, env, app, version).await?;
         let on_test = self.on_test(env, &bound.database).await?;
         let d = bound.definition;
         Ok(AppHome {
@@ -118,23 +136,79 @@ impl Services {
         })
     }
 
-    /// View `view` of `app`: its entity, columns, filter and order.
-    pub async fn view_definition(
+    /// A page of view `view` of `app` as the player shows it: the view, its page
+    /// (ordered by `sort`, a column and whether descending, when it is one the view
+    /// shows and may be sorted by, else by the view's own order), which of its columns
+    /// may be sorted by, the app's form and commands for its entity.
+    pub async fn view_screen(
+        &self,
+        actor: &Actor,
+        env: &str,
+        (app, view): (&str, &str),
+        mut play: Play,
+        sort: Option<(String, bool)>,
+    ) -> Result<ViewScreen> {
+        let bound = self.playing(actor, env, app, play.version).await?;
+        self.require_shared(actor, env, app, play.version).await?;
+        let d = &bound.definition;
+        let v = d
+            .views
+            .iter()
+            .find(|v| v.name == view)
+            .cloned()
+            .ok_or_else(|| {
+                ServiceError::NotFound(crate::error::Missing::View {
+                    app: app.into(),
+                    view: view.into(),
+                })
+            })?;
+        let data = self.open_bound(actor, env, &bound.database).await?;
+        let entity = data.entity_named(&v.entity, || format!("view '{view}'"))?;
+        let version = data.catalog().version;
+        let sortable: Vec<bool> = (v.columns.iter())
+            .map(|c| sortable(entity, version, c))
+            .collect();
+        play.orderby = sort.and_then(|(column, desc)| {
+            let at = v.columns.iter().position(|c| *c == column)?;
+            sortable[at].then(|| format!("{column} {}", if desc { "desc" } else { "asc" }))
+        });
+        let page = self.view_of(actor, env, &bound, view, &play).await?;
+        Ok(ViewScreen {
+            form: (d.forms.iter())
+                .find(|f| f.entity == v.entity)
+                .map(|f| f.name.clone()),
+            commands: (d.commands.iter())
+                .filter(|c| c.entity == v.entity)
+                .map(|c| c.label.clone())
+                .collect(),
+            on_test: self.on_test(env, &bound.database).await?,
+            view: v,
+            page,
+            sortable,
+        })
+    }
+
+    /// Refuses the published version of an app not shared with `actor` (see
+    /// [`Services::shared_apps`]); a draft or a copy is its makers' already.
+    async fn require_shared(
         &self,
         actor: &Actor,
         env: &str,
         app: &str,
-        view: &str,
         version: Version,
-    ) -> Result<uplift_model::app::View> {
-        let bound = self.playing(actor, env, app, version).await?;
-        let d = bound.definition;
-        d.views.into_iter().find(|v| v.name == view).ok_or_else(|| {
-            ServiceError::NotFound(crate::error::Missing::View {
+    ) -> Result<()> {
+        if version != Version::Published {
+            return Ok(());
+        }
+        let record = self.find_app(env, app).await?;
+        let data = self.open_data(actor, env, Database::Production).await?;
+        match shared_with(actor, &record, &data) {
+            true => Ok(()),
+            false => Err(ServiceError::Forbidden(crate::error::Denial::NotShared {
+                user: actor.email().into(),
                 app: app.into(),
-                view: view.into(),
-            })
-        })
+            })),
+        }
     }
 
     /// Whether `database` is `env`'s upgrade test database rather than production.
@@ -148,24 +222,17 @@ impl Services {
     pub async fn shared_apps(&self, actor: &Actor) -> Result<Vec<SharedApps>> {
         let mut out = Vec::new();
         for env in self.store.control().list_envs().await? {
-            let data = match self
-                .open_data(actor, &env.name, crate::policy::Database::Production)
-                .await
-            {
+            let data = match self.open_data(actor, &env.name, Database::Production).await {
                 Ok(d) => d,
                 Err(ServiceError::Forbidden(_)) => continue,
                 Err(e) => return Err(e),
             };
             let apps = self.store.control().apps(&env.name).await?;
-            let shared: Vec<(String, String)> = apps
-                .iter()
+            let shared: Vec<(String, String)> = (apps.iter())
+                .filter(|a| shared_with(actor, a, &data))
                 .filter_map(|a| {
                     let def = &a.published.as_ref()?.bound.definition;
-                    let mine = crate::policy::sees_inside(actor, crate::apps::owned(a));
-                    let mut shows = (def.views.iter().map(|v| &v.entity))
-                        .chain(def.forms.iter().map(|f| &f.entity));
-                    let readable = shows.any(|e| data.may(e, "Read"));
-                    (mine || readable).then(|| (a.name.clone(), def.description.clone()))
+                    Some((a.name.clone(), def.description.clone()))
                 })
                 .collect();
             if !shared.is_empty() {
@@ -240,6 +307,33 @@ impl Services {
             }
             r => r,
         }
+    }
+}
+
+/// Whether `app` is shared with `actor`: they own or edit it, or are an admin, or
+/// their roles on `data` (production) read at least one entity its published version
+/// shows in a view or a form.
+fn shared_with(actor: &Actor, app: &AppRecord, data: &DataSession) -> bool {
+    if crate::policy::sees_inside(actor, crate::apps::owned(app)) {
+        return true;
+    }
+    let Some(p) = &app.published else {
+        return false;
+    };
+    let d = &p.bound.definition;
+    let mut shows = (d.views.iter().map(|v| &v.entity)).chain(d.forms.iter().map(|f| &f.entity));
+    shows.any(|e| data.may(e, "Read"))
+}
+
+/// Whether a view may be sorted by `column`: a single value (a part of a complex
+/// field, or a simple field other than an image).
+fn sortable(entity: &Entity, version: SchemaVersion, column: &str) -> bool {
+    let mut path = column.split('/');
+    let field = path.next().and_then(|f| entity.field(version, f));
+    match (field, path.next()) {
+        (Some(f), None) => f.ty.parts().is_none() && !matches!(f.ty, FieldType::Image),
+        (Some(f), Some(part)) => f.ty.parts().is_some_and(|p| p.contains(&part)),
+        (None, _) => false,
     }
 }
 
@@ -328,7 +422,7 @@ pub fn change_of(
         posted
             .iter()
             .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim())
+            .map(|(_, v)| v.as_str())
     };
     let mut out = Map::new();
     for name in fields {
@@ -376,7 +470,7 @@ fn value_of<'p>(field: &Field, get: &dyn Fn(&str) -> Option<&'p str>) -> Result<
     let v = match input_of(&field.ty) {
         Input::Whole => whole(name, text)?,
         Input::Decimal => decimal(name, text)?,
-        Input::YesNo => match text {
+        Input::YesNo => match text.trim() {
             "" => Json::Null,
             "true" => Json::Bool(true),
             "false" => Json::Bool(false),
@@ -399,6 +493,7 @@ fn string(text: &str) -> Json {
 }
 
 fn whole(name: &str, text: &str) -> Result<Json> {
+    let text = text.trim();
     if text.is_empty() {
         return Ok(Json::Null);
     }
@@ -409,6 +504,7 @@ fn whole(name: &str, text: &str) -> Result<Json> {
 
 /// An exact decimal: the text must be a plain JSON number, kept digit for digit.
 fn decimal(name: &str, text: &str) -> Result<Json> {
+    let text = text.trim();
     if text.is_empty() {
         return Ok(Json::Null);
     }
@@ -470,8 +566,8 @@ mod tests {
     #[test]
     fn a_posted_form_becomes_the_data_apis_change() {
         check(
-            &[("Title", " Apollo "), ("Stage", "Done"), ("Priority", "3")],
-            Ok(json!({"Title": "Apollo", "Stage": "Done", "Priority": 3})),
+            &[("Title", " Apollo "), ("Stage", "Done"), ("Priority", " 3")],
+            Ok(json!({"Title": " Apollo ", "Stage": "Done", "Priority": 3})),
         );
         check(
             &[("Hours", "12.50"), ("Billable", "true")],
@@ -503,6 +599,26 @@ mod tests {
         check(&[("Hours", "1,5")], Err("Hours"));
         check(&[("Budget/value", "lots")], Err("Budget"));
         check(&[("Billable", "maybe")], Err("Billable"));
+    }
+
+    #[test]
+    fn a_view_sorts_by_single_values_only() {
+        let e = project();
+        let cases = [
+            ("Title", true),
+            ("Site/city", true),
+            ("Site", false),
+            ("Budget/value", true),
+            ("Site/nowhere", false),
+            ("Missing", false),
+        ];
+        for (column, expect) in cases {
+            assert_eq!(
+                sortable(&e, SchemaVersion::Classic, column),
+                expect,
+                "{column}"
+            );
+        }
     }
 
     #[test]

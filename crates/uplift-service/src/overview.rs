@@ -13,6 +13,9 @@ use crate::{Services, policy};
 /// The newest runs a flow's row shows on a maker's flows page.
 pub const RUNS_SHOWN: u32 = 10;
 
+/// The answered approvals the inbox shows after the pending ones.
+pub const ANSWERED_SHOWN: usize = 50;
+
 /// A maker's flows of one environment, each with its newest runs.
 #[derive(Debug, Clone)]
 pub struct FlowsOfEnvironment {
@@ -263,17 +266,22 @@ impl Services {
         Ok(out)
     }
 
-    /// The approvals the caller may answer, per environment: pending ones first, then
-    /// the newest answered.
+    /// The approvals the caller is asked to answer, per environment: the pending ones,
+    /// then the newest `ANSWERED_SHOWN` answered, newest first.
     pub async fn my_approvals(&self, actor: &Actor) -> Result<Vec<ApprovalsOfEnvironment>> {
         let mut out = Vec::new();
         for env in self.store.control().list_envs().await? {
-            let mut approvals = self
-                .list_approvals(actor, &env.name, Some("$orderby=created_at desc"))
+            let mut mine: Vec<api::flows::Approval> = self
+                .approvals_to_answer(actor, &env.name)
                 .await?
-                .value;
-            approvals.retain(|a| a.approvers.iter().any(|p| actor.is(p)));
-            approvals.sort_by_key(|a| a.status != api::flows::ApprovalStatus::Pending);
+                .iter()
+                .map(crate::convert::approval)
+                .collect();
+            mine.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+            let (mut approvals, answered): (Vec<_>, Vec<_>) = mine
+                .into_iter()
+                .partition(|a| a.status == api::flows::ApprovalStatus::Pending);
+            approvals.extend(answered.into_iter().take(ANSWERED_SHOWN));
             if !approvals.is_empty() {
                 out.push(ApprovalsOfEnvironment {
                     env: env.name,

@@ -207,7 +207,17 @@ impl Services {
         };
         let set = e.set_name.clone();
         if let Some(id) = record {
-            let mut r = data.get(&set, id, &Options::default()).await?.value;
+            let got = data.get(&set, id, &Options::default()).await;
+            let mut r = match got {
+                Ok(r) => r.value,
+                // Said on the maker's page, next to the id they typed.
+                Err(ServiceError::NotFound(_)) => {
+                    return Err(ServiceError::Conflict(format!(
+                        "the test database has no '{entity}' record with id '{id}' that you may read"
+                    )));
+                }
+                Err(e) => return Err(e),
+            };
             r.retain(|k, _| !k.starts_with('@'));
             return Ok(Ok(json!({
                 "kind": kind, "entity": entity, "record": r,

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value as Json;
 use uplift_service::ServiceError;
-use uplift_service::form::{FormInput, FormView, Input};
+use uplift_service::form::{FormInput, FormView, Input, ViewScreen};
 use uplift_service::player::{Play, Version};
 
 use super::pages::{Chrome, chrome, words};
@@ -148,8 +148,9 @@ pub struct ViewQuery {
 
 struct Column {
     name: String,
-    /// The link that orders by it (the other way round when it is the current order).
-    sort_link: String,
+    /// The link that orders by it (the other way round when it is the current order);
+    /// none for a column that cannot be sorted by (a whole Address, an image).
+    sort_link: Option<String>,
     /// `ascending`/`descending` when the page is ordered by it, for `aria-sort`.
     sorted: &'static str,
 }
@@ -187,43 +188,35 @@ pub async fn view(
     Path((env, app, view)): Path<(String, String, String)>,
     Query(q): Query<ViewQuery>,
 ) -> Result<Response, WebError> {
-    let actor = &signed.session.actor;
-    let services = &s.services;
-    let v = version(q.copy);
-    let home = services.app_home(actor, &env, &app, v).await?;
-    let def = services
-        .view_definition(actor, &env, &app, &view, v)
-        .await?;
-    let orderby = q
-        .sort
-        .as_ref()
-        .filter(|c| def.columns.contains(c))
-        .map(|c| format!("{c} {}", if q.desc { "desc" } else { "asc" }));
     let play = Play {
-        version: v,
-        top: None,
+        version: version(q.copy),
         skiptoken: q.after.clone(),
         count: true,
         max_page_size: Some(VIEW_PAGE_ROWS),
-        orderby,
+        ..Play::default()
     };
-    let page = services.play_view(actor, &env, &app, &view, &play).await?;
-    let base = format!("/apps/{env}/{}", path_enc(&app));
-    let here = format!("{base}/views/{}", path_enc(&view));
-    let form = home.forms.iter().find(|(_, e)| *e == def.entity);
-    let sort_query = |c: &str, desc: bool| {
-        let copy = if q.copy { "&copy=true" } else { "" };
-        format!("sort={}&desc={desc}{copy}", enc(c))
-    };
-    let current = q
-        .sort
-        .as_deref()
-        .filter(|c| def.columns.iter().any(|x| x == c));
-    let columns = (page.columns.iter())
-        .map(|c| {
+    let sort = q.sort.clone().map(|c| (c, q.desc));
+    let v = s
+        .services
+        .view_screen(&signed.session.actor, &env, (&app, &view), play, sort)
+        .await?;
+    Ok(render(&view_page(&signed, &env, &app, v, &q)))
+}
+
+fn view_page(signed: &Signed, env: &str, app: &str, v: ViewScreen, q: &ViewQuery) -> ViewPage {
+    let base = format!("/apps/{env}/{}", path_enc(app));
+    let here = format!("{base}/views/{}", path_enc(&v.view.name));
+    let copy = if q.copy { "&copy=true" } else { "" };
+    let current = q.sort.as_deref().filter(|c| {
+        let at = v.view.columns.iter().position(|x| x == c);
+        at.is_some_and(|i| v.sortable[i])
+    });
+    let columns = (v.view.columns.iter().zip(&v.sortable))
+        .map(|(c, sortable)| {
             let on = current == Some(c.as_str());
             Column {
-                sort_link: format!("{here}?{}", sort_query(c, on && !q.desc)),
+                sort_link: sortable
+                    .then(|| format!("{here}?sort={}&desc={}{copy}", enc(c), on && !q.desc)),
                 sorted: match (on, q.desc) {
                     (false, _) => "",
                     (true, false) => "ascending",
@@ -233,48 +226,44 @@ pub async fn view(
             }
         })
         .collect();
-    let rows = (page.page.values.iter())
+    let rows = (v.page.page.values.iter())
         .map(|r| {
             let id = r.get("id").and_then(Json::as_str).unwrap_or_default();
             Row {
-                cells: page.columns.iter().map(|c| cell(r, c)).collect(),
-                open: form
-                    .map(|(f, _)| format!("{base}/forms/{}/{id}{}", path_enc(f), keep(q.copy))),
+                cells: v.view.columns.iter().map(|c| cell(r, c)).collect(),
+                open: (v.form.as_ref())
+                    .map(|f| format!("{base}/forms/{}/{id}{}", path_enc(f), keep(q.copy))),
                 id: id.to_string(),
             }
         })
         .collect();
-    let kept = match &q.sort {
-        Some(c) => format!("?{}", sort_query(c, q.desc)),
+    let kept = match current {
+        Some(c) => format!("?sort={}&desc={}{copy}", enc(c), q.desc),
         None => keep(q.copy).to_string(),
     };
-    let after = |token: &str| {
-        let sep = if kept.is_empty() { "?" } else { "&" };
-        format!("{here}{kept}{sep}after={}", enc(token))
-    };
-    let next = (page.page.next.iter().flatten())
+    let sep = if kept.is_empty() { "?" } else { "&" };
+    let next = (v.page.page.next.iter().flatten())
         .find(|(k, _)| k == "$skiptoken")
-        .map(|(_, t)| after(t));
-    Ok(render(&ViewPage {
+        .map(|(_, t)| format!("{here}{kept}{sep}after={}", enc(t)));
+    ViewPage {
         chrome: chrome(&signed.session, "apps"),
         csrf: signed.session.csrf.clone(),
         app_link: format!("{base}{}", keep(q.copy)),
         first: q.after.as_ref().map(|_| format!("{here}{kept}")),
         next,
-        count: page.page.count,
-        commands: (home.commands.into_iter())
-            .filter(|(_, e)| *e == def.entity)
-            .map(|(label, _)| (format!("{base}/commands/{}", path_enc(&label)), label))
+        count: v.page.page.count,
+        commands: (v.commands.into_iter())
+            .map(|label| (format!("{base}/commands/{}", path_enc(&label)), label))
             .collect(),
-        filter: def.filter.unwrap_or_default(),
-        on_test: home.on_test,
+        filter: v.view.filter.clone().unwrap_or_default(),
+        on_test: v.on_test,
         copy: q.copy,
         columns,
         rows,
-        env,
-        app,
-        view,
-    }))
+        env: env.to_string(),
+        app: app.to_string(),
+        view: v.view.name,
+    }
 }
 
 /// A column's value in a row, as text: a part of a complex value by its path
@@ -376,7 +365,27 @@ fn form_page(
     copy: bool,
     (posted, said): (Option<&[(String, String)]>, Said),
 ) -> FormPage {
-    let (field_error, error) = (said.field, said.form);
+    let (mut field_error, mut error) = (said.field, said.form);
+    let at_a_field = |f: &str| {
+        view.inputs
+            .iter()
+            .any(|i| i.name.split('/').next() == Some(f))
+    };
+    if let Some((f, m)) = field_error.take() {
+        // A field the form has no input for: said above the form.
+        match at_a_field(&f) {
+            true => field_error = Some((f, m)),
+            false => error = Some(m),
+        }
+    }
+    let given = |k: &str| {
+        posted
+            .and_then(|p| p.iter().find(|(n, _)| n == k))
+            .map(|(_, v)| v)
+    };
+    // The typed values are kept, and with them the ETag they were typed against, so a
+    // save after fixing them still refuses a record changed meanwhile.
+    let etag = given("etag").cloned().or(view.etag).unwrap_or_default();
     let base = format!("/apps/{env}/{}", path_enc(&view.app));
     let fields = (view.inputs.into_iter())
         .map(|mut i| {
@@ -405,7 +414,7 @@ fn form_page(
         form: view.form,
         entity: view.entity,
         id: view.id,
-        etag: view.etag.unwrap_or_default(),
+        etag,
         on_test: view.on_test,
         saved: false,
         error,
@@ -483,7 +492,7 @@ pub async fn save(
             Said {
                 field: None,
                 form: Some(format!(
-                    "{e}: someone saved this record after you opened it; open it again to see their change"
+                    "{e}: someone saved this record after you opened it; here it is as it is now: make your change again"
                 )),
             },
         ),
@@ -499,7 +508,10 @@ pub async fn save(
     let v = services
         .form_view(actor, &env, key, version(q.copy))
         .await?;
-    let page = form_page(&signed, &env, v, q.copy, (Some(&body), said));
+    // After a 412 the record as it is now is shown (and its ETag), to change again.
+    let stale = status == StatusCode::PRECONDITION_FAILED;
+    let typed = (!stale).then_some(body.as_slice());
+    let page = form_page(&signed, &env, v, q.copy, (typed, said));
     Ok((status, render(&page)).into_response())
 }
 
@@ -568,7 +580,9 @@ pub struct RunPage {
     pub chrome: Option<Chrome>,
     pub heading: String,
     pub status: String,
-    pub finished: bool,
+    /// Queued or running: the page refreshes itself (not while it waits on an
+    /// approval, which can take days).
+    pub live: bool,
     pub error: String,
     pub steps: Vec<Step>,
     pub created_at: String,
@@ -583,7 +597,7 @@ impl RunPage {
         RunPage {
             chrome,
             heading,
-            finished: matches!(r.status, RunStatus::Succeeded | RunStatus::Failed),
+            live: matches!(r.status, RunStatus::Queued | RunStatus::Running),
             status: words(&r.status),
             error: r.error.unwrap_or_default(),
             steps: steps_of(&r.steps),
@@ -595,7 +609,7 @@ impl RunPage {
 }
 
 /// `GET /runs/{env}/{run}`: a run its starter or its flow's makers may read; the page
-/// reloads itself until the run has finished.
+/// reloads itself while the run is queued or running.
 pub async fn run(
     State(s): State<AppState>,
     signed: Signed,
