@@ -20,7 +20,27 @@
       document.getElementById('phase-' + p.key + '-done').textContent = p.done + ' / ' + p.total;
       document.getElementById('phase-' + p.key + '-eta').textContent = p.eta;
     }
+    const entities = document.querySelector('#entities tbody');
+    if (entities) entities.replaceChildren(...s.entities.map(entityRow));
     if (s.status !== rendered) { source.close(); window.location.reload(); }
   };
+  // One entity's row: its name, a bar, rows done of all, ETA (text only, no markup).
+  function entityRow(e) {
+    const row = document.createElement('tr');
+    const name = document.createElement('th');
+    name.scope = 'row';
+    name.textContent = e.name;
+    const bar = document.createElement('progress');
+    bar.max = Math.max(e.total, 1);
+    bar.value = e.done;
+    bar.setAttribute('aria-label', e.name);
+    const cells = [bar, e.done + ' / ' + e.total, e.eta].map((c) => {
+      const td = document.createElement('td');
+      if (typeof c === 'string') td.textContent = c; else td.append(c);
+      return td;
+    });
+    row.append(name, ...cells);
+    return row;
+  }
   source.onerror = () => { if (source.readyState === EventSource.CLOSED) source.close(); };
 })();

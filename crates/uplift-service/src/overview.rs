@@ -38,6 +38,10 @@ pub struct EnvironmentRow {
     pub upgrade: Option<api::upgrade::UpgradeStatus>,
     /// On a schema version a shipped plan upgrades, with no upgrade under way.
     pub upgradable: bool,
+    /// `sqlite` or `postgres`.
+    pub engine: String,
+    /// The production database's size on disk, in bytes (tables and indexes).
+    pub size_bytes: u64,
 }
 
 /// An environment's page.
@@ -97,10 +101,13 @@ impl Services {
                         e.schema_version == SchemaVersion::Classic
                             && status != Some(Status::Completed)
                     });
+            let size_bytes = self.store.space_for_copy(&environment.name).await?;
             rows.push(EnvironmentRow {
                 environment,
                 upgrade: status.map(crate::upgrade::status_of),
                 upgradable,
+                engine: self.store.engine_name().into(),
+                size_bytes: size_bytes.needed_bytes,
             });
         }
         Ok(rows)

@@ -160,6 +160,9 @@ pub async fn home(signed: Signed) -> Response {
 struct EnvRow {
     name: String,
     schema_version: String,
+    engine: String,
+    /// The production database's size, in MiB with one decimal.
+    size: String,
     database: String,
     security: String,
     upgrade: String,
@@ -183,6 +186,8 @@ pub async fn environments(State(s): State<AppState>, signed: Signed) -> Result<R
             security: words(&r.environment.security_mode),
             upgrade: r.upgrade.map_or("not started".into(), |u| words(&u)),
             upgradable: r.upgradable,
+            size: format!("{:.1} MiB", r.size_bytes as f64 / (1024.0 * 1024.0)),
+            engine: r.engine,
             database: r.environment.database,
             name: r.environment.name,
         })

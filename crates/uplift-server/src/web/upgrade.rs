@@ -55,7 +55,8 @@ struct StatusView {
     running: bool,
     failure: Option<String>,
     phases: Vec<PhaseView>,
-    entities: Vec<(String, String)>,
+    /// Each entity being copied, as a phase is shown.
+    entities: Vec<PhaseView>,
     cancellable: bool,
 }
 
@@ -324,6 +325,19 @@ fn phases(u: &Upgrade) -> Vec<PhaseView> {
         .collect()
 }
 
+/// The entities being copied, each with its rows done, in all, and its ETA.
+fn entities(u: &Upgrade) -> Vec<PhaseView> {
+    (u.live_entities.iter())
+        .map(|(name, p)| PhaseView {
+            key: format!("entity-{name}"),
+            name: name.clone(),
+            done: p.done,
+            total: p.total,
+            eta: eta(p.eta_seconds),
+        })
+        .collect()
+}
+
 fn status_view(u: &Upgrade) -> StatusView {
     StatusView {
         status: words(&u.status),
@@ -335,11 +349,7 @@ fn status_view(u: &Upgrade) -> StatusView {
         ),
         failure: u.failure.as_ref().map(|f| f.message.clone()),
         phases: phases(u),
-        entities: u
-            .live_entities
-            .iter()
-            .map(|(name, p)| (name.clone(), format!("{} / {} rows", p.done, p.total)))
-            .collect(),
+        entities: entities(u),
         cancellable: matches!(
             u.status,
             UpgradeStatus::Step1Running | UpgradeStatus::Step2Verifying
@@ -626,6 +636,7 @@ fn see_other(to: &str) -> Response {
 struct Live {
     status: String,
     phases: Vec<PhaseView>,
+    entities: Vec<PhaseView>,
 }
 
 /// `GET /admin/environments/{env}/upgrade/events`: the status every half second while
@@ -652,6 +663,7 @@ pub async fn events(
             let live = Live {
                 status: words(&u.status),
                 phases: phases(&u),
+                entities: entities(&u),
             };
             let event = Event::default().json_data(&live).ok()?;
             Some((Ok::<_, Infallible>(event), n + 1))

@@ -141,6 +141,11 @@ async fn the_admin_center_lists_environments_for_admins_only(p: Platform) {
         r.html
     );
     assert!(r.html.contains("Can be upgraded"), "{}", r.html);
+    assert!(
+        r.html.contains(&format!("<td>{}</td>", p.engine)) && r.html.contains(" MiB</td>"),
+        "its engine and size: {}",
+        r.html
+    );
     let r = browse(
         &p,
         Method::GET,
@@ -315,6 +320,10 @@ async fn the_wizard_previews_starts_step1_and_its_page_follows_it(p: Platform) {
     assert!(
         first.starts_with("data: ") && first.contains("\"status\":\"step2 verifying\""),
         "{first}"
+    );
+    assert!(
+        first.contains("\"phases\":[") && first.contains("\"entities\":["),
+        "each phase's and each entity's progress: {first}"
     );
 }
 
