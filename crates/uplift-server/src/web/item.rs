@@ -135,7 +135,7 @@ pub async fn save_copy(
     signed.session.check_form(&f.csrf)?;
     let actor = &signed.session.actor;
     let refused = match serde_json::from_str(&f.copy) {
-        Err(e) => format!("the copy is not JSON: {e}"),
+        Err(e) => not_json(&f.copy, &e),
         Ok(copy) => match refusal(s.services.edit_upgrade_copy(actor, &env, &item, copy).await)? {
             None => return Ok(back(&env, &item)),
             Some(m) => m,
@@ -143,6 +143,20 @@ pub async fn save_copy(
     };
     let said = (StatusCode::BAD_REQUEST, refused);
     said_on_page(&s, &signed, (&env, &item), Some(f.copy), said).await
+}
+
+/// Why the editor's text is not JSON, with the line it stops at quoted, so the maker
+/// finds the place.
+fn not_json(text: &str, e: &serde_json::Error) -> String {
+    let line = text
+        .lines()
+        .nth(e.line().saturating_sub(1))
+        .unwrap_or_default();
+    format!(
+        "the copy is not JSON: {e}; line {}: {}",
+        e.line(),
+        line.trim()
+    )
 }
 
 #[derive(Deserialize)]
@@ -288,4 +302,25 @@ async fn said_on_page(
 fn back(env: &str, item: &str) -> Response {
     let to = format!("/maker/environments/{env}/items/{item}");
     (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_copy_that_is_not_json_is_told_with_its_line() {
+        let cases = [
+            (
+                "{\n  \"name\": \"A\",\n  \"views\": [,]\n}",
+                "line 3: \"views\": [,]",
+            ),
+            ("{not json", "line 1: {not json"),
+        ];
+        for (text, expect) in cases {
+            let e = serde_json::from_str::<serde_json::Value>(text).unwrap_err();
+            let said = not_json(text, &e);
+            assert!(said.ends_with(expect), "{said}");
+        }
+    }
 }
