@@ -151,6 +151,23 @@ impl Platform {
         assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
     }
 
+    /// Starts the environment's upgrade with the shipped plan (en, USD) and waits for
+    /// step 1 to end and step 2's first verifications to be done.
+    pub async fn upgrade_to_step2(&self, env: &str) {
+        let start =
+            serde_json::json!({"plan": "classic-to-modern", "language": "en", "currency": "USD"});
+        let a = self
+            .post(
+                &format!("/api/environments/{env}/upgrade"),
+                ADMIN_TOKEN,
+                start,
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
+        self.wait_step1(env).await;
+        self.wait_verified(env).await;
+    }
+
     /// Waits until the environment's step 1 is no longer running; returns the status
     /// document it ended with.
     pub async fn wait_step1(&self, env: &str) -> Value {

@@ -339,13 +339,7 @@ async fn the_upgrade_page_shows_the_report_and_the_items_and_excludes_one(p: Pla
         .post("/api/environments/shop/flows", ADMIN_TOKEN, flow)
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let start = json!({"plan": "classic-to-modern", "language": "en", "currency": "USD"});
-    let a = p
-        .post("/api/environments/shop/upgrade", ADMIN_TOKEN, start)
-        .await;
-    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
-    p.wait_step1("shop").await;
-    p.wait_verified("shop").await;
+    p.upgrade_to_step2("shop").await;
     let admin = sign_in(&p, ADMIN_TOKEN).await;
     let page = "/admin/environments/shop/upgrade";
     let r = browse(&p, Method::GET, page, Some(&admin), "").await;
@@ -432,13 +426,7 @@ async fn a_maker_fixes_a_copy_in_the_editor_and_signs_it_off(p: Platform) {
         .put("/api/environments/acme/apps/Gadgets", &mia, app)
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let start = json!({"plan": "classic-to-modern", "language": "en", "currency": "USD"});
-    let a = p
-        .post("/api/environments/acme/upgrade", ADMIN_TOKEN, start)
-        .await;
-    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
-    p.wait_step1("acme").await;
-    p.wait_verified("acme").await;
+    p.upgrade_to_step2("acme").await;
     let items = p
         .get("/api/environments/acme/upgrade/items", &mia)
         .await

@@ -394,13 +394,7 @@ async fn a_maker_plays_the_copy_and_tries_the_flow_on_the_test_database(p: Platf
                    "value": "@{trigger.record.Title}"}]});
     let f = p.post("/api/environments/acme/flows", &mia, flow).await;
     assert_eq!(f.status, StatusCode::CREATED, "{}", f.body);
-    let start = json!({"plan": "classic-to-modern", "language": "en", "currency": "USD"});
-    let a = p
-        .post("/api/environments/acme/upgrade", ADMIN_TOKEN, start)
-        .await;
-    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
-    p.wait_step1("acme").await;
-    p.wait_verified("acme").await;
+    p.upgrade_to_step2("acme").await;
     let items = p
         .get("/api/environments/acme/upgrade/items", &mia)
         .await
@@ -422,27 +416,14 @@ async fn a_maker_plays_the_copy_and_tries_the_flow_on_the_test_database(p: Platf
         "{}",
         r.html
     );
-    let r = browse(
-        &p,
-        Method::GET,
-        "/apps/acme/Gadgets?copy=true",
-        Some(&cookie),
-        "",
-    )
-    .await;
+    let copy = "/apps/acme/Gadgets?copy=true";
+    let r = browse(&p, Method::GET, copy, Some(&cookie), "").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.html);
     assert!(r.html.contains("Test database."), "marked: {}", r.html);
     let r = browse(&p, Method::GET, "/apps/acme/Gadgets", Some(&cookie), "").await;
     assert!(!r.html.contains("Test database."), "production: {}", r.html);
     let user = sign_in(&p, &member).await;
-    let r = browse(
-        &p,
-        Method::GET,
-        "/apps/acme/Gadgets?copy=true",
-        Some(&user),
-        "",
-    )
-    .await;
+    let r = browse(&p, Method::GET, copy, Some(&user), "").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "makers only: {}", r.html);
 
     let page = format!("/maker/environments/acme/items/{}", item_of("flow"));
@@ -473,12 +454,7 @@ async fn a_maker_plays_the_copy_and_tries_the_flow_on_the_test_database(p: Platf
 #[engine_test]
 async fn the_dashboard_sends_the_makers_mail_again(p: Platform) {
     let (mia, _, _, _) = gadgets(&p).await;
-    let start = json!({"plan": "classic-to-modern", "language": "en", "currency": "USD"});
-    let a = p
-        .post("/api/environments/acme/upgrade", ADMIN_TOKEN, start)
-        .await;
-    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
-    p.wait_step1("acme").await;
+    p.upgrade_to_step2("acme").await;
     let admin = sign_in(&p, ADMIN_TOKEN).await;
     let page = "/admin/environments/acme/upgrade";
     let html = browse(&p, Method::GET, page, Some(&admin), "").await.html;
