@@ -7,11 +7,9 @@
 use serde_json::{Map, Value as Json};
 use uplift_model::{Entity, Field, FieldType, SchemaVersion};
 
-use uplift_store::control::AppRecord;
-
 use crate::auth::Actor;
+use crate::data::Record;
 use crate::data::shape::parse_if_match;
-use crate::data::{DataSession, Record};
 use crate::error::{Result, ServiceError};
 use crate::player::{Play, Version, ViewPage};
 use crate::policy::Database;
@@ -113,7 +111,6 @@ impl Services {
         version: Version,
     ) -> Result<AppHome> {
         let bound = self.playing(actor, env, app, version).await?;
-        self.require_shared(actor, env, app, version).await?;
         let on_test = self.on_test(env, &bound.database).await?;
         let d = bound.definition;
         Ok(AppHome {
@@ -149,19 +146,8 @@ impl Services {
         sort: Option<(String, bool)>,
     ) -> Result<ViewScreen> {
         let bound = self.playing(actor, env, app, play.version).await?;
-        self.require_shared(actor, env, app, play.version).await?;
         let d = &bound.definition;
-        let v = d
-            .views
-            .iter()
-            .find(|v| v.name == view)
-            .cloned()
-            .ok_or_else(|| {
-                ServiceError::NotFound(crate::error::Missing::View {
-                    app: app.into(),
-                    view: view.into(),
-                })
-            })?;
+        let v = player::view_def(&bound, view)?.clone();
         let data = self.open_bound(actor, env, &bound.database).await?;
         let entity = data.entity_named(&v.entity, || format!("view '{view}'"))?;
         let version = data.catalog().version;
@@ -172,7 +158,7 @@ impl Services {
             let at = v.columns.iter().position(|c| *c == column)?;
             sortable[at].then(|| format!("{column} {}", if desc { "desc" } else { "asc" }))
         });
-        let page = self.view_of(actor, env, &bound, view, &play).await?;
+        let page = player::list_view(&data, &v, &play).await?;
         Ok(ViewScreen {
             form: (d.forms.iter())
                 .find(|f| f.entity == v.entity)
@@ -188,37 +174,12 @@ impl Services {
         })
     }
 
-    /// Refuses the published version of an app not shared with `actor` (see
-    /// [`Services::shared_apps`]); a draft or a copy is its makers' already.
-    async fn require_shared(
-        &self,
-        actor: &Actor,
-        env: &str,
-        app: &str,
-        version: Version,
-    ) -> Result<()> {
-        if version != Version::Published {
-            return Ok(());
-        }
-        let record = self.find_app(env, app).await?;
-        let data = self.open_data(actor, env, Database::Production).await?;
-        match shared_with(actor, &record, &data) {
-            true => Ok(()),
-            false => Err(ServiceError::Forbidden(crate::error::Denial::NotShared {
-                user: actor.email().into(),
-                app: app.into(),
-            })),
-        }
-    }
-
     /// Whether `database` is `env`'s upgrade test database rather than production.
     pub(crate) async fn on_test(&self, env: &str, database: &str) -> Result<bool> {
         Ok(self.env(env).await?.database != database)
     }
 
-    /// The published apps `actor` may play, per environment. Apps are shared through
-    /// security roles: a user sees an app when their roles let them read at least one
-    /// entity its views or forms show; its owner, its editors and admins always do.
+    /// The published apps `actor` may play ([`player::shared_with`]), per environment.
     pub async fn shared_apps(&self, actor: &Actor) -> Result<Vec<SharedApps>> {
         let mut out = Vec::new();
         for env in self.store.control().list_envs().await? {
@@ -229,7 +190,7 @@ impl Services {
             };
             let apps = self.store.control().apps(&env.name).await?;
             let shared: Vec<(String, String)> = (apps.iter())
-                .filter(|a| shared_with(actor, a, &data))
+                .filter(|a| player::shared_with(actor, a, &data))
                 .filter_map(|a| {
                     let def = &a.published.as_ref()?.bound.definition;
                     Some((a.name.clone(), def.description.clone()))
@@ -254,9 +215,9 @@ impl Services {
         version: Version,
     ) -> Result<FormView> {
         let bound = self.playing(actor, env, app, version).await?;
-        let record = self.form_of(actor, env, &bound, form, Some(id)).await?;
-        let data = self.open_bound(actor, env, &bound.database).await?;
         let f = player::form_def(&bound, form)?;
+        let data = self.open_bound(actor, env, &bound.database).await?;
+        let record = player::read_form(&data, f, Some(id)).await?;
         let entity = data.entity_named(&f.entity, || format!("form '{form}'"))?;
         let inputs = (f.fields.iter())
             .filter_map(|name| entity.field(data.catalog().version, name))
@@ -308,21 +269,6 @@ impl Services {
             r => r,
         }
     }
-}
-
-/// Whether `app` is shared with `actor`: they own or edit it, or are an admin, or
-/// their roles on `data` (production) read at least one entity its published version
-/// shows in a view or a form.
-fn shared_with(actor: &Actor, app: &AppRecord, data: &DataSession) -> bool {
-    if crate::policy::sees_inside(actor, crate::apps::owned(app)) {
-        return true;
-    }
-    let Some(p) = &app.published else {
-        return false;
-    };
-    let d = &p.bound.definition;
-    let mut shows = (d.views.iter().map(|v| &v.entity)).chain(d.forms.iter().map(|f| &f.entity));
-    shows.any(|e| data.may(e, "Read"))
 }
 
 /// Whether a view may be sorted by `column`: a single value (a part of a complex

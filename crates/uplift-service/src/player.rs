@@ -7,12 +7,14 @@
 use serde_json::json;
 use uplift_api as api;
 use uplift_model::flow::Trigger;
-use uplift_store::control::Bound;
+use uplift_store::control::{AppRecord, Bound};
 
 use crate::auth::Actor;
 use crate::data::query::Options;
 use crate::data::{DataSession, Page, Record};
+use crate::error::Denial;
 use crate::error::{Missing, Result, ServiceError};
+use crate::policy::Database;
 use crate::{Services, apps, policy};
 
 /// Which version of an app plays.
@@ -47,7 +49,8 @@ pub struct ViewPage {
 }
 
 impl Services {
-    /// The version of the app to play.
+    /// The version of the app to play: the published one for those it is shared with
+    /// ([`shared_with`]), the draft or the upgrade copy for its makers.
     pub(crate) async fn playing(
         &self,
         actor: &Actor,
@@ -58,9 +61,12 @@ impl Services {
         let record = self.find_app(env, app).await?;
         match version {
             Version::Published => {
-                let bound = record.published.map(|v| v.bound).ok_or_else(|| {
-                    ServiceError::NotFound(Missing::PublishedVersion { app: app.into() })
-                })?;
+                let Some(published) = &record.published else {
+                    let app = app.into();
+                    return Err(ServiceError::NotFound(Missing::PublishedVersion { app }));
+                };
+                let bound = published.bound.clone();
+                self.require_shared(actor, env, &record).await?;
                 self.app_used(env, app).await;
                 Ok(bound)
             }
@@ -112,48 +118,9 @@ impl Services {
         view: &str,
         play: &Play,
     ) -> Result<ViewPage> {
-        let app = bound.definition.name.as_str();
-        let v = bound
-            .definition
-            .views
-            .iter()
-            .find(|v| v.name == view)
-            .ok_or_else(|| {
-                ServiceError::NotFound(Missing::View {
-                    app: app.into(),
-                    view: view.into(),
-                })
-            })?
-            .clone();
+        let v = view_def(bound, view)?;
         let data = self.open_bound(actor, env, &bound.database).await?;
-        let entity = data.entity_named(&v.entity, || {
-            format!("view '{view}' reads entity '{}'", v.entity)
-        })?;
-        let catalog = data.catalog();
-        let mut select: Vec<&str> = v
-            .columns
-            .iter()
-            .map(|c| c.split('/').next().unwrap_or(c))
-            .collect();
-        select.dedup();
-        let mut opts = Options::default();
-        opts.set("$select", &select.join(","), entity, catalog)?;
-        if let Some(f) = &v.filter {
-            opts.set("$filter", f, entity, catalog)?;
-        }
-        if let Some(o) = play.orderby.as_ref().or(v.orderby.as_ref()) {
-            opts.set("$orderby", o, entity, catalog)?;
-        }
-        opts.top = play.top;
-        opts.skiptoken = play.skiptoken.clone();
-        opts.count = play.count;
-        let set = entity.set_name.clone();
-        let page = data.list(&set, &opts, play.max_page_size).await?;
-        Ok(ViewPage {
-            view: view.into(),
-            columns: v.columns.clone(),
-            page,
-        })
+        list_view(&data, v, play).await
     }
 
     /// The form's fields of one record.
@@ -181,35 +148,9 @@ impl Services {
         form: &str,
         id: Option<&str>,
     ) -> Result<Record> {
-        let f = form_def(bound, form)?.clone();
+        let f = form_def(bound, form)?;
         let data = self.open_bound(actor, env, &bound.database).await?;
-        let entity = data.entity_named(&f.entity, || {
-            format!("form '{form}' shows entity '{}'", f.entity)
-        })?;
-        let set = entity.set_name.clone();
-        let id = match id {
-            Some(id) => id.to_string(),
-            None => {
-                let first = Options {
-                    top: Some(1),
-                    ..Options::default()
-                };
-                let page = data.list(&set, &first, None).await?;
-                let sample = page.values.first().and_then(|r| r.get("id"));
-                match sample.and_then(|v| v.as_str()) {
-                    Some(id) => id.to_string(),
-                    None => {
-                        return Err(ServiceError::NotFound(Missing::Record {
-                            entity: entity.name.clone(),
-                            id: "(any)".into(),
-                        }));
-                    }
-                }
-            }
-        };
-        let mut opts = Options::default();
-        opts.set("$select", &f.fields.join(","), entity, data.catalog())?;
-        data.get(&set, &id, &opts).await
+        read_form(&data, f, id).await
     }
 
     /// Runs an app command on a record: the record is read with the actor's rights and
@@ -262,6 +203,121 @@ impl Services {
             flow: Some(flow.id),
         })
     }
+
+    /// Refuses the published version of an app not shared with `actor`.
+    async fn require_shared(&self, actor: &Actor, env: &str, app: &AppRecord) -> Result<()> {
+        let data = self.open_data(actor, env, Database::Production).await?;
+        match shared_with(actor, app, &data) {
+            true => Ok(()),
+            false => Err(ServiceError::Forbidden(Denial::NotShared {
+                user: actor.email().into(),
+                app: app.name.clone(),
+            })),
+        }
+    }
+}
+
+/// Whether `app` is shared with `actor`: apps are shared through security roles, so
+/// when their roles on `data` (production) read at least one entity its published
+/// version works on (in a view, a form or a command); its owner, its editors and
+/// admins always.
+pub(crate) fn shared_with(actor: &Actor, app: &AppRecord, data: &DataSession) -> bool {
+    if policy::sees_inside(actor, apps::owned(app)) {
+        return true;
+    }
+    let Some(p) = &app.published else {
+        return false;
+    };
+    let d = &p.bound.definition;
+    let mut shows = (d.views.iter().map(|v| &v.entity))
+        .chain(d.forms.iter().map(|f| &f.entity))
+        .chain(d.commands.iter().map(|c| &c.entity));
+    shows.any(|e| data.may(e, "Read"))
+}
+
+/// View `view` of the app version `bound`.
+pub(crate) fn view_def<'b>(bound: &'b Bound, view: &str) -> Result<&'b uplift_model::app::View> {
+    let d = &bound.definition;
+    d.views.iter().find(|v| v.name == view).ok_or_else(|| {
+        ServiceError::NotFound(Missing::View {
+            app: d.name.clone(),
+            view: view.into(),
+        })
+    })
+}
+
+/// A page of view `v` on `data`: its own columns, filter and order (or the player's),
+/// paged as `play` asks.
+pub(crate) async fn list_view(
+    data: &DataSession,
+    v: &uplift_model::app::View,
+    play: &Play,
+) -> Result<ViewPage> {
+    let entity = data.entity_named(&v.entity, || {
+        format!("view '{}' reads entity '{}'", v.name, v.entity)
+    })?;
+    let catalog = data.catalog();
+    let mut select: Vec<&str> = v
+        .columns
+        .iter()
+        .map(|c| c.split('/').next().unwrap_or(c))
+        .collect();
+    select.dedup();
+    let mut opts = Options::default();
+    opts.set("$select", &select.join(","), entity, catalog)?;
+    if let Some(f) = &v.filter {
+        opts.set("$filter", f, entity, catalog)?;
+    }
+    if let Some(o) = play.orderby.as_ref().or(v.orderby.as_ref()) {
+        opts.set("$orderby", o, entity, catalog)?;
+    }
+    opts.top = play.top;
+    opts.skiptoken = play.skiptoken.clone();
+    opts.count = play.count;
+    let set = entity.set_name.clone();
+    let page = data.list(&set, &opts, play.max_page_size).await?;
+    Ok(ViewPage {
+        view: v.name.clone(),
+        columns: v.columns.clone(),
+        page,
+    })
+}
+
+/// Form `f`'s fields of record `id` on `data`; without an id, of the first record of
+/// its entity the session may read (a sample, for verification), or `NotFound` when
+/// there is none.
+pub(crate) async fn read_form(
+    data: &DataSession,
+    f: &uplift_model::app::Form,
+    id: Option<&str>,
+) -> Result<Record> {
+    let entity = data.entity_named(&f.entity, || {
+        format!("form '{}' shows entity '{}'", f.name, f.entity)
+    })?;
+    let set = entity.set_name.clone();
+    let id = match id {
+        Some(id) => id.to_string(),
+        None => {
+            let first = Options {
+                top: Some(1),
+                ..Options::default()
+            };
+            let page = data.list(&set, &first, None).await?;
+            let sample = page.values.first().and_then(|r| r.get("id"));
+            match sample.and_then(|v| v.as_str()) {
+                Some(id) => id.to_string(),
+                None => {
+                    return Err(ServiceError::NotFound(Missing::Record {
+                        entity: entity.name.clone(),
+                        id: "(any)".into(),
+                    }));
+                }
+            }
+        }
+    };
+    let mut opts = Options::default();
+    opts.set("$select", &f.fields.join(","), entity, data.catalog())?;
+    data.get(&set, &id, &opts).await
 }
 
 /// Form `form` of the app version `bound`.

@@ -4,15 +4,14 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use uplift_api::flows::{Answer, ApprovalStatus, Outcome};
 
 use super::pages::{Chrome, chrome, words};
 use super::player::RunPage;
 use super::session::Signed;
-use super::{WebError, render};
+use super::{WebError, render, see_other};
 use crate::state::AppState;
 
 struct RunRow {
@@ -159,5 +158,5 @@ pub async fn answer(
     s.services
         .answer_approval(&signed.session.actor, &env, &id, answer)
         .await?;
-    Ok((StatusCode::SEE_OTHER, [(header::LOCATION, "/approvals")]).into_response())
+    Ok(see_other("/approvals"))
 }

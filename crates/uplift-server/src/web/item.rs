@@ -6,7 +6,7 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use uplift_api::items::{ItemDetail, Resolution, Severity};
@@ -15,7 +15,7 @@ use uplift_upgrade::runner::ItemChange;
 
 use super::pages::{Chrome, chrome, words};
 use super::session::Signed;
-use super::{WebError, render};
+use super::{CsrfForm, ReasonForm, WebError, render, see_other};
 use crate::state::AppState;
 
 struct FindingRow {
@@ -159,14 +159,6 @@ fn not_json(text: &str, e: &serde_json::Error) -> String {
     )
 }
 
-#[derive(Deserialize)]
-pub struct ReasonForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    reason: String,
-}
-
 /// `POST …/findings/{finding}/accept`.
 pub async fn accept(
     State(s): State<AppState>,
@@ -215,12 +207,6 @@ pub async fn try_copy(
         }
         Err(e) => Err(e.into()),
     }
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 /// `POST …/signoff`: refused, and said on the page, while an error is open.
@@ -300,8 +286,7 @@ async fn said_on_page(
 }
 
 fn back(env: &str, item: &str) -> Response {
-    let to = format!("/maker/environments/{env}/items/{item}");
-    (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response()
+    see_other(format!("/maker/environments/{env}/items/{item}"))
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
+use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -118,6 +119,27 @@ impl From<uplift_service::ServiceError> for WebError {
             message: api.message,
         }
     }
+}
+
+/// A form that changes something and carries nothing but the session's form token.
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    pub csrf: String,
+}
+
+/// A form with the session's form token and a reason (accept, exclude, revert).
+#[derive(Deserialize)]
+pub struct ReasonForm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// After a form: the browser goes to `to` (303, so a reload does not post again).
+pub fn see_other(to: impl Into<String>) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, to.into())]).into_response()
 }
 
 /// Where a sign-in may send the browser back to: a path of this site only.

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use uplift_service::session::WebSession;
 
 use super::session::{Signed, clear_cookie, over_tls, set_cookie};
-use super::{WebError, render, safe_next};
+use super::{CsrfForm, WebError, render, safe_next, see_other};
 use crate::state::AppState;
 
 /// What every signed-in page's header shows.
@@ -109,12 +109,6 @@ pub async fn sign_in(
     }
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// `POST /signout`: the session ends, its cookie is removed.
 pub async fn sign_out(
     State(s): State<AppState>,
@@ -154,7 +148,7 @@ pub async fn home(signed: Signed) -> Response {
             });
         }
     };
-    (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response()
+    see_other(to)
 }
 
 struct EnvRow {

@@ -7,7 +7,7 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value as Json;
@@ -17,7 +17,7 @@ use uplift_service::player::{Play, Version};
 
 use super::pages::{Chrome, chrome, words};
 use super::session::Signed;
-use super::{WebError, render};
+use super::{WebError, render, see_other};
 use crate::state::AppState;
 
 /// Rows a view page shows.
@@ -478,7 +478,7 @@ pub async fn save(
                 path_enc(&form),
                 if q.copy { "&copy=true" } else { "" }
             );
-            return Ok((StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response());
+            return Ok(see_other(to));
         }
         Err(ServiceError::Field { field, message }) => (
             StatusCode::BAD_REQUEST,
@@ -545,8 +545,7 @@ pub async fn command(
             req,
         )
         .await?;
-    let to = format!("/runs/{env}/{}", started.run);
-    Ok((StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response())
+    Ok(see_other(format!("/runs/{env}/{}", started.run)))
 }
 
 pub struct Step {

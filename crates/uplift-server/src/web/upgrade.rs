@@ -10,7 +10,7 @@ use std::time::Duration;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -20,7 +20,7 @@ use uplift_service::upgrade::PreviewRequest;
 
 use super::pages::{Chrome, chrome, words};
 use super::session::Signed;
-use super::{WebError, render};
+use super::{CsrfForm, ReasonForm, WebError, render, see_other};
 use crate::state::AppState;
 
 /// How often the live page's stream sends the status.
@@ -490,7 +490,7 @@ pub async fn start(
     s.services
         .start_upgrade(&signed.session.actor, &env, request)
         .await?;
-    Ok(see_other(&format!("/admin/environments/{env}/upgrade")))
+    Ok(see_other(format!("/admin/environments/{env}/upgrade")))
 }
 
 #[derive(Deserialize)]
@@ -533,15 +533,7 @@ pub async fn complete(
     s.services
         .complete_upgrade(&signed.session.actor, &env, request)
         .await?;
-    Ok(see_other(&format!("/admin/environments/{env}/upgrade")))
-}
-
-#[derive(Deserialize)]
-pub struct RevertForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    reason: String,
+    Ok(see_other(format!("/admin/environments/{env}/upgrade")))
 }
 
 /// `POST /admin/environments/{env}/upgrade/revert`: starts a revert.
@@ -549,7 +541,7 @@ pub async fn revert(
     State(s): State<AppState>,
     signed: Signed,
     Path(env): Path<String>,
-    Form(f): Form<RevertForm>,
+    Form(f): Form<ReasonForm>,
 ) -> Result<Response, WebError> {
     signed.session.check_form(&f.csrf)?;
     let request = uplift_api::upgrade::StartRevert {
@@ -560,15 +552,7 @@ pub async fn revert(
     s.services
         .revert_upgrade(&signed.session.actor, &env, request)
         .await?;
-    Ok(see_other(&format!("/admin/environments/{env}/upgrade")))
-}
-
-#[derive(Deserialize)]
-pub struct ExcludeForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    reason: String,
+    Ok(see_other(format!("/admin/environments/{env}/upgrade")))
 }
 
 /// `POST /admin/environments/{env}/upgrade/items/{item}/exclude`: an admin leaves an
@@ -577,14 +561,14 @@ pub async fn exclude(
     State(s): State<AppState>,
     signed: Signed,
     Path((env, item)): Path<(String, String)>,
-    Form(f): Form<ExcludeForm>,
+    Form(f): Form<ReasonForm>,
 ) -> Result<Response, WebError> {
     signed.session.check_form(&f.csrf)?;
     let change = uplift_upgrade::runner::ItemChange::Exclude { reason: f.reason };
     s.services
         .change_upgrade_item(&signed.session.actor, &env, &item, change)
         .await?;
-    Ok(see_other(&format!("/admin/environments/{env}/upgrade")))
+    Ok(see_other(format!("/admin/environments/{env}/upgrade")))
 }
 
 /// `POST /admin/environments/{env}/upgrade/notify`: every maker with an item still
@@ -593,7 +577,7 @@ pub async fn notify(
     State(s): State<AppState>,
     signed: Signed,
     Path(env): Path<String>,
-    Form(f): Form<CsrfOnly>,
+    Form(f): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
     signed.session.check_form(&f.csrf)?;
     let sent = s
@@ -604,13 +588,7 @@ pub async fn notify(
         "/admin/environments/{env}/upgrade?notified={}",
         sent.value.len()
     );
-    Ok(see_other(&to))
-}
-
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
+    Ok(see_other(to))
 }
 
 /// `POST /admin/environments/{env}/upgrade/cancel`.
@@ -618,17 +596,13 @@ pub async fn cancel(
     State(s): State<AppState>,
     signed: Signed,
     Path(env): Path<String>,
-    Form(f): Form<CsrfOnly>,
+    Form(f): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
     signed.session.check_form(&f.csrf)?;
     s.services
         .cancel_upgrade(&signed.session.actor, &env)
         .await?;
-    Ok(see_other(&format!("/admin/environments/{env}/upgrade")))
-}
-
-fn see_other(to: &str) -> Response {
-    (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_string())]).into_response()
+    Ok(see_other(format!("/admin/environments/{env}/upgrade")))
 }
 
 /// What the live page's stream carries.
